@@ -1,0 +1,38 @@
+/**
+ * The command-line interface: one commander program, each part of the project
+ * contributing its commands. `mod.ts` runs it when executed as main.
+ */
+import { Command } from "@commander-js/extra-typings";
+import { runDemo } from "./experiments/demo.ts";
+
+/** Builds the CLI program with every command registered. */
+export function buildCli(): Command {
+  const program = new Command()
+    .name("mimic3d")
+    .description("Mimic3D-TS: a WebGPU re-implementation of Mimic3D run as a cached experiment DAG")
+    .showHelpAfterError()
+    .exitOverride();
+  program
+    .command("demo")
+    .description("run the main job on the embedded default and print what it computed")
+    .action(async () => {
+      await runDemo();
+    });
+  return program;
+}
+
+/** Runs the CLI; errors become one readable line and a non-zero exit. */
+export async function main(args: string[]): Promise<number> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (err) {
+    // commander already printed its own message (help, unknown option, ...).
+    if (err instanceof Error && "code" in err && typeof err.code === "string") {
+      return err.code === "commander.helpDisplayed" || err.code === "commander.version" ? 0 : 2;
+    }
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}

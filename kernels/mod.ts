@@ -1,0 +1,2 @@
+/** The GPU layer: runtime, tensors, autograd, ops. Knows nothing of GANs or pipelines. */
+export {};
