@@ -1,2 +1,22 @@
-/** The GPU layer: runtime, tensors, autograd, ops. Knows nothing of GANs or pipelines. */
-export {};
+/**
+ * The GPU layer: runtime, tensors, autograd and ops. Knows nothing of GANs or
+ * pipelines. Every op runs on the GPU (float32) or on the float64 CPU
+ * reference backend, chosen by where its input tensors live.
+ * @module
+ */
+export { DeviceLostError, gpu, initGpu, NoAdapterError } from "./runtime/device.ts";
+export type { Gpu } from "./runtime/device.ts";
+export { KernelError } from "./runtime/kernel_cache.ts";
+export { flush, profileReport, setProfiling } from "./runtime/commands.ts";
+export { memoryStats, resetPeakMemory, trimPool } from "./runtime/buffer_pool.ts";
+export { Tensor } from "./tensor/tensor.ts";
+export type { Device, DType } from "./tensor/tensor.ts";
+export { scope, scopeAsync } from "./tensor/scope.ts";
+export { isGradEnabled, noGrad } from "./tensor/autograd.ts";
+export { backward, grad } from "./ops/grad.ts";
+export type { GradOptions } from "./ops/grad.ts";
+export * from "./ops/elementwise.ts";
+export { max, mean, sum, sumTo } from "./ops/reduce.ts";
+export { concat, expand, pad, permute, reshape, slice, stack, transpose } from "./ops/movement.ts";
+export type { SliceRange } from "./ops/movement.ts";
+export { full, ones, onesLike, scalar, tensor, zeros, zerosLike } from "./ops/creation.ts";

@@ -1,0 +1,328 @@
+/**
+ * Movement ops: reshape (a view), permute, expand, slice, pad, concat.
+ *
+ * Two kernels serve them all: a gather that computes every output element
+ * from one source element (or zero when out of range) — permutation, broadcast,
+ * strided slices, padding and the strided scatter that is a slice's adjoint —
+ * and a region write used by concat. Each op's backward is another movement op
+ * (or a sum for expand), so gradients of any order stay differentiable.
+ */
+import { record } from "../tensor/autograd.ts";
+import { contiguousStrides, numel, Tensor } from "../tensor/tensor.ts";
+import { kernel } from "../runtime/kernel_cache.ts";
+import { dispatch } from "../runtime/commands.ts";
+import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+import { sumTo } from "./reduce.ts";
+
+/** Per output axis: source coordinate = (c·mul − shift) / div, valid when exact and in range. */
+interface GatherAxis {
+  size: number;
+  srcSize: number;
+  srcStride: number;
+  mul: number;
+  shift: number;
+  div: number;
+}
+
+function gatherSource(rank: number): string {
+  // Params per axis: size, srcSize, srcStride, mul, shift(i32), div; then total.
+  const words = 1 + 6 * rank;
+  const lines = [
+    `// gather`,
+    `@group(0) @binding(0) var<storage, read> src: array<f32>;`,
+    `@group(0) @binding(1) var<storage, read_write> out: array<f32>;`,
+    paramsDecl(2, words),
+    `@compute @workgroup_size(${WG})`,
+    `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`,
+    `  let i = ${flatIndex()};`,
+    `  if (i >= P(0u)) { return; }`,
+    `  var rem = i;`,
+    `  var off = 0u;`,
+    `  var ok = true;`,
+  ];
+  for (let d = rank - 1; d >= 0; d--) {
+    const b = 1 + 6 * d;
+    lines.push(`  {`);
+    lines.push(`    let c = i32(rem % P(${b}u)); rem = rem / P(${b}u);`);
+    lines.push(`    let t = c * PI(${b + 3}u) - PI(${b + 4}u);`);
+    lines.push(`    let dv = PI(${b + 5}u);`);
+    lines.push(`    let s = t / dv;`);
+    lines.push(`    ok = ok && t >= 0 && s * dv == t && s < PI(${b + 1}u);`);
+    lines.push(`    off += u32(max(s, 0)) * P(${b + 2}u);`);
+    lines.push(`  }`);
+  }
+  lines.push(`  out[i] = select(0.0, src[min(off, arrayLength(&src) - 1u)], ok);`);
+  lines.push(`}`);
+  return lines.join("\n");
+}
+
+function gatherRaw(x: Tensor, axes: GatherAxis[]): Tensor {
+  x.assertLive();
+  const outShape = axes.map((a) => a.size);
+  const out = Tensor.empty(outShape, x.device, x.dtype);
+  const n = numel(outShape);
+  if (x.device === "cpu") {
+    const src = x.cpuData;
+    const dst = out.cpuData;
+    const idx = new Array<number>(axes.length).fill(0);
+    for (let i = 0; i < n; i++) {
+      let off = 0;
+      let ok = true;
+      axes.forEach((a, d) => {
+        const t = idx[d] * a.mul - a.shift;
+        const s = Math.floor(t / a.div);
+        ok &&= t >= 0 && s * a.div === t && s < a.srcSize;
+        off += Math.max(s, 0) * a.srcStride;
+      });
+      dst[i] = ok ? src[off] : 0;
+      for (let d = idx.length - 1; d >= 0; d--) {
+        if (++idx[d] < outShape[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+  if (n === 0 || x.size === 0) {
+    if (n && x.size === 0) throw new Error("gather from an empty tensor");
+    return out;
+  }
+  const p = new Params().u32(n);
+  for (const a of axes) p.u32(a.size, a.srcSize, a.srcStride).i32(a.mul, a.shift, a.div);
+  dispatch({
+    kernel: kernel("gather", gatherSource(axes.length)),
+    buffers: [x.buffer, out.buffer],
+    params: p.bytes(),
+    workgroups: grid(n),
+  });
+  return out;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A view with a new shape (one axis may be −1). */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const resolved = shape.map((d) => (d === -1 ? x.size / known : d));
+  if (numel(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d))) {
+    throw new Error(`cannot reshape [${x.shape.join(", ")}] to [${shape.join(", ")}]`);
+  }
+  if (sameShape(resolved, x.shape)) return x;
+  return record(x.viewAs(resolved), {
+    name: "reshape",
+    inputs: [x],
+    backward: (g) => [reshape(g, x.shape)],
+  });
+}
+
+/** Reorders axes: output axis i is input axis perm[i]. */
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
+    throw new Error(`invalid permutation [${perm.join(", ")}] for rank ${x.rank}`);
+  }
+  if (perm.every((p, i) => p === i)) return x;
+  const strides = contiguousStrides(x.shape);
+  const out = gatherRaw(
+    x,
+    perm.map((p) => ({
+      size: x.shape[p],
+      srcSize: x.shape[p],
+      srcStride: strides[p],
+      mul: 1,
+      shift: 0,
+      div: 1,
+    })),
+  );
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  return record(out, { name: "permute", inputs: [x], backward: (g) => [permute(g, inverse)] });
+}
+
+/** Swaps two axes. */
+export function transpose(x: Tensor, a: number, b: number): Tensor {
+  const perm = [...Array(x.rank).keys()];
+  const ia = a < 0 ? a + x.rank : a;
+  const ib = b < 0 ? b + x.rank : b;
+  [perm[ia], perm[ib]] = [perm[ib], perm[ia]];
+  return permute(x, perm);
+}
+
+/** Broadcasts to `shape` (NumPy rules: leading axes added, size-1 axes repeated). */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(x.shape, shape)) return x;
+  const lead = shape.length - x.rank;
+  if (lead < 0) throw new Error(`cannot expand [${x.shape}] to [${shape}]`);
+  const strides = contiguousStrides(x.shape);
+  const axes = shape.map((d, i) => {
+    const j = i - lead;
+    const own = j >= 0 ? x.shape[j] : 1;
+    if (own !== 1 && own !== d) throw new Error(`cannot expand [${x.shape}] to [${shape}]`);
+    return { size: d, srcSize: d, srcStride: own === 1 ? 0 : strides[j], mul: 1, shift: 0, div: 1 };
+  });
+  const out = gatherRaw(x, axes);
+  return record(out, { name: "expand", inputs: [x], backward: (g) => [sumTo(g, x.shape)] });
+}
+
+/** Per-axis range [start, end) with step, or null for the whole axis. */
+export type SliceRange = [number, number, number?] | null;
+
+/** A strided slice (start/end clamped like Python; negative indices count from the end). */
+export function slice(x: Tensor, ranges: SliceRange[]): Tensor {
+  const strides = contiguousStrides(x.shape);
+  const spec = x.shape.map((d, i) => {
+    const r = ranges[i];
+    if (!r) return { start: 0, step: 1, size: d };
+    const step = r[2] ?? 1;
+    if (!Number.isInteger(step) || step < 1) {
+      throw new Error(`slice step must be a positive integer`);
+    }
+    const norm = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
+    const start = norm(r[0]);
+    const end = norm(r[1]);
+    return { start, step, size: Math.max(0, Math.ceil((end - start) / step)) };
+  });
+  if (spec.every((s, i) => s.start === 0 && s.step === 1 && s.size === x.shape[i])) return x;
+  const out = gatherRaw(
+    x,
+    spec.map((s, i) => ({
+      size: s.size,
+      srcSize: x.shape[i],
+      srcStride: strides[i],
+      mul: s.step,
+      shift: -s.start,
+      div: 1,
+    })),
+  );
+  return record(out, {
+    name: "slice",
+    inputs: [x],
+    backward: (g) => [unslice(g, x.shape, spec.map((s) => [s.start, s.step]))],
+  });
+}
+
+/** The adjoint of `slice`: places `g` at start + k·step along each axis of a zero tensor of `shape`. */
+function unslice(g: Tensor, shape: readonly number[], spec: [number, number][]): Tensor {
+  const strides = contiguousStrides(g.shape);
+  const out = gatherRaw(
+    g,
+    shape.map((d, i) => ({
+      size: d,
+      srcSize: g.shape[i],
+      srcStride: strides[i],
+      mul: 1,
+      shift: spec[i][0],
+      div: spec[i][1],
+    })),
+  );
+  const ranges: SliceRange[] = spec.map((
+    [start, step],
+    i,
+  ) => [start, start + step * g.shape[i], step]);
+  return record(out, { name: "unslice", inputs: [g], backward: (gg) => [slice(gg, ranges)] });
+}
+
+/** Zero padding: pads[i] = [before, after] for axis i (missing axes unpadded; negative crops). */
+export function pad(x: Tensor, pads: [number, number][]): Tensor {
+  const full = x.shape.map((_, i) => pads[i] ?? [0, 0]);
+  if (full.every(([a, b]) => a === 0 && b === 0)) return x;
+  // Crop first (negative pads), then pad with the slice adjoint.
+  const cropped = slice(
+    x,
+    full.map(([a, b], i) => [Math.max(-a, 0), x.shape[i] - Math.max(-b, 0)]),
+  );
+  const shape = cropped.shape.map((d, i) => d + Math.max(full[i][0], 0) + Math.max(full[i][1], 0));
+  return unslice(cropped, shape, full.map(([a]) => [Math.max(a, 0), 1]));
+}
+
+function regionWriteSource(rank: number): string {
+  const words = 2 + 2 * rank;
+  const lines = [
+    `// region_write`,
+    `@group(0) @binding(0) var<storage, read> src: array<f32>;`,
+    `@group(0) @binding(1) var<storage, read_write> out: array<f32>;`,
+    paramsDecl(2, words),
+    `@compute @workgroup_size(${WG})`,
+    `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`,
+    `  let i = ${flatIndex()};`,
+    `  if (i >= P(0u)) { return; }`,
+    `  var rem = i;`,
+    `  var off = P(1u);`,
+  ];
+  for (let d = rank - 1; d >= 0; d--) {
+    lines.push(`  off += (rem % P(${2 + d}u)) * P(${2 + rank + d}u); rem = rem / P(${2 + d}u);`);
+  }
+  lines.push(`  out[off] = src[i];`, `}`);
+  return lines.join("\n");
+}
+
+/** Concatenates tensors along `axis` (all other axes equal). */
+export function concat(xs: Tensor[], axis: number): Tensor {
+  if (xs.length === 0) throw new Error("concat of no tensors");
+  const rank = xs[0].rank;
+  const ax = axis < 0 ? axis + rank : axis;
+  for (const t of xs) {
+    if (t.rank !== rank || t.shape.some((d, i) => i !== ax && d !== xs[0].shape[i])) {
+      throw new Error(
+        `concat: shapes ${xs.map((t) => `[${t.shape}]`).join(", ")} differ off axis ${ax}`,
+      );
+    }
+  }
+  if (xs.length === 1) return xs[0];
+  const outShape = [...xs[0].shape];
+  outShape[ax] = xs.reduce((n, t) => n + t.shape[ax], 0);
+  const device = xs[0].device;
+  const out = Tensor.empty(outShape, device, xs[0].dtype);
+  const outStrides = contiguousStrides(outShape);
+  let offset = 0;
+  for (const t of xs) {
+    t.assertLive();
+    if (t.device !== device) throw new Error("concat: tensors on different devices");
+    const base = offset * outStrides[ax];
+    if (device === "cpu") {
+      const src = t.cpuData;
+      const dst = out.cpuData;
+      const idx = new Array<number>(rank).fill(0);
+      for (let i = 0; i < t.size; i++) {
+        let off = base;
+        for (let d = 0; d < rank; d++) off += idx[d] * outStrides[d];
+        dst[off] = src[i];
+        for (let d = rank - 1; d >= 0; d--) {
+          if (++idx[d] < t.shape[d]) break;
+          idx[d] = 0;
+        }
+      }
+    } else if (t.size) {
+      dispatch({
+        kernel: kernel("concat", regionWriteSource(rank)),
+        buffers: [t.buffer, out.buffer],
+        params: new Params().u32(t.size, base, ...t.shape, ...outStrides).bytes(),
+        workgroups: grid(t.size),
+      });
+    }
+    offset += t.shape[ax];
+  }
+  const starts: number[] = [];
+  offset = 0;
+  for (const t of xs) {
+    starts.push(offset);
+    offset += t.shape[ax];
+  }
+  return record(out, {
+    name: "concat",
+    inputs: xs,
+    backward: (g) =>
+      xs.map((t, k) => {
+        const r: SliceRange[] = t.shape.map(() => null);
+        r[ax] = [starts[k], starts[k] + t.shape[ax]];
+        return slice(g, r);
+      }),
+  });
+}
+
+/** Stacks equally shaped tensors along a new axis. */
+export function stack(xs: Tensor[], axis = 0): Tensor {
+  return concat(
+    xs.map((t) => reshape(t, [...t.shape.slice(0, axis), 1, ...t.shape.slice(axis)])),
+    axis,
+  );
+}

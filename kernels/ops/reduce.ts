@@ -1,0 +1,213 @@
+/**
+ * Reductions (sum, max) over any set of axes, in a fixed order so results are
+ * bit-identical run to run. Small reductions use one thread per output; long
+ * ones a workgroup per output with a tree in shared memory.
+ */
+import { record } from "../tensor/autograd.ts";
+import { contiguousStrides, numel, Tensor } from "../tensor/tensor.ts";
+import { kernel } from "../runtime/kernel_cache.ts";
+import { dispatch } from "../runtime/commands.ts";
+import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+import { expand, reshape } from "./movement.ts";
+import { div, eq, mul } from "./elementwise.ts";
+
+type ReduceKind = "sum" | "max";
+
+/** Normalises axes (negative allowed; undefined = all) to a sorted unique list. */
+export function normalizeAxes(axes: number | number[] | undefined, rank: number): number[] {
+  const list = axes === undefined ? [...Array(rank).keys()] : Array.isArray(axes) ? axes : [axes];
+  const out = [
+    ...new Set(list.map((a) => {
+      const b = a < 0 ? a + rank : a;
+      if (b < 0 || b >= rank) throw new Error(`axis ${a} out of range for rank ${rank}`);
+      return b;
+    })),
+  ];
+  return out.sort((a, b) => a - b);
+}
+
+/** Groups of merged axes: [size, reduced?] alternating, for a contiguous tensor. */
+function mergedLayout(
+  shape: readonly number[],
+  axes: number[],
+): { sizes: number[]; reduced: boolean[] } {
+  const sizes: number[] = [];
+  const reduced: boolean[] = [];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const r = axes.includes(i);
+    if (reduced.length && reduced[reduced.length - 1] === r) sizes[sizes.length - 1] *= d;
+    else {
+      sizes.push(d);
+      reduced.push(r);
+    }
+  });
+  return { sizes, reduced };
+}
+
+function reduceSource(kind: ReduceKind, reduced: boolean[], perWorkgroup: boolean): string {
+  const rank = reduced.length;
+  // Params: [outCount, reduceCount, sizes(rank), strides(rank)]
+  const words = 2 + 2 * rank;
+  const init = kind === "sum" ? "0.0" : "-3.4028234663852886e38";
+  const combine = (a: string, b: string) => (kind === "sum" ? `${a} + ${b}` : `max(${a}, ${b})`);
+  const keptDims = reduced.map((r, i) => (!r ? i : -1)).filter((i) => i >= 0);
+  const redDims = reduced.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
+  const decompose = (dims: number[], v: string, acc: string) => {
+    const out: string[] = [`var ${v}rem = ${v};`];
+    for (let k = dims.length - 1; k >= 0; k--) {
+      const d = dims[k];
+      if (k > 0) {
+        out.push(
+          `${acc} += (${v}rem % P(${2 + d}u)) * P(${2 + rank + d}u); ${v}rem = ${v}rem / P(${
+            2 + d
+          }u);`,
+        );
+      } else out.push(`${acc} += ${v}rem * P(${2 + rank + d}u);`);
+    }
+    return out.join("\n    ");
+  };
+  const head = `@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${paramsDecl(2, words)}`;
+  const redOffset = redDims.length === 1
+    ? `let off = base + r * P(${2 + rank + redDims[0]}u);`
+    : `var off = base;\n    ${decompose(redDims, "r", "off")}`;
+  if (!perWorkgroup) {
+    return `// reduce_${kind}
+${head}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let o = ${flatIndex()};
+  if (o >= P(0u)) { return; }
+  var base = 0u;
+  ${decompose(keptDims, "o", "base")}
+  var acc = ${init};
+  for (var r = 0u; r < P(1u); r++) {
+    ${redOffset}
+    acc = ${combine("acc", "src[off]")};
+  }
+  out[o] = acc;
+}`;
+  }
+  return `// reduce_${kind}_wg
+${head}
+var<workgroup> partial: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let o = wid.x + wid.y * nwg.x;
+  var base = 0u;
+  ${keptDims.length ? decompose(keptDims, "o", "base") : ""}
+  var acc = ${init};
+  for (var r = lid; r < P(1u); r += ${WG}u) {
+    ${redOffset}
+    acc = ${combine("acc", "src[off]")};
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { partial[lid] = ${combine("partial[lid]", "partial[lid + s]")}; }
+    workgroupBarrier();
+  }
+  if (lid == 0u && o < P(0u)) { out[o] = partial[0]; }
+}`;
+}
+
+function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[]): Tensor {
+  x.assertLive();
+  const outShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const out = Tensor.empty(outShape, x.device);
+  const outCount = numel(outShape);
+  const redCount = axes.reduce((n, a) => n * x.shape[a], 1);
+  if (x.device === "cpu") {
+    const src = x.cpuData;
+    const dst = out.cpuData;
+    dst.fill(kind === "sum" ? 0 : -Infinity);
+    const outStrides = contiguousStrides(outShape);
+    const idx = new Array<number>(x.rank).fill(0);
+    for (let i = 0; i < x.size; i++) {
+      let o = 0;
+      for (let d = 0; d < x.rank; d++) if (!axes.includes(d)) o += idx[d] * outStrides[d];
+      dst[o] = kind === "sum" ? dst[o] + src[i] : Math.max(dst[o], src[i]);
+      for (let d = x.rank - 1; d >= 0; d--) {
+        if (++idx[d] < x.shape[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+  if (outCount === 0) return out;
+  const { sizes, reduced } = mergedLayout(x.shape, axes);
+  if (redCount === 0) throw new Error(`${kind}: reduction over an empty axis`);
+  if (sizes.length === 0) {
+    // Every axis has size 1: a copy.
+    sizes.push(1);
+    reduced.push(false);
+  }
+  const strides = contiguousStrides(sizes);
+  const perWorkgroup = redCount >= 512 && outCount <= 65536;
+  const p = new Params().u32(outCount, redCount, ...sizes, ...strides);
+  dispatch({
+    kernel: kernel(`reduce_${kind}`, reduceSource(kind, reduced, perWorkgroup)),
+    buffers: [x.buffer, out.buffer],
+    params: p.bytes(),
+    workgroups: perWorkgroup ? grid(outCount, 1) : grid(outCount),
+  });
+  return out;
+}
+
+/** Options of reductions. */
+export interface ReduceOptions {
+  /** Keep reduced axes with size 1 (default false). */
+  keepDims?: boolean;
+}
+
+function finish(out: Tensor, x: Tensor, axes: number[], keepDims: boolean): Tensor {
+  if (keepDims) return out;
+  return reshape(out, x.shape.filter((_, i) => !axes.includes(i)));
+}
+
+/** Sum over `axes` (all when omitted). */
+export function sum(x: Tensor, axes?: number | number[], options: ReduceOptions = {}): Tensor {
+  const ax = normalizeAxes(axes, x.rank);
+  const out = record(reduceRaw("sum", x, ax), {
+    name: "sum",
+    inputs: [x],
+    backward: (g) => [expand(g, x.shape)],
+  });
+  return finish(out, x, ax, options.keepDims ?? false);
+}
+
+/** Mean over `axes` (all when omitted). */
+export function mean(x: Tensor, axes?: number | number[], options: ReduceOptions = {}): Tensor {
+  const ax = normalizeAxes(axes, x.rank);
+  const count = ax.reduce((n, a) => n * x.shape[a], 1);
+  return mul(sum(x, ax, options), 1 / count);
+}
+
+/** Maximum over `axes`; the gradient is shared evenly among tied maxima. */
+export function max(x: Tensor, axes?: number | number[], options: ReduceOptions = {}): Tensor {
+  const ax = normalizeAxes(axes, x.rank);
+  const out = record(reduceRaw("max", x, ax), {
+    name: "max",
+    inputs: [x],
+    backward: (g) => {
+      const mask = eq(x, out);
+      const count = sum(mask, ax, { keepDims: true });
+      return [mul(div(mask, count), g)];
+    },
+  });
+  return finish(out, x, ax, options.keepDims ?? false);
+}
+
+/** Sums a broadcast gradient back to `shape` (the adjoint of broadcasting). */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  const s = axes.length ? sum(g, axes, { keepDims: true }) : g;
+  return reshape(s, shape);
+}

@@ -1,0 +1,104 @@
+/**
+ * Adapter and device acquisition: one shared GPU per process.
+ *
+ * High-performance adapter first, then any adapter (including Mesa's CPU
+ * adapter). Optional features are requested only when present; limits are the
+ * adapter's own, never assumed.
+ */
+
+/** Thrown when no WebGPU adapter exists; its message is one readable line. */
+export class NoAdapterError extends Error {
+  constructor() {
+    super(
+      "no WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa's CPU " +
+        "adapter (Debian: apt-get install mesa-vulkan-drivers)",
+    );
+    this.name = "NoAdapterError";
+  }
+}
+
+/** Thrown by any GPU call after the device was lost. */
+export class DeviceLostError extends Error {
+  constructor(reason: string) {
+    super(`GPU device lost: ${reason}`);
+    this.name = "DeviceLostError";
+  }
+}
+
+/** The process's GPU: device, adapter description and the optional features present. */
+export interface Gpu {
+  readonly device: GPUDevice;
+  /** e.g. "NVIDIA H100 80GB HBM3" or "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  readonly name: string;
+  readonly isCpu: boolean;
+  readonly hasF16: boolean;
+  readonly hasTimestamps: boolean;
+  readonly limits: GPUSupportedLimits;
+  /** Set once the device is lost; every later GPU call throws it. */
+  lost: DeviceLostError | null;
+}
+
+/** How adapters are requested; replaceable so tests can force "no adapter". */
+export type AdapterSource = (options: GPURequestAdapterOptions) => Promise<GPUAdapter | null>;
+
+const defaultAdapterSource: AdapterSource = (options) =>
+  navigator.gpu ? navigator.gpu.requestAdapter(options) : Promise.resolve(null);
+
+let current: Gpu | null = null;
+let pending: Promise<Gpu> | null = null;
+
+/**
+ * Initialises the shared GPU once (later calls return the same one).
+ * Set `MIMIC3D_NO_ADAPTER=1` to behave as if no adapter existed (for tests of
+ * the error path).
+ */
+export function initGpu(source: AdapterSource = defaultAdapterSource): Promise<Gpu> {
+  if (current) return Promise.resolve(current);
+  pending ??= acquire(source).then((g) => (current = g)).finally(() => (pending = null));
+  return pending;
+}
+
+/** The initialised GPU; throws if `initGpu` has not completed or the device was lost. */
+export function gpu(): Gpu {
+  if (!current) throw new Error("GPU not initialised: await initGpu() first");
+  if (current.lost) throw current.lost;
+  return current;
+}
+
+async function acquire(source: AdapterSource): Promise<Gpu> {
+  const forcedMissing = Deno.env.get("MIMIC3D_NO_ADAPTER") === "1";
+  const adapter = forcedMissing ? null : (await source({ powerPreference: "high-performance" })) ??
+    (await source({}));
+  if (!adapter) throw new NoAdapterError();
+  const wanted: GPUFeatureName[] = ["shader-f16", "timestamp-query"];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const limitNames = [
+    "maxStorageBufferBindingSize",
+    "maxBufferSize",
+    "maxComputeWorkgroupStorageSize",
+    "maxComputeInvocationsPerWorkgroup",
+    "maxComputeWorkgroupSizeX",
+    "maxComputeWorkgroupSizeY",
+    "maxComputeWorkgroupSizeZ",
+    "maxComputeWorkgroupsPerDimension",
+    "maxStorageBuffersPerShaderStage",
+  ] as const;
+  const requiredLimits: Record<string, number> = {};
+  for (const name of limitNames) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const info = adapter.info;
+  const g: Gpu = {
+    device,
+    name: info.description || info.device || info.vendor || "unknown adapter",
+    isCpu: info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(info.description),
+    hasF16: requiredFeatures.includes("shader-f16"),
+    hasTimestamps: requiredFeatures.includes("timestamp-query"),
+    limits: device.limits,
+    lost: null,
+  };
+  device.lost.then((info) => {
+    g.lost = new DeviceLostError(info.message || info.reason || "unknown reason");
+    if (info.reason !== "destroyed") console.error(g.lost.message);
+  });
+  return g;
+}
