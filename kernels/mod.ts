@@ -20,3 +20,14 @@ export { max, mean, sum, sumTo } from "./ops/reduce.ts";
 export { concat, expand, pad, permute, reshape, slice, stack, transpose } from "./ops/movement.ts";
 export type { SliceRange } from "./ops/movement.ts";
 export { full, ones, onesLike, scalar, tensor, zeros, zerosLike } from "./ops/creation.ts";
+export { normalFromBits, philox, Rng, uniformFromBits } from "./ops/random.ts";
+export type { RngState } from "./ops/random.ts";
+export {
+  loadSafetensors,
+  parseSafetensors,
+  readSafetensors,
+  saveSafetensors,
+  serializeSafetensors,
+  tensorsToSafetensors,
+} from "./io/safetensors.ts";
+export type { HostTensor, SafetensorsFile } from "./io/safetensors.ts";

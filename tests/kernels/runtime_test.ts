@@ -1,0 +1,98 @@
+import * as K from "../../kernels/mod.ts";
+import { kernel } from "../../kernels/runtime/kernel_cache.ts";
+import { dispatch, pendingDispatches } from "../../kernels/runtime/commands.ts";
+import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { setupGpu } from "../helpers/check.ts";
+
+await setupGpu();
+
+Deno.test("runtime: no adapter → one readable error line naming the driver, non-zero exit", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../mod.ts", import.meta.url).pathname, "demo"],
+    env: { MIMIC3D_NO_ADAPTER: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr).trim().split("\n").filter((l) =>
+    !l.includes("XDG_RUNTIME_DIR")
+  );
+  if (out.code === 0) throw new Error("exit code 0 without an adapter");
+  assertEquals(err.length, 1, `stderr: ${err.join(" | ")}`);
+  if (!err[0].includes("no WebGPU adapter") || !err[0].includes("mesa-vulkan-drivers")) {
+    throw new Error(err[0]);
+  }
+});
+
+Deno.test("runtime: a WGSL error surfaces as an exception naming the op", async () => {
+  kernel("my_broken_op", "@compute @workgroup_size(1) fn main() { let x: f32 = undefined_thing; }");
+  await assertThrows(() => K.flush(), "op 'my_broken_op'");
+  // The runtime stays usable afterwards.
+  assertEquals(Array.from(await K.add(K.tensor([1]), 1).read()), [2]);
+});
+
+Deno.test("runtime: a step's ops are recorded into one batch and submitted once, on read", async () => {
+  await K.flush();
+  const x = K.tensor([1, 2, 3]);
+  let y = x;
+  for (let i = 0; i < 20; i++) y = K.add(y, 1);
+  if (pendingDispatches() < 20) throw new Error(`only ${pendingDispatches()} dispatches pending`);
+  assertEquals(Array.from(await y.read()), [21, 22, 23]);
+  assertEquals(pendingDispatches(), 0);
+});
+
+Deno.test("runtime: scopes release intermediates; the pool reuses their buffers", async () => {
+  await K.flush();
+  const x = K.tensor(new Float32Array(1 << 16).fill(1), [1 << 16]).keep();
+  const step = () => K.scope(() => K.sum(K.mul(K.add(x, 1), K.exp(x))));
+  const before = K.memoryStats().inUse;
+  const r1 = step();
+  await r1.read();
+  r1.dispose();
+  const after1 = K.memoryStats();
+  const r2 = step();
+  await r2.read();
+  r2.dispose();
+  const after2 = K.memoryStats();
+  assertEquals(after1.inUse, before);
+  assertEquals(after2.inUse, before);
+  assertEquals(after2.pooled, after1.pooled); // second step allocated nothing new
+  x.dispose();
+});
+
+Deno.test("runtime: a disposed tensor used again gives a clear error", async () => {
+  const t = K.scope(() => {
+    const inner = K.tensor([1, 2]);
+    K.add(inner, 1);
+    return inner;
+  });
+  let leaked: K.Tensor | null = null;
+  K.scope(() => {
+    leaked = K.tensor([3]);
+  });
+  await assertThrows(() => K.add(leaked!, 1), "was disposed");
+  assertEquals(Array.from(await t.read()), [1, 2]);
+});
+
+Deno.test("runtime: dispatch limits are checked with the op's name", async () => {
+  const k = kernel(
+    "tiny_op",
+    "@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(1) fn main() { o[0] = 1.0; }",
+  );
+  const buf = K.zeros([1]);
+  await assertThrows(
+    () => dispatch({ kernel: k, buffers: [buf.buffer], workgroups: [1e9] }),
+    "op 'tiny_op': dispatch",
+  );
+});
+
+Deno.test("runtime: per-op GPU timestamps when the adapter has them", async () => {
+  if (!K.gpu().hasTimestamps) return;
+  K.setProfiling(true);
+  await K.mul(K.full([1000], 2), 3).read();
+  await K.flush();
+  K.setProfiling(false);
+  const report = K.profileReport();
+  if (!report.has("mul") || !report.has("fill")) {
+    throw new Error(`ops profiled: ${[...report.keys()]}`);
+  }
+});
