@@ -4,6 +4,9 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { runDemo } from "./experiments/demo.ts";
+import { registerPipelineCommands } from "./pipeline/cli.ts";
+import { registerDatasetCommands } from "./stages/io/dataset_cli.ts";
+import { registerFixturesCommand } from "./stages/fixtures/command.ts";
 
 /** Builds the CLI program with every command registered. */
 export function buildCli(): Command {
@@ -18,6 +21,9 @@ export function buildCli(): Command {
     .action(async () => {
       await runDemo();
     });
+  registerPipelineCommands(program);
+  registerDatasetCommands(program);
+  registerFixturesCommand(program);
   return program;
 }
 

@@ -31,3 +31,7 @@ export {
   tensorsToSafetensors,
 } from "./io/safetensors.ts";
 export type { HostTensor, SafetensorsFile } from "./io/safetensors.ts";
+export { matmul } from "./ops/matmul.ts";
+export type { MatmulOptions } from "./ops/matmul.ts";
+export { conv2d, conv2dInputGrad, conv2dWeightGrad, convTranspose2d } from "./ops/conv.ts";
+export type { Conv2dOptions, ConvTranspose2dOptions } from "./ops/conv.ts";

@@ -74,6 +74,17 @@ const ops = {
     cpu: (a) => Math.max(a, 0),
     backward: (g, [x]) => [mul(g, gt(x, 0))],
   },
+  leakyRelu: {
+    wgsl: "select($0 * $1, $0, $0 > 0.0)",
+    cpu: (x, slope) => (x > 0 ? x : x * slope),
+    backward: (g, [x, slope]) => [mul(g, where(gt(x, 0), 1, slope)), null],
+  },
+  clamp: {
+    wgsl: "clamp($0, $1, $2)",
+    cpu: (x, lo, hi) => Math.min(Math.max(x, lo), hi),
+    // PyTorch passes the gradient where lo ≤ x ≤ hi.
+    backward: (g, [x, lo, hi]) => [mul(g, mul(ge(x, lo), le(x, hi))), null, null],
+  },
   add: { wgsl: "$0 + $1", cpu: (a, b) => a + b, backward: (g) => [g, g] },
   sub: { wgsl: "$0 - $1", cpu: (a, b) => a - b, backward: (g) => [g, neg(g)] },
   mul: { wgsl: "$0 * $1", cpu: (a, b) => a * b, backward: (g, [a, b]) => [mul(g, b), mul(g, a)] },
@@ -276,6 +287,10 @@ function binary(name: MapOpName, a: Operand, b: Operand): Tensor {
   binary("le", a, b);
 /** 1 where a = b else 0 */ export const eq = (a: Operand, b: Operand): Tensor =>
   binary("eq", a, b);
+/** x where x > 0 else slope·x */
+export const leakyRelu = (x: Tensor, slope: Operand): Tensor => apply("leakyRelu", x, slope);
+/** x limited to [lo, hi] */
+export const clamp = (x: Tensor, lo: Operand, hi: Operand): Tensor => apply("clamp", x, lo, hi);
 /** a where cond ≠ 0 else b */
 export const where = (cond: Operand, a: Operand, b: Operand): Tensor => apply("where", cond, a, b);
 

@@ -236,15 +236,15 @@ export function gemmSource(spec: GemmSpec): string {
   const epi: string[] = [];
   const w = spec.out.width;
   for (let j = 0; j < tn / 4; j++) {
-    epi.push(`let n${j} = n0 + (${j * tx}u + tx) * 4u;`);
-    if (w === 4) epi.push(spec.out.setupCol(`n${j}`, `col${j}`));
+    epi.push(`let cn${j} = n0 + (${j * tx}u + tx) * 4u;`);
+    if (w === 4) epi.push(spec.out.setupCol(`cn${j}`, `col${j}`));
     else {
-      for (let c = 0; c < 4; c++) epi.push(spec.out.setupCol(`(n${j} + ${c}u)`, `col${j}_${c}`));
+      for (let c = 0; c < 4; c++) epi.push(spec.out.setupCol(`(cn${j} + ${c}u)`, `col${j}_${c}`));
     }
   }
   for (let i = 0; i < tm / 4; i++) {
     for (let r = 0; r < 4; r++) {
-      const m = `m${i}_${r}`;
+      const m = `cm${i}_${r}`;
       epi.push(`{ let ${m} = m0 + (${i * ty}u + ty) * 4u + ${r}u;`);
       if (spec.checkM) epi.push(`if (${m} < M) {`);
       epi.push(spec.out.setupRow(m, `row`));
@@ -252,11 +252,11 @@ export function gemmSource(spec: GemmSpec): string {
         const acc = `c${i}_${r}_${j}`;
         if (w === 4) {
           const store = `C[${spec.out.index("row", `col${j}`)}] = ${acc};`;
-          epi.push(spec.checkN ? `if (n${j} < N) { ${store} }` : store);
+          epi.push(spec.checkN ? `if (cn${j} < N) { ${store} }` : store);
         } else {
           for (let c = 0; c < 4; c++) {
             const store = `C[${spec.out.index("row", `col${j}_${c}`)}] = ${acc}[${c}];`;
-            epi.push(spec.checkN ? `if (n${j} + ${c}u < N) { ${store} }` : store);
+            epi.push(spec.checkN ? `if (cn${j} + ${c}u < N) { ${store} }` : store);
           }
         }
       }

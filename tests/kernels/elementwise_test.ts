@@ -16,6 +16,18 @@ const domain: Partial<Record<MapOpName, [number, number]>> = {
   sigmoid: [-30, 30],
 };
 const differentiable = (name: MapOpName) => "backward" in mapOps[name];
+/** Operands that are parameters of an op (no gradient), with their own ranges. */
+const fixedOperands: Partial<Record<MapOpName, Record<number, [number, number]>>> = {
+  where: { 0: [-0.5, 0.5] },
+  leakyRelu: { 1: [0.1, 0.3] },
+  clamp: { 1: [-2, -0.5], 2: [0.5, 2] },
+};
+const spec = (name: MapOpName, shape: number[], i: number, seed: number, lo: number, hi: number) => {
+  const fixed = fixedOperands[name]?.[i];
+  const s = input(shape, seed, { lo: fixed?.[0] ?? lo, hi: fixed?.[1] ?? hi, grad: !fixed });
+  if (name === "where" && i === 0) s.values = Array.from(s.values, (v) => (v > 0 ? 1 : 0));
+  return s;
+};
 
 for (const name of Object.keys(mapOps) as MapOpName[]) {
   const arity = mapOps[name].cpu.length;
@@ -28,25 +40,13 @@ for (const name of Object.keys(mapOps) as MapOpName[]) {
       : arity === 2
       ? [[3, 1, 7], [5, 1]]
       : [[5, 7], [3, 5, 7], [7]];
-    const specs = shapes.map((s, i) =>
-      input(s, 10 + i, {
-        lo: name === "where" && i === 0 ? -0.5 : lo,
-        hi,
-        grad: !(name === "where" && i === 0),
-      })
-    );
-    if (name === "where") specs[0].values = Array.from(specs[0].values, (v) => (v > 0 ? 1 : 0));
+    const specs = shapes.map((s, i) => spec(name, s, i, 10 + i, lo, hi));
     await assertGpuMatchesCpu(name, fn, specs, { atol: 1e-6, rtol: 2e-6 });
   });
   if (differentiable(name)) {
     Deno.test(`elementwise ${name}: backward matches finite differences`, () => {
       const shapes = arity === 1 ? [[4, 3]] : arity === 2 ? [[4, 3], [3]] : [[4, 3], [4, 3], [1]];
-      const specs = shapes.map((s, i) =>
-        input(s, 20 + i, { lo, hi, grad: !(name === "where" && i === 0) })
-      );
-      if (name === "where") {
-        specs[0].values = Array.from(specs[0].values, (v) => (v > (lo + hi) / 2 ? 1 : 0));
-      }
+      const specs = shapes.map((s, i) => spec(name, s, i, 20 + i, lo, hi));
       gradcheck(name, fn, specs);
     });
   }

@@ -1,0 +1,251 @@
+/**
+ * Kernel benchmarks: matmul, 3×3 conv (forward, input grad, weight grad),
+ * element-wise bandwidth, dispatch overhead, and (on request) a sweep of GEMM
+ * tile shapes. Prints a table and writes JSON to bench/results/.
+ *
+ *   deno task bench                      all default sections
+ *   deno task bench -- --only matmul,conv
+ *   deno task bench -- --quick           tiny sizes (CPU adapter)
+ *   deno task bench -- --only tiles      GEMM tile sweep (matmul 4096², conv 3×3)
+ */
+import {
+  add,
+  conv2d,
+  conv2dInputGrad,
+  conv2dWeightGrad,
+  flush,
+  gpu,
+  initGpu,
+  matmul,
+  Tensor,
+} from "../kernels/mod.ts";
+import { type GemmTile, tileFits, TILES, withGemmTile } from "../kernels/ops/gemm.ts";
+import { timeGpu, type Timing, wallMs } from "./timing.ts";
+
+/** PyTorch/cuBLAS/cuDNN anchors on the H100 (shared/BASELINES.md), TFLOP/s fp32, TF32 off. */
+const ANCHORS = { cublasMatmul4096: 51.6, cudnnConv3x3: 41.9 };
+
+interface Row {
+  section: string;
+  name: string;
+  ms: number;
+  value: number;
+  unit: string;
+  clock: string;
+  note?: string;
+}
+
+const args = Deno.args.filter((a) => a !== "--");
+const quick = args.includes("--quick");
+const onlyAt = args.indexOf("--only");
+const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
+const DEFAULT_SECTIONS = ["matmul", "conv", "elementwise", "dispatch"];
+const wanted = (section: string) => (only ? only.has(section) : DEFAULT_SECTIONS.includes(section));
+const RUNS = 10;
+
+await initGpu();
+const rows: Row[] = [];
+
+/** Deterministic pseudo-random float32 data (fast enough for 64M elements). */
+function randomTensor(shape: number[], seed: number): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = s / 2147483648 - 1;
+  }
+  return Tensor.fromData(data, shape);
+}
+
+function report(
+  section: string,
+  name: string,
+  t: Timing,
+  value: number,
+  unit: string,
+  note?: string,
+): void {
+  const row = { section, name, ms: t.ms, value, unit, clock: t.clock, note };
+  rows.push(row);
+  const v = value >= 100 ? value.toFixed(0) : value.toPrecision(3);
+  console.log(
+    `${section.padEnd(12)} ${name.padEnd(44)} ${t.ms.toFixed(3).padStart(10)} ms  ${
+      v.padStart(8)
+    } ${unit}${note ? `  ${note}` : ""}`,
+  );
+}
+
+const tflops = (flop: number, t: Timing) => flop / (t.ms * 1e-3) / 1e12;
+const pct = (v: number, anchor: number) => `${((100 * v) / anchor).toFixed(0)}% of ${anchor}`;
+
+async function benchMatmul(
+  n: number,
+  section = "matmul",
+  note?: string,
+  transA = false,
+): Promise<number> {
+  const a = randomTensor([n, n], 1);
+  const b = randomTensor([n, n], 2);
+  const t = await timeGpu(() => matmul(a, b, { transA }), { runs: RUNS });
+  a.dispose();
+  b.dispose();
+  const v = tflops(2 * n ** 3, t);
+  const anchorNote = n === 4096 ? pct(v, ANCHORS.cublasMatmul4096) + " (cuBLAS)" : undefined;
+  report(
+    section,
+    `${n}×${n}·${n}×${n}${note ? ` ${note}` : ""}`,
+    t,
+    v * 1000,
+    "GFLOP/s",
+    anchorNote,
+  );
+  return v;
+}
+
+interface ConvCase {
+  x: number[];
+  cout: number;
+}
+
+async function benchConv(
+  c: ConvCase,
+  section = "conv",
+  note = "",
+  which = ["fwd", "dx", "dw"],
+): Promise<void> {
+  const [n, cin, h, w] = c.x;
+  const x = randomTensor(c.x, 3);
+  const wt = randomTensor([c.cout, cin, 3, 3], 4);
+  const gy = randomTensor([n, c.cout, h, w], 5);
+  const flop = 2 * n * c.cout * h * w * cin * 9;
+  const opts = { padding: 1 };
+  const label = `[${c.x}]→${c.cout} 3×3`;
+  const runs: [string, () => Tensor][] = [
+    ["fwd", () => conv2d(x, wt, opts)],
+    ["dx", () => conv2dInputGrad(gy, wt, c.x, opts)],
+    ["dw", () => conv2dWeightGrad(x, gy, wt.shape, opts)],
+  ];
+  for (const [kind, run] of runs) {
+    if (!which.includes(kind)) continue;
+    const t = await timeGpu(run, { runs: RUNS });
+    const v = tflops(flop, t);
+    const anchorNote = c.x[1] === 128 && c.x[2] === 256 && kind === "fwd"
+      ? pct(v, ANCHORS.cudnnConv3x3) + " (cuDNN)"
+      : "";
+    report(section, `${kind} ${label}${note ? ` ${note}` : ""}`, t, v, "TFLOP/s", anchorNote);
+  }
+  x.dispose();
+  wt.dispose();
+  gy.dispose();
+}
+
+async function benchElementwise(n: number): Promise<void> {
+  const a = randomTensor([n], 6);
+  const b = randomTensor([n], 7);
+  const t = await timeGpu(() => add(a, b), { runs: RUNS });
+  report("elementwise", `add ${n / 2 ** 20}M floats`, t, (3 * 4 * n) / (t.ms * 1e-3) / 1e9, "GB/s");
+  a.dispose();
+  b.dispose();
+}
+
+async function benchDispatch(count: number): Promise<void> {
+  const a = Tensor.fromData([1], [1]);
+  const b = Tensor.fromData([2], [1]);
+  const once = async () => {
+    const outs: Tensor[] = [];
+    for (let i = 0; i < count; i++) outs.push(add(a, b));
+    await flush();
+    outs.forEach((o) => o.dispose());
+  };
+  await once();
+  const onePass = await wallMs(once);
+  const wall: Timing = { ms: onePass, runs: 1, clock: "wall" };
+  report(
+    "dispatch",
+    `${count} tiny dispatches, one pass`,
+    wall,
+    (1000 * onePass) / count,
+    "µs/dispatch",
+  );
+  const perFlush = Math.max(10, Math.floor(count / 10));
+  const flushed = await wallMs(async () => {
+    for (let i = 0; i < perFlush; i++) {
+      add(a, b).dispose();
+      await flush();
+    }
+  });
+  report(
+    "dispatch",
+    `${perFlush} dispatches, flush after each`,
+    { ...wall, ms: flushed },
+    (1000 * flushed) / perFlush,
+    "µs/dispatch",
+  );
+}
+
+/** Extra tiles tried by the sweep beside the production list. */
+const SWEEP_EXTRA: GemmTile[] = [
+  { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+  { bm: 128, bn: 256, bk: 8, tm: 8, tn: 16 },
+  { bm: 256, bn: 128, bk: 8, tm: 16, tn: 8 },
+  { bm: 64, bn: 128, bk: 8, tm: 8, tn: 8 },
+];
+
+async function benchTiles(): Promise<void> {
+  const n = quick ? 256 : 4096;
+  const conv: ConvCase = quick
+    ? { x: [2, 16, 16, 16], cout: 16 }
+    : { x: [8, 128, 256, 256], cout: 128 };
+  for (const tile of [...TILES, ...SWEEP_EXTRA]) {
+    if (!tileFits(tile)) continue;
+    const name = `${tile.bm}x${tile.bn}x${tile.bk} t${tile.tm}x${tile.tn}`;
+    try {
+      await withGemmTile(tile, false, () => benchMatmul(n, "tiles", name));
+      await withGemmTile(tile, false, () => benchConv(conv, "tiles", name));
+    } catch (e) {
+      console.log(`tiles        ${name}: failed: ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
+  const first = TILES[0];
+  if (tileFits(first)) {
+    // A stored transposed ([K, M]) is staged into shared memory with vec4 stores instead of scalar ones.
+    await benchMatmul(n, "tiles", "default tile, A stored transposed", true);
+    const name =
+      `${first.bm}x${first.bn}x${first.bk} t${first.tm}x${first.tn} bounds checks forced`;
+    await withGemmTile(first, true, () => benchMatmul(n, "tiles", name));
+    await withGemmTile(first, true, () => benchConv(conv, "tiles", name, ["fwd"]));
+  }
+}
+
+const g = gpu();
+const date = new Date().toISOString().slice(0, 10);
+console.log(`Mimic3D-TS kernel benchmarks — ${g.name} — ${date}${quick ? " (quick)" : ""}`);
+console.log(
+  `timing: ${
+    g.hasTimestamps ? "GPU timestamps" : "wall clock around flush"
+  }, median of ${RUNS} runs after 3 warm-up runs\n`,
+);
+
+if (wanted("matmul")) {
+  for (const n of quick ? [64, 128, 256] : [256, 512, 1024, 2048, 4096]) await benchMatmul(n);
+}
+if (wanted("conv")) {
+  const cases: ConvCase[] = quick
+    ? [{ x: [2, 16, 16, 16], cout: 16 }, { x: [2, 32, 8, 8], cout: 32 }]
+    : [{ x: [8, 128, 256, 256], cout: 128 }, { x: [8, 512, 32, 32], cout: 512 }];
+  for (const c of cases) await benchConv(c);
+}
+if (wanted("elementwise")) await benchElementwise(quick ? 2 ** 20 : 64 * 2 ** 20);
+if (wanted("dispatch")) await benchDispatch(quick ? 200 : 2000);
+if (wanted("tiles")) await benchTiles();
+
+const device = g.name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
+const dir = new URL("./results/", import.meta.url);
+await Deno.mkdir(dir, { recursive: true });
+const path = new URL(`${date}-${device}.json`, dir);
+const json = { device: g.name, date, quick, anchors: ANCHORS, rows };
+await Deno.writeTextFile(path, JSON.stringify(json, null, 2) + "\n");
+console.log(`\nJSON: ${path.pathname}`);
+const out = Deno.env.get("OUT");
+if (out) await Deno.writeTextFile(`${out}/bench.json`, JSON.stringify(json, null, 2) + "\n");

@@ -1,0 +1,588 @@
+/**
+ * 2-D convolution (NCHW, weights [Cout, Cin/groups, kh, kw]) as three ops
+ * closed under differentiation, so gradients of any order (R1) are
+ * convolutions again:
+ *
+ *   conv2d(x, w)                 dx = conv2dInputGrad(g, w),  dw = conv2dWeightGrad(x, g)
+ *   conv2dInputGrad(gy, w)       dgy = conv2d(gg, w),         dw = conv2dWeightGrad(gg, gy)
+ *   conv2dWeightGrad(x, gy)      dx = conv2dInputGrad(gy, gg), dgy = conv2d(x, gg)
+ *
+ * On the GPU each is an implicit GEMM (`gemm.ts`) whose operands are gathered
+ * from the tensors on the fly. Per group g (workgroup z):
+ *   forward      M = Cout/G,  N = batch·OH·OW, K = Cin/G·kh·kw
+ *   input grad   M = Cin/G,   N = batch·H·W,   K = Cout/G·kh·kw
+ *   weight grad  M = Cout/G,  N = Cin/G·kh·kw, K = batch·OH·OW (split over K, partial
+ *                sums reduced in a fixed order afterwards)
+ * Kernel size, stride and padding are compile-time constants; tensor sizes are
+ * parameters. Bias is not part of conv (callers add it with broadcasting).
+ */
+import { record } from "../tensor/autograd.ts";
+import { numel, Tensor } from "../tensor/tensor.ts";
+import { sum } from "./reduce.ts";
+import { reshape } from "./movement.ts";
+import {
+  checksForced,
+  chooseSplits,
+  chooseTile,
+  type GemmOperand,
+  type GemmOutput,
+  type GemmSpec,
+  launchGemm,
+} from "./gemm.ts";
+
+/** Options of the convolutions. */
+export interface Conv2dOptions {
+  /** Stride (default 1), one for both axes or [sy, sx]. */
+  stride?: number | [number, number];
+  /** Zero padding on each side (default 0), one for both axes or [py, px]. */
+  padding?: number | [number, number];
+  /** Channel groups (default 1); x [1, N·Cin, H, W] with groups N runs N separate convolutions. */
+  groups?: number;
+}
+
+/** Options of `convTranspose2d` (PyTorch's conv_transpose2d). */
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  /** Extra rows/columns on the bottom/right of the output (< stride), one or [oy, ox]. */
+  outputPadding?: number | [number, number];
+}
+
+/** Every size of one convolution: x [n, cin, h, w] * w [cout, cin/g, kh, kw] → y [n, cout, oh, ow]. */
+interface ConvGeometry {
+  n: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  kh: number;
+  kw: number;
+  oh: number;
+  ow: number;
+  sy: number;
+  sx: number;
+  py: number;
+  px: number;
+  groups: number;
+}
+
+function pair(
+  v: number | [number, number] | undefined,
+  fallback: number,
+  what: string,
+): [number, number] {
+  const p: [number, number] = v === undefined
+    ? [fallback, fallback]
+    : typeof v === "number"
+    ? [v, v]
+    : v;
+  if (!p.every((x) => Number.isInteger(x) && x >= 0)) {
+    throw new Error(`conv2d: ${what} must be integers ≥ 0, got ${v}`);
+  }
+  return p;
+}
+
+function geometry(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  o: Conv2dOptions,
+): ConvGeometry {
+  if (xShape.length !== 4 || wShape.length !== 4) {
+    throw new Error(
+      `conv2d: needs x [N, C, H, W] and w [Cout, Cin/groups, kh, kw], got [${xShape}] and [${wShape}]`,
+    );
+  }
+  const [n, cin, h, w] = xShape;
+  const [cout, cinG, kh, kw] = wShape;
+  const groups = o.groups ?? 1;
+  const [sy, sx] = pair(o.stride, 1, "stride");
+  const [py, px] = pair(o.padding, 0, "padding");
+  if (sy < 1 || sx < 1) throw new Error(`conv2d: stride must be ≥ 1, got ${o.stride}`);
+  if (!Number.isInteger(groups) || groups < 1 || cin !== cinG * groups || cout % groups !== 0) {
+    throw new Error(
+      `conv2d: x has ${cin} channels, w [${wShape}] with groups=${groups} needs ${cinG * groups} ` +
+        `(and Cout ${cout} divisible by groups)`,
+    );
+  }
+  const oh = Math.floor((h + 2 * py - kh) / sy) + 1;
+  const ow = Math.floor((w + 2 * px - kw) / sx) + 1;
+  if (oh < 1 || ow < 1) {
+    throw new Error(
+      `conv2d: kernel ${kh}×${kw} larger than the padded input ${h + 2 * py}×${w + 2 * px}`,
+    );
+  }
+  return { n, cin, h, w, cout, kh, kw, oh, ow, sy, sx, py, px, groups };
+}
+
+const outShape = (g: ConvGeometry) => [g.n, g.cout, g.oh, g.ow];
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
+
+function expectShape(t: Tensor, shape: number[], what: string): void {
+  if (!sameShape(t.shape, shape)) {
+    throw new Error(`${what}: expected shape [${shape}], got [${t.shape}]`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// float64 CPU reference: one direct loop over every (output pixel, tap) pair.
+
+type Contraction = "forward" | "input" | "weight";
+
+/** y += w ⋆ x (forward), x += wᵀ ⋆ y (input grad) or w += y ⋆ x (weight grad), direct loops. */
+function convCpu(
+  kind: Contraction,
+  g: ConvGeometry,
+  X: Float64Array,
+  Wt: Float64Array,
+  Y: Float64Array,
+): void {
+  const cinG = g.cin / g.groups;
+  const coutG = g.cout / g.groups;
+  for (let b = 0; b < g.n; b++) {
+    for (let co = 0; co < g.cout; co++) {
+      const grp = Math.floor(co / coutG);
+      for (let ci = 0; ci < cinG; ci++) {
+        const xPlane = (b * g.cin + grp * cinG + ci) * g.h * g.w;
+        for (let ky = 0; ky < g.kh; ky++) {
+          for (let kx = 0; kx < g.kw; kx++) {
+            const wi = ((co * cinG + ci) * g.kh + ky) * g.kw + kx;
+            let wAcc = 0;
+            for (let oy = 0; oy < g.oh; oy++) {
+              const iy = oy * g.sy - g.py + ky;
+              if (iy < 0 || iy >= g.h) continue;
+              const yRow = ((b * g.cout + co) * g.oh + oy) * g.ow;
+              for (let ox = 0; ox < g.ow; ox++) {
+                const ix = ox * g.sx - g.px + kx;
+                if (ix < 0 || ix >= g.w) continue;
+                const xi = xPlane + iy * g.w + ix;
+                if (kind === "forward") Y[yRow + ox] += Wt[wi] * X[xi];
+                else if (kind === "input") X[xi] += Wt[wi] * Y[yRow + ox];
+                else wAcc += X[xi] * Y[yRow + ox];
+              }
+            }
+            if (kind === "weight") Wt[wi] += wAcc;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// GPU: implicit-GEMM operand and output descriptions.
+
+const CONV_PARAMS = ["Cin", "H", "W", "Cout", "OH", "OW", "CinG", "CoutG", "splitStride"];
+
+function convParams(g: ConvGeometry, splitStride = 0): number[] {
+  return [g.cin, g.h, g.w, g.cout, g.oh, g.ow, g.cin / g.groups, g.cout / g.groups, splitStride];
+}
+
+function prelude(g: ConvGeometry): string {
+  return `const KH = ${g.kh}u; const KW = ${g.kw}u; const KHW = ${g.kh * g.kw}u;
+const SY = ${g.sy}; const SX = ${g.sx}; const PY = ${g.py}; const PX = ${g.px};`;
+}
+
+/** 1×1, stride 1, no padding: the input pixels are the output pixels. */
+const isPointwise = (g: ConvGeometry) =>
+  g.kh === 1 && g.kw === 1 && g.sy === 1 && g.sx === 1 && g.py === 0 && g.px === 0;
+
+const GROUP_SETUP = "let grp = batch; let HW = H * W; let OHW = OH * OW;";
+
+const arr = (w: number) => (w === 4 ? "array<vec4f>" : "array<f32>");
+
+/** Plain row-major [rows, K] matrix rows `base + f·K + k` (weights in the forward pass). */
+function rowMajorOperand(name: string, width: 1 | 4, base: string): GemmOperand {
+  return {
+    width,
+    fast: "k",
+    setupFree: (f, v) => `let ${v} = ${base} + ${f} * K;`,
+    load: (v, _kv, k) => (width === 4 ? `${name}[(${v} + ${k}) / 4u]` : `${name}[${v} + ${k}]`),
+  };
+}
+
+/** Output [n, C, P] (P pixels per plane) for GEMM rows = channels of the group, columns = (image, pixel). */
+function planesOutput(
+  width: 1 | 4,
+  channels: string,
+  channelsPerGroup: string,
+  pixels: string,
+): GemmOutput {
+  return {
+    width,
+    setupRow: (m, v) => `let ${v} = (grp * ${channelsPerGroup} + ${m}) * ${pixels};`,
+    setupCol: (n, v) =>
+      `let ${v} = (${n} / ${pixels}) * ${channels} * ${pixels} + ${n} % ${pixels};`,
+    index: (row, col) => (width === 4 ? `(${row} + ${col}) / 4u` : `${row} + ${col}`),
+  };
+}
+
+function forwardSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): GemmSpec {
+  const M = g.cout / g.groups;
+  const N = g.n * g.oh * g.ow;
+  const K = (g.cin / g.groups) * g.kh * g.kw;
+  const pointwise = isPointwise(g);
+  const aWidth = K % 4 === 0 ? 4 : 1;
+  const pixWidth = (g.oh * g.ow) % 4 === 0 ? 4 : 1;
+  const bWidth = pointwise ? pixWidth : 1;
+  const x: GemmOperand = pointwise
+    ? {
+      width: bWidth,
+      fast: "free",
+      setupFree: (f, v) => `let ${v} = (${f} / HW) * Cin * HW + grp * CinG * HW + ${f} % HW;`,
+      load: (v, _kv, k) => (bWidth === 4 ? `x[(${v} + ${k} * HW) / 4u]` : `x[${v} + ${k} * HW]`),
+    }
+    : {
+      width: 1,
+      fast: "free",
+      setupFree: (f, v) =>
+        `let ${v}_pix = ${f} % OHW;
+  let ${v}_iy = i32(${v}_pix / OW) * SY - PY;
+  let ${v}_ix = i32(${v}_pix % OW) * SX - PX;
+  let ${v}_base = i32((${f} / OHW) * Cin * HW + grp * CinG * HW) + ${v}_iy * i32(W) + ${v}_ix;`,
+      setupK: (k, kv) =>
+        `let ${kv}r = ${k} % KHW;
+    let ${kv}ky = i32(${kv}r / KW);
+    let ${kv}kx = i32(${kv}r % KW);
+    let ${kv}off = i32((${k} / KHW) * HW) + ${kv}ky * i32(W) + ${kv}kx;`,
+      load: (v, kv) =>
+        `select(0.0, x[u32(${v}_base + ${kv}off)], u32(${v}_iy + ${kv}ky) < H && u32(${v}_ix + ${kv}kx) < W)`,
+    };
+  const forced = checksForced();
+  return {
+    op: "conv2d",
+    tile,
+    a: rowMajorOperand("w", aWidth, "grp * CoutG * K"),
+    b: x,
+    out: planesOutput(pixWidth, "Cout", "CoutG", "OHW"),
+    bindings: `@group(0) @binding(0) var<storage, read> x: ${arr(bWidth)};
+@group(0) @binding(1) var<storage, read> w: ${arr(aWidth)};
+@group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
+    bindingCount: 3,
+    extraParams: CONV_PARAMS,
+    batchSetup: GROUP_SETUP,
+    prelude: prelude(g),
+    checkM: forced || M % tile.bm !== 0,
+    checkN: forced || N % tile.bn !== 0,
+    checkK: forced || K % tile.bk !== 0,
+  };
+}
+
+function inputGradSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): GemmSpec {
+  const M = g.cin / g.groups;
+  const N = g.n * g.h * g.w;
+  const K = (g.cout / g.groups) * g.kh * g.kw;
+  const pixWidth = (g.h * g.w) % 4 === 0 ? 4 : 1;
+  // A(ci, k = (co, tap)) = w[grp·CoutG + co, ci, tap]: the weights read transposed.
+  const w: GemmOperand = {
+    width: 1,
+    fast: "k",
+    setupFree: (f, v) => `let ${v} = grp * CoutG * CinG * KHW + ${f} * KHW;`,
+    setupK: (k, kv) => `let ${kv} = (${k} / KHW) * CinG * KHW + ${k} % KHW;`,
+    load: (v, kv) => `w[${v} + ${kv}]`,
+  };
+  // B(k = (co, ky, kx), (b, iy, ix)) = gy[b, grp·CoutG + co, oy, ox] where iy = oy·s − p + ky.
+  const strided = g.sy > 1 || g.sx > 1;
+  const gy: GemmOperand = {
+    width: 1,
+    fast: "free",
+    setupFree: (f, v) =>
+      `let ${v}_pix = ${f} % HW;
+  let ${v}_ty = ${v}_pix / W + u32(PY);
+  let ${v}_tx = ${v}_pix % W + u32(PX);
+  let ${v}_base = (${f} / HW) * Cout * OHW + grp * CoutG * OHW;`,
+    setupK: (k, kv) =>
+      `let ${kv}r = ${k} % KHW;
+    let ${kv}co = ${k} / KHW;
+    let ${kv}ky = ${kv}r / KW;
+    let ${kv}kx = ${kv}r % KW;`,
+    // Unsigned wrap-around turns "above the image" into "far below it", failing `< OH`.
+    load: (v, kv) => {
+      const ty = `(${v}_ty - ${kv}ky)`;
+      const tx = `(${v}_tx - ${kv}kx)`;
+      const oy = strided ? `(${ty} / u32(SY))` : ty;
+      const ox = strided ? `(${tx} / u32(SX))` : tx;
+      const exact = strided ? ` && ${ty} % u32(SY) == 0u && ${tx} % u32(SX) == 0u` : "";
+      return `select(0.0, gy[${v}_base + ${kv}co * OHW + ${oy} * OW + ${ox}], ${oy} < OH && ${ox} < OW${exact})`;
+    },
+  };
+  const forced = checksForced();
+  return {
+    op: "conv2d_input_grad",
+    tile,
+    a: w,
+    b: gy,
+    out: planesOutput(pixWidth, "Cin", "CinG", "HW"),
+    bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
+    bindingCount: 3,
+    extraParams: CONV_PARAMS,
+    batchSetup: GROUP_SETUP,
+    prelude: prelude(g),
+    checkM: forced || M % tile.bm !== 0,
+    checkN: forced || N % tile.bn !== 0,
+    checkK: forced || K % tile.bk !== 0,
+  };
+}
+
+function weightGradSpec(
+  g: ConvGeometry,
+  tile: ReturnType<typeof chooseTile>,
+  kChunk: number,
+): GemmSpec {
+  const M = g.cout / g.groups;
+  const N = (g.cin / g.groups) * g.kh * g.kw;
+  const K = g.n * g.oh * g.ow;
+  const pixWidth = (g.oh * g.ow) % 4 === 0 ? 4 : 1;
+  const pointwise = isPointwise(g);
+  // A(co, k = (b, pixel)) = gy[b, grp·CoutG + co, pixel].
+  const gy: GemmOperand = {
+    width: pixWidth,
+    fast: "k",
+    setupFree: (f, v) => `let ${v} = (grp * CoutG + ${f}) * OHW;`,
+    setupK: (k, kv) => `let ${kv} = (${k} / OHW) * Cout * OHW + ${k} % OHW;`,
+    load: (v, kv) => (pixWidth === 4 ? `gy[(${v} + ${kv}) / 4u]` : `gy[${v} + ${kv}]`),
+  };
+  // B(k = (b, oy, ox), (ci, ky, kx)) = x[b, grp·CinG + ci, oy·s − p + ky, ox·s − p + kx].
+  const x: GemmOperand = pointwise
+    ? {
+      width: pixWidth,
+      fast: "k",
+      setupFree: (f, v) => `let ${v} = (grp * CinG + ${f}) * HW;`,
+      setupK: (k, kv) => `let ${kv} = (${k} / HW) * Cin * HW + ${k} % HW;`,
+      load: (v, kv) => (pixWidth === 4 ? `x[(${v} + ${kv}) / 4u]` : `x[${v} + ${kv}]`),
+    }
+    : {
+      width: 1,
+      fast: "k",
+      setupFree: (f, v) =>
+        `let ${v}_r = ${f} % KHW;
+  let ${v}_ky = i32(${v}_r / KW);
+  let ${v}_kx = i32(${v}_r % KW);
+  let ${v}_off = i32((grp * CinG + ${f} / KHW) * HW) + ${v}_ky * i32(W) + ${v}_kx;`,
+      setupK: (k, kv) =>
+        `let ${kv}pix = ${k} % OHW;
+    let ${kv}iy = i32(${kv}pix / OW) * SY - PY;
+    let ${kv}ix = i32(${kv}pix % OW) * SX - PX;
+    let ${kv}base = i32((${k} / OHW) * Cin * HW) + ${kv}iy * i32(W) + ${kv}ix;`,
+      load: (v, kv) =>
+        `select(0.0, x[u32(${kv}base + ${v}_off)], u32(${kv}iy + ${v}_ky) < H && u32(${kv}ix + ${v}_kx) < W)`,
+    };
+  const outWidth = N % 4 === 0 ? 4 : 1;
+  const forced = checksForced();
+  return {
+    op: "conv2d_weight_grad",
+    tile,
+    a: gy,
+    b: x,
+    out: {
+      width: outWidth,
+      setupRow: (m, v) => `let ${v} = split * splitStride + (grp * CoutG + ${m}) * N;`,
+      setupCol: (n, v) => `let ${v} = ${n};`,
+      index: (row, col) => (outWidth === 4 ? `(${row} + ${col}) / 4u` : `${row} + ${col}`),
+    },
+    bindings: `@group(0) @binding(0) var<storage, read> gy: ${arr(pixWidth)};
+@group(0) @binding(1) var<storage, read> x: ${arr(x.width)};
+@group(0) @binding(2) var<storage, read_write> C: ${arr(outWidth)};`,
+    bindingCount: 3,
+    extraParams: CONV_PARAMS,
+    batchSetup: GROUP_SETUP,
+    prelude: prelude(g),
+    checkM: forced || M % tile.bm !== 0,
+    checkN: forced || N % tile.bn !== 0,
+    checkK: forced || K % tile.bk !== 0 || kChunk % tile.bk !== 0,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Raw (non-recording) launchers.
+
+function checkDevices(what: string, a: Tensor, b: Tensor): void {
+  a.assertLive();
+  b.assertLive();
+  if (a.device !== b.device) {
+    throw new Error(`${what}: operands on different devices (gpu and cpu)`);
+  }
+}
+
+function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const out = Tensor.empty(outShape(g), x.device);
+  if (x.device === "cpu") {
+    convCpu("forward", g, x.cpuData, w.cpuData, out.cpuData);
+    return out;
+  }
+  const M = g.cout / g.groups;
+  const N = g.n * g.oh * g.ow;
+  const K = (g.cin / g.groups) * g.kh * g.kw;
+  if (out.size === 0) return out;
+  const tile = chooseTile(M, N, g.groups);
+  launchGemm(forwardSpec(g, tile), [x.buffer, w.buffer, out.buffer], {
+    M,
+    N,
+    K,
+    batch: g.groups,
+    splits: 1,
+    kChunk: K,
+    extra: convParams(g),
+  });
+  return out;
+}
+
+function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const dx = Tensor.empty([g.n, g.cin, g.h, g.w], gy.device);
+  if (gy.device === "cpu") {
+    dx.cpuData.fill(0);
+    convCpu("input", g, dx.cpuData, w.cpuData, gy.cpuData);
+    return dx;
+  }
+  const M = g.cin / g.groups;
+  const N = g.n * g.h * g.w;
+  const K = (g.cout / g.groups) * g.kh * g.kw;
+  if (dx.size === 0) return dx;
+  const tile = chooseTile(M, N, g.groups);
+  launchGemm(inputGradSpec(g, tile), [gy.buffer, w.buffer, dx.buffer], {
+    M,
+    N,
+    K,
+    batch: g.groups,
+    splits: 1,
+    kChunk: K,
+    extra: convParams(g),
+  });
+  return dx;
+}
+
+function weightGradRaw(x: Tensor, gy: Tensor, g: ConvGeometry, wShape: readonly number[]): Tensor {
+  if (x.device === "cpu") {
+    const dw = Tensor.empty(wShape, "cpu");
+    convCpu("weight", g, x.cpuData, dw.cpuData, gy.cpuData);
+    return dw;
+  }
+  const M = g.cout / g.groups;
+  const N = (g.cin / g.groups) * g.kh * g.kw;
+  const K = g.n * g.oh * g.ow;
+  const size = numel(wShape);
+  if (size === 0) return Tensor.empty(wShape, "gpu");
+  const tile = chooseTile(M, N, g.groups);
+  const tiles = Math.ceil(M / tile.bm) * Math.ceil(N / tile.bn) * g.groups;
+  // The reduction axis (batch·pixels) is long and the output small: split it, and bound the
+  // partial sums' memory (≤ 2²⁶ floats, well inside every adapter's binding limit).
+  let { splits, kChunk } = chooseSplits(tiles, K, tile.bk);
+  const maxSplits = Math.max(1, Math.floor(2 ** 26 / size));
+  if (splits > maxSplits) {
+    kChunk = Math.ceil(Math.ceil(K / maxSplits) / tile.bk) * tile.bk;
+    splits = Math.ceil(K / kChunk);
+  }
+  const partial = Tensor.empty(splits > 1 ? [splits, ...wShape] : wShape, "gpu");
+  launchGemm(weightGradSpec(g, tile, kChunk), [gy.buffer, x.buffer, partial.buffer], {
+    M,
+    N,
+    K,
+    batch: g.groups,
+    splits,
+    kChunk,
+    extra: convParams(g, size),
+  });
+  if (splits === 1) return partial;
+  // Fixed-order sum over the splits: deterministic, unlike float atomics.
+  const dw = reshape(sum(partial, 0), wShape);
+  partial.dispose();
+  return dw;
+}
+
+// ---------------------------------------------------------------------------
+// The differentiable ops.
+
+/**
+ * 2-D cross-correlation (PyTorch's conv2d without bias): x [N, Cin, H, W],
+ * w [Cout, Cin/groups, kh, kw] → [N, Cout, OH, OW], OH = ⌊(H + 2p − kh)/s⌋ + 1.
+ */
+export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
+  checkDevices("conv2d", x, w);
+  const g = geometry(x.shape, w.shape, options);
+  return record(forwardRaw(x, w, g), {
+    name: "conv2d",
+    inputs: [x, w],
+    backward: (gy) => [
+      x.requiresGrad ? conv2dInputGrad(gy, w, x.shape, options) : null,
+      w.requiresGrad ? conv2dWeightGrad(x, gy, w.shape, options) : null,
+    ],
+  });
+}
+
+/**
+ * The gradient of conv2d w.r.t. its input (= conv_transpose2d): gy [N, Cout, OH, OW],
+ * w [Cout, Cin/groups, kh, kw] → [N, Cin, H, W] = `xShape`.
+ */
+export function conv2dInputGrad(
+  gy: Tensor,
+  w: Tensor,
+  xShape: readonly number[],
+  options: Conv2dOptions = {},
+): Tensor {
+  checkDevices("conv2dInputGrad", gy, w);
+  const g = geometry(xShape, w.shape, options);
+  expectShape(gy, outShape(g), "conv2dInputGrad: gy");
+  return record(inputGradRaw(gy, w, g), {
+    name: "conv2d_input_grad",
+    inputs: [gy, w],
+    backward: (gg) => [
+      gy.requiresGrad ? conv2d(gg, w, options) : null,
+      w.requiresGrad ? conv2dWeightGrad(gg, gy, w.shape, options) : null,
+    ],
+  });
+}
+
+/**
+ * The gradient of conv2d w.r.t. its weights: x [N, Cin, H, W],
+ * gy [N, Cout, OH, OW] → [Cout, Cin/groups, kh, kw] = `wShape`.
+ */
+export function conv2dWeightGrad(
+  x: Tensor,
+  gy: Tensor,
+  wShape: readonly number[],
+  options: Conv2dOptions = {},
+): Tensor {
+  checkDevices("conv2dWeightGrad", x, gy);
+  const g = geometry(x.shape, wShape, options);
+  expectShape(gy, outShape(g), "conv2dWeightGrad: gy");
+  return record(weightGradRaw(x, gy, g, wShape), {
+    name: "conv2d_weight_grad",
+    inputs: [x, gy],
+    backward: (gg) => [
+      x.requiresGrad ? conv2dInputGrad(gy, gg, x.shape, options) : null,
+      gy.requiresGrad ? conv2d(x, gg, options) : null,
+    ],
+  });
+}
+
+/**
+ * PyTorch's conv_transpose2d without bias: x [N, Cin, H, W], w [Cin, Cout/groups, kh, kw]
+ * → [N, Cout, (H−1)·s − 2p + kh + outputPadding, …]. It is conv2d's input gradient.
+ */
+export function convTranspose2d(
+  x: Tensor,
+  w: Tensor,
+  options: ConvTranspose2dOptions = {},
+): Tensor {
+  if (x.rank !== 4 || w.rank !== 4) {
+    throw new Error(
+      `convTranspose2d: needs x [N, C, H, W] and w [Cin, Cout/groups, kh, kw], got [${x.shape}], [${w.shape}]`,
+    );
+  }
+  const groups = options.groups ?? 1;
+  const [sy, sx] = pair(options.stride, 1, "stride");
+  const [py, px] = pair(options.padding, 0, "padding");
+  const [oy, ox] = pair(options.outputPadding, 0, "outputPadding");
+  if (oy >= sy || ox >= sx) {
+    throw new Error(`convTranspose2d: outputPadding ${[oy, ox]} must be < stride ${[sy, sx]}`);
+  }
+  const [n, , h, wd] = x.shape;
+  const [, coutG, kh, kw] = w.shape;
+  const shape = [
+    n,
+    coutG * groups,
+    (h - 1) * sy - 2 * py + kh + oy,
+    (wd - 1) * sx - 2 * px + kw + ox,
+  ];
+  return conv2dInputGrad(x, w, shape, { stride: [sy, sx], padding: [py, px], groups });
+}

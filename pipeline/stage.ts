@@ -1,0 +1,119 @@
+/**
+ * The stage-definition API: what a stage declares (name, code sources, config schema, inputs)
+ * and the context it runs with. A stage knows nothing of the experiment it is wired into.
+ * @module
+ */
+import type { z } from "zod";
+
+/** A source file that makes up a stage's code version: a path, a `file:` URL string or a URL. */
+export type SourceRef = string | URL;
+
+/** Saved mid-stage state: a step counter and named byte blobs (tensors, optimizer state, RNG). */
+export interface CheckpointState {
+  /** Progress marker, e.g. the training step or kimg reached. */
+  step: number;
+  /** Named files; strings are stored as UTF-8. */
+  files: Record<string, Uint8Array | string>;
+}
+
+/** A checkpoint as read back by `ctx.resume()`: files always come back as bytes. */
+export interface ResumedState {
+  /** The step passed to the `checkpoint` call that saved this state. */
+  step: number;
+  /** Named files as bytes. */
+  files: Record<string, Uint8Array>;
+  /** Decodes one file as UTF-8 text. */
+  text(name: string): string;
+}
+
+/** A progress reporter for one long loop; a bar on a TTY, plain lines otherwise. */
+export interface Progress {
+  /** Sets the number of completed steps. */
+  update(done: number): void;
+  /** Adds `n` (default 1) completed steps. */
+  increment(n?: number): void;
+  /** Ends the bar (also done automatically when the stage returns). */
+  stop(): void;
+}
+
+/** What a running stage sees. */
+export interface StageContext<Config, InputName extends string> {
+  /** The stage's config subset, parsed by its schema (defaults applied, unknown keys dropped). */
+  readonly config: Config;
+  /** Input artifacts by the stage's own input names: read-only directories. */
+  readonly inputs: Readonly<Record<InputName, string>>;
+  /** An empty directory to write outputs into; stored as the artifact when `run` returns. */
+  readonly outDir: string;
+  /** The experiment seed (part of the cache key), or 0 for unseeded stages. */
+  readonly seed: number;
+  /** Aborted on Ctrl-C: long loops should check it (`checkpoint` throws once it is aborted). */
+  readonly signal: AbortSignal;
+  /** Writes a message to the console and a structured record to the run's JSONL log. */
+  log(message: string, fields?: Record<string, unknown>): void;
+  /** Starts a progress bar over `total` steps (steps, rate, ETA). */
+  progress(total: number, unit?: string): Progress;
+  /** Atomically saves state into the store; the previous checkpoint stays usable until it lands. */
+  checkpoint(state: CheckpointState): Promise<void>;
+  /** The last checkpoint saved for this exact stage key, or null when starting fresh. */
+  resume(): Promise<ResumedState | null>;
+  /** Content hash (sha256 hex) of a file, cached by path, size, mtime, ctime and inode. */
+  hashFile(path: string): Promise<string>;
+}
+
+/** Everything a stage declares: deps (inputs) + params (config) + code (sources), in one place. */
+export interface StageSpec<Schema extends z.ZodType, InputName extends string> {
+  /** Stable stage name; part of the cache key. */
+  name: string;
+  /**
+   * Files whose contents are the stage's code version (its own module via `import.meta.url`, the
+   * modules holding its WGSL, ...). Editing any of them invalidates the stage's cached outputs.
+   */
+  sources: readonly SourceRef[];
+  /** Extra version salt, bumped by hand to invalidate outputs without a source edit. */
+  version?: string;
+  /** Schema of the config subset the stage reads; only the parsed subset enters the key. */
+  config: Schema;
+  /** Names of the input artifacts the stage consumes; the experiment wires them to other stages. */
+  inputs?: readonly InputName[];
+  /** Whether the experiment seed enters the key and `ctx.seed` (default true). */
+  seeded?: boolean;
+  /**
+   * Files outside the store the stage reads (e.g. a user's dataset zip), derived from its config;
+   * their content hashes enter the key, so the same bytes at another path still hit the cache.
+   */
+  externalFiles?: (config: z.output<Schema>) => string[];
+  /** Produces the outputs in `ctx.outDir`. Must be deterministic for the same key. */
+  run(ctx: StageContext<z.output<Schema>, InputName>): Promise<void>;
+}
+
+/** A defined stage (the spec with defaults filled in). */
+export interface Stage<Schema extends z.ZodType = z.ZodType, InputName extends string = string>
+  extends StageSpec<Schema, InputName> {
+  readonly inputs: readonly InputName[];
+  readonly seeded: boolean;
+}
+
+/**
+ * Defines a stage.
+ *
+ * ```ts
+ * export const train = defineStage({
+ *   name: "train",
+ *   sources: [import.meta.url],
+ *   config: z.object({ steps: z.number().int(), lr: z.number() }),
+ *   inputs: ["data"],
+ *   async run(ctx) { ... ctx.inputs.data ... ctx.outDir ... },
+ * });
+ * ```
+ */
+export function defineStage<Schema extends z.ZodType, const InputName extends string = never>(
+  spec: StageSpec<Schema, InputName>,
+): Stage<Schema, InputName> {
+  if (!/^[A-Za-z0-9_.-]+$/.test(spec.name)) {
+    throw new Error(`stage name "${spec.name}" must use only letters, digits, '_', '.', '-'`);
+  }
+  if (spec.sources.length === 0) {
+    throw new Error(`stage "${spec.name}" lists no sources; pass [import.meta.url] at least`);
+  }
+  return { ...spec, inputs: spec.inputs ?? [], seeded: spec.seeded ?? true };
+}

@@ -1,0 +1,125 @@
+/**
+ * Stage keys: sha256 of the canonical JSON of everything that determines a stage's output —
+ * stage name, code version (hashes of its source files), parsed config subset, input artifact
+ * ids, seed and the content of external files it reads. Same key → the cached artifact is reused.
+ */
+import * as path from "node:path";
+import { fromFileUrl } from "./paths.ts";
+import { hashJson, sha256Hex } from "./canonical_json.ts";
+import { describeIssue } from "./config_overrides.ts";
+import { type DagNode, selectConfig } from "./experiment.ts";
+import type { SourceRef, Stage } from "./stage.ts";
+import type { FileHashCache } from "./file_hash.ts";
+
+/** The recorded ingredients of a key, kept so `status` can say what changed. */
+export interface KeyInputs {
+  stage: string;
+  /** Code version: a hand-set salt and source file → sha256 (names relative to the first source). */
+  version: { salt: string | null; sources: Record<string, string> };
+  /** The stage's parsed config subset. */
+  config: unknown;
+  /** Stage input name → artifact id. */
+  inputs: Record<string, string>;
+  seed: number | null;
+  /** External file path → sha256 (only the hashes enter the key, so moving a file is free). */
+  external: Record<string, string>;
+}
+
+/** The key of a node given its ingredients. */
+export function keyOf(inputs: KeyInputs): string {
+  return hashJson({
+    stage: inputs.stage,
+    version: inputs.version,
+    config: inputs.config,
+    inputs: inputs.inputs,
+    seed: inputs.seed,
+    external: Object.values(inputs.external),
+  });
+}
+
+const sourceHashes = new Map<string, string>();
+
+/** Local path of a stage source reference. */
+export function sourcePath(ref: SourceRef): string {
+  const text = ref instanceof URL ? ref.href : ref;
+  if (text.startsWith("file:")) return fromFileUrl(text);
+  if (/^[a-z]+:\/\//i.test(text)) throw new Error(`stage source ${text} is not a local file`);
+  return path.resolve(text);
+}
+
+/** Hashes a stage's source files (once per process) into its code version. */
+export async function stageVersion(stage: Stage): Promise<KeyInputs["version"]> {
+  const files = stage.sources.map(sourcePath);
+  const base = path.dirname(files[0]);
+  const sources: Record<string, string> = {};
+  for (const file of files) {
+    let hash = sourceHashes.get(file);
+    if (hash === undefined) {
+      try {
+        hash = sha256Hex(await Deno.readFile(file));
+      } catch {
+        throw new Error(`stage "${stage.name}": cannot read source file ${file}`);
+      }
+      sourceHashes.set(file, hash);
+    }
+    sources[path.relative(base, file) || path.basename(file)] = hash;
+  }
+  return { salt: stage.version ?? null, sources };
+}
+
+/** Forgets hashed sources (tests that edit a stage's source within one process). */
+export function clearSourceHashes(): void {
+  sourceHashes.clear();
+}
+
+/** Parses a node's config subset with its stage's schema; errors name the full key path. */
+export function nodeConfig(
+  name: string,
+  dagNode: DagNode,
+  config: Record<string, unknown>,
+): unknown {
+  const raw = selectConfig(dagNode.config, config);
+  const parsed = dagNode.stage.config.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const prefix = typeof dagNode.config === "string" ? dagNode.config : "";
+    throw new Error(`stage "${name}": ${describeIssue(parsed.error, prefix)}`);
+  }
+  return parsed.data;
+}
+
+/** Everything `keyOf` needs for one node, given its upstream artifact ids. */
+export async function keyInputsFor(
+  dagNode: DagNode,
+  parsedConfig: unknown,
+  upstream: Record<string, string>,
+  seed: number,
+  hashCache: FileHashCache,
+): Promise<KeyInputs> {
+  const stage = dagNode.stage;
+  const external: Record<string, string> = {};
+  for (const file of stage.externalFiles?.(parsedConfig as never) ?? []) {
+    try {
+      external[path.resolve(file)] = await hashCache.hash(file);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new Error(`stage "${stage.name}": input file ${file} does not exist`);
+      }
+      throw err;
+    }
+  }
+  const inputs: Record<string, string> = {};
+  for (const [input, from] of Object.entries(dagNode.inputs)) inputs[input] = upstream[from];
+  return {
+    stage: stage.name,
+    version: await stageVersion(stage),
+    config: parsedConfig,
+    inputs,
+    seed: stage.seeded ? seed : null,
+    external,
+  };
+}
+
+/** The experiment seed: the config's top-level `seed` if it has one, else 0. */
+export function experimentSeed(config: Record<string, unknown>): number {
+  return typeof config.seed === "number" ? config.seed : 0;
+}

@@ -1,0 +1,372 @@
+/**
+ * StyleGAN2's synthesis network as EG3D uses it for the tri-plane backbone
+ * (`training/networks_stylegan2.py`): modulated 3×3 convolutions with noise,
+ * ToRGB layers, blocks that double the resolution, and the network that
+ * hands each block its slice of ws. In EG3D the "RGB" output has 96 = 3×32
+ * channels: the tri-plane.
+ *
+ * Everything runs in float32 (G's `num_fp16_res` is 0 in EG3D); conv_clamp is
+ * kept as an option because the SR blocks of real checkpoints set 256.
+ */
+import {
+  add,
+  type Device,
+  expand,
+  mul,
+  reshape,
+  slice,
+  type Tensor,
+  Tensor as TensorClass,
+  zeros,
+} from "../../kernels/mod.ts";
+import type { Rng } from "../../kernels/ops/random.ts";
+import { Module } from "../../kernels/nn/module.ts";
+import { FullyConnected } from "../../kernels/nn/fully_connected.ts";
+import { type Activation, biasAct, defaultGain } from "../../kernels/nn/bias_act.ts";
+import { type Filter, setupFilter, upsample2d } from "../../kernels/nn/upfirdn2d.ts";
+import { modulatedConv2d } from "../../kernels/nn/modulated_conv.ts";
+import { Conv2dLayer } from "../../kernels/nn/conv2d_layer.ts";
+
+/** 'random': fresh N(0,1) noise per call; 'const': the stored noise_const; 'none': no noise. */
+export type NoiseMode = "random" | "const" | "none";
+
+/** Draws the standard-normal noise of `noise_mode='random'` (inject recorded values in tests). */
+export type NoiseSource = (shape: number[], device: Device) => Tensor;
+
+/** A `NoiseSource` drawing from a seeded generator. */
+export function noiseFromRng(rng: Rng): NoiseSource {
+  return (shape, device) => rng.normal(shape, device);
+}
+
+/** Options of a synthesis forward pass (the original's `**block_kwargs` / `**layer_kwargs`). */
+export interface SynthesisForwardOptions {
+  /** Default 'random', as the original. */
+  noiseMode?: NoiseMode;
+  /** Required for noiseMode 'random'. */
+  randomNoise?: NoiseSource;
+  /**
+   * Grouped-conv modulation. EG3D's `fused_modconv_default='inference_only'`
+   * means false in training mode (default here) and true in eval mode.
+   */
+  fusedModconv?: boolean;
+}
+
+/** The filter buffer every resampling layer registers (state-dict fidelity). */
+function filterBuffer(f: Filter, device: Device): Tensor {
+  return TensorClass.fromData(f.taps, [f.height, f.width], device);
+}
+
+/** Options shared by the synthesis layers and blocks. */
+export interface SynthesisLayerOptions {
+  kernelSize?: number;
+  /** 1 or 2 (the first conv of a block upsamples). */
+  up?: number;
+  useNoise?: boolean;
+  activation?: Activation;
+  /** 1-D taps of the resampling filter (default [1,3,3,1]). */
+  resampleFilter?: number[];
+  /** Clamp of the conv output (scaled by the call's gain); null = none (EG3D's G). */
+  convClamp?: number | null;
+  device?: Device;
+}
+
+/**
+ * A modulated convolution layer. Parameters: weight [out, in, k, k],
+ * noise_strength [], bias [out]; buffers resample_filter, noise_const
+ * [res, res]; child affine (w → styles, bias init 1).
+ */
+export class SynthesisLayer extends Module {
+  readonly weight: Tensor;
+  readonly noiseStrength: Tensor | null;
+  readonly bias: Tensor;
+  readonly noiseConst: Tensor | null;
+  readonly affine: FullyConnected;
+  readonly filter: Filter;
+  readonly up: number;
+  readonly padding: number;
+  readonly activation: Activation;
+  readonly convClamp: number | null;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly wDim: number,
+    readonly resolution: number,
+    rng: Rng,
+    options: SynthesisLayerOptions = {},
+  ) {
+    super();
+    const device = options.device ?? "gpu";
+    const k = options.kernelSize ?? 3;
+    this.up = options.up ?? 1;
+    this.padding = Math.floor(k / 2);
+    this.activation = options.activation ?? "lrelu";
+    this.convClamp = options.convClamp ?? null;
+    this.filter = setupFilter(options.resampleFilter ?? [1, 3, 3, 1]);
+    // Registration order = the original's state_dict order: parameters, buffers, children.
+    this.weight = this.param("weight", rng.normal([outChannels, inChannels, k, k], device));
+    const useNoise = options.useNoise ?? true;
+    this.noiseStrength = useNoise ? this.param("noise_strength", zeros([], device)) : null;
+    this.bias = this.param("bias", zeros([outChannels], device));
+    this.buffer("resample_filter", filterBuffer(this.filter, device));
+    this.noiseConst = useNoise ? this.buffer("noise_const", rng.normal([resolution, resolution], device)) : null;
+    this.affine = this.child("affine", new FullyConnected(wDim, inChannels, rng, { biasInit: 1, device }));
+  }
+
+  /** x [N, in, res/up, res/up], w [N, wDim] → [N, out, res, res]. `gain` scales activation and clamp. */
+  forward(x: Tensor, w: Tensor, options: SynthesisForwardOptions = {}, gain = 1): Tensor {
+    const styles = this.affine.forward(w);
+    const mode = options.noiseMode ?? "random";
+    let noise: Tensor | null = null;
+    if (this.noiseStrength && this.noiseConst && mode === "random") {
+      if (!options.randomNoise) {
+        throw new Error("SynthesisLayer: noiseMode 'random' needs a randomNoise source (see noiseFromRng)");
+      }
+      const n = options.randomNoise([x.shape[0], 1, this.resolution, this.resolution], x.device);
+      noise = mul(n, this.noiseStrength);
+    } else if (this.noiseStrength && this.noiseConst && mode === "const") {
+      noise = mul(this.noiseConst, this.noiseStrength);
+    }
+    const y = modulatedConv2d(x, this.weight, styles, {
+      noise,
+      up: this.up,
+      padding: this.padding,
+      filter: this.filter,
+      fused: options.fusedModconv ?? false,
+    });
+    const clamp = this.convClamp === null ? null : this.convClamp * gain;
+    return biasAct(y, this.bias, { act: this.activation, gain: defaultGain(this.activation) * gain, clamp });
+  }
+}
+
+/**
+ * ToRGB: a modulated 1×1 convolution without demodulation, styles scaled by
+ * 1/√(in·k²), bias, linear, clamped. Parameters: weight [out, in, k, k],
+ * bias [out]; child affine.
+ */
+export class ToRGBLayer extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly affine: FullyConnected;
+  readonly weightGain: number;
+  readonly convClamp: number | null;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly wDim: number,
+    rng: Rng,
+    options: { kernelSize?: number; convClamp?: number | null; device?: Device } = {},
+  ) {
+    super();
+    const device = options.device ?? "gpu";
+    const k = options.kernelSize ?? 1;
+    this.convClamp = options.convClamp ?? null;
+    this.weight = this.param("weight", rng.normal([outChannels, inChannels, k, k], device));
+    this.bias = this.param("bias", zeros([outChannels], device));
+    this.affine = this.child("affine", new FullyConnected(wDim, inChannels, rng, { biasInit: 1, device }));
+    this.weightGain = 1 / Math.sqrt(inChannels * k * k);
+  }
+
+  /** x [N, in, H, W], w [N, wDim] → [N, out, H, W]. */
+  forward(x: Tensor, w: Tensor, options: SynthesisForwardOptions = {}): Tensor {
+    const styles = mul(this.affine.forward(w), this.weightGain);
+    const y = modulatedConv2d(x, this.weight, styles, {
+      demodulate: false,
+      fused: options.fusedModconv ?? false,
+    });
+    return biasAct(y, this.bias, { act: "linear", clamp: this.convClamp });
+  }
+}
+
+/** Block architectures of StyleGAN2 ('orig': no skip image, no residual). */
+export type SynthesisArchitecture = "orig" | "skip" | "resnet";
+
+/** Options of `SynthesisBlock`. */
+export interface SynthesisBlockOptions {
+  architecture?: SynthesisArchitecture;
+  resampleFilter?: number[];
+  convClamp?: number | null;
+  useNoise?: boolean;
+  device?: Device;
+}
+
+/** The w at index `i` of ws [N, num, wDim], as [N, wDim]. */
+function wAt(ws: Tensor, i: number): Tensor {
+  const [n, , wDim] = ws.shape;
+  return reshape(slice(ws, [null, [i, i + 1]]), [n, wDim]);
+}
+
+/**
+ * One resolution of the synthesis network: a learned const input (first
+ * block) or conv0 (upsampling ×`up`), conv1, and ToRGB; with 'skip' the
+ * image of the previous block is upsampled and the ToRGB output added.
+ * Parameters: const [out, res, res] (first block); buffer resample_filter;
+ * children conv0, conv1, torgb, skip (resnet).
+ *
+ * It consumes ws [N, numConv + numTorgb, wDim]; the network advances by
+ * numConv, so the ToRGB's w is the next block's conv0 w.
+ */
+export class SynthesisBlock extends Module {
+  readonly const: Tensor | null;
+  readonly conv0: SynthesisLayer | null;
+  readonly conv1: SynthesisLayer;
+  readonly torgb: ToRGBLayer | null;
+  readonly skip: Conv2dLayer | null;
+  readonly filter: Filter;
+  readonly architecture: SynthesisArchitecture;
+  readonly numConv: number;
+  readonly numTorgb: number;
+
+  /** `up` is 2 for StyleGAN2's blocks; EG3D's SynthesisBlockNoUp passes 1. */
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly wDim: number,
+    readonly resolution: number,
+    readonly imgChannels: number,
+    readonly isLast: boolean,
+    rng: Rng,
+    options: SynthesisBlockOptions = {},
+    readonly up = 2,
+  ) {
+    super();
+    const device = options.device ?? "gpu";
+    this.architecture = options.architecture ?? "skip";
+    const resampleFilter = options.resampleFilter ?? [1, 3, 3, 1];
+    this.filter = setupFilter(resampleFilter);
+    const layer = { resampleFilter, convClamp: options.convClamp ?? null, useNoise: options.useNoise, device };
+    this.const = inChannels === 0 ? this.param("const", rng.normal([outChannels, resolution, resolution], device)) : null;
+    this.buffer("resample_filter", filterBuffer(this.filter, device));
+    this.conv0 = inChannels !== 0
+      ? this.child("conv0", new SynthesisLayer(inChannels, outChannels, wDim, resolution, rng, { ...layer, up }))
+      : null;
+    this.conv1 = this.child("conv1", new SynthesisLayer(outChannels, outChannels, wDim, resolution, rng, layer));
+    this.torgb = isLast || this.architecture === "skip"
+      ? this.child(
+        "torgb",
+        new ToRGBLayer(outChannels, imgChannels, wDim, rng, { convClamp: layer.convClamp, device }),
+      )
+      : null;
+    this.skip = inChannels !== 0 && this.architecture === "resnet"
+      ? this.child(
+        "skip",
+        new Conv2dLayer(inChannels, outChannels, 1, rng, { bias: false, up, device }),
+      )
+      : null;
+    this.numConv = inChannels === 0 ? 1 : 2;
+    this.numTorgb = this.torgb ? 1 : 0;
+  }
+
+  /**
+   * x [N, in, res/up, res/up] (null for the first block), img the previous
+   * image (or null), ws [N, numConv + numTorgb, wDim] → { x, img }.
+   */
+  forward(
+    x: Tensor | null,
+    img: Tensor | null,
+    ws: Tensor,
+    options: SynthesisForwardOptions = {},
+  ): { x: Tensor; img: Tensor | null } {
+    const [n, count, wDim] = ws.shape;
+    if (count !== this.numConv + this.numTorgb || wDim !== this.wDim) {
+      throw new Error(
+        `SynthesisBlock ${this.resolution}: ws [${ws.shape}] should be [N, ${this.numConv + this.numTorgb}, ${this.wDim}]`,
+      );
+    }
+    let k = 0;
+    let h: Tensor;
+    if (this.const) {
+      h = this.conv1.forward(expand(reshape(this.const, [1, ...this.const.shape]), [n, ...this.const.shape]), wAt(ws, k++), options);
+    } else {
+      if (!x) throw new Error(`SynthesisBlock ${this.resolution}: needs an input x`);
+      if (this.skip) {
+        const y = this.skip.forward(x, Math.SQRT1_2);
+        h = this.conv0!.forward(x, wAt(ws, k++), options);
+        h = this.conv1.forward(h, wAt(ws, k++), options, Math.SQRT1_2);
+        h = add(y, h);
+      } else {
+        h = this.conv0!.forward(x, wAt(ws, k++), options);
+        h = this.conv1.forward(h, wAt(ws, k++), options);
+      }
+    }
+    let out = img;
+    if (out && this.up > 1) out = upsample2d(out, this.filter, this.up);
+    if (this.torgb) {
+      const y = this.torgb.forward(h, wAt(ws, k), options);
+      out = out ? add(out, y) : y;
+    }
+    return { x: h, img: out };
+  }
+}
+
+/** Configuration of `SynthesisNetwork` (names as the original's constructor). */
+export interface SynthesisNetworkConfig {
+  wDim: number;
+  imgResolution: number;
+  imgChannels: number;
+  channelBase?: number;
+  channelMax?: number;
+  architecture?: SynthesisArchitecture;
+  resampleFilter?: number[];
+  convClamp?: number | null;
+  device?: Device;
+}
+
+/**
+ * Blocks b4 … b{imgResolution}, channels(res) = min(channelBase / res,
+ * channelMax); ws [N, numWs, wDim] → the last block's image
+ * [N, imgChannels, imgResolution, imgResolution].
+ */
+export class SynthesisNetwork extends Module {
+  readonly blocks: SynthesisBlock[] = [];
+  readonly numWs: number;
+
+  constructor(readonly config: SynthesisNetworkConfig, rng: Rng) {
+    super();
+    const { wDim, imgResolution, imgChannels } = config;
+    if (imgResolution < 4 || (imgResolution & (imgResolution - 1)) !== 0) {
+      throw new Error(`SynthesisNetwork: imgResolution must be a power of two ≥ 4, got ${imgResolution}`);
+    }
+    const channelBase = config.channelBase ?? 32768;
+    const channelMax = config.channelMax ?? 512;
+    const channels = (res: number) => Math.min(Math.floor(channelBase / res), channelMax);
+    let numWs = 0;
+    for (let res = 4; res <= imgResolution; res *= 2) {
+      const isLast = res === imgResolution;
+      const block = new SynthesisBlock(
+        res > 4 ? channels(res / 2) : 0,
+        channels(res),
+        wDim,
+        res,
+        imgChannels,
+        isLast,
+        rng,
+        {
+          architecture: config.architecture,
+          resampleFilter: config.resampleFilter,
+          convClamp: config.convClamp,
+          device: config.device,
+        },
+      );
+      this.blocks.push(this.child(`b${res}`, block));
+      numWs += block.numConv + (isLast ? block.numTorgb : 0);
+    }
+    this.numWs = numWs;
+  }
+
+  forward(ws: Tensor, options: SynthesisForwardOptions = {}): Tensor {
+    if (ws.rank !== 3 || ws.shape[1] !== this.numWs || ws.shape[2] !== this.config.wDim) {
+      throw new Error(`SynthesisNetwork: ws [${ws.shape}] should be [N, ${this.numWs}, ${this.config.wDim}]`);
+    }
+    let x: Tensor | null = null;
+    let img: Tensor | null = null;
+    let k = 0;
+    for (const block of this.blocks) {
+      const blockWs = slice(ws, [null, [k, k + block.numConv + block.numTorgb]]);
+      k += block.numConv;
+      ({ x, img } = block.forward(x, img, blockWs, options));
+    }
+    return img!;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The prep stage's work as a plain function: produce a validated dataset zip,
+ * its statistics and a preview grid in an output directory.
+ * @module
+ */
+import { join } from "node:path";
+import { atomicWriteTextFile } from "../io/atomic_write.ts";
+import { checkDataset } from "../io/dataset_check.ts";
+import { datasetGrid } from "../io/dataset_grid.ts";
+import { datasetInfo } from "../io/dataset_info.ts";
+import type { DatasetSpec } from "./dataset_spec.ts";
+import { generateProceduralDataset, PROCEDURAL_FILES } from "./procedural_dataset.ts";
+
+/** Files `prepareDataset` writes into its output directory. */
+export const PREPARED_FILES = {
+  dataset: "dataset.zip",
+  stats: "stats.json",
+  preview: "preview.png",
+  /** Procedural datasets only: depth, masks and object parameters. */
+  groundTruth: PROCEDURAL_FILES.groundTruth,
+} as const;
+
+/** Progress callbacks. */
+export interface PrepareCallbacks {
+  /** Images generated or validated so far. */
+  onProgress?: (done: number, total: number, phase: "render" | "check") => void;
+}
+
+/**
+ * Writes `dataset.zip` (validated, EG3D format), `stats.json` (count,
+ * resolution, channels, label statistics, pose histograms) and `preview.png`
+ * (the first 64 images) into `outDir`; procedural datasets also get
+ * `ground_truth.zip`. A user zip is checked completely before it is copied, so
+ * bad input writes nothing.
+ */
+export async function prepareDataset(
+  spec: DatasetSpec,
+  outDir: string,
+  callbacks: PrepareCallbacks = {},
+): Promise<void> {
+  const datasetPath = join(outDir, PREPARED_FILES.dataset);
+  if (spec.kind === "procedural") {
+    await generateProceduralDataset(spec, outDir, (done, total) => callbacks.onProgress?.(done, total, "render"));
+  } else {
+    await checkDataset(spec.path, (done, total) => callbacks.onProgress?.(done, total, "check"));
+    await Deno.copyFile(spec.path, datasetPath);
+  }
+  const report = await checkDataset(datasetPath);
+  const info = await datasetInfo(datasetPath);
+  const stats = {
+    source: spec.kind === "procedural" ? spec : { kind: spec.kind },
+    imageCount: report.imageCount,
+    resolution: report.resolution,
+    channels: report.channels,
+    cameraRadius: info.cameraRadius,
+    focal: info.focal,
+    yawDegrees: info.yawDegrees,
+    pitchDegrees: info.pitchDegrees,
+    yawHistogram: info.yawHistogram,
+    pitchHistogram: info.pitchHistogram,
+    labelStats: info.labelStats,
+  };
+  await atomicWriteTextFile(join(outDir, PREPARED_FILES.stats), JSON.stringify(stats, null, 2) + "\n");
+  await datasetGrid(datasetPath, join(outDir, PREPARED_FILES.preview), { count: 64 });
+}

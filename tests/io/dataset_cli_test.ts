@@ -1,0 +1,44 @@
+import { fileURLToPath } from "node:url";
+import { assertEquals } from "../helpers/assert.ts";
+import { writeDataset } from "../../stages/io/dataset_writer.ts";
+import { testImage, testLabel, withTempDir } from "./fixtures.ts";
+
+const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
+
+async function cli(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("dataset CLI: info, check, grid through a subprocess; bad input → one error line, exit 1", async () => {
+  await withTempDir(async (dir) => {
+    const items = [0, 1, 2, 3].map((i) => ({ name: `i${i}.png`, image: testImage(8, 8, 3, i), label: testLabel(i) }));
+    await writeDataset(`${dir}/d.zip`, items);
+
+    const check = await cli("dataset", "check", `${dir}/d.zip`);
+    assertEquals([check.code, check.stdout.trim()], [0, "ok: 4 images, 8×8, 3 channels, labels valid"]);
+
+    const info = await cli("dataset", "info", `${dir}/d.zip`, "--json");
+    assertEquals(check.code, 0);
+    assertEquals(JSON.parse(info.stdout).imageCount, 4);
+
+    const grid = await cli("dataset", "grid", `${dir}/d.zip`, `${dir}/g.png`, "--count", "4", "--padding", "0");
+    assertEquals(grid.code, 0);
+    assertEquals((await Deno.stat(`${dir}/g.png`)).isFile, true);
+
+    await Deno.writeTextFile(`${dir}/bad.zip`, "not a zip");
+    const bad = await cli("dataset", "check", `${dir}/bad.zip`);
+    assertEquals(bad.code, 1);
+    assertEquals(bad.stderr.trim().split("\n").length, 1);
+    assertEquals(bad.stderr.includes("bad.zip: not a valid zip file"), true);
+
+    const help = await cli("dataset", "--help");
+    for (const command of ["info", "check", "grid", "make"]) assertEquals(help.stdout.includes(command), true);
+  });
+});

@@ -1,0 +1,138 @@
+import { assertEquals, assertStringIncludes } from "./assert.ts";
+import { fileURLToPath } from "node:url";
+import toy from "../../experiments/toy.ts";
+import table from "../../experiments/toy_table.ts";
+import {
+  collectTable,
+  gridPoints,
+  parseSweepAxes,
+  renderTable,
+  runSweep,
+} from "../../pipeline/mod.ts";
+import { pipelineMain } from "../../pipeline/main.ts";
+import { countLines, runCli, sandbox, TOY } from "./helpers.ts";
+
+const GOLDEN = fileURLToPath(new URL("./golden/", import.meta.url));
+
+/** Compares with a golden file; `UPDATE_GOLDEN=1` rewrites it instead. */
+async function assertGolden(name: string, actual: string) {
+  const file = `${GOLDEN}${name}.golden`; // .golden: keeps deno fmt off md/html/yaml goldens
+  if (Deno.env.get("UPDATE_GOLDEN") === "1") await Deno.writeTextFile(file, actual);
+  assertEquals(actual, await Deno.readTextFile(file), `golden ${name} (UPDATE_GOLDEN=1 to accept)`);
+}
+
+Deno.test("a 2×2 sweep computes shared upstream once; table renders md/csv/tex/html", async () => {
+  const box = await sandbox();
+  try {
+    const axes = parseSweepAxes(toy.config, ["train.lr=0.05,0.1", "train.momentum=0,0.5"]);
+    const points = gridPoints(axes);
+    assertEquals(points.map((p) => p.sets.join(" ")), [
+      "train.lr=0.05 train.momentum=0",
+      "train.lr=0.05 train.momentum=0.5",
+      "train.lr=0.1 train.momentum=0",
+      "train.lr=0.1 train.momentum=0.5",
+    ]);
+    let data = await collectTable(table, box.store);
+    assertEquals(data.missing.length, 4);
+    await runSweep(toy, box.store, points, { quiet: true });
+    assertEquals(countLines(box.takeExecutions()), {
+      generate: 1,
+      normalize: 1,
+      featurize: 1,
+      train: 4,
+      evaluate: 4,
+    });
+    data = await collectTable(table, box.store);
+    assertEquals(data.missing, []);
+    for (const format of ["md", "csv", "tex", "html"] as const) {
+      await assertGolden(`toy_table.${format}`, renderTable(data, format));
+    }
+    const cli = await runCli([
+      "table",
+      fileURLToPath(new URL("../../experiments/toy_table.ts", import.meta.url)),
+      "--store",
+      box.store.root,
+      "--format",
+      "csv",
+    ]);
+    assertEquals(cli.stdout, renderTable(data, "csv"));
+  } finally {
+    await box.cleanup();
+  }
+});
+
+Deno.test("sweep --jobs 2 runs points in parallel processes, upstream still once", async () => {
+  const box = await sandbox();
+  try {
+    const result = await runCli([
+      "sweep",
+      TOY,
+      "--store",
+      box.store.root,
+      "--jobs",
+      "2",
+      "--quiet",
+      "--set",
+      "train.lr=0.05,0.2",
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(countLines(box.takeExecutions()), {
+      generate: 1,
+      normalize: 1,
+      featurize: 1,
+      train: 2,
+      evaluate: 2,
+    });
+  } finally {
+    await box.cleanup();
+  }
+});
+
+Deno.test("sweep --emit slurm and k8s write golden job files", async () => {
+  const box = await sandbox();
+  try {
+    for (
+      const [scheduler, file] of [["slurm", "mimic3d-toy-sweep.sbatch"], [
+        "k8s",
+        "mimic3d-toy-sweep.yaml",
+      ]]
+    ) {
+      const code = await pipelineMain([
+        "--store",
+        "/shared/mimic3d-store",
+        "sweep",
+        "toy",
+        "--emit",
+        scheduler,
+        "--out",
+        box.dir,
+        "--jobs",
+        "2",
+        "--set",
+        "train.lr=0.05,0.1",
+        "--set",
+        "eval.metric=mse,mae",
+        "--fixed",
+        "data.count=128",
+      ]);
+      assertEquals(code, 0);
+      await assertGolden(file, await Deno.readTextFile(`${box.dir}/${file}`));
+    }
+    assertEquals(await box.store.listObjects(), []); // emitting runs nothing
+  } finally {
+    await box.cleanup();
+  }
+});
+
+Deno.test("sweep values with commas inside lists and bad sweep values", () => {
+  let message = "";
+  try {
+    parseSweepAxes(toy.config, ["train.steps=10,ten"]);
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  assertStringIncludes(
+    message,
+    'invalid value for config key "train.steps": expected a number, got "ten"',
+  );
+});
