@@ -1,51 +1,47 @@
 /**
- * The `demo` command: the main job on the embedded default. Until the full DAG
- * runs, it proves the GPU stack end to end: fits a small curve with autograd
- * and gradient descent on the adapter, and reports what it computed.
+ * The demo experiment, run by `deno task demo`: the DAG on the embedded
+ * default (the procedural head dataset, small enough for a CPU adapter).
+ * Stages are added here as they land (pretrain → imitate → eval).
+ *
+ *   prep
  */
-import * as K from "../kernels/mod.ts";
+import { join } from "node:path";
+import { z } from "zod";
+import { initGpu } from "../kernels/mod.ts";
+import { defineExperiment, node, runExperiment, Store } from "../pipeline/mod.ts";
+import { defaultStoreRoot } from "../pipeline/paths.ts";
+import { datasetConfigSchema } from "../stages/prep/dataset_spec.ts";
+import { prep } from "../stages/prep/stage.ts";
 
-/** Runs the demo; prints the adapter and the fit. */
+/** Config: 64 procedural heads at 64² by default. */
+export const config = z.strictObject({
+  seed: z.number().int().default(0),
+  data: datasetConfigSchema.prefault({ count: 64, resolution: 64 }),
+});
+
+const demo = defineExperiment({
+  name: "demo",
+  config,
+  dag: { prep: node(prep, { config: "data" }) },
+});
+export default demo;
+
+/** Runs the demo DAG in the default store and prints where its results are. */
 export async function runDemo(): Promise<void> {
-  const g = await K.initGpu();
-  console.log(
-    `adapter: ${g.name}${
-      g.isCpu ? " (CPU)" : ""
-    }, shader-f16 ${g.hasF16}, timestamps ${g.hasTimestamps}`,
-  );
-  // Fit y = a·sin(b·x + c) to samples of 1.5·sin(2x + 0.5) by gradient descent.
-  const n = 256;
-  const xs = Float32Array.from({ length: n }, (_, i) => -3 + (6 * i) / (n - 1));
-  const x = K.tensor(xs).keep();
-  const y = K.tensor(xs.map((v) => 1.5 * Math.sin(2 * v + 0.5))).keep();
-  const params = [K.tensor([1]), K.tensor([1.8]), K.tensor([0])].map((p) => {
-    p.requiresGrad = true;
-    return p.keep();
-  });
-  const lossOf = () =>
-    K.mean(K.square(K.sub(K.mul(params[0], K.sin(K.add(K.mul(params[1], x), params[2]))), y)));
-  const first = (await K.scope(() => lossOf()).read())[0];
+  const g = await initGpu();
+  console.log(`adapter: ${g.name}${g.isCpu ? " (CPU)" : ""}`);
+  const store = await Store.open(defaultStoreRoot());
   const t0 = performance.now();
-  for (let step = 0; step < 300; step++) {
-    K.scope(() => {
-      const grads = K.grad(lossOf(), params);
-      K.noGrad(() =>
-        params.forEach((p, i) => {
-          const next = K.sub(p, K.mul(grads[i]!, 0.1)).keep();
-          next.requiresGrad = true;
-          params[i] = next;
-          p.dispose();
-        })
-      );
-    });
-  }
-  const last = (await K.scope(() => lossOf()).read())[0];
-  const ms = performance.now() - t0;
-  const [a, b, c] = await Promise.all(params.map(async (p) => (await p.read())[0]));
-  console.log(`fit 1.5·sin(2x + 0.5) with 300 gradient steps in ${ms.toFixed(0)} ms on the GPU:`);
+  const result = await runExperiment(demo, store, { quiet: true });
+  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+  const prepOut = result.nodes.prep;
+  const dir = join(store.objectDir(prepOut.artifact), "out");
+  const stats = JSON.parse(await Deno.readTextFile(join(dir, "stats.json")));
   console.log(
-    `  loss ${first.toFixed(4)} → ${last.toExponential(2)}; a=${a.toFixed(4)} b=${b.toFixed(4)} c=${
-      c.toFixed(4)
-    }`,
+    `prep: ${prepOut.executed ? "built" : "reused cached"} artifact ${prepOut.artifact.slice(0, 12)} in ${seconds} s`,
   );
+  console.log(`  dataset:  ${join(dir, "dataset.zip")} (${stats.imageCount} images, ${stats.resolution}², yaw ±${Math.round(stats.yawDegrees.std)}°)`);
+  console.log(`  preview:  ${join(dir, "preview.png")}`);
+  console.log(`  stats:    ${join(dir, "stats.json")}`);
+  console.log(`store: ${store.root} (rerun: only changed stages recompute; try 'status experiments/demo.ts')`);
 }

@@ -41,13 +41,33 @@ export function antialiasedResizeMatrix(inSize: number, outSize: number): Float6
   return m;
 }
 
+/**
+ * The [outSize, inSize] weights of plain bilinear resizing (antialias=False,
+ * align_corners=False): source position max((i + ½)·s − ½, 0), two taps.
+ * Equal to the antialiased weights when upsampling.
+ */
+export function bilinearResizeMatrix(inSize: number, outSize: number): Float64Array {
+  const scale = inSize / outSize;
+  const m = new Float64Array(outSize * inSize);
+  for (let i = 0; i < outSize; i++) {
+    const src = Math.max((i + 0.5) * scale - 0.5, 0);
+    const i0 = Math.min(Math.floor(src), inSize - 1);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    const t = src - i0;
+    m[i * inSize + i0] += 1 - t;
+    m[i * inSize + i1] += t;
+  }
+  return m;
+}
+
 const matrixCache = new Map<string, Tensor>();
 
-function resizeMatrix(inSize: number, outSize: number, device: Device): Tensor {
-  const key = `${device}:${inSize}:${outSize}`;
+function resizeMatrix(inSize: number, outSize: number, antialias: boolean, device: Device): Tensor {
+  const key = `${device}:${inSize}:${outSize}:${antialias}`;
   const hit = matrixCache.get(key);
   if (hit && !hit.isDisposed) return hit;
-  const t = Tensor.fromData(antialiasedResizeMatrix(inSize, outSize), [outSize, inSize], device).keep();
+  const values = antialias ? antialiasedResizeMatrix(inSize, outSize) : bilinearResizeMatrix(inSize, outSize);
+  const t = Tensor.fromData(values, [outSize, inSize], device).keep();
   matrixCache.set(key, t);
   return t;
 }
@@ -59,12 +79,21 @@ function resizeMatrix(inSize: number, outSize: number, device: Device): Tensor {
  * widened by the scale factor.
  */
 export function antialiasedResize(x: Tensor, size: number | [number, number]): Tensor {
-  if (x.rank < 2) throw new Error(`antialiasedResize: needs [..., H, W], got [${x.shape}]`);
+  return bilinearResize(x, size, { antialias: true });
+}
+
+/** `interpolate(x, size, mode='bilinear', align_corners=False, antialias)` of x [..., H, W]. */
+export function bilinearResize(
+  x: Tensor,
+  size: number | [number, number],
+  { antialias = true }: { antialias?: boolean } = {},
+): Tensor {
+  if (x.rank < 2) throw new Error(`bilinearResize: needs [..., H, W], got [${x.shape}]`);
   const [outH, outW] = typeof size === "number" ? [size, size] : size;
   const h = x.shape[x.rank - 2];
   const w = x.shape[x.rank - 1];
   let y = x;
-  if (outW !== w) y = matmul(y, resizeMatrix(w, outW, x.device), { transB: true });
-  if (outH !== h) y = matmul(resizeMatrix(h, outH, x.device), y);
+  if (outW !== w) y = matmul(y, resizeMatrix(w, outW, antialias, x.device), { transB: true });
+  if (outH !== h) y = matmul(resizeMatrix(h, outH, antialias, x.device), y);
   return y;
 }

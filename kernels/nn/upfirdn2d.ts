@@ -6,7 +6,7 @@
  * exactly as the original does.
  */
 import { type Device, Tensor } from "../tensor/tensor.ts";
-import { expand, pad, reshape, slice } from "../ops/movement.ts";
+import { pad, reshape, slice } from "../ops/movement.ts";
 import { conv2d } from "../ops/conv.ts";
 
 /** A FIR filter: 2-D taps [fh, fw] (host values; small). */
@@ -43,11 +43,13 @@ function filterWeight(f: Filter, channels: number, gain: number, device: Device)
   const key = `${device}:${f.height}x${f.width}:${Array.from(f.taps).join(",")}:${gain}:${channels}`;
   const hit = filterCache.get(key);
   if (hit && !hit.isDisposed) return hit;
-  const flipped = new Float64Array(f.taps.length);
-  for (let i = 0; i < f.taps.length; i++) flipped[i] = f.taps[f.taps.length - 1 - i] * gain;
-  const base = Tensor.fromData(flipped, [1, 1, f.height, f.width], device);
-  const w = expand(base, [channels, 1, f.height, f.width]).keep();
-  base.dispose();
+  // Built on the host at full size: a one-channel expand() would return `base` itself.
+  const n = f.taps.length;
+  const flipped = new Float64Array(channels * n);
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0; i < n; i++) flipped[c * n + i] = f.taps[n - 1 - i] * gain;
+  }
+  const w = Tensor.fromData(flipped, [channels, 1, f.height, f.width], device).keep();
   filterCache.set(key, w);
   return w;
 }

@@ -16,10 +16,10 @@
  * Kernel size, stride and padding are compile-time constants; tensor sizes are
  * parameters. Bias is not part of conv (callers add it with broadcasting).
  */
-import { record } from "../tensor/autograd.ts";
+import { noGrad, record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { sum } from "./reduce.ts";
-import { reshape } from "./movement.ts";
+import { permute, reshape } from "./movement.ts";
 import {
   checksForced,
   chooseSplits,
@@ -27,6 +27,7 @@ import {
   type GemmOperand,
   type GemmOutput,
   type GemmSpec,
+  type GemmTile,
   launchGemm,
 } from "./gemm.ts";
 
@@ -215,11 +216,33 @@ function planesOutput(
   };
 }
 
-function forwardSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): GemmSpec {
+/**
+ * Tap-major K order, k = tap·C + c (needs C % BK == 0): a K step then covers one kernel tap, so
+ * the window position and its padding test are worked out once per step, not per element,
+ * and each element costs one add. The weights are permuted to match (a small copy).
+ */
+const tapMajor = (channels: number, g: ConvGeometry, tile: GemmTile) =>
+  channels % tile.bk === 0 && !isPointwise(g) && !tapMajorDisabled;
+
+let tapMajorDisabled = false;
+
+/** Benchmark hook: run `fn` with the tap-major K order off (channel-major gathers everywhere). */
+export function withoutTapMajor<T>(fn: () => T): T {
+  const prev = tapMajorDisabled;
+  tapMajorDisabled = true;
+  try {
+    return fn();
+  } finally {
+    tapMajorDisabled = prev;
+  }
+}
+
+function forwardSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
   const M = g.cout / g.groups;
   const N = g.n * g.oh * g.ow;
   const K = (g.cin / g.groups) * g.kh * g.kw;
   const pointwise = isPointwise(g);
+  const byTap = tapMajor(g.cin / g.groups, g, tile);
   const aWidth = K % 4 === 0 ? 4 : 1;
   const pixWidth = (g.oh * g.ow) % 4 === 0 ? 4 : 1;
   const bWidth = pointwise ? pixWidth : 1;
@@ -229,6 +252,24 @@ function forwardSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): Gemm
       fast: "free",
       setupFree: (f, v) => `let ${v} = (${f} / HW) * Cin * HW + grp * CinG * HW + ${f} % HW;`,
       load: (v, _kv, k) => (bWidth === 4 ? `x[(${v} + ${k} * HW) / 4u]` : `x[${v} + ${k} * HW]`),
+    }
+    : byTap
+    ? {
+      width: 1,
+      fast: "free",
+      setupFree: (f, v) =>
+        `let ${v}_pix = ${f} % OHW;
+  let ${v}_iy = i32(${v}_pix / OW) * SY - PY;
+  let ${v}_ix = i32(${v}_pix % OW) * SX - PX;
+  let ${v}_base = i32((${f} / OHW) * Cin * HW + grp * CinG * HW) + ${v}_iy * i32(W) + ${v}_ix;`,
+      setupTile: (k0, tv) =>
+        `let ${tv}tap = ${k0} / CinG;
+    let ${tv}ky = i32(${tv}tap / KW);
+    let ${tv}kx = i32(${tv}tap % KW);
+    let ${tv}off = i32((${k0} % CinG) * HW) + ${tv}ky * i32(W) + ${tv}kx;`,
+      load: (v, _kv, k, tv) =>
+        `select(0.0, x[u32(${v}_base + ${tv}off + i32((${k} - k0) * HW))], ` +
+        `u32(${v}_iy + ${tv}ky) < H && u32(${v}_ix + ${tv}kx) < W)`,
     }
     : {
       width: 1,
@@ -248,7 +289,7 @@ function forwardSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): Gemm
     };
   const forced = checksForced();
   return {
-    op: "conv2d",
+    op: byTap ? "conv2d_tap_major" : "conv2d",
     tile,
     a: rowMajorOperand("w", aWidth, "grp * CoutG * K"),
     b: x,
@@ -266,11 +307,14 @@ function forwardSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): Gemm
   };
 }
 
-function inputGradSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): GemmSpec {
+function inputGradSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
   const M = g.cin / g.groups;
   const N = g.n * g.h * g.w;
   const K = (g.cout / g.groups) * g.kh * g.kw;
   const pixWidth = (g.h * g.w) % 4 === 0 ? 4 : 1;
+  const byTap = tapMajor(g.cout / g.groups, g, tile);
+  const strided = g.sy > 1 || g.sx > 1;
+  if (byTap) return inputGradTapMajorSpec(g, tile, M, N, K, pixWidth, strided);
   // A(ci, k = (co, tap)) = w[grp·CoutG + co, ci, tap]: the weights read transposed.
   const w: GemmOperand = {
     width: 1,
@@ -280,7 +324,6 @@ function inputGradSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): Ge
     load: (v, kv) => `w[${v} + ${kv}]`,
   };
   // B(k = (co, ky, kx), (b, iy, ix)) = gy[b, grp·CoutG + co, oy, ox] where iy = oy·s − p + ky.
-  const strided = g.sy > 1 || g.sx > 1;
   const gy: GemmOperand = {
     width: 1,
     fast: "free",
@@ -313,6 +356,69 @@ function inputGradSpec(g: ConvGeometry, tile: ReturnType<typeof chooseTile>): Ge
     out: planesOutput(pixWidth, "Cin", "CinG", "HW"),
     bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
+    bindingCount: 3,
+    extraParams: CONV_PARAMS,
+    batchSetup: GROUP_SETUP,
+    prelude: prelude(g),
+    checkM: forced || M % tile.bm !== 0,
+    checkN: forced || N % tile.bn !== 0,
+    checkK: forced || K % tile.bk !== 0,
+  };
+}
+
+/**
+ * Input gradient with k = tap·CoutG + co. A(ci, k) comes from the weights permuted to
+ * [G, kh·kw, CoutG, CinG] (contiguous along ci: vec4 loads straight into shared memory).
+ */
+function inputGradTapMajorSpec(
+  g: ConvGeometry,
+  tile: GemmTile,
+  M: number,
+  N: number,
+  K: number,
+  pixWidth: 1 | 4,
+  strided: boolean,
+): GemmSpec {
+  const aWidth = M % 4 === 0 ? 4 : 1;
+  const w: GemmOperand = {
+    width: aWidth,
+    fast: "free",
+    setupFree: (f, v) => `let ${v} = grp * K * CinG + ${f};`,
+    load: (v, _kv, k) => (aWidth === 4 ? `w[(${v} + ${k} * CinG) / 4u]` : `w[${v} + ${k} * CinG]`),
+  };
+  const gy: GemmOperand = {
+    width: 1,
+    fast: "free",
+    setupFree: (f, v) =>
+      `let ${v}_pix = ${f} % HW;
+  let ${v}_ty = ${v}_pix / W + u32(PY);
+  let ${v}_tx = ${v}_pix % W + u32(PX);
+  let ${v}_base = (${f} / HW) * Cout * OHW + grp * CoutG * OHW;`,
+    setupTile: (k0, tv) =>
+      `let ${tv}tap = ${k0} / CoutG;
+    let ${tv}ky = ${tv}tap / KW;
+    let ${tv}kx = ${tv}tap % KW;
+    let ${tv}co = ${k0} % CoutG;`,
+    load: (v, _kv, k, tv) => {
+      const ty = `(${v}_ty - ${tv}ky)`;
+      const tx = `(${v}_tx - ${tv}kx)`;
+      const oy = strided ? `(${ty} / u32(SY))` : ty;
+      const ox = strided ? `(${tx} / u32(SX))` : tx;
+      const exact = strided ? ` && ${ty} % u32(SY) == 0u && ${tx} % u32(SX) == 0u` : "";
+      return `select(0.0, gy[${v}_base + (${tv}co + ${k} - k0) * OHW + ${oy} * OW + ${ox}], ` +
+        `${oy} < OH && ${ox} < OW${exact})`;
+    },
+  };
+  const forced = checksForced();
+  return {
+    op: "conv2d_input_grad_tap_major",
+    tile,
+    a: w,
+    b: gy,
+    out: planesOutput(pixWidth, "Cin", "CinG", "HW"),
+    bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> w: ${arr(aWidth)};
 @group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
     bindingCount: 3,
     extraParams: CONV_PARAMS,
@@ -415,7 +521,12 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const K = (g.cin / g.groups) * g.kh * g.kw;
   if (out.size === 0) return out;
   const tile = chooseTile(M, N, g.groups);
-  launchGemm(forwardSpec(g, tile), [x.buffer, w.buffer, out.buffer], {
+  const spec = forwardSpec(g, tile);
+  // Tap-major K order: weights [Cout, CinG, taps] → [Cout, taps, CinG].
+  const wk = spec.op === "conv2d_tap_major"
+    ? noGrad(() => permute(reshape(w, [g.cout, g.cin / g.groups, g.kh * g.kw]), [0, 2, 1]))
+    : w;
+  launchGemm(spec, [x.buffer, wk.buffer, out.buffer], {
     M,
     N,
     K,
@@ -424,6 +535,7 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     kChunk: K,
     extra: convParams(g),
   });
+  if (wk !== w) wk.dispose();
   return out;
 }
 
@@ -439,7 +551,19 @@ function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const K = (g.cout / g.groups) * g.kh * g.kw;
   if (dx.size === 0) return dx;
   const tile = chooseTile(M, N, g.groups);
-  launchGemm(inputGradSpec(g, tile), [gy.buffer, w.buffer, dx.buffer], {
+  const spec = inputGradSpec(g, tile);
+  // Tap-major K order: weights [G·CoutG, CinG, taps] → [G, taps, CoutG, CinG].
+  const wk = spec.op === "conv2d_input_grad_tap_major"
+    ? noGrad(() =>
+      permute(reshape(w, [g.groups, g.cout / g.groups, g.cin / g.groups, g.kh * g.kw]), [
+        0,
+        3,
+        1,
+        2,
+      ])
+    )
+    : w;
+  launchGemm(spec, [gy.buffer, wk.buffer, dx.buffer], {
     M,
     N,
     K,
@@ -448,6 +572,7 @@ function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     kChunk: K,
     extra: convParams(g),
   });
+  if (wk !== w) wk.dispose();
   return dx;
 }
 

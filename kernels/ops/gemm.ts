@@ -43,8 +43,13 @@ export interface GemmOperand {
   setupFree(f: string, v: string): string;
   /** WGSL run once per distinct k (u32) a thread loads in a K step; define variables named `${kv}…`. */
   setupK?(k: string, kv: string): string;
-  /** WGSL expression of the loaded f32 (or vec4f); 0 for padding it knows of. Free/K range checks are added. */
-  load(v: string, kv: string, k: string): string;
+  /** WGSL run once per K step with the step's first k (`k0`, u32); define variables named `${tv}…`. */
+  setupTile?(k0: string, tv: string): string;
+  /**
+   * WGSL expression of the loaded f32 (or vec4f) from the free, k and step variables;
+   * 0 for padding it knows of. Free/K range checks are added by the generator.
+   */
+  load(v: string, kv: string, k: string, tv: string): string;
 }
 
 /** Where the kernel writes C(m, n) (m, n in range). */
@@ -143,7 +148,7 @@ function planOperand(
       if (op.setupK) loads.push(op.setupK(k, `${k}_`));
       loads.push(
         `  ${name}_r${p} = ${
-          mask(op.load(`${name}_v`, `${k}_`, k), [check ? `${name}_ok` : "", kOk(k)])
+          mask(op.load(`${name}_v`, `${k}_`, k, `${name}_t`), [check ? `${name}_ok` : "", kOk(k)])
         }; }`,
       );
       const row = `(ROW + ${name}_kr + ${p * rows}u)`;
@@ -174,7 +179,10 @@ function planOperand(
       regs.push(`var ${name}_r${p}: ${type};`);
       loads.push(
         `  ${name}_r${p} = ${
-          mask(op.load(`${name}_v${p}`, `${k}_`, k), [check ? `${name}_ok${p}` : "", kOk(k)])
+          mask(op.load(`${name}_v${p}`, `${k}_`, k, `${name}_t`), [
+            check ? `${name}_ok${p}` : "",
+            kOk(k),
+          ])
         };`,
       );
       const fi = `(${name}_fr + ${p * perPass}u)`;
@@ -189,7 +197,10 @@ function planOperand(
   }
   return {
     setup: setup.join("\n  "),
-    load: (k0) => `{ let k0 = ${k0};\n    ${loads.join("\n    ")}\n  }`,
+    load: (k0) => {
+      const tileSetup = op.setupTile ? `\n    ${op.setupTile("k0", `${name}_t`)}` : "";
+      return `{ let k0 = ${k0};${tileSetup}\n    ${loads.join("\n    ")}\n  }`;
+    },
     store: (row) => stores.map((s) => s.replaceAll("ROW", row)).join("\n    "),
     regs: regs.join("\n  "),
   };

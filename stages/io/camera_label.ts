@@ -44,13 +44,31 @@ export function lookAtCameraLabel(camera: LookAtCamera): number[] {
   const right = normalize(scale(cross([0, 1, 0], forward), -1));
   const down = normalize(cross(forward, right));
   return [
-    right[0], down[0], forward[0], origin[0],
-    right[1], down[1], forward[1], origin[1],
-    right[2], down[2], forward[2], origin[2],
-    0, 0, 0, 1,
-    focal, 0, 0.5,
-    0, focal, 0.5,
-    0, 0, 1,
+    right[0],
+    down[0],
+    forward[0],
+    origin[0],
+    right[1],
+    down[1],
+    forward[1],
+    origin[1],
+    right[2],
+    down[2],
+    forward[2],
+    origin[2],
+    0,
+    0,
+    0,
+    1,
+    focal,
+    0,
+    0.5,
+    0,
+    focal,
+    0.5,
+    0,
+    0,
+    1,
   ].map((v) => v + 0); // deno-fmt-ignore -- (+ 0 turns −0 into 0, so labels survive JSON unchanged)
 }
 

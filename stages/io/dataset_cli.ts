@@ -13,11 +13,15 @@ import { makeDataset } from "./dataset_make.ts";
 export function registerDatasetCommands(program: Command): void {
   const dataset = program
     .command("dataset")
-    .description("inspect, validate, preview and build EG3D dataset zips (PNG images + dataset.json)");
+    .description(
+      "inspect, validate, preview and build EG3D dataset zips (PNG images + dataset.json)",
+    );
 
   dataset
     .command("info")
-    .description("summarise a dataset zip: image count, resolution, channels, label statistics, pose histogram")
+    .description(
+      "summarise a dataset zip: image count, resolution, channels, label statistics, pose histogram",
+    )
     .argument("<zip>", "dataset zip")
     .option("--json", "print the summary as JSON")
     .option("--bins <n>", "histogram bins", positiveInteger, 18)
@@ -28,7 +32,9 @@ export function registerDatasetCommands(program: Command): void {
 
   dataset
     .command("check")
-    .description("validate every image and label of a dataset zip; exits non-zero at the first problem")
+    .description(
+      "validate every image and label of a dataset zip; exits non-zero at the first problem",
+    )
     .argument("<zip>", "dataset zip")
     .action(async (zip) => {
       const report = await checkDataset(zip);
@@ -61,7 +67,11 @@ export function registerDatasetCommands(program: Command): void {
     .argument("<folder>", "folder of PNG images (searched recursively)")
     .argument("<out>", "output zip")
     .option("--labels <path>", "labels JSON (default: labels.json or dataset.json in the folder)")
-    .option("--resolution <n>", "output resolution, a power of two (default: ≤ smallest side)", positiveInteger)
+    .option(
+      "--resolution <n>",
+      "output resolution, a power of two (default: ≤ smallest side)",
+      positiveInteger,
+    )
     .action(async (folder, out, options) => {
       const report = await makeDataset(folder, out, {
         labelsPath: options.labels,

@@ -76,7 +76,12 @@ export function summarize(values: readonly number[]): Summary {
 }
 
 /** Counts values into `bins` equal bins over [lo, hi]; values outside go to the end bins. */
-export function histogram(values: readonly number[], lo: number, hi: number, bins: number): Histogram {
+export function histogram(
+  values: readonly number[],
+  lo: number,
+  hi: number,
+  bins: number,
+): Histogram {
   const counts = new Array<number>(bins).fill(0);
   for (const v of values) {
     const bin = Math.floor(((v - lo) / (hi - lo)) * bins);
@@ -90,7 +95,9 @@ export function histogram(values: readonly number[], lo: number, hi: number, bin
 export function formatDatasetInfo(info: DatasetInfo): string {
   const f = (v: number, digits = 4) => v.toFixed(digits);
   const s = (x: Summary, digits = 4) =>
-    `mean ${f(x.mean, digits)}  std ${f(x.std, digits)}  min ${f(x.min, digits)}  max ${f(x.max, digits)}`;
+    `mean ${f(x.mean, digits)}  std ${f(x.std, digits)}  min ${f(x.min, digits)}  max ${
+      f(x.max, digits)
+    }`;
   const lines = [
     `dataset      ${info.path}`,
     `images       ${info.imageCount}`,

@@ -31,12 +31,20 @@ export function parseLabelsJson(text: string, source: string): LabelMap {
     ? (parsed as { labels: unknown }).labels
     : undefined;
   if (!Array.isArray(list)) {
-    throw new DatasetError(source, undefined, 'expected {"labels": [[filename, [25 numbers]], ...]}');
+    throw new DatasetError(
+      source,
+      undefined,
+      'expected {"labels": [[filename, [25 numbers]], ...]}',
+    );
   }
   const labels: LabelMap = new Map();
   list.forEach((item, index) => {
     if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== "string") {
-      throw new DatasetError(source, `labels[${index}]`, "expected a [filename, [25 numbers]] pair");
+      throw new DatasetError(
+        source,
+        `labels[${index}]`,
+        "expected a [filename, [25 numbers]] pair",
+      );
     }
     const name = item[0].replaceAll("\\", "/");
     if (labels.has(name)) throw new DatasetError(source, name, "labelled twice");
@@ -56,11 +64,17 @@ export function checkLabel(value: unknown, source: string, name: string): number
     );
   }
   value.forEach((v, i) => {
-    if (typeof v === "string" && NON_FINITE_SENTINEL.test(v)) {
-      throw new DatasetError(source, name, `label[${i}] is ${v.slice(SENTINEL_PREFIX.length)} (non-finite)`);
+    if (typeof v === "string" && v.startsWith(SENTINEL_PREFIX)) {
+      throw new DatasetError(
+        source,
+        name,
+        `label[${i}] is ${v.slice(SENTINEL_PREFIX.length)} (non-finite)`,
+      );
     }
     if (typeof v !== "number") throw new DatasetError(source, name, `label[${i}] is not a number`);
-    if (!Number.isFinite(v)) throw new DatasetError(source, name, `label[${i}] is ${v} (non-finite)`);
+    if (!Number.isFinite(v)) {
+      throw new DatasetError(source, name, `label[${i}] is ${v} (non-finite)`);
+    }
   });
   return value as number[];
 }
@@ -75,7 +89,6 @@ export function formatLabelsJson(labels: Iterable<[string, readonly number[]]>):
 }
 
 const SENTINEL_PREFIX = "\u0000nonfinite:";
-const NON_FINITE_SENTINEL = /^\u0000nonfinite:/;
 
 /** Replaces bare NaN / Infinity / -Infinity tokens (outside strings) with sentinel strings. */
 function quoteNonFiniteTokens(text: string): string {

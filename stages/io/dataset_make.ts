@@ -79,14 +79,22 @@ function findLabelsFile(folder: string): string {
   for (const name of ["labels.json", LABELS_FILE]) {
     if (existsSync(join(folder, name))) return join(folder, name);
   }
-  throw new DatasetError(folder, undefined, "no labels.json or dataset.json (pass the labels file)");
+  throw new DatasetError(
+    folder,
+    undefined,
+    "no labels.json or dataset.json (pass the labels file)",
+  );
 }
 
 async function readText(path: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (err) {
-    throw new DatasetError(path, undefined, err instanceof Deno.errors.NotFound ? "no such file" : String(err));
+    throw new DatasetError(
+      path,
+      undefined,
+      err instanceof Deno.errors.NotFound ? "no such file" : String(err),
+    );
   }
 }
 
@@ -97,13 +105,19 @@ function listImages(folder: string): string[] {
     for (const entry of Deno.readDirSync(dir)) {
       const path = join(dir, entry.name);
       if (entry.isDirectory) walk(path);
-      else if (entry.isFile && isImageName(entry.name)) out.push(relative(folder, path).split(sep).join("/"));
+      else if (entry.isFile && isImageName(entry.name)) {
+        out.push(relative(folder, path).split(sep).join("/"));
+      }
     }
   };
   try {
     walk(folder);
   } catch (err) {
-    throw new DatasetError(folder, undefined, err instanceof Deno.errors.NotFound ? "no such folder" : String(err));
+    throw new DatasetError(
+      folder,
+      undefined,
+      err instanceof Deno.errors.NotFound ? "no such folder" : String(err),
+    );
   }
   return out.sort();
 }
@@ -115,7 +129,9 @@ async function defaultResolution(folder: string, files: readonly string[]): Prom
     using handle = await Deno.open(join(folder, file));
     const header = new Uint8Array(24);
     const n = await handle.read(header);
-    if (n !== 24) throw new DatasetError(join(folder, file), undefined, "not a valid PNG (too short)");
+    if (n !== 24) {
+      throw new DatasetError(join(folder, file), undefined, "not a valid PNG (too short)");
+    }
     const view = new DataView(header.buffer);
     smallest = Math.min(smallest, view.getUint32(16), view.getUint32(20));
   }

@@ -15,7 +15,16 @@ import { decodePng, type PixelImage } from "./png.ts";
 import { ZipError, ZipReader } from "./zip_reader.ts";
 
 /** File extensions EG3D's reader treats as images (PIL's list, the common part). */
-const IMAGE_EXTENSIONS = new Set([".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"]);
+const IMAGE_EXTENSIONS = new Set([
+  ".png",
+  ".jpg",
+  ".jpeg",
+  ".bmp",
+  ".gif",
+  ".tif",
+  ".tiff",
+  ".webp",
+]);
 
 /** Whether `name` is an image by extension, as EG3D's reader decides it. */
 export function isImageName(name: string): boolean {
@@ -63,7 +72,9 @@ export class ImageDataset {
       zip = await ZipReader.open(path);
     } catch (err) {
       if (err instanceof ZipError) throw new DatasetError(path, undefined, stripPath(err, path));
-      if (err instanceof Deno.errors.NotFound) throw new DatasetError(path, undefined, "no such file");
+      if (err instanceof Deno.errors.NotFound) {
+        throw new DatasetError(path, undefined, "no such file");
+      }
       throw err;
     }
     try {
@@ -74,10 +85,17 @@ export class ImageDataset {
       if (!zip.has(LABELS_FILE)) {
         throw new DatasetError(path, LABELS_FILE, "missing: camera labels are required");
       }
-      const labelMap = parseLabelsJson(await readEntry(zip, LABELS_FILE), `${path}: ${LABELS_FILE}`);
+      const labelMap = parseLabelsJson(
+        await readEntry(zip, LABELS_FILE),
+        `${path}: ${LABELS_FILE}`,
+      );
       const unlabelled = imageNames.filter((name) => !labelMap.has(name));
       if (unlabelled.length > 0) {
-        throw new DatasetError(path, unlabelled[0], `has no label in ${LABELS_FILE}` + more(unlabelled));
+        throw new DatasetError(
+          path,
+          unlabelled[0],
+          `has no label in ${LABELS_FILE}` + more(unlabelled),
+        );
       }
       const imageSet = new Set(imageNames);
       const orphans = [...labelMap.keys()].filter((name) => !imageSet.has(name));
@@ -134,7 +152,9 @@ export class ImageDataset {
       throw new DatasetError(
         this.path,
         name,
-        `${image.channels} channels, but ${this.imageNames[0]} has ${this.channels} (mixed channel counts)`,
+        `${image.channels} channels, but ${
+          this.imageNames[0]
+        } has ${this.channels} (mixed channel counts)`,
       );
     }
     return image;
@@ -208,7 +228,9 @@ async function readEntry(zip: ZipReader, name: string): Promise<string> {
   try {
     return await zip.readText(name);
   } catch (err) {
-    if (err instanceof ZipError) throw new DatasetError(zip.path, name, stripPath(err, zip.path, name));
+    if (err instanceof ZipError) {
+      throw new DatasetError(zip.path, name, stripPath(err, zip.path, name));
+    }
     throw err;
   }
 }

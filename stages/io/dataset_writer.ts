@@ -45,7 +45,11 @@ export class DatasetWriter {
     }
     checkImageShape(image, `${this.path}: ${name}`);
     if (image.width !== image.height) {
-      throw new DatasetError(this.path, name, `image is ${image.width}×${image.height}, not square`);
+      throw new DatasetError(
+        this.path,
+        name,
+        `image is ${image.width}×${image.height}, not square`,
+      );
     }
     if (!isPowerOfTwo(image.width)) {
       throw new DatasetError(this.path, name, `resolution ${image.width} is not a power of two`);
@@ -71,8 +75,12 @@ export class DatasetWriter {
   /** Adds a non-image file (ground truth, metadata); its name must not look like an image. */
   async addFile(name: string, data: Uint8Array): Promise<void> {
     if (isImageName(name)) {
-      throw new DatasetError(this.path, name, "extra files must not have image extensions " +
-        "(EG3D would read them as training images)");
+      throw new DatasetError(
+        this.path,
+        name,
+        "extra files must not have image extensions " +
+          "(EG3D would read them as training images)",
+      );
     }
     if (name === LABELS_FILE) throw new DatasetError(this.path, name, "written by finish()");
     await this.zip.add(name, data, "deflate");

@@ -19,7 +19,10 @@ export interface ImageGridOptions {
  * Tiles images (all the same width, height and channels) into a grid, left to
  * right then top to bottom.
  */
-export function makeImageGrid(images: readonly PixelImage[], options: ImageGridOptions = {}): PixelImage {
+export function makeImageGrid(
+  images: readonly PixelImage[],
+  options: ImageGridOptions = {},
+): PixelImage {
   if (images.length === 0) throw new Error("makeImageGrid: no images");
   const { width, height, channels } = images[0];
   images.forEach((image, i) => {
@@ -37,7 +40,9 @@ export function makeImageGrid(images: readonly PixelImage[], options: ImageGridO
   const fill = typeof background === "number"
     ? new Array<number>(channels).fill(background)
     : background;
-  if (fill.length !== channels) throw new Error(`makeImageGrid: background needs ${channels} values`);
+  if (fill.length !== channels) {
+    throw new Error(`makeImageGrid: background needs ${channels} values`);
+  }
 
   const gridWidth = columns * width + (columns + 1) * padding;
   const gridHeight = rows * height + (rows + 1) * padding;
@@ -51,7 +56,10 @@ export function makeImageGrid(images: readonly PixelImage[], options: ImageGridO
     const top = padding + Math.floor(i / columns) * (height + padding);
     for (let y = 0; y < height; y++) {
       const from = y * rowBytes;
-      data.set(image.data.subarray(from, from + rowBytes), ((top + y) * gridWidth + left) * channels);
+      data.set(
+        image.data.subarray(from, from + rowBytes),
+        ((top + y) * gridWidth + left) * channels,
+      );
     }
   });
   return { width: gridWidth, height: gridHeight, channels, data };

@@ -39,10 +39,19 @@ export function centerCropSquare(image: PixelImage): PixelImage {
 /** Resizes to `width` × `height` with an antialiased triangle filter (separable). */
 export function resizeImage(image: PixelImage, width: number, height: number): PixelImage {
   if (image.width === width && image.height === height) return image;
-  const horizontal = resampleAxis(image.data, image.width, image.height, image.channels, width, true);
+  const horizontal = resampleAxis(
+    image.data,
+    image.width,
+    image.height,
+    image.channels,
+    width,
+    true,
+  );
   const vertical = resampleAxis(horizontal, width, image.height, image.channels, height, false);
   const data = new Uint8Array(vertical.length);
-  for (let i = 0; i < data.length; i++) data[i] = Math.min(255, Math.max(0, Math.round(vertical[i])));
+  for (let i = 0; i < data.length; i++) {
+    data[i] = Math.min(255, Math.max(0, Math.round(vertical[i])));
+  }
   return { width, height, channels: image.channels, data };
 }
 
@@ -81,7 +90,9 @@ function resampleAxis(
     for (let line = 0; line < lines; line++) {
       sums.fill(0);
       for (let k = 0; k < taps.length; k++) {
-        const at = alongX ? (line * inWidth + taps[k]) * channels : (taps[k] * inWidth + line) * channels;
+        const at = alongX
+          ? (line * inWidth + taps[k]) * channels
+          : (taps[k] * inWidth + line) * channels;
         for (let c = 0; c < channels; c++) sums[c] += weights[k] * input[at + c];
       }
       const to = alongX ? (line * outWidth + o) * channels : (o * outWidth + line) * channels;

@@ -16,7 +16,9 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 export function encodeNpy(array: NpyArray): Uint8Array {
   const count = array.shape.reduce((a, b) => a * b, 1);
   if (count !== array.data.length) {
-    throw new Error(`encodeNpy: shape ${array.shape} needs ${count} values, got ${array.data.length}`);
+    throw new Error(
+      `encodeNpy: shape ${array.shape} needs ${count} values, got ${array.data.length}`,
+    );
   }
   const descr = array.data instanceof Float32Array ? "<f4" : "|u1";
   const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(", ")})`;
@@ -45,7 +47,9 @@ export function decodeNpy(bytes: Uint8Array, source = "npy"): NpyArray {
   const header = new TextDecoder().decode(bytes.subarray(10, 10 + headerLength));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (/'fortran_order':\s*True/.test(header)) throw new Error(`${source}: Fortran order not supported`);
+  if (/'fortran_order':\s*True/.test(header)) {
+    throw new Error(`${source}: Fortran order not supported`);
+  }
   if (shapeText === undefined) throw new Error(`${source}: no shape in .npy header`);
   const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
@@ -53,6 +57,8 @@ export function decodeNpy(bytes: Uint8Array, source = "npy"): NpyArray {
   if (descr === "<f4" && body.byteLength === count * 4) {
     return { shape, data: new Float32Array(body.buffer, 0, count) };
   }
-  if ((descr === "|u1" || descr === "<u1") && body.byteLength === count) return { shape, data: body };
+  if ((descr === "|u1" || descr === "<u1") && body.byteLength === count) {
+    return { shape, data: body };
+  }
   throw new Error(`${source}: unsupported dtype ${descr} or wrong data size`);
 }

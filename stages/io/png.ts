@@ -123,7 +123,9 @@ export function checkImageShape(image: PixelImage, source: string): void {
   }
   const expected = image.width * image.height * image.channels;
   if (image.data.length !== expected) {
-    throw new Error(`${source}: ${image.data.length} bytes for ${image.width}×${image.height}×` +
-      `${image.channels} (expected ${expected})`);
+    throw new Error(
+      `${source}: ${image.data.length} bytes for ${image.width}×${image.height}×` +
+        `${image.channels} (expected ${expected})`,
+    );
   }
 }

@@ -160,7 +160,9 @@ async function readCentralDirectory(
   const needsZip64 = entryCount === ZIP64_MARK_16 || directorySize === ZIP64_MARK_32 ||
     directoryOffset === ZIP64_MARK_32;
   const locatorInTail = eocdInTail - RECORD_SIZE.zip64Locator;
-  if (locatorInTail >= 0 && viewOf(tail, locatorInTail).getUint32(0, true) === SIGNATURE.zip64Locator) {
+  if (
+    locatorInTail >= 0 && viewOf(tail, locatorInTail).getUint32(0, true) === SIGNATURE.zip64Locator
+  ) {
     const recordOffset = readU64(viewOf(tail, locatorInTail), 8);
     const record = await readAt(file, recordOffset, RECORD_SIZE.zip64EndOfCentralDirectory);
     const view = viewOf(record);
@@ -185,7 +187,9 @@ async function readCentralDirectory(
   const decoder = new TextDecoder("utf-8", { fatal: false });
   let at = 0;
   for (let i = 0; i < entryCount; i++) {
-    if (at + RECORD_SIZE.centralFile > directory.length) throw fail(`central directory cut at entry ${i}`);
+    if (at + RECORD_SIZE.centralFile > directory.length) {
+      throw fail(`central directory cut at entry ${i}`);
+    }
     const view = viewOf(directory, at);
     if (view.getUint32(0, true) !== SIGNATURE.centralFile) {
       throw fail(`bad central directory record at entry ${i}`);
@@ -270,6 +274,8 @@ function viewOf(bytes: Uint8Array, offset = 0): DataView {
 
 function readU64(view: DataView, offset: number): number {
   const value = view.getBigUint64(offset, true);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`64-bit zip field too large: ${value}`);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new Error(`64-bit zip field too large: ${value}`);
+  }
   return Number(value);
 }

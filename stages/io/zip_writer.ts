@@ -67,10 +67,16 @@ export class ZipWriter {
   }
 
   /** Appends one entry. Names must be unique, relative, with "/" separators. */
-  async add(name: string, data: Uint8Array, compression: ZipCompression = "deflate"): Promise<void> {
+  async add(
+    name: string,
+    data: Uint8Array,
+    compression: ZipCompression = "deflate",
+  ): Promise<void> {
     if (this.#done) throw new Error(`${this.path}: archive already finished`);
     if (this.#names.has(name)) throw new Error(`${this.path}: duplicate entry ${name}`);
-    if (name === "" || name.startsWith("/") || name.includes("\\") || name.split("/").includes("..")) {
+    if (
+      name === "" || name.startsWith("/") || name.includes("\\") || name.split("/").includes("..")
+    ) {
       throw new Error(`${this.path}: invalid entry name ${JSON.stringify(name)}`);
     }
     this.#names.add(name);
@@ -115,7 +121,9 @@ export class ZipWriter {
       for (const entry of this.#entries) await this.#write(centralRecord(entry));
       const directorySize = this.#offset - directoryOffset;
       const count = this.#entries.length;
-      if (count >= ZIP64_MARK_16 || directoryOffset >= ZIP64_MARK_32 || directorySize >= ZIP64_MARK_32) {
+      if (
+        count >= ZIP64_MARK_16 || directoryOffset >= ZIP64_MARK_32 || directorySize >= ZIP64_MARK_32
+      ) {
         const recordOffset = this.#offset;
         await this.#write(zip64EndRecord(count, directorySize, directoryOffset));
         await this.#write(zip64Locator(recordOffset));

@@ -22,7 +22,7 @@ import { type Device, expand, slice, type Tensor, Tensor as TensorClass } from "
 import type { Rng } from "../../kernels/ops/random.ts";
 import { Module } from "../../kernels/nn/module.ts";
 import { setupFilter } from "../../kernels/nn/upfirdn2d.ts";
-import { antialiasedResize } from "../../kernels/nn/antialiased_resize.ts";
+import { bilinearResize } from "../../kernels/nn/antialiased_resize.ts";
 import { SynthesisBlock, type SynthesisBlockOptions, type SynthesisForwardOptions } from "./synthesis.ts";
 
 /**
@@ -105,6 +105,13 @@ export class Superresolution extends Module {
       ? 256
       : null;
     const options: SynthesisBlockOptions = { convClamp, architecture: config.architecture, device };
+    // 2X / 4X: a no-up block at the input resolution, then ×2. 8XDC: two ×2 blocks.
+    const ups = config.kind === "SuperresolutionHybrid8XDC" ? 4 : 2;
+    if (this.inputResolution * ups !== this.imgResolution) {
+      throw new Error(
+        `${config.kind}: imgResolution ${this.imgResolution} must be ${ups}× inputResolution ${this.inputResolution}`,
+      );
+    }
     const block0Resolution = config.kind === "SuperresolutionHybrid8XDC" ? this.imgResolution / 2 : this.inputResolution;
     if (config.kind !== "SuperresolutionHybrid8XDC") {
       const f = setupFilter([1, 3, 3, 1]);
@@ -132,11 +139,9 @@ export class Superresolution extends Module {
       ? size < this.inputResolution
       : size !== this.inputResolution;
     if (resize) {
-      if (this.config.antialias === false) {
-        throw new Error("Superresolution: only the antialiased resize (sr_antialias=true, EG3D's setting) is implemented");
-      }
-      x = antialiasedResize(x, this.inputResolution);
-      rgb = antialiasedResize(rgb, this.inputResolution);
+      const antialias = this.config.antialias ?? true;
+      x = bilinearResize(x, this.inputResolution, { antialias });
+      rgb = bilinearResize(rgb, this.inputResolution, { antialias });
     }
     const a = this.block0.forward(x, rgb, w, options);
     const b = this.block1.forward(a.x, a.img, w, options);

@@ -25,7 +25,10 @@ export const zipSpecSchema = z.strictObject({
 });
 
 /** Either dataset source. */
-export const datasetSpecSchema = z.discriminatedUnion("kind", [proceduralSpecSchema, zipSpecSchema]);
+export const datasetSpecSchema = z.discriminatedUnion("kind", [
+  proceduralSpecSchema,
+  zipSpecSchema,
+]);
 
 /** A parsed dataset spec. */
 export type DatasetSpec = z.output<typeof datasetSpecSchema>;
@@ -50,7 +53,11 @@ export const datasetConfigSchema = z.strictObject({
  * procedural knobs; the zip's bytes enter through the stage's external files).
  */
 export const datasetStageSchema = datasetConfigSchema.transform((c): DatasetSpec =>
-  c.zip !== ""
-    ? { kind: "zip", path: c.zip }
-    : { kind: "procedural", count: c.count, resolution: c.resolution, seed: c.seed, supersample: c.supersample }
+  c.zip !== "" ? { kind: "zip", path: c.zip } : {
+    kind: "procedural",
+    count: c.count,
+    resolution: c.resolution,
+    seed: c.seed,
+    supersample: c.supersample,
+  }
 );

@@ -28,11 +28,25 @@ export interface HeadParams {
   cranium: { center: Vec3; radii: Vec3 };
   jaw: { center: Vec3; radii: Vec3; blend: number };
   nose: { center: Vec3; radii: Vec3; blend: number };
-  ears: { kind: EarKind; base: Vec3; tip: Vec3; baseRadius: number; tipRadius: number; blend: number };
+  ears: {
+    kind: EarKind;
+    base: Vec3;
+    tip: Vec3;
+    baseRadius: number;
+    tipRadius: number;
+    blend: number;
+  };
   eyes: { center: Vec3; radius: number; socketRadius: number; socketBlend: number };
   mouth: { center: Vec3; radii: Vec3; blend: number };
   neck: { top: Vec3; bottom: Vec3; radius: number; blend: number; cutY: number };
-  skin: { color: Rgb; pattern: PatternKind; patternColor: Rgb; patternAmount: number; patternAxis: Vec3; patternFrequency: number };
+  skin: {
+    color: Rgb;
+    pattern: PatternKind;
+    patternColor: Rgb;
+    patternAmount: number;
+    patternAxis: Vec3;
+    patternFrequency: number;
+  };
   hair: { color: Rgb; line: number; waveAmount: number; waveFrequency: number; present: boolean };
   iris: Rgb;
   lips: Rgb;
@@ -42,8 +56,13 @@ export interface HeadParams {
 }
 
 const HUMAN_SKIN: Rgb[] = [
-  [0.80, 0.56, 0.44], [0.70, 0.46, 0.33], [0.55, 0.34, 0.22], [0.36, 0.21, 0.13],
-  [0.88, 0.66, 0.55], [0.62, 0.42, 0.30], [0.25, 0.14, 0.09],
+  [0.80, 0.56, 0.44],
+  [0.70, 0.46, 0.33],
+  [0.55, 0.34, 0.22],
+  [0.36, 0.21, 0.13],
+  [0.88, 0.66, 0.55],
+  [0.62, 0.42, 0.30],
+  [0.25, 0.14, 0.09],
 ]; // deno-fmt-ignore
 const CREATURE_SKIN: Rgb[] = [
   [0.30, 0.55, 0.25], [0.25, 0.40, 0.70], [0.55, 0.30, 0.65], [0.85, 0.50, 0.15],

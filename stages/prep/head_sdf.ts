@@ -55,7 +55,8 @@ const PATTERN_CODE: Record<PatternKind, number> = { plain: 0, stripes: 1, spots:
 /** Packs a head into `HEAD_PARAM_FLOATS` float32 values (the GPU and TS SDF input). */
 export function packHeadParams(p: HeadParams): Float32Array {
   const out = new Float32Array(HEAD_PARAM_FLOATS);
-  const put = (slot: number, xyz: readonly number[], w = 0) => out.set([xyz[0], xyz[1], xyz[2], w], slot * 4);
+  const put = (slot: number, xyz: readonly number[], w = 0) =>
+    out.set([xyz[0], xyz[1], xyz[2], w], slot * 4);
   put(SLOT.craniumCenter, p.cranium.center);
   put(SLOT.craniumRadii, p.cranium.radii);
   put(SLOT.jawCenter, p.jaw.center, p.jaw.blend);
@@ -65,7 +66,11 @@ export function packHeadParams(p: HeadParams): Float32Array {
   put(SLOT.earBase, p.ears.base, p.ears.baseRadius);
   put(SLOT.earTip, p.ears.tip, p.ears.tipRadius);
   put(SLOT.eyeCenter, p.eyes.center, p.eyes.radius);
-  put(SLOT.misc, [p.eyes.socketRadius, p.eyes.socketBlend, p.ears.blend], p.ears.kind === "none" ? 0 : 1);
+  put(
+    SLOT.misc,
+    [p.eyes.socketRadius, p.eyes.socketBlend, p.ears.blend],
+    p.ears.kind === "none" ? 0 : 1,
+  );
   put(SLOT.mouthCenter, p.mouth.center, p.mouth.blend);
   put(SLOT.mouthRadii, p.mouth.radii);
   put(SLOT.neckTop, p.neck.top, p.neck.blend);
@@ -106,7 +111,13 @@ export function packedHeadSdf(h: Float32Array, x: number, y: number, z: number):
   let d = sdEllipsoid(sub(p, v(SLOT.craniumCenter)), v(SLOT.craniumRadii));
   d = smoothMin(d, sdEllipsoid(sub(p, v(SLOT.jawCenter)), v(SLOT.jawRadii)), w(SLOT.jawCenter));
   if (w(SLOT.misc) > 0.5) {
-    const ear = sdTaperedCapsule(q, v(SLOT.earBase), v(SLOT.earTip), w(SLOT.earBase), w(SLOT.earTip));
+    const ear = sdTaperedCapsule(
+      q,
+      v(SLOT.earBase),
+      v(SLOT.earTip),
+      w(SLOT.earBase),
+      w(SLOT.earTip),
+    );
     d = smoothMin(d, ear, h[SLOT.misc * 4 + 2]);
   }
   d = smoothMin(d, sdEllipsoid(sub(p, v(SLOT.noseCenter)), v(SLOT.noseRadii)), w(SLOT.noseCenter));
@@ -116,7 +127,11 @@ export function packedHeadSdf(h: Float32Array, x: number, y: number, z: number):
   d = Math.max(d, w(SLOT.neckBottom) - y);
   const socket = length(sub(q, v(SLOT.eyeCenter))) - h[SLOT.misc * 4];
   d = smoothMax(d, -socket, h[SLOT.misc * 4 + 1]);
-  d = smoothMax(d, -sdEllipsoid(sub(p, v(SLOT.mouthCenter)), v(SLOT.mouthRadii)), w(SLOT.mouthCenter));
+  d = smoothMax(
+    d,
+    -sdEllipsoid(sub(p, v(SLOT.mouthCenter)), v(SLOT.mouthRadii)),
+    w(SLOT.mouthCenter),
+  );
   const eye = length(sub(q, v(SLOT.eyeCenter))) - w(SLOT.eyeCenter);
   return Math.min(d, eye);
 }

@@ -40,7 +40,11 @@ export async function prepareDataset(
 ): Promise<void> {
   const datasetPath = join(outDir, PREPARED_FILES.dataset);
   if (spec.kind === "procedural") {
-    await generateProceduralDataset(spec, outDir, (done, total) => callbacks.onProgress?.(done, total, "render"));
+    await generateProceduralDataset(
+      spec,
+      outDir,
+      (done, total) => callbacks.onProgress?.(done, total, "render"),
+    );
   } else {
     await checkDataset(spec.path, (done, total) => callbacks.onProgress?.(done, total, "check"));
     await Deno.copyFile(spec.path, datasetPath);
@@ -60,6 +64,9 @@ export async function prepareDataset(
     pitchHistogram: info.pitchHistogram,
     labelStats: info.labelStats,
   };
-  await atomicWriteTextFile(join(outDir, PREPARED_FILES.stats), JSON.stringify(stats, null, 2) + "\n");
+  await atomicWriteTextFile(
+    join(outDir, PREPARED_FILES.stats),
+    JSON.stringify(stats, null, 2) + "\n",
+  );
   await datasetGrid(datasetPath, join(outDir, PREPARED_FILES.preview), { count: 64 });
 }

@@ -5,11 +5,21 @@
  * to about ±45° yaw and a narrower pitch spread).
  * @module
  */
-import { FFHQ_FOCAL, FFHQ_RADIUS, type LookAtCamera, lookAtCameraLabel } from "../io/camera_label.ts";
+import {
+  FFHQ_FOCAL,
+  FFHQ_RADIUS,
+  type LookAtCamera,
+  lookAtCameraLabel,
+} from "../io/camera_label.ts";
 import type { SeededRng } from "./seeded_rng.ts";
 
 /** Pose spread of the sampled cameras (radians). */
-export const CAMERA_SPREAD = { yawStd: 0.3, yawLimit: 0.8, pitchStd: 0.15, pitchLimit: 0.4 } as const;
+export const CAMERA_SPREAD = {
+  yawStd: 0.3,
+  yawLimit: 0.8,
+  pitchStd: 0.15,
+  pitchLimit: 0.4,
+} as const;
 
 /** Draws an FFHQ-like camera (yaw, pitch) and returns it with its 25-number label. */
 export function sampleFfhqLikeCamera(rng: SeededRng): { camera: LookAtCamera; label: number[] } {

@@ -39,7 +39,10 @@ export interface ProceduralItem {
 }
 
 /** File names of the generator's outputs inside its output directory. */
-export const PROCEDURAL_FILES = { dataset: "dataset.zip", groundTruth: "ground_truth.zip" } as const;
+export const PROCEDURAL_FILES = {
+  dataset: "dataset.zip",
+  groundTruth: "ground_truth.zip",
+} as const;
 
 /** Entry names inside the ground-truth zip. */
 export const GROUND_TRUTH_ENTRIES = {
@@ -91,7 +94,10 @@ export async function generateProceduralDataset(
     const objects = [];
     for (let start = 0; start < spec.count; start += RENDER_CHUNK) {
       const end = Math.min(spec.count, start + RENDER_CHUNK);
-      const items = Array.from({ length: end - start }, (_, k) => proceduralItem(spec.seed, start + k));
+      const items = Array.from(
+        { length: end - start },
+        (_, k) => proceduralItem(spec.seed, start + k),
+      );
       const views = await renderProcedural(
         items.map((item) => item.params),
         items.map((item) => item.label),
@@ -102,22 +108,38 @@ export async function generateProceduralDataset(
         const view = views[k];
         const r = spec.resolution;
         await dataset.addImage(item.name, view.image, item.label);
-        await truth.add(GROUND_TRUTH_ENTRIES.depth(item.name), encodeNpy({ shape: [r, r], data: view.depth }));
+        await truth.add(
+          GROUND_TRUTH_ENTRIES.depth(item.name),
+          encodeNpy({ shape: [r, r], data: view.depth }),
+        );
         const mask = view.mask.map((m) => m * 255);
-        await truth.add(GROUND_TRUTH_ENTRIES.mask(item.name), encodePng({ width: r, height: r, channels: 1, data: mask }), "store");
-        objects.push({ image: item.name, camera: item.camera, label: item.label, params: item.params });
+        await truth.add(
+          GROUND_TRUTH_ENTRIES.mask(item.name),
+          encodePng({ width: r, height: r, channels: 1, data: mask }),
+          "store",
+        );
+        objects.push({
+          image: item.name,
+          camera: item.camera,
+          label: item.label,
+          params: item.params,
+        });
       }
       onProgress?.(end, spec.count);
     }
     const description = {
       generator: "mimic3d-ts procedural heads",
       spec,
-      depth: "ray parameter t along unit-length ray directions from the camera origin (EG3D depth); +inf = background",
+      depth:
+        "ray parameter t along unit-length ray directions from the camera origin (EG3D depth); +inf = background",
       mask: "255 where depth is finite",
       world: "head faces +z, +y up; object inside [-0.5, 0.5]^3; SDF = headSdf(params, x, y, z)",
       objects,
     };
-    await truth.add(GROUND_TRUTH_ENTRIES.objects, new TextEncoder().encode(JSON.stringify(description)));
+    await truth.add(
+      GROUND_TRUTH_ENTRIES.objects,
+      new TextEncoder().encode(JSON.stringify(description)),
+    );
     await dataset.finish();
     await truth.finish();
   } catch (err) {
@@ -137,7 +159,10 @@ export interface GroundTruthView {
 }
 
 /** Reads the depth map and object parameters of `imageName` from a ground-truth zip. */
-export async function readGroundTruth(groundTruthPath: string, imageName: string): Promise<GroundTruthView> {
+export async function readGroundTruth(
+  groundTruthPath: string,
+  imageName: string,
+): Promise<GroundTruthView> {
   using zip = await ZipReader.open(groundTruthPath);
   const objects = JSON.parse(await zip.readText(GROUND_TRUTH_ENTRIES.objects)).objects as {
     image: string;
@@ -148,7 +173,9 @@ export async function readGroundTruth(groundTruthPath: string, imageName: string
   if (!object) throw new Error(`${groundTruthPath}: no ground truth for ${imageName}`);
   const depthEntry = GROUND_TRUTH_ENTRIES.depth(imageName);
   const depth = decodeNpy(await zip.read(depthEntry), `${groundTruthPath}: ${depthEntry}`).data;
-  if (!(depth instanceof Float32Array)) throw new Error(`${groundTruthPath}: ${depthEntry} is not float32`);
+  if (!(depth instanceof Float32Array)) {
+    throw new Error(`${groundTruthPath}: ${depthEntry} is not float32`);
+  }
   return { depth, params: object.params, label: object.label };
 }
 

@@ -60,7 +60,14 @@ export async function renderProcedural(
   for (let start = 0; start < heads.length; start += perBatch) {
     const end = Math.min(heads.length, start + perBatch);
     views.push(
-      ...await renderBatch(device, pipeline, heads.slice(start, end), labels.slice(start, end), resolution, supersample),
+      ...await renderBatch(
+        device,
+        pipeline,
+        heads.slice(start, end),
+        labels.slice(start, end),
+        resolution,
+        supersample,
+      ),
     );
   }
   return views;
@@ -83,23 +90,44 @@ async function renderBatch(
   const settings = new Uint32Array([resolution, count, supersample, 0]);
 
   const storage = (data: Float32Array<ArrayBuffer>) => {
-    const buffer = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    const buffer = device.createBuffer({
+      size: data.byteLength,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
     device.queue.writeBuffer(buffer, 0, data);
     return buffer;
   };
-  const settingsBuffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const settingsBuffer = device.createBuffer({
+    size: 16,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
   device.queue.writeBuffer(settingsBuffer, 0, settings);
   const headBuffer = storage(headData);
   const cameraBuffer = storage(cameraData);
   const outBytes = count * pixels * 4;
-  const colorBuffer = device.createBuffer({ size: outBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const depthBuffer = device.createBuffer({ size: outBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const readColor = device.createBuffer({ size: outBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const readDepth = device.createBuffer({ size: outBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const colorBuffer = device.createBuffer({
+    size: outBytes,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+  });
+  const depthBuffer = device.createBuffer({
+    size: outBytes,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+  });
+  const readColor = device.createBuffer({
+    size: outBytes,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  const readDepth = device.createBuffer({
+    size: outBytes,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   try {
     const bindGroup = device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: [settingsBuffer, headBuffer, cameraBuffer, colorBuffer, depthBuffer].map((buffer, binding) => ({
+      entries: [settingsBuffer, headBuffer, cameraBuffer, colorBuffer, depthBuffer].map((
+        buffer,
+        binding,
+      ) => ({
         binding,
         resource: { buffer },
       })),
@@ -109,7 +137,10 @@ async function renderBatch(
     const pass = encoder.beginComputePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(Math.min(workgroups, MAX_WORKGROUPS_X), Math.ceil(workgroups / MAX_WORKGROUPS_X));
+    pass.dispatchWorkgroups(
+      Math.min(workgroups, MAX_WORKGROUPS_X),
+      Math.ceil(workgroups / MAX_WORKGROUPS_X),
+    );
     pass.end();
     encoder.copyBufferToBuffer(colorBuffer, 0, readColor, 0, outBytes);
     encoder.copyBufferToBuffer(depthBuffer, 0, readDepth, 0, outBytes);
@@ -119,13 +150,28 @@ async function renderBatch(
     const depths = new Float32Array(readDepth.getMappedRange().slice(0));
     return heads.map((_, i) => unpackView(colors, depths, i, resolution));
   } finally {
-    for (const b of [settingsBuffer, headBuffer, cameraBuffer, colorBuffer, depthBuffer, readColor, readDepth]) {
+    for (
+      const b of [
+        settingsBuffer,
+        headBuffer,
+        cameraBuffer,
+        colorBuffer,
+        depthBuffer,
+        readColor,
+        readDepth,
+      ]
+    ) {
       b.destroy();
     }
   }
 }
 
-function unpackView(colors: Uint8Array, depths: Float32Array, index: number, resolution: number): RenderedView {
+function unpackView(
+  colors: Uint8Array,
+  depths: Float32Array,
+  index: number,
+  resolution: number,
+): RenderedView {
   const pixels = resolution * resolution;
   const rgb = new Uint8Array(pixels * 3);
   const mask = new Uint8Array(pixels);
@@ -154,7 +200,10 @@ function getPipeline(device: GPUDevice): GPUComputePipeline {
   let pipeline = pipelines.get(device);
   if (!pipeline) {
     const module = device.createShaderModule({ code: RENDER_WGSL, label: "procedural heads" });
-    pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+    pipeline = device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+    });
     pipelines.set(device, pipeline);
   }
   return pipeline;

@@ -40,10 +40,22 @@ Deno.test("x-flip label: a yawed camera becomes the mirrored camera (hand-comput
   ];
   const position = [r * sy * cp, r * sp, r * cy * cp];
   const expectedPose = (s: number) => [
-    right[0], s * down[0], s * forward[0], s * position[0],
-    s * right[1], down[1], forward[1], position[1],
-    s * right[2], down[2], forward[2], position[2],
-    0, 0, 0, 1,
+    right[0],
+    s * down[0],
+    s * forward[0],
+    s * position[0],
+    s * right[1],
+    down[1],
+    forward[1],
+    position[1],
+    s * right[2],
+    down[2],
+    forward[2],
+    position[2],
+    0,
+    0,
+    0,
+    1,
   ]; // deno-fmt-ignore
   const label = lookAtCameraLabel({ yaw, pitch });
   close(label.slice(0, 16), expectedPose(1));

@@ -148,7 +148,11 @@ Deno.test("bad input: non-finite labels (Python's NaN/Infinity tokens, overflowi
       [3, "1e999", /a\.png: label\[3\] is Infinity \(non-finite\)/],
     ];
     for (const [index, token, pattern] of cases) {
-      await badDatasetError(dir, { "a.png": png(8, 8), "dataset.json": labelText(index, token) }, pattern);
+      await badDatasetError(
+        dir,
+        { "a.png": png(8, 8), "dataset.json": labelText(index, token) },
+        pattern,
+      );
     }
   });
 });
@@ -185,17 +189,32 @@ Deno.test("bad input: non-square images", async () => {
 Deno.test("bad input: the writer rejects mixed shapes and bad labels and writes nothing", async () => {
   await withTempDir(async (dir) => {
     const cases = [
-      [{ ...items(1)[0], name: "b.png", image: testImage(16, 16, 3) }, /b\.png: 16²×3 differs from img00000000\.png/],
-      [{ ...items(1)[0], name: "b.png", label: [...testLabel(0).slice(0, 24), NaN] }, /b\.png: label\[24\] is NaN/],
-      [{ ...items(1)[0], name: "b.png", label: testLabel(0).slice(0, 20) }, /b\.png: label has 20 numbers/],
-      [{ ...items(1)[0], name: "b.png", image: testImage(8, 4, 3) }, /b\.png: image is 8×4, not square/],
+      [
+        { ...items(1)[0], name: "b.png", image: testImage(16, 16, 3) },
+        /b\.png: 16²×3 differs from img00000000\.png/,
+      ],
+      [
+        { ...items(1)[0], name: "b.png", label: [...testLabel(0).slice(0, 24), NaN] },
+        /b\.png: label\[24\] is NaN/,
+      ],
+      [
+        { ...items(1)[0], name: "b.png", label: testLabel(0).slice(0, 20) },
+        /b\.png: label has 20 numbers/,
+      ],
+      [
+        { ...items(1)[0], name: "b.png", image: testImage(8, 4, 3) },
+        /b\.png: image is 8×4, not square/,
+      ],
     ] as const;
     for (const [bad, pattern] of cases) {
       await assertThrows(() => writeDataset(`${dir}/out.zip`, [items(1)[0], bad]), pattern);
       assertEquals(listDir(dir), []);
     }
     const writer = await DatasetWriter.create(`${dir}/x.zip`);
-    await assertThrows(() => writer.addFile("depth.png", new Uint8Array(1)), /must not have image extensions/);
+    await assertThrows(
+      () => writer.addFile("depth.png", new Uint8Array(1)),
+      /must not have image extensions/,
+    );
     await writer.abort();
     assertEquals(listDir(dir), []);
   });

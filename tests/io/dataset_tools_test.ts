@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { checkDataset } from "../../stages/io/dataset_check.ts";
-import { datasetGridImage, datasetGrid } from "../../stages/io/dataset_grid.ts";
+import { datasetGrid, datasetGridImage } from "../../stages/io/dataset_grid.ts";
 import { datasetInfo, formatDatasetInfo } from "../../stages/io/dataset_info.ts";
 import { makeDataset } from "../../stages/io/dataset_make.ts";
 import { ImageDataset } from "../../stages/io/dataset_reader.ts";
@@ -10,24 +10,39 @@ import { lookAtCameraLabel } from "../../stages/io/camera_label.ts";
 import { encodePng, readPngFile } from "../../stages/io/png.ts";
 import { listDir, testImage, testLabel, withTempDir, writeRawZip } from "./fixtures.ts";
 
-const yawed = (yawDegrees: number) => lookAtCameraLabel({ yaw: (yawDegrees * Math.PI) / 180, pitch: 0 });
+const yawed = (yawDegrees: number) =>
+  lookAtCameraLabel({ yaw: (yawDegrees * Math.PI) / 180, pitch: 0 });
 
 Deno.test("dataset check: reports count and shape; the first bad image fails it", async () => {
   await withTempDir(async (dir) => {
-    const items = [0, 1, 2].map((i) => ({ name: `i${i}.png`, image: testImage(4, 4, 3, i), label: testLabel(i) }));
+    const items = [0, 1, 2].map((i) => ({
+      name: `i${i}.png`,
+      image: testImage(4, 4, 3, i),
+      label: testLabel(i),
+    }));
     await writeDataset(`${dir}/ok.zip`, items);
-    assertEquals(await checkDataset(`${dir}/ok.zip`), { path: `${dir}/ok.zip`, imageCount: 3, resolution: 4, channels: 3 });
+    assertEquals(await checkDataset(`${dir}/ok.zip`), {
+      path: `${dir}/ok.zip`,
+      imageCount: 3,
+      resolution: 4,
+      channels: 3,
+    });
     await writeRawZip(`${dir}/bad.zip`, {
       "a.png": encodePng(testImage(4, 4, 3)),
       "b.png": encodePng(testImage(4, 4, 3)).subarray(0, 40),
-      "dataset.json": JSON.stringify({ labels: [["a.png", testLabel(0)], ["b.png", testLabel(1)]] }),
+      "dataset.json": JSON.stringify({
+        labels: [["a.png", testLabel(0)], ["b.png", testLabel(1)]],
+      }),
     });
     await assertThrows(() => checkDataset(`${dir}/bad.zip`), /bad\.zip: b\.png: not a valid PNG/);
     await writeRawZip(`${dir}/odd.zip`, {
       "a.png": encodePng(testImage(6, 6, 3)),
       "dataset.json": JSON.stringify({ labels: [["a.png", testLabel(0)]] }),
     });
-    await assertThrows(() => checkDataset(`${dir}/odd.zip`), /odd\.zip: a\.png: resolution 6 is not a power of two/);
+    await assertThrows(
+      () => checkDataset(`${dir}/odd.zip`),
+      /odd\.zip: a\.png: resolution 6 is not a power of two/,
+    );
   });
 });
 
@@ -60,11 +75,41 @@ Deno.test("image grid and dataset grid: layout with padding", async () => {
   const grid = makeImageGrid([a, b, c], { columns: 2, padding: 1, background: 0 });
   assertEquals([grid.width, grid.height], [7, 5]);
   assertEquals([...grid.data], [
-    0, 0, 0, 0, 0, 0, 0,
-    0, 1, 2, 0, 3, 4, 0,
-    0, 0, 0, 0, 0, 0, 0,
-    0, 5, 6, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    1,
+    2,
+    0,
+    3,
+    4,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    5,
+    6,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
   ]); // deno-fmt-ignore
   await withTempDir(async (dir) => {
     const items = [0, 1, 2, 3, 4].map((i) => ({ name: `i${i}.png`, image: testImage(4, 4, 3, i), label: testLabel(i) }));
@@ -84,9 +129,14 @@ Deno.test("dataset make: crops, resizes to a power of two, converts to RGB, keep
     // A 40×24 RGBA image whose centre 24×24 square is white, the sides black.
     const wide = new Uint8Array(40 * 24 * 4);
     for (let y = 0; y < 24; y++) {
-      for (let x = 0; x < 40; x++) wide.fill(x >= 8 && x < 32 ? 255 : 0, (y * 40 + x) * 4, (y * 40 + x) * 4 + 4);
+      for (let x = 0; x < 40; x++) {
+        wide.fill(x >= 8 && x < 32 ? 255 : 0, (y * 40 + x) * 4, (y * 40 + x) * 4 + 4);
+      }
     }
-    await Deno.writeFile(`${dir}/in/wide.png`, encodePng({ width: 40, height: 24, channels: 4, data: wide }));
+    await Deno.writeFile(
+      `${dir}/in/wide.png`,
+      encodePng({ width: 40, height: 24, channels: 4, data: wide }),
+    );
     await Deno.writeFile(`${dir}/in/sub/gray.png`, encodePng(testImage(32, 32, 1)));
     const labels = { labels: [["wide.png", testLabel(0)], ["sub/gray.png", testLabel(1)]] };
     await Deno.writeTextFile(`${dir}/in/labels.json`, JSON.stringify(labels));
@@ -109,20 +159,36 @@ Deno.test("dataset make: bad input (truncated PNG, missing/extra/short labels) w
     const good = encodePng(testImage(16, 16, 3));
     await Deno.writeFile(`${dir}/in/a.png`, good);
     await Deno.writeFile(`${dir}/in/b.png`, good.subarray(0, good.length - 16));
-    const write = (entries: unknown) => Deno.writeTextFile(`${dir}/in/labels.json`, JSON.stringify({ labels: entries }));
+    const write = (entries: unknown) =>
+      Deno.writeTextFile(`${dir}/in/labels.json`, JSON.stringify({ labels: entries }));
     const out = `${dir}/out.zip`;
 
     await write([["a.png", testLabel(0)], ["b.png", testLabel(1)]]);
-    await assertThrows(() => makeDataset(`${dir}/in`, out), /in\/b\.png: not a valid PNG \(truncated/);
+    await assertThrows(
+      () => makeDataset(`${dir}/in`, out),
+      /in\/b\.png: not a valid PNG \(truncated/,
+    );
     await write([["a.png", testLabel(0)]]);
-    await assertThrows(() => makeDataset(`${dir}/in`, out), /labels\.json: b\.png: image has no label/);
+    await assertThrows(
+      () => makeDataset(`${dir}/in`, out),
+      /labels\.json: b\.png: image has no label/,
+    );
     await write([["a.png", testLabel(0)], ["b.png", testLabel(1)], ["c.png", testLabel(2)]]);
-    await assertThrows(() => makeDataset(`${dir}/in`, out), /labels\.json: c\.png: labelled, but no such image/);
+    await assertThrows(
+      () => makeDataset(`${dir}/in`, out),
+      /labels\.json: c\.png: labelled, but no such image/,
+    );
     await write([["a.png", testLabel(0)], ["b.png", testLabel(1).slice(1)]]);
-    await assertThrows(() => makeDataset(`${dir}/in`, out), /labels\.json: b\.png: label has 24 numbers/);
+    await assertThrows(
+      () => makeDataset(`${dir}/in`, out),
+      /labels\.json: b\.png: label has 24 numbers/,
+    );
     await Deno.writeFile(`${dir}/in/b.png`, good);
     await write([["a.png", testLabel(0)], ["b.png", testLabel(1)]]);
-    await assertThrows(() => makeDataset(`${dir}/in`, out, { resolution: 12 }), /not a power of two/);
+    await assertThrows(
+      () => makeDataset(`${dir}/in`, out, { resolution: 12 }),
+      /not a power of two/,
+    );
     assertEquals(listDir(dir), ["in"]);
     await makeDataset(`${dir}/in`, out);
     assertEquals(listDir(dir), ["in", "out.zip"]);

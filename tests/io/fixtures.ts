@@ -26,7 +26,10 @@ export function testLabel(i: number): number[] {
 }
 
 /** Writes a zip with exactly these entries (for crafting bad datasets). */
-export async function writeRawZip(path: string, entries: Record<string, Uint8Array | string>): Promise<void> {
+export async function writeRawZip(
+  path: string,
+  entries: Record<string, Uint8Array | string>,
+): Promise<void> {
   const zip = await ZipWriter.create(path);
   for (const [name, data] of Object.entries(entries)) {
     await zip.add(name, typeof data === "string" ? new TextEncoder().encode(data) : data);

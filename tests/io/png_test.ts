@@ -18,7 +18,13 @@ Deno.test("png: encoding is deterministic", () => {
 });
 
 Deno.test("png: 16-bit and palette images decode to 8-bit RGB/gray", () => {
-  const sixteen = encode({ width: 2, height: 1, channels: 1, depth: 16, data: new Uint16Array([0, 65535]) });
+  const sixteen = encode({
+    width: 2,
+    height: 1,
+    channels: 1,
+    depth: 16,
+    data: new Uint16Array([0, 65535]),
+  });
   assertEquals([...decodePng(sixteen, "a.png").data], [0, 255]);
   const palette = encode({
     width: 2,
@@ -35,9 +41,15 @@ Deno.test("png: 16-bit and palette images decode to 8-bit RGB/gray", () => {
 
 Deno.test("png: truncated, corrupt and non-PNG bytes are errors naming the source", async () => {
   const png = encodePng(testImage(32, 32, 3));
-  await assertThrows(() => decodePng(png.subarray(0, png.length - 20), "cut.png"), /cut\.png: .*truncated/);
+  await assertThrows(
+    () => decodePng(png.subarray(0, png.length - 20), "cut.png"),
+    /cut\.png: .*truncated/,
+  );
   const corrupt = png.slice();
   corrupt.fill(0xaa, 40, 80); // inside IDAT: CRC mismatch or bad zlib stream
   await assertThrows(() => decodePng(corrupt, "bad.png"), /bad\.png: not a valid PNG/);
-  await assertThrows(() => decodePng(new TextEncoder().encode("hello"), "x.png"), /x\.png: .*signature/);
+  await assertThrows(
+    () => decodePng(new TextEncoder().encode("hello"), "x.png"),
+    /x\.png: .*signature/,
+  );
 });

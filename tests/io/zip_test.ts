@@ -12,13 +12,19 @@ Deno.test("zip: write → read round-trips stored and deflated entries, bytes ar
     };
     for (const path of [`${dir}/one.zip`, `${dir}/two.zip`]) {
       const zip = await ZipWriter.create(path);
-      for (const [name, data] of Object.entries(entries)) await zip.add(name, data, name === "a.txt" ? "deflate" : "store");
+      for (const [name, data] of Object.entries(entries)) {
+        await zip.add(name, data, name === "a.txt" ? "deflate" : "store");
+      }
       await zip.finish();
     }
-    assertEquals([...await Deno.readFile(`${dir}/one.zip`)], [...await Deno.readFile(`${dir}/two.zip`)]);
+    assertEquals([...await Deno.readFile(`${dir}/one.zip`)], [
+      ...await Deno.readFile(`${dir}/two.zip`),
+    ]);
     using reader = await ZipReader.open(`${dir}/one.zip`);
     assertEquals(reader.names, Object.keys(entries));
-    for (const [name, data] of Object.entries(entries)) assertEquals([...await reader.read(name)], [...data]);
+    for (const [name, data] of Object.entries(entries)) {
+      assertEquals([...await reader.read(name)], [...data]);
+    }
     assertEquals(reader.entry("a.txt")!.method, 8);
     // No temp files left next to the archive.
     assertEquals(listDir(dir), ["one.zip", "two.zip"]);
@@ -51,7 +57,10 @@ Deno.test("zip: more than 65,535 entries uses ZIP64 records and reads back", asy
 Deno.test("zip: corrupt archives and entries are errors naming the zip and entry", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/garbage.zip`, "this is not a zip file at all, just some text");
-    await assertThrows(() => ZipReader.open(`${dir}/garbage.zip`), /garbage\.zip: not a valid zip file/);
+    await assertThrows(
+      () => ZipReader.open(`${dir}/garbage.zip`),
+      /garbage\.zip: not a valid zip file/,
+    );
 
     const zip = await ZipWriter.create(`${dir}/good.zip`);
     await zip.add("data.bin", new Uint8Array(4000).fill(7), "store");

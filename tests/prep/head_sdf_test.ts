@@ -1,7 +1,12 @@
 import { assertEquals } from "../helpers/assert.ts";
 import { initGpu } from "../../kernels/runtime/device.ts";
 import { sampleHeadParams } from "../../stages/prep/head_params.ts";
-import { HEAD_PARAM_FLOATS, HEAD_SDF_WGSL, makeHeadSdf, packHeadParams } from "../../stages/prep/head_sdf.ts";
+import {
+  HEAD_PARAM_FLOATS,
+  HEAD_SDF_WGSL,
+  makeHeadSdf,
+  packHeadParams,
+} from "../../stages/prep/head_sdf.ts";
 import { SeededRng } from "../../stages/prep/seeded_rng.ts";
 
 const heads = Array.from({ length: 200 }, (_, i) => sampleHeadParams(SeededRng.forItem(3, i)));
@@ -12,7 +17,13 @@ Deno.test("head SDF: every object lies strictly inside the tri-plane box [-0.5, 
     assertEquals(sdf(0, 0, 0) < 0, true); // solid at the centre
     for (let a = -0.5; a <= 0.5; a += 0.05) {
       for (let b = -0.5; b <= 0.5; b += 0.05) {
-        for (const [x, y, z] of [[0.5, a, b], [-0.5, a, b], [a, 0.5, b], [a, -0.5, b], [a, b, 0.5], [a, b, -0.5]]) {
+        for (
+          const [x, y, z] of [[0.5, a, b], [-0.5, a, b], [a, 0.5, b], [a, -0.5, b], [a, b, 0.5], [
+            a,
+            b,
+            -0.5,
+          ]]
+        ) {
           if (!(sdf(x, y, z) > 0)) throw new Error(`head reaches the box face at ${[x, y, z]}`);
         }
       }
@@ -45,15 +56,24 @@ Deno.test("head SDF: the WGSL and TypeScript definitions agree", async () => {
     compute: { module: device.createShaderModule({ code }), entryPoint: "main" },
   });
   const buffer = (data: Float32Array<ArrayBuffer>, usage: number) => {
-    const b = device.createBuffer({ size: data.byteLength, usage: usage | GPUBufferUsage.COPY_DST });
+    const b = device.createBuffer({
+      size: data.byteLength,
+      usage: usage | GPUBufferUsage.COPY_DST,
+    });
     device.queue.writeBuffer(b, 0, data);
     return b;
   };
   const headBuffer = buffer(packed, GPUBufferUsage.STORAGE);
   const pointBuffer = buffer(points, GPUBufferUsage.STORAGE);
   const n = count * pointsPerHead;
-  const outBuffer = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const readBuffer = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const outBuffer = device.createBuffer({
+    size: n * 4,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+  });
+  const readBuffer = device.createBuffer({
+    size: n * 4,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   pass.setPipeline(pipeline);
@@ -61,7 +81,10 @@ Deno.test("head SDF: the WGSL and TypeScript definitions agree", async () => {
     0,
     device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: [headBuffer, pointBuffer, outBuffer].map((b, binding) => ({ binding, resource: { buffer: b } })),
+      entries: [headBuffer, pointBuffer, outBuffer].map((b, binding) => ({
+        binding,
+        resource: { buffer: b },
+      })),
     }),
   );
   pass.dispatchWorkgroups(Math.ceil(n / 64));
@@ -74,7 +97,10 @@ Deno.test("head SDF: the WGSL and TypeScript definitions agree", async () => {
   let worst = 0;
   for (let i = 0; i < n; i++) {
     const sdf = makeHeadSdf(heads[Math.floor(i / pointsPerHead)]);
-    worst = Math.max(worst, Math.abs(gpu[i] - sdf(points[i * 4], points[i * 4 + 1], points[i * 4 + 2])));
+    worst = Math.max(
+      worst,
+      Math.abs(gpu[i] - sdf(points[i * 4], points[i * 4 + 1], points[i * 4 + 2])),
+    );
   }
   assertEquals(worst < 2e-5, true, `worst |WGSL − TS| = ${worst}`);
 });

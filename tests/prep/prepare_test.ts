@@ -1,11 +1,11 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { Store, runExperiment } from "../../pipeline/mod.ts";
+import { runExperiment, Store } from "../../pipeline/mod.ts";
 import prepOnly from "../../experiments/prep_only.ts";
 import { ImageDataset } from "../../stages/io/dataset_reader.ts";
 import { writeDataset } from "../../stages/io/dataset_writer.ts";
 import { lookAtCameraLabel } from "../../stages/io/camera_label.ts";
 import { readPngFile } from "../../stages/io/png.ts";
-import { prepareDataset, PREPARED_FILES } from "../../stages/prep/prepare_dataset.ts";
+import { PREPARED_FILES, prepareDataset } from "../../stages/prep/prepare_dataset.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "mimic3d-prep-" });
@@ -26,7 +26,10 @@ const userItems = (n: number) =>
 
 Deno.test("prepareDataset: procedural spec → dataset, ground truth, stats, preview", async () => {
   await withTempDir(async (dir) => {
-    await prepareDataset({ kind: "procedural", count: 5, resolution: 16, seed: 1, supersample: 1 }, dir);
+    await prepareDataset(
+      { kind: "procedural", count: 5, resolution: 16, seed: 1, supersample: 1 },
+      dir,
+    );
     const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assertEquals(files, ["dataset.zip", "ground_truth.zip", "preview.png", "stats.json"]);
     const stats = JSON.parse(await Deno.readTextFile(`${dir}/${PREPARED_FILES.stats}`));
@@ -64,15 +67,22 @@ Deno.test("prep stage: cached by spec; a user zip is keyed by its content", asyn
     const again = await runExperiment(prepOnly, store, { sets: tiny, quiet: true });
     assertEquals(again.executed, []);
     assertEquals(again.nodes.prep.artifact, first.nodes.prep.artifact);
-    const files = [...Deno.readDirSync(store.filesDir(again.nodes.prep.artifact))].map((e) => e.name).sort();
+    const files = [...Deno.readDirSync(store.filesDir(again.nodes.prep.artifact))].map((e) =>
+      e.name
+    ).sort();
     assertEquals(files, ["dataset.zip", "ground_truth.zip", "preview.png", "stats.json"]);
 
     await writeDataset(`${dir}/user.zip`, userItems(2));
     const zipSets = [`data.zip=${dir}/user.zip`];
     const user = await runExperiment(prepOnly, store, { sets: zipSets, quiet: true });
     assertEquals(user.executed, ["prep"]);
-    assertEquals((await runExperiment(prepOnly, store, { sets: zipSets, quiet: true })).executed, []);
+    assertEquals(
+      (await runExperiment(prepOnly, store, { sets: zipSets, quiet: true })).executed,
+      [],
+    );
     await writeDataset(`${dir}/user.zip`, userItems(3)); // new content, same path
-    assertEquals((await runExperiment(prepOnly, store, { sets: zipSets, quiet: true })).executed, ["prep"]);
+    assertEquals((await runExperiment(prepOnly, store, { sets: zipSets, quiet: true })).executed, [
+      "prep",
+    ]);
   });
 });

@@ -32,8 +32,14 @@ Deno.test("procedural: same seed → same bytes; another seed → other images",
     await generateProceduralDataset(SPEC, `${dir}/b`);
     await generateProceduralDataset({ ...SPEC, seed: 6 }, `${dir}/c`);
     for (const file of ["dataset.zip", "ground_truth.zip"]) {
-      const [a, b, c] = await Promise.all(["a", "b", "c"].map((s) => Deno.readFile(`${dir}/${s}/${file}`)));
-      assertEquals(a.length === b.length && a.every((v, i) => v === b[i]), true, `${file} differs between runs`);
+      const [a, b, c] = await Promise.all(
+        ["a", "b", "c"].map((s) => Deno.readFile(`${dir}/${s}/${file}`)),
+      );
+      assertEquals(
+        a.length === b.length && a.every((v, i) => v === b[i]),
+        true,
+        `${file} differs between runs`,
+      );
       assertEquals(a.length === c.length && a.every((v, i) => v === c[i]), false);
     }
     // Item i depends only on (seed, i): a smaller set is a prefix.
@@ -66,12 +72,16 @@ Deno.test("procedural: ground-truth depth lies on the SDF's zero set and matches
           if (Number.isFinite(t)) {
             hits++;
             const distance = sdf(origin[0] + t * d[0], origin[1] + t * d[1], origin[2] + t * d[2]);
-            if (Math.abs(distance) > 5e-4) throw new Error(`${name} pixel ${k}: |sdf| = ${distance}`);
+            if (Math.abs(distance) > 5e-4) {
+              throw new Error(`${name} pixel ${k}: |sdf| = ${distance}`);
+            }
             // EG3D's depth range: the object sits inside [2.25, 3.3] from the camera.
             assertEquals(t > 2.25 && t < 3.3, true);
           }
           // An independent float64 sphere trace finds the same silhouette.
-          if (Number.isFinite(traceSdf(sdf, origin, d)) !== Number.isFinite(t)) silhouetteMismatches++;
+          if (Number.isFinite(traceSdf(sdf, origin, d)) !== Number.isFinite(t)) {
+            silhouetteMismatches++;
+          }
         }
       }
       // Supersample 1: a background pixel shows the background gradient, not the object.
@@ -79,7 +89,11 @@ Deno.test("procedural: ground-truth depth lies on the SDF's zero set and matches
       assertEquals(truth.depth[0] === Infinity && bg.some((v) => v > 0), true);
     }
     assertEquals(hits > SPEC.count * r * r * 0.25, true, `only ${hits} object pixels`);
-    assertEquals(silhouetteMismatches <= SPEC.count * r * r * 0.01, true, `${silhouetteMismatches} mismatches`);
+    assertEquals(
+      silhouetteMismatches <= SPEC.count * r * r * 0.01,
+      true,
+      `${silhouetteMismatches} mismatches`,
+    );
   });
 });
 
@@ -99,6 +113,11 @@ Deno.test("procedural cameras: FFHQ-like distribution looking at the origin", ()
     const forward = [c[2], c[6], c[10]];
     const cosine = -forward.reduce((s, v, i) => s + v * position[i], 0) / 2.7;
     assertEquals(cosine > 1 - 1e-6, true);
-    assertEquals([c[16], c[18], c[20], c[21]], [Math.fround(4.2647), 0.5, Math.fround(4.2647), 0.5]);
+    assertEquals([c[16], c[18], c[20], c[21]], [
+      Math.fround(4.2647),
+      0.5,
+      Math.fround(4.2647),
+      0.5,
+    ]);
   }
 });

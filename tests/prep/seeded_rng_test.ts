@@ -5,7 +5,11 @@ Deno.test("seeded rng: same seed → same stream; items and seeds are independen
   const draw = (rng: SeededRng) => Array.from({ length: 8 }, () => rng.nextUint32());
   assertEquals(draw(new SeededRng(42)), draw(new SeededRng(42)));
   assertEquals(draw(SeededRng.forItem(1, 5)), draw(SeededRng.forItem(1, 5)));
-  const streams = [draw(SeededRng.forItem(1, 5)), draw(SeededRng.forItem(1, 6)), draw(SeededRng.forItem(2, 5))];
+  const streams = [
+    draw(SeededRng.forItem(1, 5)),
+    draw(SeededRng.forItem(1, 6)),
+    draw(SeededRng.forItem(2, 5)),
+  ];
   assertEquals(new Set(streams.map((s) => s.join())).size, 3);
 });
 

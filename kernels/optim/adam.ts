@@ -1,0 +1,98 @@
+/**
+ * Adam (Kingma & Ba), exactly as torch.optim.Adam computes it:
+ *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
+ *   p ← p − (lr/(1−β₁ᵗ)) · m / (√v/√(1−β₂ᵗ) + ε)
+ * One fused in-place kernel per parameter. Its state (m, v, step) is plain
+ * tensors and numbers, so it checkpoints with the model.
+ */
+import type { Tensor } from "../tensor/tensor.ts";
+import { kernel } from "../runtime/kernel_cache.ts";
+import { dispatch } from "../runtime/commands.ts";
+import { flatIndex, grid, Params, paramsDecl, WG } from "../ops/params.ts";
+import { zerosLike } from "../ops/creation.ts";
+
+const ADAM = `// adam_step
+@group(0) @binding(0) var<storage, read_write> p: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+${paramsDecl(4, 8)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex()};
+  if (i >= P(0u)) { return; }
+  let b1 = PF(2u); let b2 = PF(3u);
+  let gi = g[i];
+  let mi = b1 * m[i] + (1.0 - b1) * gi;
+  let vi = b2 * v[i] + (1.0 - b2) * gi * gi;
+  m[i] = mi;
+  v[i] = vi;
+  p[i] = p[i] - PF(1u) * mi / (sqrt(vi) / PF(5u) + PF(4u));
+}`;
+
+/** Hyper-parameters of Adam. */
+export interface AdamOptions {
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+}
+
+/** Serializable optimizer state. */
+export interface AdamState {
+  step: number;
+  m: Tensor[];
+  v: Tensor[];
+}
+
+/** Adam over a fixed list of parameters (updated in place). */
+export class Adam {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  step = 0;
+  readonly m: Tensor[];
+  readonly v: Tensor[];
+
+  constructor(readonly params: Tensor[], options: AdamOptions) {
+    this.lr = options.lr;
+    this.betas = options.betas ?? [0.9, 0.999];
+    this.eps = options.eps ?? 1e-8;
+    this.m = params.map((p) => zerosLike(p).keep());
+    this.v = params.map((p) => zerosLike(p).keep());
+  }
+
+  /** Applies one update with `grads` (null entries are skipped, as params without .grad in torch). */
+  update(grads: (Tensor | null)[]): void {
+    this.step++;
+    const [b1, b2] = this.betas;
+    const bc1 = 1 - b1 ** this.step;
+    const bc2 = 1 - b2 ** this.step;
+    this.params.forEach((p, i) => {
+      const g = grads[i];
+      if (!g) return;
+      if (g.size !== p.size) throw new Error(`Adam: gradient [${g.shape}] for parameter [${p.shape}]`);
+      const m = this.m[i];
+      const v = this.v[i];
+      if (p.device === "cpu") {
+        const pd = p.cpuData, gd = g.cpuData, md = m.cpuData, vd = v.cpuData;
+        for (let j = 0; j < p.size; j++) {
+          md[j] = b1 * md[j] + (1 - b1) * gd[j];
+          vd[j] = b2 * vd[j] + (1 - b2) * gd[j] * gd[j];
+          pd[j] -= (this.lr / bc1) * md[j] / (Math.sqrt(vd[j]) / Math.sqrt(bc2) + this.eps);
+        }
+        return;
+      }
+      dispatch({
+        kernel: kernel("adam_step", ADAM),
+        buffers: [p.buffer, g.buffer, m.buffer, v.buffer],
+        params: new Params().u32(p.size).f32(this.lr / bc1, b1, b2, this.eps, Math.sqrt(bc2)).bytes(),
+        workgroups: grid(p.size),
+      });
+    });
+  }
+
+  /** Step count and moment tensors (for checkpoints). */
+  state(): AdamState {
+    return { step: this.step, m: this.m, v: this.v };
+  }
+}
