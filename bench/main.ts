@@ -19,7 +19,14 @@ import {
   matmul,
   Tensor,
 } from "../kernels/mod.ts";
-import { type GemmTile, tileFits, TILES, withGemmTile } from "../kernels/ops/gemm.ts";
+import {
+  type GemmTile,
+  tileFits,
+  TILES,
+  withGemmTile,
+  withRowsFirstStaging,
+} from "../kernels/ops/gemm.ts";
+import { withoutTapMajor } from "../kernels/ops/conv.ts";
 import { timeGpu, type Timing, wallMs } from "./timing.ts";
 
 /** PyTorch/cuBLAS/cuDNN anchors on the H100 (shared/BASELINES.md), TFLOP/s fp32, TF32 off. */
@@ -192,11 +199,31 @@ const SWEEP_EXTRA: GemmTile[] = [
   { bm: 64, bn: 128, bk: 8, tm: 8, tn: 8 },
 ];
 
+/** The GEMM of a 3×3 conv's forward pass as a plain matmul: the ceiling implicit GEMM aims for. */
+async function benchConvShapedGemm(c: ConvCase): Promise<void> {
+  const [n, cin, h, w] = c.x;
+  const a = randomTensor([c.cout, cin * 9], 8);
+  const b = randomTensor([cin * 9, n * h * w], 9);
+  const t = await timeGpu(() => matmul(a, b), { runs: RUNS });
+  const flop = 2 * c.cout * cin * 9 * n * h * w;
+  const name = `plain GEMM ${c.cout}×${cin * 9}·${cin * 9}×${n * h * w} (conv fwd shape)`;
+  report("tiles", name, t, tflops(flop, t), "TFLOP/s");
+  a.dispose();
+  b.dispose();
+}
+
 async function benchTiles(): Promise<void> {
   const n = quick ? 256 : 4096;
   const conv: ConvCase = quick
     ? { x: [2, 16, 16, 16], cout: 16 }
     : { x: [8, 128, 256, 256], cout: 128 };
+  // Baselines first (rerun at the end) so drifting clocks show up as a difference between them.
+  await benchMatmul(n, "tiles", "default tiles (baseline)");
+  await benchConv(conv, "tiles", "default (baseline)");
+  await withoutTapMajor(() => benchConv(conv, "tiles", "channel-major K order", ["fwd", "dx"]));
+  await benchConvShapedGemm(quick ? conv : { x: [4, 128, 256, 256], cout: 128 });
+  await withRowsFirstStaging(() => benchMatmul(n, "tiles", "k-fast A staged rows-first"));
+  await withRowsFirstStaging(() => benchConv(conv, "tiles", "k-fast staged rows-first"));
   for (const tile of [...TILES, ...SWEEP_EXTRA]) {
     if (!tileFits(tile)) continue;
     const name = `${tile.bm}x${tile.bn}x${tile.bk} t${tile.tm}x${tile.tn}`;
@@ -216,6 +243,8 @@ async function benchTiles(): Promise<void> {
     await withGemmTile(first, true, () => benchMatmul(n, "tiles", name));
     await withGemmTile(first, true, () => benchConv(conv, "tiles", name, ["fwd"]));
   }
+  await benchMatmul(n, "tiles", "default tiles (baseline rerun)");
+  await benchConv(conv, "tiles", "default (baseline rerun)", ["fwd"]);
 }
 
 const g = gpu();
@@ -237,8 +266,9 @@ if (wanted("conv")) {
   for (const c of cases) await benchConv(c);
 }
 if (wanted("elementwise")) await benchElementwise(quick ? 2 ** 20 : 64 * 2 ** 20);
-if (wanted("dispatch")) await benchDispatch(quick ? 200 : 2000);
 if (wanted("tiles")) await benchTiles();
+// Last: its flush-per-dispatch phase leaves the GPU idle, and idle GPUs lower their clocks.
+if (wanted("dispatch")) await benchDispatch(quick ? 200 : 2000);
 
 const device = g.name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
 const dir = new URL("./results/", import.meta.url);

@@ -1,7 +1,7 @@
 /**
  * Timing for benchmarks: GPU timestamps summed over every dispatch of one
  * run when the adapter has them, else wall clock around a flush. The median
- * of the timed runs is reported, after warm-up runs (which also compile).
+ * of the timed runs is reported, after warm-up runs (which also compile and let clocks ramp up).
  */
 import { flush, gpu, profileReport, setProfiling } from "../kernels/mod.ts";
 
@@ -28,9 +28,13 @@ export interface Timing {
  */
 export async function timeGpu(
   run: () => { dispose(): void } | void,
-  { warmup = 3, runs = 10 }: { warmup?: number; runs?: number } = {},
+  { warmup = 3, warmupMs = 300, runs = 10 }: { warmup?: number; warmupMs?: number; runs?: number } =
+    {},
 ): Promise<Timing> {
-  for (let i = 0; i < warmup; i++) {
+  // At least `warmup` runs and `warmupMs` of wall time: compiles, and lets GPU clocks ramp up
+  // after idle phases (measured on the H100: a cold first run can be 3× slower).
+  const start = performance.now();
+  for (let i = 0; i < warmup || performance.now() - start < warmupMs; i++) {
     run()?.dispose();
     await flush();
   }

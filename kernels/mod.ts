@@ -36,6 +36,8 @@ export type { MatmulOptions } from "./ops/matmul.ts";
 export { conv2d, conv2dInputGrad, conv2dWeightGrad, convTranspose2d } from "./ops/conv.ts";
 export type { Conv2dOptions, ConvTranspose2dOptions } from "./ops/conv.ts";
 export { assign } from "./ops/assign.ts";
+export { avgPool2d, maxPool2d } from "./ops/pool.ts";
+export type { AvgPool2dOptions, Pool2dOptions } from "./ops/pool.ts";
 export { Adam } from "./optim/adam.ts";
 export type { AdamOptions, AdamState } from "./optim/adam.ts";
 export { emaUpdate } from "./optim/ema.ts";

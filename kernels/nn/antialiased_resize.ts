@@ -36,7 +36,7 @@ export function antialiasedResizeMatrix(inSize: number, outSize: number): Float6
       m[i * inSize + j] = w;
       total += w;
     }
-    if (total !== 0) for (let j = lo; j < hi; j++) m[i * inSize + j] /= total;
+    if (total !== 0) { for (let j = lo; j < hi; j++) m[i * inSize + j] /= total; }
   }
   return m;
 }
@@ -66,7 +66,9 @@ function resizeMatrix(inSize: number, outSize: number, antialias: boolean, devic
   const key = `${device}:${inSize}:${outSize}:${antialias}`;
   const hit = matrixCache.get(key);
   if (hit && !hit.isDisposed) return hit;
-  const values = antialias ? antialiasedResizeMatrix(inSize, outSize) : bilinearResizeMatrix(inSize, outSize);
+  const values = antialias
+    ? antialiasedResizeMatrix(inSize, outSize)
+    : bilinearResizeMatrix(inSize, outSize);
   const t = Tensor.fromData(values, [outSize, inSize], device).keep();
   matrixCache.set(key, t);
   return t;

@@ -33,7 +33,12 @@ export interface Conv2dResampleOptions {
  * x [N, Cin, H, W] convolved with w [Cout, Cin/groups, kh, kw] (correlation,
  * like PyTorch's conv2d), resampled with the filter `f`.
  */
-export function conv2dResample(x: Tensor, w: Tensor, f: Filter, options: Conv2dResampleOptions = {}): Tensor {
+export function conv2dResample(
+  x: Tensor,
+  w: Tensor,
+  f: Filter,
+  options: Conv2dResampleOptions = {},
+): Tensor {
   const up = options.up ?? 1;
   const down = options.down ?? 1;
   const groups = options.groups ?? 1;

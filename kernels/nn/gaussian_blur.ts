@@ -12,7 +12,10 @@ import { type Filter, upfirdn2d } from "./upfirdn2d.ts";
 export function blurTaps(sigma: number): Float64Array {
   const radius = Math.floor(sigma * 3);
   if (!(radius > 0)) return new Float64Array(0);
-  const taps = Float64Array.from({ length: 2 * radius + 1 }, (_, i) => 2 ** -(((i - radius) / sigma) ** 2));
+  const taps = Float64Array.from(
+    { length: 2 * radius + 1 },
+    (_, i) => 2 ** -(((i - radius) / sigma) ** 2),
+  );
   const total = taps.reduce((a, b) => a + b, 0);
   return taps.map((t) => t / total);
 }

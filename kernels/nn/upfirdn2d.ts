@@ -40,7 +40,9 @@ const filterCache = new Map<string, Tensor>();
 
 /** The filter as a depthwise conv weight [C, 1, fh, fw], flipped (conv2d correlates), times gain. */
 function filterWeight(f: Filter, channels: number, gain: number, device: Device): Tensor {
-  const key = `${device}:${f.height}x${f.width}:${Array.from(f.taps).join(",")}:${gain}:${channels}`;
+  const key = `${device}:${f.height}x${f.width}:${
+    Array.from(f.taps).join(",")
+  }:${gain}:${channels}`;
   const hit = filterCache.get(key);
   if (hit && !hit.isDisposed) return hit;
   // Built on the host at full size: a one-channel expand() would return `base` itself.

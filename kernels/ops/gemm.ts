@@ -166,8 +166,15 @@ function planOperand(
         `gemm: tile ${JSON.stringify(spec.tile)} cannot load ${name} (k-fast, width ${w})`,
       );
     }
-    setup.push(`let ${name}_kc = (t % ${slots}u) * ${w}u;`);
-    setup.push(`let ${name}_fr = t / ${slots}u;`);
+    if (kFastRowsFirst) {
+      // Neighbouring threads take neighbouring rows: conflict-free transposing stores into
+      // shared memory, at the price of less coalesced global reads.
+      setup.push(`let ${name}_kc = (t / ${perPass}u) * ${w}u;`);
+      setup.push(`let ${name}_fr = t % ${perPass}u;`);
+    } else {
+      setup.push(`let ${name}_kc = (t % ${slots}u) * ${w}u;`);
+      setup.push(`let ${name}_fr = t / ${slots}u;`);
+    }
     const k = `${name}_k`;
     loads.push(`{ let ${k} = k0 + ${name}_kc;`);
     if (op.setupK) loads.push(op.setupK(k, `${k}_`));
@@ -379,6 +386,18 @@ export const TILES: readonly GemmTile[] = [
 
 let tileOverride: GemmTile | null = null;
 let forceChecks = false;
+let kFastRowsFirst = false;
+
+/** Benchmark hook: run `fn` with k-fast operands staged rows-first (see `planOperand`). */
+export function withRowsFirstStaging<T>(fn: () => T): T {
+  const prev = kFastRowsFirst;
+  kFastRowsFirst = true;
+  try {
+    return fn();
+  } finally {
+    kFastRowsFirst = prev;
+  }
+}
 
 /**
  * Benchmark hook: run `fn` with every GEMM using `tile` (and, with

@@ -47,7 +47,8 @@ export function philox(c0: number, c1: number, k0: number, k1: number): number {
   return x0;
 }
 
-const PHILOX_WGSL = `
+/** WGSL of `philox(c0, c1, k0, k1) -> u32` (the same function as `philox`), for kernels that draw in place. */
+export const PHILOX_WGSL = `
 fn mulHiLo(a: u32, b: u32) -> vec2u {
   let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
   let p00 = a0 * b0; let p01 = a0 * b1; let p10 = a1 * b0; let p11 = a1 * b1;

@@ -49,7 +49,15 @@ class DiscriminatorBlock extends Module {
   readonly conv1: Conv2dLayer;
   readonly skip: Conv2dLayer;
 
-  constructor(inChannels: number, tmp: number, out: number, imgChannels: number, clamp: number | null, rng: Rng, device: Device) {
+  constructor(
+    inChannels: number,
+    tmp: number,
+    out: number,
+    imgChannels: number,
+    clamp: number | null,
+    rng: Rng,
+    device: Device,
+  ) {
     super();
     this.buffer("resample_filter", TensorClass.fromData(setupFilter().taps, [4, 4], device));
     const conv = (i: number, o: number, k: number, extra: object = {}) =>
@@ -93,14 +101,26 @@ class DiscriminatorEpilogue extends Module {
     super();
     this.conv = this.child(
       "conv",
-      new Conv2dLayer(channels + mbstdNumChannels, channels, 3, rng, { activation: "lrelu", convClamp: clamp, device }),
+      new Conv2dLayer(channels + mbstdNumChannels, channels, 3, rng, {
+        activation: "lrelu",
+        convClamp: clamp,
+        device,
+      }),
     );
-    this.fc = this.child("fc", new FullyConnected(channels * 16, channels, rng, { activation: "lrelu", device }));
-    this.out = this.child("out", new FullyConnected(channels, cmapDim === 0 ? 1 : cmapDim, rng, { device }));
+    this.fc = this.child(
+      "fc",
+      new FullyConnected(channels * 16, channels, rng, { activation: "lrelu", device }),
+    );
+    this.out = this.child(
+      "out",
+      new FullyConnected(channels, cmapDim === 0 ? 1 : cmapDim, rng, { device }),
+    );
   }
 
   forward(x: Tensor, cmap: Tensor | null): Tensor {
-    let h = this.mbstdNumChannels > 0 ? minibatchStd(x, this.mbstdGroupSize, this.mbstdNumChannels) : x;
+    let h = this.mbstdNumChannels > 0
+      ? minibatchStd(x, this.mbstdGroupSize, this.mbstdNumChannels)
+      : x;
     h = this.conv.forward(h);
     h = this.fc.forward(reshape(h, [h.shape[0], -1]));
     h = this.out.forward(h);
@@ -130,7 +150,10 @@ class DiscriminatorTrunk extends Module {
       const inCh = res < config.imgResolution ? ch(res) : 0;
       this.blocks.push([
         res,
-        this.child(`b${res}`, new DiscriminatorBlock(inCh, ch(res), ch(res / 2), inputChannels, clamp, rng, device)),
+        this.child(
+          `b${res}`,
+          new DiscriminatorBlock(inCh, ch(res), ch(res / 2), inputChannels, clamp, rng, device),
+        ),
       ]);
     }
     const cmapDim = config.cDim === 0 ? 0 : config.cmapDim ?? ch(4);
@@ -149,7 +172,15 @@ class DiscriminatorTrunk extends Module {
       : null;
     this.epilogue = this.child(
       "b4",
-      new DiscriminatorEpilogue(ch(4), cmapDim, config.mbstdGroupSize ?? 4, config.mbstdNumChannels ?? 1, clamp, rng, device),
+      new DiscriminatorEpilogue(
+        ch(4),
+        cmapDim,
+        config.mbstdGroupSize ?? 4,
+        config.mbstdNumChannels ?? 1,
+        clamp,
+        rng,
+        device,
+      ),
     );
   }
 
@@ -169,7 +200,11 @@ export class DualDiscriminator extends DiscriminatorTrunk {
   }
 
   /** Logits [N, 1]; also the 6-channel D input and cmap (for checks). */
-  forward(image: Tensor, imageRaw: Tensor, c: Tensor): { logits: Tensor; dInput: Tensor; cmap: Tensor | null } {
+  forward(
+    image: Tensor,
+    imageRaw: Tensor,
+    c: Tensor,
+  ): { logits: Tensor; dInput: Tensor; cmap: Tensor | null } {
     const size = image.shape[3];
     // Mimic3D skips the resize when the raw image already has the image's size.
     const raw = imageRaw.shape[3] === size ? imageRaw : antialiasedResize(imageRaw, size);

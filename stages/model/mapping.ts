@@ -6,9 +6,9 @@
  */
 import {
   add,
+  concat,
   type Device,
   expand,
-  concat,
   mean,
   mul,
   noGrad,
@@ -67,7 +67,9 @@ export class MappingNetwork extends Module {
     const numLayers = config.numLayers ?? 8;
     const embedFeatures = config.embedFeatures ?? (cDim === 0 ? 0 : wDim);
     const layerFeatures = config.layerFeatures ?? wDim;
-    this.embed = cDim > 0 ? this.child("embed", new FullyConnected(cDim, embedFeatures, rng, { device })) : null;
+    this.embed = cDim > 0
+      ? this.child("embed", new FullyConnected(cDim, embedFeatures, rng, { device }))
+      : null;
     const features = [zDim + embedFeatures, ...Array(numLayers - 1).fill(layerFeatures), wDim];
     for (let i = 0; i < numLayers; i++) {
       this.layers.push(

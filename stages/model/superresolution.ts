@@ -18,17 +18,29 @@
  * fp16 on CUDA when `sr_num_fp16_res > 0` (EG3D's FFHQ config) and then also
  * clamps conv outputs to ±256; the clamp is kept (`convClamp`), fp16 is not.
  */
-import { type Device, expand, slice, type Tensor, Tensor as TensorClass } from "../../kernels/mod.ts";
+import {
+  type Device,
+  expand,
+  slice,
+  type Tensor,
+  Tensor as TensorClass,
+} from "../../kernels/mod.ts";
 import type { Rng } from "../../kernels/ops/random.ts";
 import { Module } from "../../kernels/nn/module.ts";
 import { setupFilter } from "../../kernels/nn/upfirdn2d.ts";
 import { bilinearResize } from "../../kernels/nn/antialiased_resize.ts";
-import { SynthesisBlock, type SynthesisBlockOptions, type SynthesisForwardOptions } from "./synthesis.ts";
+import {
+  SynthesisBlock,
+  type SynthesisBlockOptions,
+  type SynthesisForwardOptions,
+} from "./synthesis.ts";
 
 /**
  * EG3D's SynthesisBlockNoUp: a synthesis block at its input resolution
  * (conv0 does not upsample, and the incoming image is added to ToRGB's output
- * without upsampling). Same parameter names as `SynthesisBlock`.
+ * without upsampling). Same parameter names as `SynthesisBlock`. (With
+ * 'resnet' the original's skip conv still upsamples and the block cannot run;
+ * here it does not upsample. EG3D only uses 'skip'.)
  */
 export class SynthesisBlockNoUp extends SynthesisBlock {
   constructor(
@@ -46,7 +58,10 @@ export class SynthesisBlockNoUp extends SynthesisBlock {
 }
 
 /** The three SR classes of EG3D. */
-export type SuperresolutionKind = "SuperresolutionHybrid2X" | "SuperresolutionHybrid4X" | "SuperresolutionHybrid8XDC";
+export type SuperresolutionKind =
+  | "SuperresolutionHybrid2X"
+  | "SuperresolutionHybrid4X"
+  | "SuperresolutionHybrid8XDC";
 
 /** Configuration of `Superresolution` (original names in comments). */
 export interface SuperresolutionConfig {
@@ -72,7 +87,10 @@ export interface SuperresolutionConfig {
   device?: Device;
 }
 
-const DEFAULTS: Record<SuperresolutionKind, { img: number; input: number; channels: [number, number] }> = {
+const DEFAULTS: Record<
+  SuperresolutionKind,
+  { img: number; input: number; channels: [number, number] }
+> = {
   SuperresolutionHybrid2X: { img: 128, input: 64, channels: [128, 64] },
   SuperresolutionHybrid4X: { img: 256, input: 128, channels: [128, 64] },
   SuperresolutionHybrid8XDC: { img: 512, input: 128, channels: [256, 128] },
@@ -112,7 +130,9 @@ export class Superresolution extends Module {
         `${config.kind}: imgResolution ${this.imgResolution} must be ${ups}× inputResolution ${this.inputResolution}`,
       );
     }
-    const block0Resolution = config.kind === "SuperresolutionHybrid8XDC" ? this.imgResolution / 2 : this.inputResolution;
+    const block0Resolution = config.kind === "SuperresolutionHybrid8XDC"
+      ? this.imgResolution / 2
+      : this.inputResolution;
     if (config.kind !== "SuperresolutionHybrid8XDC") {
       const f = setupFilter([1, 3, 3, 1]);
       this.buffer("resample_filter", TensorClass.fromData(f.taps, [f.height, f.width], device));
@@ -120,8 +140,26 @@ export class Superresolution extends Module {
     this.block0 = this.child(
       "block0",
       config.kind === "SuperresolutionHybrid8XDC"
-        ? new SynthesisBlock(config.channels, c0, this.wDim, block0Resolution, 3, false, rng, options)
-        : new SynthesisBlockNoUp(config.channels, c0, this.wDim, block0Resolution, 3, false, rng, options),
+        ? new SynthesisBlock(
+          config.channels,
+          c0,
+          this.wDim,
+          block0Resolution,
+          3,
+          false,
+          rng,
+          options,
+        )
+        : new SynthesisBlockNoUp(
+          config.channels,
+          c0,
+          this.wDim,
+          block0Resolution,
+          3,
+          false,
+          rng,
+          options,
+        ),
     );
     this.block1 = this.child(
       "block1",

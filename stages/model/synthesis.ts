@@ -26,6 +26,7 @@ import { type Activation, biasAct, defaultGain } from "../../kernels/nn/bias_act
 import { type Filter, setupFilter, upsample2d } from "../../kernels/nn/upfirdn2d.ts";
 import { modulatedConv2d } from "../../kernels/nn/modulated_conv.ts";
 import { Conv2dLayer } from "../../kernels/nn/conv2d_layer.ts";
+import { aware3d } from "./aware3d.ts";
 
 /** 'random': fresh N(0,1) noise per call; 'const': the stored noise_const; 'none': no noise. */
 export type NoiseMode = "random" | "const" | "none";
@@ -67,7 +68,33 @@ export interface SynthesisLayerOptions {
   resampleFilter?: number[];
   /** Clamp of the conv output (scaled by the call's gain); null = none (EG3D's G). */
   convClamp?: number | null;
+  /** Mimic3D's per-plane layers (see `RollOut`); null = plain StyleGAN2. */
+  rollOut?: RollOut;
   device?: Device;
+}
+
+/**
+ * Mimic3D's tri-plane "roll-out": the batch holds the 3 planes of each sample
+ * (N·3 images) and each plane gets its own styles from the same w.
+ * 'b': the input is first aggregated across planes (`aware3d`, 3·Cin channels,
+ * 9·Cin styles); 's': per-plane styles only (3·Cin styles); null: plain.
+ */
+export type RollOut = "b" | "s" | null;
+
+/** Styles per input channel produced by the affine layer, and the weight's input-channel factor. */
+function rollOutFactors(r: RollOut): { styles: number; weightIn: number } {
+  return r === "b"
+    ? { styles: 9, weightIn: 3 }
+    : r === "s"
+    ? { styles: 3, weightIn: 1 }
+    : { styles: 1, weightIn: 1 };
+}
+
+/** affine(w) [N, k·C] → per-plane styles [N·3, k·C/3] when rolled out. */
+function planeStyles(styles: Tensor, r: RollOut): Tensor {
+  if (!r) return styles;
+  const [n, s] = styles.shape;
+  return reshape(styles, [n * 3, s / 3]);
 }
 
 /**
@@ -86,6 +113,7 @@ export class SynthesisLayer extends Module {
   readonly padding: number;
   readonly activation: Activation;
   readonly convClamp: number | null;
+  readonly rollOut: RollOut;
 
   constructor(
     readonly inChannels: number,
@@ -98,29 +126,45 @@ export class SynthesisLayer extends Module {
     super();
     const device = options.device ?? "gpu";
     const k = options.kernelSize ?? 3;
+    this.rollOut = options.rollOut ?? null;
+    const roll = rollOutFactors(this.rollOut);
     this.up = options.up ?? 1;
     this.padding = Math.floor(k / 2);
     this.activation = options.activation ?? "lrelu";
     this.convClamp = options.convClamp ?? null;
     this.filter = setupFilter(options.resampleFilter ?? [1, 3, 3, 1]);
     // Registration order = the original's state_dict order: parameters, buffers, children.
-    this.weight = this.param("weight", rng.normal([outChannels, inChannels, k, k], device));
+    this.weight = this.param(
+      "weight",
+      rng.normal([outChannels, inChannels * roll.weightIn, k, k], device),
+    );
     const useNoise = options.useNoise ?? true;
     this.noiseStrength = useNoise ? this.param("noise_strength", zeros([], device)) : null;
     this.bias = this.param("bias", zeros([outChannels], device));
     this.buffer("resample_filter", filterBuffer(this.filter, device));
-    this.noiseConst = useNoise ? this.buffer("noise_const", rng.normal([resolution, resolution], device)) : null;
-    this.affine = this.child("affine", new FullyConnected(wDim, inChannels, rng, { biasInit: 1, device }));
+    this.noiseConst = useNoise
+      ? this.buffer("noise_const", rng.normal([resolution, resolution], device))
+      : null;
+    this.affine = this.child(
+      "affine",
+      new FullyConnected(wDim, inChannels * roll.styles, rng, { biasInit: 1, device }),
+    );
   }
 
-  /** x [N, in, res/up, res/up], w [N, wDim] → [N, out, res, res]. `gain` scales activation and clamp. */
+  /**
+   * x [N, in, res/up, res/up], w [N, wDim] → [N, out, res, res] (rolled out:
+   * x holds N·3 planes). `gain` scales activation and clamp.
+   */
   forward(x: Tensor, w: Tensor, options: SynthesisForwardOptions = {}, gain = 1): Tensor {
-    const styles = this.affine.forward(w);
+    const styles = planeStyles(this.affine.forward(w), this.rollOut);
+    if (this.rollOut === "b") x = aware3d(x);
     const mode = options.noiseMode ?? "random";
     let noise: Tensor | null = null;
     if (this.noiseStrength && this.noiseConst && mode === "random") {
       if (!options.randomNoise) {
-        throw new Error("SynthesisLayer: noiseMode 'random' needs a randomNoise source (see noiseFromRng)");
+        throw new Error(
+          "SynthesisLayer: noiseMode 'random' needs a randomNoise source (see noiseFromRng)",
+        );
       }
       const n = options.randomNoise([x.shape[0], 1, this.resolution, this.resolution], x.device);
       noise = mul(n, this.noiseStrength);
@@ -135,7 +179,11 @@ export class SynthesisLayer extends Module {
       fused: options.fusedModconv ?? false,
     });
     const clamp = this.convClamp === null ? null : this.convClamp * gain;
-    return biasAct(y, this.bias, { act: this.activation, gain: defaultGain(this.activation) * gain, clamp });
+    return biasAct(y, this.bias, {
+      act: this.activation,
+      gain: defaultGain(this.activation) * gain,
+      clamp,
+    });
   }
 }
 
@@ -150,27 +198,43 @@ export class ToRGBLayer extends Module {
   readonly affine: FullyConnected;
   readonly weightGain: number;
   readonly convClamp: number | null;
+  readonly rollOut: RollOut;
 
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
     readonly wDim: number,
     rng: Rng,
-    options: { kernelSize?: number; convClamp?: number | null; device?: Device } = {},
+    options: {
+      kernelSize?: number;
+      convClamp?: number | null;
+      rollOut?: RollOut;
+      device?: Device;
+    } = {},
   ) {
     super();
     const device = options.device ?? "gpu";
     const k = options.kernelSize ?? 1;
     this.convClamp = options.convClamp ?? null;
-    this.weight = this.param("weight", rng.normal([outChannels, inChannels, k, k], device));
+    this.rollOut = options.rollOut ?? null;
+    const roll = rollOutFactors(this.rollOut);
+    this.weight = this.param(
+      "weight",
+      rng.normal([outChannels, inChannels * roll.weightIn, k, k], device),
+    );
     this.bias = this.param("bias", zeros([outChannels], device));
-    this.affine = this.child("affine", new FullyConnected(wDim, inChannels, rng, { biasInit: 1, device }));
+    this.affine = this.child(
+      "affine",
+      new FullyConnected(wDim, inChannels * roll.styles, rng, { biasInit: 1, device }),
+    );
+    // Mimic3D keeps 1/√(in·k²) of the un-aggregated width even when the weight has 3·in inputs.
     this.weightGain = 1 / Math.sqrt(inChannels * k * k);
   }
 
-  /** x [N, in, H, W], w [N, wDim] → [N, out, H, W]. */
+  /** x [N, in, H, W], w [N, wDim] → [N, out, H, W] (rolled out: N·3 planes). */
   forward(x: Tensor, w: Tensor, options: SynthesisForwardOptions = {}): Tensor {
-    const styles = mul(this.affine.forward(w), this.weightGain);
+    const styles = planeStyles(mul(this.affine.forward(w), this.weightGain), this.rollOut);
+    if (this.rollOut === "b") x = aware3d(x);
     const y = modulatedConv2d(x, this.weight, styles, {
       demodulate: false,
       fused: options.fusedModconv ?? false,
@@ -188,6 +252,8 @@ export interface SynthesisBlockOptions {
   resampleFilter?: number[];
   convClamp?: number | null;
   useNoise?: boolean;
+  /** Mimic3D's per-plane blocks (the input holds N·3 planes). */
+  rollOut?: RollOut;
   device?: Device;
 }
 
@@ -235,17 +301,39 @@ export class SynthesisBlock extends Module {
     this.architecture = options.architecture ?? "skip";
     const resampleFilter = options.resampleFilter ?? [1, 3, 3, 1];
     this.filter = setupFilter(resampleFilter);
-    const layer = { resampleFilter, convClamp: options.convClamp ?? null, useNoise: options.useNoise, device };
-    this.const = inChannels === 0 ? this.param("const", rng.normal([outChannels, resolution, resolution], device)) : null;
+    const rollOut = options.rollOut ?? null;
+    const layer = {
+      resampleFilter,
+      convClamp: options.convClamp ?? null,
+      useNoise: options.useNoise,
+      rollOut,
+      device,
+    };
+    if (rollOut && inChannels === 0) {
+      throw new Error("SynthesisBlock: a rolled-out (per-plane) block cannot be the first block");
+    }
+    this.const = inChannels === 0
+      ? this.param("const", rng.normal([outChannels, resolution, resolution], device))
+      : null;
     this.buffer("resample_filter", filterBuffer(this.filter, device));
     this.conv0 = inChannels !== 0
-      ? this.child("conv0", new SynthesisLayer(inChannels, outChannels, wDim, resolution, rng, { ...layer, up }))
+      ? this.child(
+        "conv0",
+        new SynthesisLayer(inChannels, outChannels, wDim, resolution, rng, { ...layer, up }),
+      )
       : null;
-    this.conv1 = this.child("conv1", new SynthesisLayer(outChannels, outChannels, wDim, resolution, rng, layer));
+    this.conv1 = this.child(
+      "conv1",
+      new SynthesisLayer(outChannels, outChannels, wDim, resolution, rng, layer),
+    );
     this.torgb = isLast || this.architecture === "skip"
       ? this.child(
         "torgb",
-        new ToRGBLayer(outChannels, imgChannels, wDim, rng, { convClamp: layer.convClamp, device }),
+        new ToRGBLayer(outChannels, imgChannels, wDim, rng, {
+          convClamp: layer.convClamp,
+          rollOut,
+          device,
+        }),
       )
       : null;
     this.skip = inChannels !== 0 && this.architecture === "resnet"
@@ -271,13 +359,19 @@ export class SynthesisBlock extends Module {
     const [n, count, wDim] = ws.shape;
     if (count !== this.numConv + this.numTorgb || wDim !== this.wDim) {
       throw new Error(
-        `SynthesisBlock ${this.resolution}: ws [${ws.shape}] should be [N, ${this.numConv + this.numTorgb}, ${this.wDim}]`,
+        `SynthesisBlock ${this.resolution}: ws [${ws.shape}] should be [N, ${
+          this.numConv + this.numTorgb
+        }, ${this.wDim}]`,
       );
     }
     let k = 0;
     let h: Tensor;
     if (this.const) {
-      h = this.conv1.forward(expand(reshape(this.const, [1, ...this.const.shape]), [n, ...this.const.shape]), wAt(ws, k++), options);
+      h = this.conv1.forward(
+        expand(reshape(this.const, [1, ...this.const.shape]), [n, ...this.const.shape]),
+        wAt(ws, k++),
+        options,
+      );
     } else {
       if (!x) throw new Error(`SynthesisBlock ${this.resolution}: needs an input x`);
       if (this.skip) {
@@ -326,7 +420,9 @@ export class SynthesisNetwork extends Module {
     super();
     const { wDim, imgResolution, imgChannels } = config;
     if (imgResolution < 4 || (imgResolution & (imgResolution - 1)) !== 0) {
-      throw new Error(`SynthesisNetwork: imgResolution must be a power of two ≥ 4, got ${imgResolution}`);
+      throw new Error(
+        `SynthesisNetwork: imgResolution must be a power of two ≥ 4, got ${imgResolution}`,
+      );
     }
     const channelBase = config.channelBase ?? 32768;
     const channelMax = config.channelMax ?? 512;
@@ -357,7 +453,9 @@ export class SynthesisNetwork extends Module {
 
   forward(ws: Tensor, options: SynthesisForwardOptions = {}): Tensor {
     if (ws.rank !== 3 || ws.shape[1] !== this.numWs || ws.shape[2] !== this.config.wDim) {
-      throw new Error(`SynthesisNetwork: ws [${ws.shape}] should be [N, ${this.numWs}, ${this.config.wDim}]`);
+      throw new Error(
+        `SynthesisNetwork: ws [${ws.shape}] should be [N, ${this.numWs}, ${this.config.wDim}]`,
+      );
     }
     let x: Tensor | null = null;
     let img: Tensor | null = null;

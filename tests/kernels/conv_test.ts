@@ -47,6 +47,9 @@ const cases: Case[] = [
   // Full 128-row tiles (no bounds checks in M) and a long reduction (split K in the weight grad).
   { x: [1, 16, 16, 16], w: [128, 16, 3, 3], opts: { padding: 1 } },
   { x: [4, 3, 16, 16], w: [4, 3, 3, 3], opts: { padding: 1 } },
+  // Channels per group a multiple of the tile depth: tap-major K order (strided, grouped, tails).
+  { x: [2, 32, 7, 7], w: [32, 16, 3, 3], opts: { stride: 2, padding: 1, groups: 2 } },
+  { x: [1, 16, 6, 5], w: [16, 16, 3, 3], opts: { padding: 2 } },
 ];
 
 Deno.test("conv2d: GPU forward, input and weight gradients match the float64 CPU path", async () => {
@@ -61,7 +64,7 @@ Deno.test("conv2d: GPU forward, input and weight gradients match the float64 CPU
 
 Deno.test("conv2dInputGrad and conv2dWeightGrad: GPU matches CPU, gradients included", async () => {
   let seed = 50;
-  for (const c of cases.slice(0, 5)) {
+  for (const c of [...cases.slice(0, 5), ...cases.slice(-2)]) {
     const probe = conv2d(
       Tensor.fromData(new Float64Array(c.x.reduce((a, b) => a * b)), c.x, "cpu"),
       Tensor.fromData(new Float64Array(c.w.reduce((a, b) => a * b)), c.w, "cpu"),

@@ -67,7 +67,9 @@ Deno.test("conv2dResample: grouped up-conv equals per-group up-convs", async () 
     const xs = slice(cpu(x), [null, [2 * g, 2 * g + 2]]);
     const ws = slice(cpu(w), [[3 * g, 3 * g + 3]]);
     const one = await conv2dResample(xs, ws, f, { up: 2, padding: 1 }).read();
-    assertClose(got.slice(g * one.length, (g + 1) * one.length), one, `group ${g}`, { atol: 1e-13 });
+    assertClose(got.slice(g * one.length, (g + 1) * one.length), one, `group ${g}`, {
+      atol: 1e-13,
+    });
   }
 });
 
@@ -84,8 +86,12 @@ Deno.test("conv2dResample: GPU matches CPU; gradients of first and second order"
     input([1, 2, 3, 3], 12),
     input([2, 2, 3, 3], 13),
   ]);
-  gradgradcheck("down 2 (second order)", (x, w) => conv2dResample(x, w, f, { down: 2, padding: 1 }), [
-    input([1, 1, 6, 6], 14),
-    input([2, 1, 3, 3], 15),
-  ]);
+  gradgradcheck(
+    "down 2 (second order)",
+    (x, w) => conv2dResample(x, w, f, { down: 2, padding: 1 }),
+    [
+      input([1, 1, 6, 6], 14),
+      input([2, 1, 3, 3], 15),
+    ],
+  );
 });

@@ -27,7 +27,9 @@ Deno.test("gaussianBlur: the separable filter with zero padding, by a direct 2-D
           for (let b = -2; b <= 2; b++) {
             const y = i + a;
             const xx = j + b;
-            if (y >= 0 && y < 9 && xx >= 0 && xx < 8) s += taps[a + 2] * taps[b + 2] * x.values[(c * 9 + y) * 8 + xx];
+            if (y >= 0 && y < 9 && xx >= 0 && xx < 8) {
+              s += taps[a + 2] * taps[b + 2] * x.values[(c * 9 + y) * 8 + xx];
+            }
           }
         }
         want[(c * 9 + i) * 8 + j] = s;

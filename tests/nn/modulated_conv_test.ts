@@ -40,7 +40,11 @@ async function perSample(
       const d = opts.demodulate ? 1 / Math.sqrt(energy + 1e-8) : 1;
       for (let i = 0; i < cin * k; i++) wm[o * cin * k + i] *= d;
     }
-    const xb = Tensor.fromData(Array.from(x.values).slice(b * cin * h * wd, (b + 1) * cin * h * wd), [1, cin, h, wd], "cpu");
+    const xb = Tensor.fromData(
+      Array.from(x.values).slice(b * cin * h * wd, (b + 1) * cin * h * wd),
+      [1, cin, h, wd],
+      "cpu",
+    );
     const y = conv2dResample(xb, Tensor.fromData(wm, w.shape, "cpu"), setupFilter(), opts);
     parts.push((await y.read()) as Float64Array);
   }
@@ -81,8 +85,14 @@ Deno.test("modulatedConv2d: noise is added after demodulation on both paths", as
   const noise = input([4, 4], 23);
   const base = await modulatedConv2d(cpu(x), cpu(w), cpu(s), { padding: 1 }).read();
   for (const fused of [false, true]) {
-    const got = await modulatedConv2d(cpu(x), cpu(w), cpu(s), { padding: 1, fused, noise: cpu(noise) }).read();
-    assertClose(got, base.map((v, i) => v + noise.values[i % 16]), `fused=${fused}`, { atol: 1e-13 });
+    const got = await modulatedConv2d(cpu(x), cpu(w), cpu(s), {
+      padding: 1,
+      fused,
+      noise: cpu(noise),
+    }).read();
+    assertClose(got, base.map((v, i) => v + noise.values[i % 16]), `fused=${fused}`, {
+      atol: 1e-13,
+    });
   }
 });
 

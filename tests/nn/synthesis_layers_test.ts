@@ -1,7 +1,12 @@
 import { Tensor } from "../../kernels/tensor/tensor.ts";
 import { Rng } from "../../kernels/ops/random.ts";
 import { scope } from "../../kernels/tensor/scope.ts";
-import { type NoiseSource, SynthesisBlock, SynthesisLayer, SynthesisNetwork } from "../../stages/model/synthesis.ts";
+import {
+  type NoiseSource,
+  SynthesisBlock,
+  SynthesisLayer,
+  SynthesisNetwork,
+} from "../../stages/model/synthesis.ts";
 import { Superresolution } from "../../stages/model/superresolution.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { assertClose, assertGpuMatchesCpu, gradcheck, input, setupGpu } from "../helpers/check.ts";
@@ -13,7 +18,14 @@ const shapes = (m: { stateDict(): Map<string, Tensor> }) =>
 
 Deno.test("SynthesisNetwork: blocks, channels and num_ws as the original (res 16, base 64, max 8)", () => {
   scope(() => {
-    const net = new SynthesisNetwork({ wDim: 4, imgResolution: 16, imgChannels: 6, channelBase: 64, channelMax: 8, device: "cpu" }, new Rng(1));
+    const net = new SynthesisNetwork({
+      wDim: 4,
+      imgResolution: 16,
+      imgChannels: 6,
+      channelBase: 64,
+      channelMax: 8,
+      device: "cpu",
+    }, new Rng(1));
     // Blocks 4, 8, 16 with 1 + 2 + 2 convs and one final ToRGB w.
     assertEquals(net.numWs, 6);
     const s = shapes(net);
@@ -38,14 +50,20 @@ Deno.test("SynthesisLayer: noise modes; 'random' draws [N,1,res,res] from the in
   const w = Tensor.fromData(input([2, 4], 2).values, [2, 4], "cpu");
   // noise_strength starts at 0: every mode agrees.
   const none = await layer.forward(x, w, { noiseMode: "none" }).read();
-  assertClose(await layer.forward(x, w, { noiseMode: "const" }).read(), none, "const, strength 0", { atol: 0 });
+  assertClose(await layer.forward(x, w, { noiseMode: "const" }).read(), none, "const, strength 0", {
+    atol: 0,
+  });
   await assertThrows(() => layer.forward(x, w, { noiseMode: "random" }), "randomNoise");
   const drawn: number[][] = [];
   const y = layer.forward(x, w, {
     noiseMode: "random",
     randomNoise: (shape, device) => {
       drawn.push(shape);
-      return Tensor.fromData(new Float64Array(shape.reduce((a, b) => a * b)).fill(1), shape, device);
+      return Tensor.fromData(
+        new Float64Array(shape.reduce((a, b) => a * b)).fill(1),
+        shape,
+        device,
+      );
     },
   });
   assertEquals(drawn, [[2, 1, 6, 6]]);
@@ -69,7 +87,10 @@ Deno.test("SynthesisLayer: noise modes; 'random' draws [N,1,res,res] from the in
 
 Deno.test("SynthesisBlock: resnet and orig architectures; fused equals non-fused", async () => {
   for (const architecture of ["resnet", "orig"] as const) {
-    const block = new SynthesisBlock(3, 4, 5, 8, 2, true, new Rng(3), { architecture, device: "cpu" });
+    const block = new SynthesisBlock(3, 4, 5, 8, 2, true, new Rng(3), {
+      architecture,
+      device: "cpu",
+    });
     assertEquals(block.stateDict().has("skip.weight"), architecture === "resnet");
     const x = Tensor.fromData(input([2, 3, 4, 4], 4).values, [2, 3, 4, 4], "cpu");
     const ws = Tensor.fromData(input([2, 3, 5], 5).values, [2, 3, 5], "cpu");
@@ -83,7 +104,14 @@ Deno.test("SynthesisBlock: resnet and orig architectures; fused equals non-fused
 
 Deno.test("SynthesisNetwork: GPU matches CPU; gradient w.r.t. ws by finite differences", async () => {
   const build = (device: "gpu" | "cpu") =>
-    new SynthesisNetwork({ wDim: 3, imgResolution: 8, imgChannels: 2, channelBase: 16, channelMax: 2, device }, new Rng(7));
+    new SynthesisNetwork({
+      wDim: 3,
+      imgResolution: 8,
+      imgChannels: 2,
+      channelBase: 16,
+      channelMax: 2,
+      device,
+    }, new Rng(7));
   const gpuNet = build("gpu");
   const cpuNet = build("cpu");
   await assertGpuMatchesCpu(
@@ -92,7 +120,9 @@ Deno.test("SynthesisNetwork: GPU matches CPU; gradient w.r.t. ws by finite diffe
     [input([2, 4, 3], 8)],
     { atol: 1e-5, rtol: 1e-5 },
   );
-  gradcheck("synthesis ∂/∂ws", (ws) => cpuNet.forward(ws, { noiseMode: "const" }), [input([1, 4, 3], 9)], {
+  gradcheck("synthesis ∂/∂ws", (ws) => cpuNet.forward(ws, { noiseMode: "const" }), [
+    input([1, 4, 3], 9),
+  ], {
     atol: 1e-6,
     rtol: 1e-5,
   });
@@ -100,14 +130,24 @@ Deno.test("SynthesisNetwork: GPU matches CPU; gradient w.r.t. ws by finite diffe
 
 Deno.test("Superresolution: the original classes' default structure (names and shapes)", () => {
   scope(() => {
-    const dc = shapes(new Superresolution({ kind: "SuperresolutionHybrid8XDC", channels: 32, device: "cpu" }, new Rng(1)));
+    const dc = shapes(
+      new Superresolution(
+        { kind: "SuperresolutionHybrid8XDC", channels: 32, device: "cpu" },
+        new Rng(1),
+      ),
+    );
     assertEquals(dc["resample_filter"], undefined); // 8XDC registers no filter of its own
     assertEquals(dc["block0.conv0.weight"], "256x32x3x3");
     assertEquals(dc["block0.conv0.noise_const"], "256x256");
     assertEquals(dc["block0.conv0.affine.weight"], "32x512");
     assertEquals(dc["block1.conv1.weight"], "128x128x3x3");
     assertEquals(dc["block1.torgb.weight"], "3x128x1x1");
-    const x4 = shapes(new Superresolution({ kind: "SuperresolutionHybrid4X", channels: 32, device: "cpu" }, new Rng(1)));
+    const x4 = shapes(
+      new Superresolution(
+        { kind: "SuperresolutionHybrid4X", channels: 32, device: "cpu" },
+        new Rng(1),
+      ),
+    );
     assertEquals(x4["resample_filter"], "4x4");
     assertEquals(x4["block0.conv0.noise_const"], "128x128");
     assertEquals(x4["block1.conv0.weight"], "64x128x3x3");
@@ -134,7 +174,14 @@ Deno.test("Superresolution: tiny 8XDC and 4X forwards (resize when smaller, outp
     assertEquals((await image.read()).every(Number.isFinite), true);
   }
   await assertThrows(
-    () => new Superresolution({ kind: "SuperresolutionHybrid2X", channels: 4, imgResolution: 16, inputResolution: 4, device: "cpu" }, new Rng(1)),
+    () =>
+      new Superresolution({
+        kind: "SuperresolutionHybrid2X",
+        channels: 4,
+        imgResolution: 16,
+        inputResolution: 4,
+        device: "cpu",
+      }, new Rng(1)),
     "must be 2×",
   );
 });

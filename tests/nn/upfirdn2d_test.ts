@@ -1,15 +1,22 @@
 import { Tensor } from "../../kernels/tensor/tensor.ts";
 import {
   downsample2d,
-  filter2d,
   type Filter,
+  filter2d,
   type Padding4,
   setupFilter,
   upfirdn2d,
   upsample2d,
 } from "../../kernels/nn/upfirdn2d.ts";
 import { assertEquals } from "../helpers/assert.ts";
-import { assertClose, assertGpuMatchesCpu, gradcheck, gradgradcheck, input, setupGpu } from "../helpers/check.ts";
+import {
+  assertClose,
+  assertGpuMatchesCpu,
+  gradcheck,
+  gradgradcheck,
+  input,
+  setupGpu,
+} from "../helpers/check.ts";
 
 await setupGpu();
 
@@ -56,7 +63,9 @@ function reference(
 Deno.test("setupFilter: outer product of [1,3,3,1] normalised (/64)", () => {
   const f = setupFilter([1, 3, 3, 1]);
   assertEquals([f.height, f.width], [4, 4]);
-  assertClose(f.taps, [1, 3, 3, 1].flatMap((a) => [1, 3, 3, 1].map((b) => (a * b) / 64)), "taps", { atol: 0 });
+  assertClose(f.taps, [1, 3, 3, 1].flatMap((a) => [1, 3, 3, 1].map((b) => (a * b) / 64)), "taps", {
+    atol: 0,
+  });
 });
 
 Deno.test("upfirdn2d: the reference definition, including negative padding and an asymmetric filter", async () => {
@@ -78,7 +87,9 @@ Deno.test("upfirdn2d: the reference definition, including negative padding and a
     });
     const want = reference(x.values, x.shape, c.f, c.up, c.down, c.pad, c.gain);
     assertEquals(got.shape, want.shape);
-    assertClose(await got.read(), want.data, `up ${c.up} down ${c.down} pad ${c.pad}`, { atol: 1e-14 });
+    assertClose(await got.read(), want.data, `up ${c.up} down ${c.down} pad ${c.pad}`, {
+      atol: 1e-14,
+    });
   }
 });
 

@@ -1,0 +1,477 @@
+/**
+ * 2-D pooling over NCHW tensors, as PyTorch's `max_pool2d` and `avg_pool2d`
+ * with `ceil_mode=False` (dilation 1).
+ *
+ * Every kernel is a gather (one thread per element it writes), so results are
+ * deterministic without float atomics:
+ *
+ *   maxPool2d(x)          → values + the flat in-plane index of each window's
+ *                           first maximum (PyTorch's scan order, row-major)
+ *   maxPoolScatter(g)     : each input element sums ∂out of the windows whose
+ *                           argmax it is (the backward of maxPool2d); its own
+ *                           backward is `maxPoolSelect` (read ∂ at the argmax)
+ *   avgPool2d(x)          ↔ avgPoolScatter(g): an adjoint pair, each the
+ *                           other's backward, so gradients of any order work.
+ *
+ * Max-pool indices travel as f32 integers (exact below 2²⁴ pixels per plane),
+ * like the other index-producing ops (sort, searchsorted).
+ */
+import { record } from "../tensor/autograd.ts";
+import { numel, Tensor } from "../tensor/tensor.ts";
+import { kernel } from "../runtime/kernel_cache.ts";
+import { dispatch } from "../runtime/commands.ts";
+import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+
+/** Options of `maxPool2d` and `avgPool2d`. */
+export interface Pool2dOptions {
+  /** Window size, one for both axes or [kh, kw]. */
+  kernelSize: number | [number, number];
+  /** Stride (default: the kernel size, as PyTorch), one or [sy, sx]. */
+  stride?: number | [number, number];
+  /** Implicit padding on each side (default 0), one or [py, px]; at most half the kernel. */
+  padding?: number | [number, number];
+}
+
+/** Options of `avgPool2d`. */
+export interface AvgPool2dOptions extends Pool2dOptions {
+  /**
+   * Whether zero padding counts in the divisor (PyTorch default true). With
+   * false, border windows divide by the number of real pixels (pytorch-fid's
+   * Inception blocks).
+   */
+  countIncludePad?: boolean;
+}
+
+/** Sizes of one pooling: x [n, c, h, w] → y [n, c, oh, ow]. */
+interface PoolGeometry {
+  planes: number;
+  h: number;
+  w: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  sy: number;
+  sx: number;
+  py: number;
+  px: number;
+}
+
+function pair(v: number | [number, number], what: string): [number, number] {
+  const p: [number, number] = typeof v === "number" ? [v, v] : v;
+  if (!p.every((x) => Number.isInteger(x) && x >= 0)) {
+    throw new Error(`pool2d: ${what} must be integers ≥ 0, got ${v}`);
+  }
+  return p;
+}
+
+function poolGeometry(shape: readonly number[], o: Pool2dOptions): PoolGeometry {
+  if (shape.length !== 4) throw new Error(`pool2d: needs x [N, C, H, W], got [${shape}]`);
+  const [n, c, h, w] = shape;
+  const [kh, kw] = pair(o.kernelSize, "kernelSize");
+  const [sy, sx] = pair(o.stride ?? o.kernelSize, "stride");
+  const [py, px] = pair(o.padding ?? 0, "padding");
+  if (kh < 1 || kw < 1 || sy < 1 || sx < 1) {
+    throw new Error(`pool2d: kernel and stride must be ≥ 1, got ${o.kernelSize} / ${o.stride}`);
+  }
+  if (2 * py > kh || 2 * px > kw) {
+    throw new Error(`pool2d: padding ${o.padding} exceeds half the kernel ${o.kernelSize}`);
+  }
+  const oh = Math.floor((h + 2 * py - kh) / sy) + 1;
+  const ow = Math.floor((w + 2 * px - kw) / sx) + 1;
+  if (oh < 1 || ow < 1) {
+    throw new Error(`pool2d: kernel ${kh}×${kw} larger than the padded input ${h + 2 * py}×${w + 2 * px}`);
+  }
+  if (h * w >= 1 << 24) throw new Error(`pool2d: ${h}×${w} planes exceed f32-exact indices`);
+  return { planes: n * c, h, w, oh, ow, kh, kw, sy, sx, py, px };
+}
+
+const inShape = (g: PoolGeometry, like: Tensor) => [like.shape[0], like.shape[1], g.h, g.w];
+const outShape = (g: PoolGeometry, like: Tensor) => [like.shape[0], like.shape[1], g.oh, g.ow];
+
+function geometryParams(g: PoolGeometry, count: number): Params {
+  return new Params().u32(count, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sy, g.sx, g.py, g.px);
+}
+
+/** WGSL prelude: names for the geometry words written by `geometryParams`. */
+const GEOMETRY_WGSL = `
+  let H = i32(P(1u)); let W = i32(P(2u)); let OH = i32(P(3u)); let OW = i32(P(4u));
+  let KH = i32(P(5u)); let KW = i32(P(6u)); let SY = i32(P(7u)); let SX = i32(P(8u));
+  let PY = i32(P(9u)); let PX = i32(P(10u));`;
+
+/** The output windows that contain input row/column `i`: [first, last] (may be empty). */
+function windowsContaining(i: number, k: number, s: number, p: number, out: number): [number, number] {
+  // o·s − p ≤ i < o·s − p + k
+  const first = Math.max(0, Math.ceil((i + p - k + 1) / s));
+  const last = Math.min(out - 1, Math.floor((i + p) / s));
+  return [first, last];
+}
+
+/** The same range in WGSL (i32 arithmetic; `i + p − k + 1` may be negative). */
+const WINDOWS_WGSL = `
+fn firstWindow(i: i32, k: i32, s: i32, p: i32) -> i32 {
+  let t = i + p - k + 1;
+  return select(0, (t + s - 1) / s, t > 0);
+}
+fn lastWindow(i: i32, s: i32, p: i32, count: i32) -> i32 {
+  return min(count - 1, (i + p) / s);
+}`;
+
+// ---------------------------------------------------------------------------
+// Max pooling
+
+const MAX_FORWARD_WGSL = `// max_pool2d
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> argmax: array<f32>;
+${paramsDecl(3, 11)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex()};
+  if (i >= P(0u)) { return; }
+  ${GEOMETRY_WGSL}
+  let plane = i32(i) / (OH * OW);
+  let o = i32(i) % (OH * OW);
+  let y0 = (o / OW) * SY - PY;
+  let x0 = (o % OW) * SX - PX;
+  let base = u32(plane * H * W);
+  var best = -3.4028234663852886e38;
+  var where_ = -1;
+  for (var y = max(y0, 0); y < min(y0 + KH, H); y++) {
+    for (var x = max(x0, 0); x < min(x0 + KW, W); x++) {
+      let v = src[base + u32(y * W + x)];
+      // Strictly greater keeps the first maximum in scan order (PyTorch); NaN wins.
+      if (v > best || v != v || where_ < 0) { best = v; where_ = y * W + x; }
+    }
+  }
+  out[i] = best;
+  argmax[i] = f32(where_);
+}`;
+
+const MAX_SCATTER_WGSL = `// max_pool2d_scatter
+@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> argmax: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${paramsDecl(3, 11)}
+${WINDOWS_WGSL}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex()};
+  if (i >= P(0u)) { return; }
+  ${GEOMETRY_WGSL}
+  let plane = i32(i) / (H * W);
+  let p = i32(i) % (H * W);
+  let y = p / W;
+  let x = p % W;
+  let base = u32(plane * OH * OW);
+  var acc = 0.0;
+  for (var oy = firstWindow(y, KH, SY, PY); oy <= lastWindow(y, SY, PY, OH); oy++) {
+    for (var ox = firstWindow(x, KW, SX, PX); ox <= lastWindow(x, SX, PX, OW); ox++) {
+      let o = base + u32(oy * OW + ox);
+      if (i32(argmax[o]) == p) { acc += g[o]; }
+    }
+  }
+  out[i] = acc;
+}`;
+
+const MAX_SELECT_WGSL = `// max_pool2d_select
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> argmax: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${paramsDecl(3, 11)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex()};
+  if (i >= P(0u)) { return; }
+  ${GEOMETRY_WGSL}
+  let plane = i32(i) / (OH * OW);
+  out[i] = src[u32(plane * H * W) + u32(argmax[i])];
+}`;
+
+/** Values and first-argmax indices of every window (no autograd). */
+function maxPoolRaw(x: Tensor, g: PoolGeometry): { values: Tensor; argmax: Tensor } {
+  x.assertLive();
+  const shape = outShape(g, x);
+  const values = Tensor.empty(shape, x.device);
+  const argmax = Tensor.empty(shape, x.device);
+  const count = numel(shape);
+  if (x.device === "cpu") {
+    const src = x.cpuData;
+    const v = values.cpuData;
+    const a = argmax.cpuData;
+    for (let i = 0; i < count; i++) {
+      const plane = Math.floor(i / (g.oh * g.ow));
+      const o = i % (g.oh * g.ow);
+      const y0 = Math.floor(o / g.ow) * g.sy - g.py;
+      const x0 = (o % g.ow) * g.sx - g.px;
+      const base = plane * g.h * g.w;
+      let best = -Infinity;
+      let at = -1;
+      for (let y = Math.max(y0, 0); y < Math.min(y0 + g.kh, g.h); y++) {
+        for (let xx = Math.max(x0, 0); xx < Math.min(x0 + g.kw, g.w); xx++) {
+          const val = src[base + y * g.w + xx];
+          if (val > best || Number.isNaN(val) || at < 0) {
+            best = val;
+            at = y * g.w + xx;
+          }
+        }
+      }
+      v[i] = best;
+      a[i] = at;
+    }
+    return { values, argmax };
+  }
+  if (count) {
+    dispatch({
+      kernel: kernel("max_pool2d", MAX_FORWARD_WGSL),
+      buffers: [x.buffer, values.buffer, argmax.buffer],
+      params: geometryParams(g, count).bytes(),
+      workgroups: grid(count),
+    });
+  }
+  return { values, argmax };
+}
+
+/** ∂x of max pooling: each input element sums ∂out of the windows whose first argmax it is. */
+function maxPoolScatter(grad: Tensor, argmax: Tensor, g: PoolGeometry, like: Tensor): Tensor {
+  grad.assertLive();
+  const shape = inShape(g, like);
+  const out = Tensor.empty(shape, grad.device);
+  const count = numel(shape);
+  if (grad.device === "cpu") {
+    const gd = grad.cpuData;
+    const a = argmax.cpuData;
+    const dst = out.cpuData;
+    for (let i = 0; i < count; i++) {
+      const plane = Math.floor(i / (g.h * g.w));
+      const p = i % (g.h * g.w);
+      const y = Math.floor(p / g.w);
+      const x = p % g.w;
+      const base = plane * g.oh * g.ow;
+      const [oy0, oy1] = windowsContaining(y, g.kh, g.sy, g.py, g.oh);
+      const [ox0, ox1] = windowsContaining(x, g.kw, g.sx, g.px, g.ow);
+      let acc = 0;
+      for (let oy = oy0; oy <= oy1; oy++) {
+        for (let ox = ox0; ox <= ox1; ox++) {
+          const o = base + oy * g.ow + ox;
+          if (a[o] === p) acc += gd[o];
+        }
+      }
+      dst[i] = acc;
+    }
+  } else if (count) {
+    dispatch({
+      kernel: kernel("max_pool2d_scatter", MAX_SCATTER_WGSL),
+      buffers: [grad.buffer, argmax.buffer, out.buffer],
+      params: geometryParams(g, count).bytes(),
+      workgroups: grid(count),
+    });
+  }
+  return record(out, {
+    name: "max_pool2d_scatter",
+    inputs: [grad],
+    backward: (gg) => [maxPoolSelect(gg, argmax, g)],
+  });
+}
+
+/** Reads `x` at each window's argmax: max pooling with the decisions already made. */
+function maxPoolSelect(x: Tensor, argmax: Tensor, g: PoolGeometry): Tensor {
+  x.assertLive();
+  const shape = outShape(g, x);
+  const out = Tensor.empty(shape, x.device);
+  const count = numel(shape);
+  if (x.device === "cpu") {
+    const src = x.cpuData;
+    const a = argmax.cpuData;
+    const dst = out.cpuData;
+    for (let i = 0; i < count; i++) {
+      dst[i] = src[Math.floor(i / (g.oh * g.ow)) * g.h * g.w + a[i]];
+    }
+  } else if (count) {
+    dispatch({
+      kernel: kernel("max_pool2d_select", MAX_SELECT_WGSL),
+      buffers: [x.buffer, argmax.buffer, out.buffer],
+      params: geometryParams(g, count).bytes(),
+      workgroups: grid(count),
+    });
+  }
+  return record(out, {
+    name: "max_pool2d_select",
+    inputs: [x],
+    backward: (gg) => [maxPoolScatter(gg, argmax, g, x)],
+  });
+}
+
+/**
+ * `max_pool2d(x, kernelSize, stride, padding)` of x [N, C, H, W] (padding acts
+ * as −∞). The gradient goes to the first maximum of each window in row-major
+ * scan order, as PyTorch's; elements that win several windows sum them.
+ */
+export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
+  const g = poolGeometry(x.shape, options);
+  const { values, argmax } = maxPoolRaw(x, g);
+  return record(values, {
+    name: "max_pool2d",
+    inputs: [x],
+    backward: (grad) => [maxPoolScatter(grad, argmax, g, x)],
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Average pooling
+
+/** WGSL: the divisor of window (oy, ox), PyTorch's rule (ceil_mode false). */
+const DIVISOR_WGSL = `
+fn divisor(oy: i32, ox: i32, H: i32, W: i32, KH: i32, KW: i32, SY: i32, SX: i32, PY: i32, PX: i32, includePad: bool) -> f32 {
+  let y0 = oy * SY - PY;
+  let x0 = ox * SX - PX;
+  if (includePad) {
+    return f32((min(y0 + KH, H + PY) - y0) * (min(x0 + KW, W + PX) - x0));
+  }
+  return f32((min(y0 + KH, H) - max(y0, 0)) * (min(x0 + KW, W) - max(x0, 0)));
+}`;
+
+function divisor64(oy: number, ox: number, g: PoolGeometry, includePad: boolean): number {
+  const y0 = oy * g.sy - g.py;
+  const x0 = ox * g.sx - g.px;
+  if (includePad) {
+    return (Math.min(y0 + g.kh, g.h + g.py) - y0) * (Math.min(x0 + g.kw, g.w + g.px) - x0);
+  }
+  return (Math.min(y0 + g.kh, g.h) - Math.max(y0, 0)) * (Math.min(x0 + g.kw, g.w) - Math.max(x0, 0));
+}
+
+const AVG_FORWARD_WGSL = `// avg_pool2d
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${paramsDecl(2, 12)}
+${DIVISOR_WGSL}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex()};
+  if (i >= P(0u)) { return; }
+  ${GEOMETRY_WGSL}
+  let plane = i32(i) / (OH * OW);
+  let o = i32(i) % (OH * OW);
+  let oy = o / OW;
+  let ox = o % OW;
+  let y0 = oy * SY - PY;
+  let x0 = ox * SX - PX;
+  let base = u32(plane * H * W);
+  var acc = 0.0;
+  for (var y = max(y0, 0); y < min(y0 + KH, H); y++) {
+    for (var x = max(x0, 0); x < min(x0 + KW, W); x++) {
+      acc += src[base + u32(y * W + x)];
+    }
+  }
+  out[i] = acc / divisor(oy, ox, H, W, KH, KW, SY, SX, PY, PX, P(11u) == 1u);
+}`;
+
+const AVG_SCATTER_WGSL = `// avg_pool2d_scatter
+@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${paramsDecl(2, 12)}
+${DIVISOR_WGSL}
+${WINDOWS_WGSL}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex()};
+  if (i >= P(0u)) { return; }
+  ${GEOMETRY_WGSL}
+  let plane = i32(i) / (H * W);
+  let p = i32(i) % (H * W);
+  let y = p / W;
+  let x = p % W;
+  let base = u32(plane * OH * OW);
+  var acc = 0.0;
+  for (var oy = firstWindow(y, KH, SY, PY); oy <= lastWindow(y, SY, PY, OH); oy++) {
+    for (var ox = firstWindow(x, KW, SX, PX); ox <= lastWindow(x, SX, PX, OW); ox++) {
+      acc += g[base + u32(oy * OW + ox)] / divisor(oy, ox, H, W, KH, KW, SY, SX, PY, PX, P(11u) == 1u);
+    }
+  }
+  out[i] = acc;
+}`;
+
+function avgPoolForward(x: Tensor, g: PoolGeometry, includePad: boolean): Tensor {
+  x.assertLive();
+  const shape = outShape(g, x);
+  const out = Tensor.empty(shape, x.device);
+  const count = numel(shape);
+  if (x.device === "cpu") {
+    const src = x.cpuData;
+    const dst = out.cpuData;
+    for (let i = 0; i < count; i++) {
+      const plane = Math.floor(i / (g.oh * g.ow));
+      const o = i % (g.oh * g.ow);
+      const oy = Math.floor(o / g.ow);
+      const ox = o % g.ow;
+      const y0 = oy * g.sy - g.py;
+      const x0 = ox * g.sx - g.px;
+      const base = plane * g.h * g.w;
+      let acc = 0;
+      for (let y = Math.max(y0, 0); y < Math.min(y0 + g.kh, g.h); y++) {
+        for (let xx = Math.max(x0, 0); xx < Math.min(x0 + g.kw, g.w); xx++) {
+          acc += src[base + y * g.w + xx];
+        }
+      }
+      dst[i] = acc / divisor64(oy, ox, g, includePad);
+    }
+  } else if (count) {
+    dispatch({
+      kernel: kernel("avg_pool2d", AVG_FORWARD_WGSL),
+      buffers: [x.buffer, out.buffer],
+      params: geometryParams(g, count).u32(includePad ? 1 : 0).bytes(),
+      workgroups: grid(count),
+    });
+  }
+  return record(out, {
+    name: "avg_pool2d",
+    inputs: [x],
+    backward: (grad) => [avgPoolScatter(grad, g, includePad, x)],
+  });
+}
+
+/** The adjoint of average pooling: each input element gathers ∂out/divisor of its windows. */
+function avgPoolScatter(grad: Tensor, g: PoolGeometry, includePad: boolean, like: Tensor): Tensor {
+  grad.assertLive();
+  const shape = inShape(g, like);
+  const out = Tensor.empty(shape, grad.device);
+  const count = numel(shape);
+  if (grad.device === "cpu") {
+    const gd = grad.cpuData;
+    const dst = out.cpuData;
+    for (let i = 0; i < count; i++) {
+      const plane = Math.floor(i / (g.h * g.w));
+      const p = i % (g.h * g.w);
+      const [oy0, oy1] = windowsContaining(Math.floor(p / g.w), g.kh, g.sy, g.py, g.oh);
+      const [ox0, ox1] = windowsContaining(p % g.w, g.kw, g.sx, g.px, g.ow);
+      const base = plane * g.oh * g.ow;
+      let acc = 0;
+      for (let oy = oy0; oy <= oy1; oy++) {
+        for (let ox = ox0; ox <= ox1; ox++) {
+          acc += gd[base + oy * g.ow + ox] / divisor64(oy, ox, g, includePad);
+        }
+      }
+      dst[i] = acc;
+    }
+  } else if (count) {
+    dispatch({
+      kernel: kernel("avg_pool2d_scatter", AVG_SCATTER_WGSL),
+      buffers: [grad.buffer, out.buffer],
+      params: geometryParams(g, count).u32(includePad ? 1 : 0).bytes(),
+      workgroups: grid(count),
+    });
+  }
+  return record(out, {
+    name: "avg_pool2d_scatter",
+    inputs: [grad],
+    backward: (gg) => [avgPoolForward(gg, g, includePad)],
+  });
+}
+
+/**
+ * `avg_pool2d(x, kernelSize, stride, padding, count_include_pad)` of
+ * x [N, C, H, W]. Gradients of any order (the backward is the adjoint gather).
+ */
+export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
+  return avgPoolForward(x, poolGeometry(x.shape, options), options.countIncludePad ?? true);
+}
