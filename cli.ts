@@ -7,6 +7,7 @@ import { runDemo } from "./experiments/demo.ts";
 import { registerPipelineCommands } from "./pipeline/cli.ts";
 import { registerDatasetCommands } from "./stages/io/dataset_cli.ts";
 import { registerFixturesCommand } from "./stages/fixtures/command.ts";
+import { registerSnapshotCommands } from "./stages/io/snapshot_cli.ts";
 
 /** Builds the CLI program with every command registered. */
 export function buildCli(): Command {
@@ -24,6 +25,7 @@ export function buildCli(): Command {
   registerPipelineCommands(program);
   registerDatasetCommands(program);
   registerFixturesCommand(program);
+  registerSnapshotCommands(program);
   return program;
 }
 

@@ -21,12 +21,12 @@ import {
 } from "../kernels/mod.ts";
 import {
   type GemmTile,
+  type GemmTuning,
+  setGemmTuning,
   tileFits,
   TILES,
-  withGemmTile,
-  withRowsFirstStaging,
 } from "../kernels/ops/gemm.ts";
-import { withoutTapMajor } from "../kernels/ops/conv.ts";
+import { setTapMajor } from "../kernels/ops/conv.ts";
 import { timeGpu, type Timing, wallMs } from "./timing.ts";
 
 /** PyTorch/cuBLAS/cuDNN anchors on the H100 (shared/BASELINES.md), TFLOP/s fp32, TF32 off. */
@@ -49,6 +49,7 @@ const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
 const DEFAULT_SECTIONS = ["matmul", "conv", "elementwise", "dispatch"];
 const wanted = (section: string) => (only ? only.has(section) : DEFAULT_SECTIONS.includes(section));
 const RUNS = 10;
+const TIMING = { samples: RUNS, warmupMs: quick ? 50 : 1000 };
 
 await initGpu();
 const rows: Row[] = [];
@@ -94,7 +95,7 @@ async function benchMatmul(
 ): Promise<number> {
   const a = randomTensor([n, n], 1);
   const b = randomTensor([n, n], 2);
-  const t = await timeGpu(() => matmul(a, b, { transA }), { runs: RUNS });
+  const t = await timeGpu(() => matmul(a, b, { transA }), TIMING);
   a.dispose();
   b.dispose();
   const v = tflops(2 * n ** 3, t);
@@ -135,7 +136,7 @@ async function benchConv(
   ];
   for (const [kind, run] of runs) {
     if (!which.includes(kind)) continue;
-    const t = await timeGpu(run, { runs: RUNS });
+    const t = await timeGpu(run, TIMING);
     const v = tflops(flop, t);
     const anchorNote = c.x[1] === 128 && c.x[2] === 256 && kind === "fwd"
       ? pct(v, ANCHORS.cudnnConv3x3) + " (cuDNN)"
@@ -150,7 +151,7 @@ async function benchConv(
 async function benchElementwise(n: number): Promise<void> {
   const a = randomTensor([n], 6);
   const b = randomTensor([n], 7);
-  const t = await timeGpu(() => add(a, b), { runs: RUNS });
+  const t = await timeGpu(() => add(a, b), TIMING);
   report("elementwise", `add ${n / 2 ** 20}M floats`, t, (3 * 4 * n) / (t.ms * 1e-3) / 1e9, "GB/s");
   a.dispose();
   b.dispose();
@@ -167,7 +168,7 @@ async function benchDispatch(count: number): Promise<void> {
   };
   await once();
   const onePass = await wallMs(once);
-  const wall: Timing = { ms: onePass, runs: 1, clock: "wall" };
+  const wall: Timing = { ms: onePass, samples: 1, perSample: count, clock: "wall" };
   report(
     "dispatch",
     `${count} tiny dispatches, one pass`,
@@ -185,7 +186,7 @@ async function benchDispatch(count: number): Promise<void> {
   report(
     "dispatch",
     `${perFlush} dispatches, flush after each`,
-    { ...wall, ms: flushed },
+    { ...wall, ms: flushed, perSample: perFlush },
     (1000 * flushed) / perFlush,
     "µs/dispatch",
   );
@@ -199,12 +200,28 @@ const SWEEP_EXTRA: GemmTile[] = [
   { bm: 64, bn: 128, bk: 8, tm: 8, tn: 8 },
 ];
 
+/** Runs `fn` (async) with GEMM/conv knobs changed, restoring them afterwards. */
+async function withKnobs(
+  knobs: Partial<GemmTuning> & { tapMajor?: boolean },
+  fn: () => Promise<unknown>,
+): Promise<void> {
+  const { tapMajor, ...gemm } = knobs;
+  const prevGemm = setGemmTuning(gemm);
+  const prevTap = setTapMajor(tapMajor ?? true);
+  try {
+    await fn();
+  } finally {
+    setGemmTuning(prevGemm);
+    setTapMajor(prevTap);
+  }
+}
+
 /** The GEMM of a 3×3 conv's forward pass as a plain matmul: the ceiling implicit GEMM aims for. */
 async function benchConvShapedGemm(c: ConvCase): Promise<void> {
   const [n, cin, h, w] = c.x;
   const a = randomTensor([c.cout, cin * 9], 8);
   const b = randomTensor([cin * 9, n * h * w], 9);
-  const t = await timeGpu(() => matmul(a, b), { runs: RUNS });
+  const t = await timeGpu(() => matmul(a, b), TIMING);
   const flop = 2 * c.cout * cin * 9 * n * h * w;
   const name = `plain GEMM ${c.cout}×${cin * 9}·${cin * 9}×${n * h * w} (conv fwd shape)`;
   report("tiles", name, t, tflops(flop, t), "TFLOP/s");
@@ -220,16 +237,25 @@ async function benchTiles(): Promise<void> {
   // Baselines first (rerun at the end) so drifting clocks show up as a difference between them.
   await benchMatmul(n, "tiles", "default tiles (baseline)");
   await benchConv(conv, "tiles", "default (baseline)");
-  await withoutTapMajor(() => benchConv(conv, "tiles", "channel-major K order", ["fwd", "dx"]));
+  await withKnobs(
+    { tapMajor: false },
+    () => benchConv(conv, "tiles", "channel-major K order", ["fwd", "dx"]),
+  );
   await benchConvShapedGemm(quick ? conv : { x: [4, 128, 256, 256], cout: 128 });
-  await withRowsFirstStaging(() => benchMatmul(n, "tiles", "k-fast A staged rows-first"));
-  await withRowsFirstStaging(() => benchConv(conv, "tiles", "k-fast staged rows-first"));
+  await withKnobs(
+    { rowsFirstStaging: true },
+    () => benchMatmul(n, "tiles", "k-fast A staged rows-first"),
+  );
+  await withKnobs(
+    { rowsFirstStaging: true },
+    () => benchConv(conv, "tiles", "k-fast staged rows-first", ["dw"]),
+  );
   for (const tile of [...TILES, ...SWEEP_EXTRA]) {
     if (!tileFits(tile)) continue;
     const name = `${tile.bm}x${tile.bn}x${tile.bk} t${tile.tm}x${tile.tn}`;
     try {
-      await withGemmTile(tile, false, () => benchMatmul(n, "tiles", name));
-      await withGemmTile(tile, false, () => benchConv(conv, "tiles", name));
+      await withKnobs({ tile }, () => benchMatmul(n, "tiles", name));
+      await withKnobs({ tile }, () => benchConv(conv, "tiles", name));
     } catch (e) {
       console.log(`tiles        ${name}: failed: ${(e as Error).message.split("\n")[0]}`);
     }
@@ -240,8 +266,11 @@ async function benchTiles(): Promise<void> {
     await benchMatmul(n, "tiles", "default tile, A stored transposed", true);
     const name =
       `${first.bm}x${first.bn}x${first.bk} t${first.tm}x${first.tn} bounds checks forced`;
-    await withGemmTile(first, true, () => benchMatmul(n, "tiles", name));
-    await withGemmTile(first, true, () => benchConv(conv, "tiles", name, ["fwd"]));
+    await withKnobs({ tile: first, forceChecks: true }, () => benchMatmul(n, "tiles", name));
+    await withKnobs(
+      { tile: first, forceChecks: true },
+      () => benchConv(conv, "tiles", name, ["fwd"]),
+    );
   }
   await benchMatmul(n, "tiles", "default tiles (baseline rerun)");
   await benchConv(conv, "tiles", "default (baseline rerun)", ["fwd"]);
@@ -253,7 +282,7 @@ console.log(`Mimic3D-TS kernel benchmarks — ${g.name} — ${date}${quick ? " (
 console.log(
   `timing: ${
     g.hasTimestamps ? "GPU timestamps" : "wall clock around flush"
-  }, median of ${RUNS} runs after 3 warm-up runs\n`,
+  }, median of ${RUNS} samples, each the mean of back-to-back runs filling ≥ 20 ms, after a sustained warm-up\n`,
 );
 
 if (wanted("matmul")) {

@@ -38,10 +38,20 @@ export async function runDemo(): Promise<void> {
   const dir = join(store.objectDir(prepOut.artifact), "out");
   const stats = JSON.parse(await Deno.readTextFile(join(dir, "stats.json")));
   console.log(
-    `prep: ${prepOut.executed ? "built" : "reused cached"} artifact ${prepOut.artifact.slice(0, 12)} in ${seconds} s`,
+    `prep: ${prepOut.executed ? "built" : "reused cached"} artifact ${
+      prepOut.artifact.slice(0, 12)
+    } in ${seconds} s`,
   );
-  console.log(`  dataset:  ${join(dir, "dataset.zip")} (${stats.imageCount} images, ${stats.resolution}², yaw ±${Math.round(stats.yawDegrees.std)}°)`);
+  console.log(
+    `  dataset:  ${
+      join(dir, "dataset.zip")
+    } (${stats.imageCount} images, ${stats.resolution}², yaw ±${
+      Math.round(stats.yawDegrees.std)
+    }°)`,
+  );
   console.log(`  preview:  ${join(dir, "preview.png")}`);
   console.log(`  stats:    ${join(dir, "stats.json")}`);
-  console.log(`store: ${store.root} (rerun: only changed stages recompute; try 'status experiments/demo.ts')`);
+  console.log(
+    `store: ${store.root} (rerun: only changed stages recompute; try 'status experiments/demo.ts')`,
+  );
 }

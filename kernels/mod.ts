@@ -13,7 +13,7 @@ export { Tensor } from "./tensor/tensor.ts";
 export type { Device, DType } from "./tensor/tensor.ts";
 export { scope, scopeAsync } from "./tensor/scope.ts";
 export { isGradEnabled, noGrad } from "./tensor/autograd.ts";
-export { backward, grad } from "./ops/grad.ts";
+export { backward, detach, grad } from "./ops/grad.ts";
 export type { GradOptions } from "./ops/grad.ts";
 export * from "./ops/elementwise.ts";
 export { max, mean, sum, sumTo } from "./ops/reduce.ts";
@@ -21,7 +21,7 @@ export { concat, expand, pad, permute, reshape, slice, stack, transpose } from "
 export type { SliceRange } from "./ops/movement.ts";
 export { full, ones, onesLike, scalar, tensor, zeros, zerosLike } from "./ops/creation.ts";
 export { normalFromBits, philox, Rng, uniformFromBits } from "./ops/random.ts";
-export type { RngState } from "./ops/random.ts";
+export type { RandomSource, RngState } from "./ops/random.ts";
 export {
   loadSafetensors,
   parseSafetensors,

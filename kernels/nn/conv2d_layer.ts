@@ -43,7 +43,10 @@ export class Conv2dLayer extends Module {
     const device = options.device ?? "gpu";
     this.filter = setupFilter([1, 3, 3, 1]);
     this.buffer("resample_filter", TensorClass.fromData(this.filter.taps, [4, 4], device));
-    this.weight = this.param("weight", rng.normal([outChannels, inChannels, kernelSize, kernelSize], device));
+    this.weight = this.param(
+      "weight",
+      rng.normal([outChannels, inChannels, kernelSize, kernelSize], device),
+    );
     this.bias = options.bias ?? true ? this.param("bias", zeros([outChannels], device)) : null;
     this.weightGain = 1 / Math.sqrt(inChannels * kernelSize * kernelSize);
   }
@@ -56,6 +59,10 @@ export class Conv2dLayer extends Module {
       padding: Math.floor(this.kernelSize / 2),
     });
     const clamp = this.options.convClamp ?? null;
-    return biasAct(y, this.bias, { act, gain: defaultGain(act) * gain, clamp: clamp === null ? null : clamp * gain });
+    return biasAct(y, this.bias, {
+      act,
+      gain: defaultGain(act) * gain,
+      clamp: clamp === null ? null : clamp * gain,
+    });
   }
 }

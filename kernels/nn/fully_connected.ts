@@ -29,7 +29,12 @@ export class FullyConnected extends Module {
   readonly weightGain: number;
   readonly biasGain: number;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Rng, options: FullyConnectedOptions = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    rng: Rng,
+    options: FullyConnectedOptions = {},
+  ) {
     super();
     const lr = options.lrMultiplier ?? 1;
     this.activation = options.activation ?? "linear";
@@ -37,7 +42,9 @@ export class FullyConnected extends Module {
     const w = rng.normal([outFeatures, inFeatures], device);
     this.weight = this.param("weight", lr === 1 ? w : mul(w, 1 / lr));
     if (lr !== 1) w.dispose();
-    this.bias = options.bias ?? true ? this.param("bias", full([outFeatures], options.biasInit ?? 0, device)) : null;
+    this.bias = options.bias ?? true
+      ? this.param("bias", full([outFeatures], options.biasInit ?? 0, device))
+      : null;
     this.weightGain = lr / Math.sqrt(inFeatures);
     this.biasGain = lr;
   }

@@ -12,7 +12,9 @@ import { concat, expand, reshape } from "../ops/movement.ts";
 export function minibatchStd(x: Tensor, groupSize: number, numChannels = 1): Tensor {
   const [n, c, h, w] = x.shape;
   const g = Math.min(groupSize, n);
-  if (n % g !== 0) throw new Error(`minibatch std: batch ${n} is not a multiple of group size ${g}`);
+  if (n % g !== 0) {
+    throw new Error(`minibatch std: batch ${n} is not a multiple of group size ${g}`);
+  }
   const f = numChannels;
   const y0 = reshape(x, [g, n / g, f, c / f, h, w]);
   const centered = sub(y0, mean(y0, 0, { keepDims: true }));

@@ -36,7 +36,9 @@ export abstract class Module {
   stateDict(prefix = ""): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     for (const [n, e] of this.ownTensors) out.set(prefix + n, e.tensor);
-    for (const [n, c] of this.children) for (const [k, v] of c.stateDict(`${prefix}${n}.`)) out.set(k, v);
+    for (const [n, c] of this.children) {
+      for (const [k, v] of c.stateDict(`${prefix}${n}.`)) out.set(k, v);
+    }
     return out;
   }
 
@@ -44,7 +46,9 @@ export abstract class Module {
   parameters(prefix = ""): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     for (const [n, e] of this.ownTensors) if (e.trainable) out.set(prefix + n, e.tensor);
-    for (const [n, c] of this.children) for (const [k, v] of c.parameters(`${prefix}${n}.`)) out.set(k, v);
+    for (const [n, c] of this.children) {
+      for (const [k, v] of c.parameters(`${prefix}${n}.`)) out.set(k, v);
+    }
     return out;
   }
 
@@ -57,10 +61,14 @@ export abstract class Module {
     const mine = this.stateDict();
     if (strict) {
       const missing = [...mine.keys()].filter((k) => !state.has(prefix + k));
-      const unexpected = [...state.keys()].filter((k) => k.startsWith(prefix) && !mine.has(k.slice(prefix.length)));
+      const unexpected = [...state.keys()].filter((k) =>
+        k.startsWith(prefix) && !mine.has(k.slice(prefix.length))
+      );
       if (missing.length || unexpected.length) {
         throw new Error(
-          `state dict mismatch: missing [${missing.join(", ")}], unexpected [${unexpected.join(", ")}]`,
+          `state dict mismatch: missing [${missing.join(", ")}], unexpected [${
+            unexpected.join(", ")
+          }]`,
         );
       }
     }

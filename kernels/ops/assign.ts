@@ -12,7 +12,9 @@ export function assign(dst: Tensor, src: Tensor): void {
   src.assertLive();
   if (dst.size !== src.size) throw new Error(`assign: [${src.shape}] into [${dst.shape}]`);
   if (dst.device === "cpu") {
-    if (src.device !== "cpu") throw new Error("assign: GPU values into a CPU tensor need an async read");
+    if (src.device !== "cpu") {
+      throw new Error("assign: GPU values into a CPU tensor need an async read");
+    }
     dst.cpuData.set(src.cpuData.subarray(0, src.size));
     return;
   }
@@ -22,5 +24,7 @@ export function assign(dst: Tensor, src: Tensor): void {
     tmp.dispose();
     return;
   }
-  if (src.storage !== dst.storage && dst.size) copyBuffer(src.buffer, 0, dst.buffer, 0, dst.size * 4);
+  if (src.storage !== dst.storage && dst.size) {
+    copyBuffer(src.buffer, 0, dst.buffer, 0, dst.size * 4);
+  }
 }

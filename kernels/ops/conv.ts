@@ -226,15 +226,11 @@ const tapMajor = (channels: number, g: ConvGeometry, tile: GemmTile) =>
 
 let tapMajorDisabled = false;
 
-/** Benchmark hook: run `fn` with the tap-major K order off (channel-major gathers everywhere). */
-export function withoutTapMajor<T>(fn: () => T): T {
-  const prev = tapMajorDisabled;
-  tapMajorDisabled = true;
-  try {
-    return fn();
-  } finally {
-    tapMajorDisabled = prev;
-  }
+/** Benchmark knob: turns the tap-major K order off (channel-major gathers); returns the previous state. */
+export function setTapMajor(enabled: boolean): boolean {
+  const prev = !tapMajorDisabled;
+  tapMajorDisabled = !enabled;
+  return prev;
 }
 
 function forwardSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
@@ -243,9 +239,23 @@ function forwardSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
   const K = (g.cin / g.groups) * g.kh * g.kw;
   const pointwise = isPointwise(g);
   const byTap = tapMajor(g.cin / g.groups, g, tile);
-  const aWidth = K % 4 === 0 ? 4 : 1;
   const pixWidth = (g.oh * g.ow) % 4 === 0 ? 4 : 1;
   const bWidth = pointwise ? pixWidth : 1;
+  // Channel-major: the weights as they are, rows [co] of K = CinG·taps. Tap-major: permuted to
+  // [G, taps, CinG, CoutG], i.e. stored K×M (vec4 along co, stored into shared memory as is).
+  const aWidth = (byTap ? M : K) % 4 === 0 ? 4 : 1;
+  const weights: GemmOperand = byTap
+    ? {
+      width: aWidth,
+      fast: "free",
+      setupFree: (f, v) => `let ${v} = grp * K * CoutG + ${f};`,
+      load: (
+        v,
+        _kv,
+        k,
+      ) => (aWidth === 4 ? `w[(${v} + ${k} * CoutG) / 4u]` : `w[${v} + ${k} * CoutG]`),
+    }
+    : rowMajorOperand("w", aWidth, "grp * CoutG * K");
   const x: GemmOperand = pointwise
     ? {
       width: bWidth,
@@ -291,7 +301,7 @@ function forwardSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
   return {
     op: byTap ? "conv2d_tap_major" : "conv2d",
     tile,
-    a: rowMajorOperand("w", aWidth, "grp * CoutG * K"),
+    a: weights,
     b: x,
     out: planesOutput(pixWidth, "Cout", "CoutG", "OHW"),
     bindings: `@group(0) @binding(0) var<storage, read> x: ${arr(bWidth)};
@@ -522,9 +532,16 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   if (out.size === 0) return out;
   const tile = chooseTile(M, N, g.groups);
   const spec = forwardSpec(g, tile);
-  // Tap-major K order: weights [Cout, CinG, taps] → [Cout, taps, CinG].
+  // Tap-major K order: weights [G·CoutG, CinG, taps] → [G, taps, CinG, CoutG].
   const wk = spec.op === "conv2d_tap_major"
-    ? noGrad(() => permute(reshape(w, [g.cout, g.cin / g.groups, g.kh * g.kw]), [0, 2, 1]))
+    ? noGrad(() =>
+      permute(reshape(w, [g.groups, g.cout / g.groups, g.cin / g.groups, g.kh * g.kw]), [
+        0,
+        3,
+        2,
+        1,
+      ])
+    )
     : w;
   launchGemm(spec, [x.buffer, wk.buffer, out.buffer], {
     M,
@@ -587,7 +604,7 @@ function weightGradRaw(x: Tensor, gy: Tensor, g: ConvGeometry, wShape: readonly 
   const K = g.n * g.oh * g.ow;
   const size = numel(wShape);
   if (size === 0) return Tensor.empty(wShape, "gpu");
-  const tile = chooseTile(M, N, g.groups);
+  const tile = chooseTile(M, N, g.groups, true);
   const tiles = Math.ceil(M / tile.bm) * Math.ceil(N / tile.bn) * g.groups;
   // The reduction axis (batch·pixels) is long and the output small: split it, and bound the
   // partial sums' memory (≤ 2²⁶ floats, well inside every adapter's binding limit).

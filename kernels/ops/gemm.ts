@@ -166,7 +166,7 @@ function planOperand(
         `gemm: tile ${JSON.stringify(spec.tile)} cannot load ${name} (k-fast, width ${w})`,
       );
     }
-    if (kFastRowsFirst) {
+    if (tuning.rowsFirstStaging) {
       // Neighbouring threads take neighbouring rows: conflict-free transposing stores into
       // shared memory, at the price of less coalesced global reads.
       setup.push(`let ${name}_kc = (t / ${perPass}u) * ${w}u;`);
@@ -384,39 +384,28 @@ export const TILES: readonly GemmTile[] = [
   { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 },
 ];
 
-let tileOverride: GemmTile | null = null;
-let forceChecks = false;
-let kFastRowsFirst = false;
-
-/** Benchmark hook: run `fn` with k-fast operands staged rows-first (see `planOperand`). */
-export function withRowsFirstStaging<T>(fn: () => T): T {
-  const prev = kFastRowsFirst;
-  kFastRowsFirst = true;
-  try {
-    return fn();
-  } finally {
-    kFastRowsFirst = prev;
-  }
+/** Knobs of the GEMM generator for benchmarks and experiments; the defaults are production. */
+export interface GemmTuning {
+  /** Use this tile for every GEMM instead of choosing one. */
+  tile: GemmTile | null;
+  /** Compile bounds checks in even where the sizes divide the tile. */
+  forceChecks: boolean;
+  /** Stage k-fast operands rows-first (see `planOperand`). */
+  rowsFirstStaging: boolean;
 }
 
-/**
- * Benchmark hook: run `fn` with every GEMM using `tile` (and, with
- * `checks`, bounds checks compiled in even where sizes divide the tile).
- */
-export function withGemmTile<T>(tile: GemmTile | null, checks: boolean, fn: () => T): T {
-  const prev = [tileOverride, forceChecks] as const;
-  tileOverride = tile;
-  forceChecks = checks;
-  try {
-    return fn();
-  } finally {
-    [tileOverride, forceChecks] = prev;
-  }
+const tuning: GemmTuning = { tile: null, forceChecks: false, rowsFirstStaging: false };
+
+/** Changes GEMM tuning knobs; returns the previous settings (pass them back to restore). */
+export function setGemmTuning(change: Partial<GemmTuning>): GemmTuning {
+  const prev = { ...tuning };
+  Object.assign(tuning, change);
+  return prev;
 }
 
-/** Whether bounds checks are forced on (benchmark hook). */
+/** Whether bounds checks are forced on (benchmark knob). */
 export function checksForced(): boolean {
-  return forceChecks;
+  return tuning.forceChecks;
 }
 
 /** Whether the adapter can run a tile. */
@@ -429,21 +418,25 @@ export function tileFits(t: GemmTile): boolean {
 /**
  * The tile for an M×N (×batch) problem: the largest that still gives the GPU
  * enough workgroups (or wastes little on edges); small problems get small tiles.
+ * `splitK`: the caller splits K to fill the GPU, so the largest low-waste tile wins.
  */
-export function chooseTile(M: number, N: number, batch: number): GemmTile {
-  if (tileOverride) return tileOverride;
+export function chooseTile(M: number, N: number, batch: number, splitK = false): GemmTile {
+  if (tuning.tile) return tuning.tile;
   const fits = TILES.filter(tileFits);
   for (const t of fits) {
     const groups = Math.ceil(M / t.bm) * Math.ceil(N / t.bn) * batch;
     const waste = (Math.ceil(M / t.bm) * t.bm * Math.ceil(N / t.bn) * t.bn) / (M * N);
-    if (groups >= 256 && waste < 1.25) return t;
+    // With split K, parallelism comes from the splits: only waste matters.
+    if ((splitK || groups >= 256) && waste < 1.25) return t;
   }
-  // Few tiles either way: the smallest tile covering the problem with least waste.
+  // Few tiles either way: trade parallelism (workgroups, up to 256) against padding waste.
   let best = fits[fits.length - 1];
-  let bestCost = Infinity;
+  let bestScore = -Infinity;
   for (const t of fits) {
-    const cost = Math.ceil(M / t.bm) * t.bm * Math.ceil(N / t.bn) * t.bn;
-    if (cost < bestCost) [best, bestCost] = [t, cost];
+    const groups = Math.ceil(M / t.bm) * Math.ceil(N / t.bn) * batch;
+    const waste = (Math.ceil(M / t.bm) * t.bm * Math.ceil(N / t.bn) * t.bn) / (M * N);
+    const score = Math.min(groups, 256) / waste;
+    if (score > bestScore) [best, bestScore] = [t, score];
   }
   return best;
 }

@@ -42,3 +42,8 @@ export function backward(loss: Tensor, params: Tensor[]): void {
     });
   });
 }
+
+/** The same values without a gradient path (a view sharing storage), like `tensor.detach()`. */
+export function detach(t: Tensor): Tensor {
+  return t.viewAs(t.shape);
+}

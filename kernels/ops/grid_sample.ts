@@ -13,8 +13,11 @@
  *   whatever order the GPU runs the points in. The fixed-point scale is a power
  *   of two chosen on the GPU from max|∂out| and the number of points, so a sum
  *   can never overflow and rounding is ~2⁻⁶² of that bound (far below f32's).
- *   A gather formulation (counting sort of points by texel) was measured against
- *   it, see `bench/render_bench.ts --grid-sample` and tests/model/grid_sample_test.ts.
+ *   The alternative gather formulation: a counting sort of points by base texel
+ *   (integer atomics for counts and slots, then each cell's short list sorted by
+ *   point index), after which each texel sums its 4 cells' points in that fixed
+ *   order. Both are deterministic; `setGridSampleScatter` picks one, timings in
+ *   `bench/render_bench.ts --only grid-sample`.
  *
  * The image-gradient op is linear in ∂out, so its own backward w.r.t. ∂out is
  * `gridSample` again (the adjoint pair); second derivatives through the grid
@@ -29,13 +32,20 @@ import { abs } from "./elementwise.ts";
 import { max } from "./reduce.ts";
 import { zeros } from "./creation.ts";
 
-function checkShapes(image: Tensor, grid: Tensor): { n: number; c: number; h: number; w: number; p: number } {
-  if (image.rank !== 4 || grid.rank !== 4 || grid.shape[3] !== 2 || grid.shape[0] !== image.shape[0]) {
+function checkShapes(
+  image: Tensor,
+  grid: Tensor,
+): { n: number; c: number; h: number; w: number; p: number } {
+  if (
+    image.rank !== 4 || grid.rank !== 4 || grid.shape[3] !== 2 || grid.shape[0] !== image.shape[0]
+  ) {
     throw new Error(
       `gridSample: expects image [N, C, H, W] and grid [N, Ho, Wo, 2], got [${image.shape}] and [${grid.shape}]`,
     );
   }
-  if (image.device !== grid.device) throw new Error("gridSample: image and grid on different devices");
+  if (image.device !== grid.device) {
+    throw new Error("gridSample: image and grid on different devices");
+  }
   const [n, c, h, w] = image.shape;
   return { n, c, h, w, p: grid.shape[1] * grid.shape[2] };
 }
@@ -281,7 +291,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   out[i] = select(magnitude, -magnitude, negative) / scale;
 }`;
 
-/** How the image gradient of `gridSample` is accumulated (see the module comment). */
+/**
+ * How the image gradient of `gridSample` is accumulated (see the module comment).
+ * Measured on the CPU adapter (bench/render_bench.ts --quick --only grid-sample, a busy
+ * 2-core machine): sorted-gather ~25% faster for spread points, but as slow or slower
+ * for render-like clusters (a ray's samples on one texel: long cell lists, O(k²) sort).
+ * Fixed point is the default: one pass, no data-dependent worst case, more precise.
+ */
 export type ScatterStrategy = "fixed-point-atomics" | "sorted-gather";
 let strategy: ScatterStrategy = "fixed-point-atomics";
 
@@ -309,7 +325,9 @@ function imageGradRaw(gOut: Tensor, grid: Tensor, imageShape: readonly number[])
         const y = q.y0 + (k >> 1);
         if (x < 0 || y < 0 || x >= w || y >= h) continue;
         const wgt = ((k & 1) ? q.wx : 1 - q.wx) * (k >= 2 ? q.wy : 1 - q.wy);
-        for (let ch = 0; ch < c; ch++) dst[(b * c + ch) * h * w + y * w + x] += go[(b * c + ch) * p + pi] * wgt;
+        for (let ch = 0; ch < c; ch++) {
+          dst[(b * c + ch) * h * w + y * w + x] += go[(b * c + ch) * p + pi] * wgt;
+        }
       }
     }
     return out;
@@ -575,12 +593,18 @@ function noSecondOrder(what: string): never {
  * ∂L/∂image of `gridSample` for ∂L/∂out `gOut`: linear in `gOut`, so its
  * backward w.r.t. `gOut` is `gridSample` itself.
  */
-export function gridSampleImageGrad(gOut: Tensor, grid: Tensor, imageShape: readonly number[]): Tensor {
+export function gridSampleImageGrad(
+  gOut: Tensor,
+  grid: Tensor,
+  imageShape: readonly number[],
+): Tensor {
   const out = imageGradRaw(gOut, grid, imageShape);
   return record(out, {
     name: "grid_sample_image_grad",
     inputs: [gOut, grid],
-    backward: (gg) => [gridSample(gg, grid), grid.requiresGrad ? noSecondOrder("∂²/∂image∂grid") : null],
+    backward: (
+      gg,
+    ) => [gridSample(gg, grid), grid.requiresGrad ? noSecondOrder("∂²/∂image∂grid") : null],
   });
 }
 

@@ -80,7 +80,9 @@ function poolGeometry(shape: readonly number[], o: Pool2dOptions): PoolGeometry 
   const oh = Math.floor((h + 2 * py - kh) / sy) + 1;
   const ow = Math.floor((w + 2 * px - kw) / sx) + 1;
   if (oh < 1 || ow < 1) {
-    throw new Error(`pool2d: kernel ${kh}×${kw} larger than the padded input ${h + 2 * py}×${w + 2 * px}`);
+    throw new Error(
+      `pool2d: kernel ${kh}×${kw} larger than the padded input ${h + 2 * py}×${w + 2 * px}`,
+    );
   }
   if (h * w >= 1 << 24) throw new Error(`pool2d: ${h}×${w} planes exceed f32-exact indices`);
   return { planes: n * c, h, w, oh, ow, kh, kw, sy, sx, py, px };
@@ -100,7 +102,13 @@ const GEOMETRY_WGSL = `
   let PY = i32(P(9u)); let PX = i32(P(10u));`;
 
 /** The output windows that contain input row/column `i`: [first, last] (may be empty). */
-function windowsContaining(i: number, k: number, s: number, p: number, out: number): [number, number] {
+function windowsContaining(
+  i: number,
+  k: number,
+  s: number,
+  p: number,
+  out: number,
+): [number, number] {
   // o·s − p ≤ i < o·s − p + k
   const first = Math.max(0, Math.ceil((i + p - k + 1) / s));
   const last = Math.min(out - 1, Math.floor((i + p) / s));
@@ -337,7 +345,8 @@ function divisor64(oy: number, ox: number, g: PoolGeometry, includePad: boolean)
   if (includePad) {
     return (Math.min(y0 + g.kh, g.h + g.py) - y0) * (Math.min(x0 + g.kw, g.w + g.px) - x0);
   }
-  return (Math.min(y0 + g.kh, g.h) - Math.max(y0, 0)) * (Math.min(x0 + g.kw, g.w) - Math.max(x0, 0));
+  return (Math.min(y0 + g.kh, g.h) - Math.max(y0, 0)) *
+    (Math.min(x0 + g.kw, g.w) - Math.max(x0, 0));
 }
 
 const AVG_FORWARD_WGSL = `// avg_pool2d

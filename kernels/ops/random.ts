@@ -237,10 +237,24 @@ export interface RngState {
 }
 
 /**
+ * Where a model's random numbers come from, in call order: a seeded `Rng` in
+ * training, or a replay of recorded values (the reference fixtures record
+ * every draw of the original code).
+ */
+export interface RandomSource {
+  /** Uniform [0, 1) values. */
+  uniform(shape: readonly number[], device?: Device): Tensor;
+  /** Standard normal values. */
+  normal(shape: readonly number[], device?: Device): Tensor;
+  /** `count` integers in [0, high) on the host (as torch.randint draws them one by one). */
+  integers(count: number, high: number): number[];
+}
+
+/**
  * A seeded stream of random tensors: each call is one "draw", and element i of
  * draw d depends only on (seed, d, i), on every adapter.
  */
-export class Rng {
+export class Rng implements RandomSource {
   seed: number;
   draws: number;
   constructor(seed: number, draws = 0) {
@@ -257,6 +271,13 @@ export class Rng {
   /** Standard normal values. */
   normal(shape: readonly number[], device: Device = "gpu"): Tensor {
     return draw("normal", shape, this.seed, this.draws++, device);
+  }
+  /** ⌊u·high⌋ of one uniform draw of `count` values (on the CPU backend: bit-identical to the GPU). */
+  integers(count: number, high: number): number[] {
+    const u = draw("uniform", [count], this.seed, this.draws++, "cpu");
+    const out = Array.from(u.cpuData, (v) => Math.floor(v * high));
+    u.dispose();
+    return out;
   }
   state(): RngState {
     return { seed: this.seed, draws: this.draws };

@@ -100,7 +100,10 @@ export function cumprod(x: Tensor, axis: number, options: ScanOptions = {}): Ten
     name: "cumprod",
     inputs: [x],
     backward: (g) => [
-      div(cumsum(mul(g, out), axis, { exclusive: options.exclusive, reverse: !options.reverse }), x),
+      div(
+        cumsum(mul(g, out), axis, { exclusive: options.exclusive, reverse: !options.reverse }),
+        x,
+      ),
     ],
   });
 }

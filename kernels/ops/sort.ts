@@ -20,10 +20,20 @@ import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
 import { expand } from "./movement.ts";
 
 /** Splits `shape` around `axis` into (outer, length, inner). */
-export function axisLayout(shape: readonly number[], axis: number): { outer: number; len: number; inner: number; axis: number } {
+export function axisLayout(
+  shape: readonly number[],
+  axis: number,
+): { outer: number; len: number; inner: number; axis: number } {
   const ax = axis < 0 ? axis + shape.length : axis;
-  if (ax < 0 || ax >= shape.length) throw new Error(`axis ${axis} out of range for rank ${shape.length}`);
-  return { outer: numel(shape.slice(0, ax)), len: shape[ax], inner: numel(shape.slice(ax + 1)), axis: ax };
+  if (ax < 0 || ax >= shape.length) {
+    throw new Error(`axis ${axis} out of range for rank ${shape.length}`);
+  }
+  return {
+    outer: numel(shape.slice(0, ax)),
+    len: shape[ax],
+    inner: numel(shape.slice(ax + 1)),
+    axis: ax,
+  };
 }
 
 const ARGSORT_WGSL = `// argsort
@@ -162,12 +172,16 @@ function runIndexed(
 /** The shape of `takeAlongAxis(x, indices, axis)`: x's, with the axis length of `indices`. */
 function takeShape(x: Tensor, indices: Tensor, ax: number): number[] {
   if (indices.rank !== x.rank) {
-    throw new Error(`takeAlongAxis: indices rank ${indices.rank} differs from input rank ${x.rank}`);
+    throw new Error(
+      `takeAlongAxis: indices rank ${indices.rank} differs from input rank ${x.rank}`,
+    );
   }
   return x.shape.map((d, i) => {
     if (i === ax) return indices.shape[i];
     if (indices.shape[i] !== 1 && indices.shape[i] !== d) {
-      throw new Error(`takeAlongAxis: indices [${indices.shape}] do not broadcast against [${x.shape}] off axis ${ax}`);
+      throw new Error(
+        `takeAlongAxis: indices [${indices.shape}] do not broadcast against [${x.shape}] off axis ${ax}`,
+      );
     }
     return d;
   });
@@ -193,10 +207,17 @@ export function takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor 
  * The adjoint of `takeAlongAxis`: out[…, t, …] = Σ_{k: indices[…, k, …] = t} src[…, k, …],
  * with `length` entries along `axis`; `indices` has src's shape.
  */
-export function scatterAddAlongAxis(src: Tensor, indices: Tensor, length: number, axis: number): Tensor {
+export function scatterAddAlongAxis(
+  src: Tensor,
+  indices: Tensor,
+  length: number,
+  axis: number,
+): Tensor {
   const { axis: ax } = axisLayout(src.shape, axis);
   if (indices.shape.join() !== src.shape.join()) {
-    throw new Error(`scatterAddAlongAxis: indices [${indices.shape}] must have the source shape [${src.shape}]`);
+    throw new Error(
+      `scatterAddAlongAxis: indices [${indices.shape}] must have the source shape [${src.shape}]`,
+    );
   }
   const outShape = src.shape.map((d, i) => (i === ax ? length : d));
   const out = runIndexed("scatter_add_along_axis", src, indices, outShape, ax);

@@ -70,7 +70,9 @@ export class Adam {
     this.params.forEach((p, i) => {
       const g = grads[i];
       if (!g) return;
-      if (g.size !== p.size) throw new Error(`Adam: gradient [${g.shape}] for parameter [${p.shape}]`);
+      if (g.size !== p.size) {
+        throw new Error(`Adam: gradient [${g.shape}] for parameter [${p.shape}]`);
+      }
       const m = this.m[i];
       const v = this.v[i];
       if (p.device === "cpu") {
@@ -85,7 +87,8 @@ export class Adam {
       dispatch({
         kernel: kernel("adam_step", ADAM),
         buffers: [p.buffer, g.buffer, m.buffer, v.buffer],
-        params: new Params().u32(p.size).f32(this.lr / bc1, b1, b2, this.eps, Math.sqrt(bc2)).bytes(),
+        params: new Params().u32(p.size).f32(this.lr / bc1, b1, b2, this.eps, Math.sqrt(bc2))
+          .bytes(),
         workgroups: grid(p.size),
       });
     });

@@ -10,8 +10,12 @@ import { scope } from "../tensor/scope.ts";
 
 /** One EMA step over paired tensors. */
 export function emaUpdate(targets: Tensor[], sources: Tensor[], beta: number): void {
-  if (targets.length !== sources.length) throw new Error("emaUpdate: tensor lists differ in length");
+  if (targets.length !== sources.length) {
+    throw new Error("emaUpdate: tensor lists differ in length");
+  }
   scope(() =>
-    noGrad(() => targets.forEach((t, i) => assign(t, add(sources[i], mul(sub(t, sources[i]), beta)))))
+    noGrad(() =>
+      targets.forEach((t, i) => assign(t, add(sources[i], mul(sub(t, sources[i]), beta))))
+    )
   );
 }

@@ -24,10 +24,11 @@ import {
   reshape,
   rsqrt,
   sub,
-  type Tensor,
+  Tensor,
   zeros,
 } from "../../kernels/mod.ts";
 import { bilinearResize } from "../../kernels/nn/antialiased_resize.ts";
+import { readPth } from "../io/pth.ts";
 
 /** BatchNorm epsilon of the TF graph (PyTorch's default would be 1e−5). */
 const BN_EPS = 1e-3;
@@ -55,13 +56,13 @@ class BasicConv2d extends Module {
     const [kh, kw] = typeof kernel === "number" ? [kernel, kernel] : kernel;
     this.stride = [stride, stride];
     this.padding = typeof padding === "number" ? [padding, padding] : padding;
-    const conv = this.child("conv", new ParamHolder());
+    const conv = this.child("conv", new TensorHolder());
     this.weight = conv.add("weight", zeros([outChannels, inChannels, kh, kw], device));
-    const bn = this.child("bn", new ParamHolder());
+    const bn = this.child("bn", new TensorHolder());
     this.gamma = bn.add("weight", zeros([outChannels], device));
     this.beta = bn.add("bias", zeros([outChannels], device));
-    this.runningMean = bn.add("running_mean", zeros([outChannels], device), false);
-    this.runningVar = bn.add("running_var", zeros([outChannels], device), false);
+    this.runningMean = bn.add("running_mean", zeros([outChannels], device));
+    this.runningVar = bn.add("running_var", zeros([outChannels], device));
   }
 
   forward(x: Tensor): Tensor {
@@ -73,10 +74,14 @@ class BasicConv2d extends Module {
   }
 }
 
-/** A leaf module holding named tensors (PyTorch's Conv2d / BatchNorm2d parameter sets). */
-class ParamHolder extends Module {
-  add(name: string, t: Tensor, trainable = true): Tensor {
-    return trainable ? this.param(name, t) : this.buffer(name, t);
+/**
+ * A leaf module holding named tensors (PyTorch's Conv2d / BatchNorm2d sets).
+ * The network is never trained, so everything is a buffer: no gradients flow
+ * into (or are computed for) the weights.
+ */
+class TensorHolder extends Module {
+  add(name: string, t: Tensor): Tensor {
+    return this.buffer(name, t);
   }
 }
 
@@ -190,7 +195,11 @@ class InceptionD extends Module {
     ];
   }
   forward(x: Tensor): Tensor {
-    return concat([chain(this.b3, x), chain(this.b7x3, x), maxPool2d(x, { kernelSize: 3, stride: 2 })], 1);
+    return concat([
+      chain(this.b3, x),
+      chain(this.b7x3, x),
+      maxPool2d(x, { kernelSize: 3, stride: 2 }),
+    ], 1);
   }
 }
 
@@ -277,8 +286,10 @@ export class FidInceptionV3 extends Module {
   constructor(device: Device = "gpu") {
     super();
     const conv = (name: string, m: BasicConv2d) => this.child(name, m);
-    const block = <M extends Module & { forward(x: Tensor): Tensor }>(name: string, m: M) =>
-      this.child(name, m);
+    const block = (
+      name: string,
+      m: InceptionA | InceptionB | InceptionC | InceptionD | InceptionE,
+    ) => this.child(name, m);
     const d = device;
     const maxPool = (x: Tensor) => maxPool2d(x, { kernelSize: 3, stride: 2 });
     const mods: [string, { forward(x: Tensor): Tensor } | ((x: Tensor) => Tensor)][] = [
@@ -301,13 +312,17 @@ export class FidInceptionV3 extends Module {
       ["Mixed_7b", block("Mixed_7b", new InceptionE(1280, "avg", d))],
       ["Mixed_7c", block("Mixed_7c", new InceptionE(2048, "max", d))],
     ];
-    this.layers = mods.map(([n, m]) => [n, typeof m === "function" ? m : (x: Tensor) => m.forward(x)]);
+    this.layers = mods.map((
+      [n, m],
+    ) => [n, typeof m === "function" ? m : (x: Tensor) => m.forward(x)]);
   }
 
   /** Images [N, 3, H, W] in [0, 1] → pool3 features [N, 2048]. */
   forward(images: Tensor, { capture }: InceptionForwardOptions = {}): Tensor {
     if (images.rank !== 4 || images.shape[1] !== 3) {
-      throw new Error(`FID Inception: expects images [N, 3, H, W] in [0, 1], got [${images.shape}]`);
+      throw new Error(
+        `FID Inception: expects images [N, 3, H, W] in [0, 1], got [${images.shape}]`,
+      );
     }
     let x = sub(mul(bilinearResize(images, 299, { antialias: false }), 2), 1);
     capture?.("net_input", x);
@@ -331,4 +346,28 @@ export function inceptionStateDict<T>(original: Map<string, T>): Map<string, T> 
     out.set(k, v);
   }
   return out;
+}
+
+/**
+ * Builds the FID network from pytorch-fid's weight file
+ * (`pt_inception-2015-12-05-6726825d.pth`, user-supplied: it cannot be
+ * downloaded here). Every convolution and BatchNorm entry must be present.
+ */
+export async function loadInceptionWeights(
+  path: string,
+  device: Device = "gpu",
+): Promise<FidInceptionV3> {
+  const state = inceptionStateDict(await readPth(path));
+  const net = new FidInceptionV3(device);
+  const tensors = new Map(
+    [...state].map(([k, t]) => [k, Tensor.fromData(t.data, t.shape, device)]),
+  );
+  try {
+    net.loadStateDict(tensors);
+  } catch (e) {
+    throw new Error(`${path}: not pytorch-fid's FID Inception weights: ${(e as Error).message}`);
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+  return net;
 }

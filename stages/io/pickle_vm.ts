@@ -73,7 +73,7 @@ export class PickleError extends Error {
 
 /** A pickle asked for a global that is not on the allowlist; nothing was executed. */
 export class UnsafeGlobalError extends PickleError {
-  constructor(source: string, readonly globalName: string, offset: number) {
+  constructor(readonly source: string, readonly globalName: string, readonly offset: number) {
     super(
       `${source}: refusing global '${globalName}' (byte ${offset}): it is not on the allowlist ` +
         `of tensor, storage and container types this reader rebuilds. Python would import and ` +
@@ -268,16 +268,24 @@ export function loadPickle(bytes: Uint8Array, options: PickleOptions = {}): Pick
   const u8 = () => bytes[need(1)];
   const u16 = () => view.getUint16(need(2), true);
   const u32 = () => view.getUint32(need(4), true);
+  /** A 64-bit length; beyond the remaining data it can only mean a cut file. */
   const u64 = () => {
     const value = view.getBigUint64(need(8), true);
-    if (value > BigInt(bytes.length)) fail(`length ${value} exceeds the data`);
+    if (value > BigInt(bytes.length - pos)) {
+      throw new PickleError(
+        `${source}: truncated: opcode ${opName} at byte ${opStart} announces ${value} bytes, ` +
+          `only ${bytes.length - pos} left`,
+      );
+    }
     return Number(value);
   };
   const take = (n: number) => bytes.subarray(need(n), pos);
   const line = (): string => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) {
-      throw new PickleError(`${source}: truncated: opcode ${opName} at byte ${opStart} has no newline`);
+      throw new PickleError(
+        `${source}: truncated: opcode ${opName} at byte ${opStart} has no newline`,
+      );
     }
     const text = latin1(bytes.subarray(pos, end));
     pos = end + 1;
@@ -320,7 +328,9 @@ export function loadPickle(bytes: Uint8Array, options: PickleOptions = {}): Pick
     const g = cls as PickleGlobal;
     if (!g.handler.construct) fail(`'${g.qualifiedName}' is not allowlisted for instantiation`);
     if (!Array.isArray(args)) fail(`arguments of '${g.qualifiedName}' are not a tuple`);
-    if (kwargs !== undefined && !(kwargs instanceof PyDict)) fail("keyword arguments are not a dict");
+    if (kwargs !== undefined && !(kwargs instanceof PyDict)) {
+      fail("keyword arguments are not a dict");
+    }
     return wrap(
       g.qualifiedName,
       () => g.handler.construct!(args as unknown[], kwargs as PyDict | undefined),
@@ -331,9 +341,12 @@ export function loadPickle(bytes: Uint8Array, options: PickleOptions = {}): Pick
     try {
       return fn();
     } catch (err) {
-      if (err instanceof UnsafeGlobalError) throw err;
-      const message = err instanceof Error ? err.message : String(err);
-      throw new PickleError(`${source}: ${name}: ${message} (byte ${opStart})`);
+      const where = `${source}: ${name} at byte ${opStart}`;
+      // A refusal inside nested data (a storage blob) keeps its class and global name.
+      if (err instanceof UnsafeGlobalError) {
+        throw new UnsafeGlobalError(`${where}: ${err.source}`, err.globalName, err.offset);
+      }
+      throw new PickleError(`${where}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
   const setItems = (target: unknown, items: unknown[]) => {
@@ -662,7 +675,9 @@ export function loadPickle(bytes: Uint8Array, options: PickleOptions = {}): Pick
 export function describe(value: unknown): string {
   if (value === null) return "None";
   if (value instanceof PickleGlobal) return `global '${value.qualifiedName}'`;
-  if (value instanceof PyDict) return value.pythonClass === "builtins.dict" ? "dict" : value.pythonClass;
+  if (value instanceof PyDict) {
+    return value.pythonClass === "builtins.dict" ? "dict" : value.pythonClass;
+  }
   if (value instanceof PyObject) return `${value.pythonClass} object`;
   if (isTuple(value)) return "tuple";
   if (Array.isArray(value)) return "list";

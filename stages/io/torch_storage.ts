@@ -119,7 +119,10 @@ export class TorchStorage {
   bytes(): Uint8Array {
     if (this.root) {
       const size = ELEMENT_SIZE[this.dtype];
-      return this.root.bytes().subarray(this.rootOffset * size, (this.rootOffset + this.numel) * size);
+      return this.root.bytes().subarray(
+        this.rootOffset * size,
+        (this.rootOffset + this.numel) * size,
+      );
     }
     if (!this.#bytes) throw new PickleError(`storage '${this.key}': its data was never read`);
     return this.#bytes;
@@ -179,29 +182,53 @@ export class TorchTensor {
           `or corrupt file)`,
       );
     }
-    const read = elementReader(this.storage, name);
-    const indices = stridedIndices(this.shape, this.stride, this.storageOffset);
+    if (this.dtype === "float32" && isContiguous(this.shape, this.stride)) {
+      // The common case: one byte copy, bit-exact (NaN payloads, -0) and any alignment.
+      const raw = this.storage.bytes();
+      new Uint8Array(out.buffer).set(
+        raw.subarray(4 * this.storageOffset, 4 * (this.storageOffset + count)),
+      );
+      return out;
+    }
     if (this.dtype === "float32") {
-      // Copy bits, so NaN payloads and -0 survive exactly.
+      // Strided: copy bits too, so float32 values stay bit-exact.
       const bits = new Uint32Array(out.buffer);
       const raw = this.storage.bytes();
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      for (let i = 0; i < count; i++) bits[i] = view.getUint32(4 * indices[i], true);
+      forEachStridedIndex(this.shape, this.stride, this.storageOffset, (i, index) => {
+        bits[i] = view.getUint32(4 * index, true);
+      });
       return out;
     }
-    for (let i = 0; i < count; i++) out[i] = read(indices[i]);
+    const read = elementReader(this.storage, name);
+    forEachStridedIndex(this.shape, this.stride, this.storageOffset, (i, index) => {
+      out[i] = read(index);
+    });
     return out;
   }
 }
 
-/** Storage element indices of a strided tensor, in row-major order. */
-function stridedIndices(shape: readonly number[], stride: readonly number[], offset: number) {
+function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] !== 1 && stride[d] !== expected) return false;
+    expected *= shape[d];
+  }
+  return true;
+}
+
+/** Calls `visit(i, storageIndex)` for every element of a strided tensor, in row-major order. */
+function forEachStridedIndex(
+  shape: readonly number[],
+  stride: readonly number[],
+  offset: number,
+  visit: (i: number, index: number) => void,
+): void {
   const count = shape.reduce((a, b) => a * b, 1);
-  const indices = new Float64Array(count);
   const position = new Array<number>(shape.length).fill(0);
   let index = offset;
   for (let i = 0; i < count; i++) {
-    indices[i] = index;
+    visit(i, index);
     for (let d = shape.length - 1; d >= 0; d--) {
       position[d]++;
       index += stride[d];
@@ -210,7 +237,6 @@ function stridedIndices(shape: readonly number[], stride: readonly number[], off
       position[d] = 0;
     }
   }
-  return indices;
 }
 
 /** A function reading element i of a storage as a number (exactness checked for integers). */
@@ -315,7 +341,11 @@ function rebuildParameter(args: readonly unknown[]): TorchTensor {
   return data.asParameter(requiresGrad === true);
 }
 
-const TENSOR_TYPES = new Set(["torch.Tensor", "torch._tensor.Tensor", "torch.nn.parameter.Parameter"]);
+const TENSOR_TYPES = new Set([
+  "torch.Tensor",
+  "torch._tensor.Tensor",
+  "torch.nn.parameter.Parameter",
+]);
 
 /** `_rebuild_from_type_v2(func, new_type, args, state)`: tensors pickled with Python state. */
 function rebuildFromType(args: readonly unknown[]): unknown {

@@ -145,7 +145,6 @@ class DiscriminatorTrunk extends Module {
     const cmax = config.channelMax ?? 512;
     const ch = (res: number) => Math.min(Math.floor(base / res), cmax);
     const clamp = config.convClamp === undefined ? 256 : config.convClamp;
-    this.buffer("resample_filter", TensorClass.fromData(setupFilter().taps, [4, 4], device));
     for (let res = config.imgResolution; res > 4; res /= 2) {
       const inCh = res < config.imgResolution ? ch(res) : 0;
       this.blocks.push([
@@ -197,6 +196,11 @@ class DiscriminatorTrunk extends Module {
 export class DualDiscriminator extends DiscriminatorTrunk {
   constructor(config: DiscriminatorConfig, rng: Rng = new Rng(0)) {
     super(config, config.imgChannels * 2, rng);
+    // The filter of EG3D's raw-image resize (kept for state-dict fidelity; the resize is bilinear).
+    this.buffer(
+      "resample_filter",
+      TensorClass.fromData(setupFilter().taps, [4, 4], config.device ?? "gpu"),
+    );
   }
 
   /** Logits [N, 1]; also the 6-channel D input and cmap (for checks). */

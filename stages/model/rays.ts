@@ -26,7 +26,7 @@ import {
   sum,
   Tensor,
 } from "../../kernels/mod.ts";
-import type { Rng } from "../../kernels/mod.ts";
+import type { RandomSource } from "../../kernels/mod.ts";
 import { maximum, square } from "../../kernels/mod.ts";
 
 /** Ray origins and unit directions, each [N, R², 3]. */
@@ -44,25 +44,18 @@ export interface PatchCrop {
 }
 
 /**
- * Draws patch positions as Mimic3D does (`randint(full − R + 1)` for top, then
- * left, per sample) from `rng`. Drawn on the CPU backend: the draws are
- * bit-identical to GPU ones, and the crop of the 2-D image needs them on the host.
+ * Draws patch positions as Mimic3D does: `randint(full − R + 1)` for top, then
+ * left, per sample, in that order (host numbers: the crop of the 2-D image
+ * needs them on the host too).
  */
 export function drawPatchTopLeft(
-  rng: Rng,
+  random: RandomSource,
   batch: number,
   resolution: number,
   fullResolution: number,
 ): number[][] {
-  const choices = fullResolution - resolution + 1;
-  const u = rng.uniform([batch, 2], "cpu");
-  const v = u.cpuData;
-  const out = Array.from(
-    { length: batch },
-    (_, n) => [Math.floor(v[2 * n] * choices), Math.floor(v[2 * n + 1] * choices)],
-  );
-  u.dispose();
-  return out;
+  const v = random.integers(2 * batch, fullResolution - resolution + 1);
+  return Array.from({ length: batch }, (_, n) => [v[2 * n], v[2 * n + 1]]);
 }
 
 /** The virtual full grid size for a patch scale, as `int(R / patch_scale)`. */

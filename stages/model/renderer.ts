@@ -19,8 +19,8 @@ import {
   mul,
   noGrad,
   pad,
+  type RandomSource,
   reshape,
-  type Rng,
   slice,
   sub,
   sum,
@@ -49,7 +49,7 @@ export interface RenderOptions {
 }
 
 /** Where the renderer's random numbers come from. */
-export type RenderRandom = Rng | { stratified: Tensor; importance: Tensor };
+export type RenderRandom = RandomSource | { stratified: Tensor; importance: Tensor };
 
 /** Rendered rays and the intermediates the fixtures check. */
 export interface RenderResult {
@@ -172,7 +172,7 @@ export class ImportanceRenderer {
     const [n, m] = origins.shape;
     const d = o.depthResolution;
     const q = o.depthResolutionImportance;
-    const draw = (shape: number[]) => (random as Rng).uniform(shape, origins.device);
+    const draw = (shape: number[]) => (random as RandomSource).uniform(shape, origins.device);
     const injected = "stratified" in random ? random : null;
     const jitter = injected?.stratified ?? draw([n, m, d, 1]);
     const depthsCoarse = stratifiedDepths(jitter, o.rayStart, o.rayEnd);

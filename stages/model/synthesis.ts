@@ -254,6 +254,8 @@ export interface SynthesisBlockOptions {
   useNoise?: boolean;
   /** Mimic3D's per-plane blocks (the input holds N·3 planes). */
   rollOut?: RollOut;
+  /** Mimic3D stores the first block's const as [1, C, r, r] (EG3D: [C, r, r]). */
+  constLeadingAxis?: boolean;
   device?: Device;
 }
 
@@ -313,7 +315,13 @@ export class SynthesisBlock extends Module {
       throw new Error("SynthesisBlock: a rolled-out (per-plane) block cannot be the first block");
     }
     this.const = inChannels === 0
-      ? this.param("const", rng.normal([outChannels, resolution, resolution], device))
+      ? this.param(
+        "const",
+        rng.normal(
+          [...(options.constLeadingAxis ? [1] : []), outChannels, resolution, resolution],
+          device,
+        ),
+      )
       : null;
     this.buffer("resample_filter", filterBuffer(this.filter, device));
     this.conv0 = inChannels !== 0
@@ -367,8 +375,9 @@ export class SynthesisBlock extends Module {
     let k = 0;
     let h: Tensor;
     if (this.const) {
+      const shape = [this.outChannels, this.resolution, this.resolution];
       h = this.conv1.forward(
-        expand(reshape(this.const, [1, ...this.const.shape]), [n, ...this.const.shape]),
+        expand(reshape(this.const, [1, ...shape]), [n, ...shape]),
         wAt(ws, k++),
         options,
       );
@@ -404,6 +413,8 @@ export interface SynthesisNetworkConfig {
   architecture?: SynthesisArchitecture;
   resampleFilter?: number[];
   convClamp?: number | null;
+  /** Mimic3D's const layout [1, C, 4, 4] (see SynthesisBlockOptions). */
+  constLeadingAxis?: boolean;
   device?: Device;
 }
 
@@ -442,6 +453,7 @@ export class SynthesisNetwork extends Module {
           architecture: config.architecture,
           resampleFilter: config.resampleFilter,
           convClamp: config.convClamp,
+          constLeadingAxis: config.constLeadingAxis,
           device: config.device,
         },
       );
@@ -451,20 +463,26 @@ export class SynthesisNetwork extends Module {
     this.numWs = numWs;
   }
 
-  forward(ws: Tensor, options: SynthesisForwardOptions = {}): Tensor {
+  /** Each block's ws [N, numConv + numTorgb, wDim]: block k's ToRGB shares its w with block k+1's conv0. */
+  blockWs(ws: Tensor): Tensor[] {
     if (ws.rank !== 3 || ws.shape[1] !== this.numWs || ws.shape[2] !== this.config.wDim) {
       throw new Error(
         `SynthesisNetwork: ws [${ws.shape}] should be [N, ${this.numWs}, ${this.config.wDim}]`,
       );
     }
+    let k = 0;
+    return this.blocks.map((block) => {
+      const w = slice(ws, [null, [k, k + block.numConv + block.numTorgb]]);
+      k += block.numConv;
+      return w;
+    });
+  }
+
+  forward(ws: Tensor, options: SynthesisForwardOptions = {}): Tensor {
     let x: Tensor | null = null;
     let img: Tensor | null = null;
-    let k = 0;
-    for (const block of this.blocks) {
-      const blockWs = slice(ws, [null, [k, k + block.numConv + block.numTorgb]]);
-      k += block.numConv;
-      ({ x, img } = block.forward(x, img, blockWs, options));
-    }
+    const perBlock = this.blockWs(ws);
+    this.blocks.forEach((block, i) => ({ x, img } = block.forward(x, img, perBlock[i], options)));
     return img!;
   }
 }

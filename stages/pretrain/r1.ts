@@ -7,7 +7,10 @@
 import { add, grad, reshape, square, sum, type Tensor } from "../../kernels/mod.ts";
 
 /** Per-sample penalty [N] and the input gradients it was built from. */
-export function r1Penalty(logits: Tensor, inputs: Tensor[]): { penalty: Tensor; inputGrads: Tensor[] } {
+export function r1Penalty(
+  logits: Tensor,
+  inputs: Tensor[],
+): { penalty: Tensor; inputGrads: Tensor[] } {
   const grads = grad(sum(logits), inputs, { createGraph: true });
   let penalty: Tensor | null = null;
   const inputGrads = grads.map((g, i) => {

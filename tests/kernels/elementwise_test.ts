@@ -22,7 +22,14 @@ const fixedOperands: Partial<Record<MapOpName, Record<number, [number, number]>>
   leakyRelu: { 1: [0.1, 0.3] },
   clamp: { 1: [-2, -0.5], 2: [0.5, 2] },
 };
-const spec = (name: MapOpName, shape: number[], i: number, seed: number, lo: number, hi: number) => {
+const spec = (
+  name: MapOpName,
+  shape: number[],
+  i: number,
+  seed: number,
+  lo: number,
+  hi: number,
+) => {
   const fixed = fixedOperands[name]?.[i];
   const s = input(shape, seed, { lo: fixed?.[0] ?? lo, hi: fixed?.[1] ?? hi, grad: !fixed });
   if (name === "where" && i === 0) s.values = Array.from(s.values, (v) => (v > 0 ? 1 : 0));

@@ -12,7 +12,8 @@ const net = (x: K.Tensor, w: K.Tensor, b: K.Tensor, v: K.Tensor) => {
   const h = K.leakyRelu(K.add(K.conv2d(x, w, { padding: 1 }), K.reshape(b, [1, 3, 1, 1])), 0.2);
   return K.matmul(K.reshape(h, [x.shape[0], -1]), v, { transB: true });
 };
-const specs = () => [input([2, 2, 4, 4], 1), input([3, 2, 3, 3], 2), input([3], 3), input([2, 48], 4)];
+const specs =
+  () => [input([2, 2, 4, 4], 1), input([3, 2, 3, 3], 2), input([3], 3), input([2, 48], 4)];
 
 Deno.test("second order: ∂‖∂f/∂x‖²/∂(x, w, b, v) of conv + leaky-ReLU + linear matches finite differences", () => {
   gradgradcheck("conv-lrelu-linear", net, specs());
