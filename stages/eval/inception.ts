@@ -251,27 +251,8 @@ function chain(layers: BasicConv2d[], x: Tensor): Tensor {
   return layers.reduce((h, l) => l.forward(h), x);
 }
 
-/** Names of the intermediate maps `forward` can report, in network order. */
-export const INCEPTION_BLOCK_NAMES = [
-  "Conv2d_1a_3x3",
-  "Conv2d_2a_3x3",
-  "Conv2d_2b_3x3",
-  "maxpool1",
-  "Conv2d_3b_1x1",
-  "Conv2d_4a_3x3",
-  "maxpool2",
-  "Mixed_5b",
-  "Mixed_5c",
-  "Mixed_5d",
-  "Mixed_6a",
-  "Mixed_6b",
-  "Mixed_6c",
-  "Mixed_6d",
-  "Mixed_6e",
-  "Mixed_7a",
-  "Mixed_7b",
-  "Mixed_7c",
-] as const;
+/** A network stage: a block with weights (registered by name) or a weightless pooling. */
+type Stage = (Module & { forward(x: Tensor): Tensor }) | ((x: Tensor) => Tensor);
 
 /** Options of `FidInceptionV3.forward`. */
 export interface InceptionForwardOptions {
@@ -285,36 +266,33 @@ export class FidInceptionV3 extends Module {
 
   constructor(device: Device = "gpu") {
     super();
-    const conv = (name: string, m: BasicConv2d) => this.child(name, m);
-    const block = (
-      name: string,
-      m: InceptionA | InceptionB | InceptionC | InceptionD | InceptionE,
-    ) => this.child(name, m);
     const d = device;
     const maxPool = (x: Tensor) => maxPool2d(x, { kernelSize: 3, stride: 2 });
-    const mods: [string, { forward(x: Tensor): Tensor } | ((x: Tensor) => Tensor)][] = [
-      ["Conv2d_1a_3x3", conv("Conv2d_1a_3x3", new BasicConv2d(3, 32, 3, d, { stride: 2 }))],
-      ["Conv2d_2a_3x3", conv("Conv2d_2a_3x3", new BasicConv2d(32, 32, 3, d))],
-      ["Conv2d_2b_3x3", conv("Conv2d_2b_3x3", new BasicConv2d(32, 64, 3, d, { padding: 1 }))],
+    const stages: [string, Stage][] = [
+      ["Conv2d_1a_3x3", new BasicConv2d(3, 32, 3, d, { stride: 2 })],
+      ["Conv2d_2a_3x3", new BasicConv2d(32, 32, 3, d)],
+      ["Conv2d_2b_3x3", new BasicConv2d(32, 64, 3, d, { padding: 1 })],
       ["maxpool1", maxPool],
-      ["Conv2d_3b_1x1", conv("Conv2d_3b_1x1", new BasicConv2d(64, 80, 1, d))],
-      ["Conv2d_4a_3x3", conv("Conv2d_4a_3x3", new BasicConv2d(80, 192, 3, d))],
+      ["Conv2d_3b_1x1", new BasicConv2d(64, 80, 1, d)],
+      ["Conv2d_4a_3x3", new BasicConv2d(80, 192, 3, d)],
       ["maxpool2", maxPool],
-      ["Mixed_5b", block("Mixed_5b", new InceptionA(192, 32, d))],
-      ["Mixed_5c", block("Mixed_5c", new InceptionA(256, 64, d))],
-      ["Mixed_5d", block("Mixed_5d", new InceptionA(288, 64, d))],
-      ["Mixed_6a", block("Mixed_6a", new InceptionB(288, d))],
-      ["Mixed_6b", block("Mixed_6b", new InceptionC(768, 128, d))],
-      ["Mixed_6c", block("Mixed_6c", new InceptionC(768, 160, d))],
-      ["Mixed_6d", block("Mixed_6d", new InceptionC(768, 160, d))],
-      ["Mixed_6e", block("Mixed_6e", new InceptionC(768, 192, d))],
-      ["Mixed_7a", block("Mixed_7a", new InceptionD(768, d))],
-      ["Mixed_7b", block("Mixed_7b", new InceptionE(1280, "avg", d))],
-      ["Mixed_7c", block("Mixed_7c", new InceptionE(2048, "max", d))],
+      ["Mixed_5b", new InceptionA(192, 32, d)],
+      ["Mixed_5c", new InceptionA(256, 64, d)],
+      ["Mixed_5d", new InceptionA(288, 64, d)],
+      ["Mixed_6a", new InceptionB(288, d)],
+      ["Mixed_6b", new InceptionC(768, 128, d)],
+      ["Mixed_6c", new InceptionC(768, 160, d)],
+      ["Mixed_6d", new InceptionC(768, 160, d)],
+      ["Mixed_6e", new InceptionC(768, 192, d)],
+      ["Mixed_7a", new InceptionD(768, d)],
+      ["Mixed_7b", new InceptionE(1280, "avg", d)],
+      ["Mixed_7c", new InceptionE(2048, "max", d)],
     ];
-    this.layers = mods.map((
-      [n, m],
-    ) => [n, typeof m === "function" ? m : (x: Tensor) => m.forward(x)]);
+    this.layers = stages.map(([name, stage]): [string, (x: Tensor) => Tensor] => {
+      if (typeof stage === "function") return [name, stage];
+      const block = this.child(name, stage);
+      return [name, (x: Tensor) => block.forward(x)];
+    });
   }
 
   /** Images [N, 3, H, W] in [0, 1] → pool3 features [N, 2048]. */
