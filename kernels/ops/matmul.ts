@@ -123,7 +123,7 @@ function batchOffsets(rank: number): string {
   return lines.join("\n  ");
 }
 
-export function matmulSpec(
+function matmulSpec(
   s: MatmulShape,
   rank: number,
   tile: GemmTile,
