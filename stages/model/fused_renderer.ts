@@ -55,22 +55,45 @@ export interface FusedRenderOptions {
   chunkRays?: number;
 }
 
-interface KernelShape {
+/**
+ * Everything the fused kernel's WGSL depends on. The source is a pure function
+ * of it, so the browser viewer compiles exactly the string this module does.
+ */
+export interface FusedKernelShape {
+  /** Stratified samples per ray. */
   d: number;
+  /** Importance samples per ray. */
   q: number;
+  /** Channels per plane. */
   c: number;
+  /** Decoder hidden width. */
   hidden: number;
+  /** Decoder feature outputs (besides density). */
   out: number;
+  /** Tri-planes whose features are summed (Mimic3D's 3-D branch: 2). */
   planeSets: number;
   axes: [number, number][];
   whiteBack: boolean;
+  /** Random numbers from a buffer (true) or Philox in-kernel (false). */
   injected: boolean;
+  /** Decoder weights copied to workgroup memory (when they fit). */
   sharedWeights: boolean;
 }
 
-const WG_FUSED = 64;
+/** Threads per workgroup of the fused kernel (one ray per thread). */
+export const FUSED_WORKGROUP_SIZE = 64;
+const WG_FUSED = FUSED_WORKGROUP_SIZE;
 
-function fusedSource(k: KernelShape): string {
+/** Parameter words the caller rewrites per chunk of rays. */
+export const FUSED_PARAM_WORDS = { count: 0, offset: 1 } as const;
+
+/**
+ * The kernel's WGSL. Bindings: 0 rays [R, 6] (origin, direction), 1…planeSets
+ * the planes channels-last [N, 3, H, W, C], then the packed decoder weights,
+ * the uniforms (if injected), the result [R, out + 4] (features, depth,
+ * weight sum, nearest, farthest sample), then the parameter block.
+ */
+export function fusedRenderSource(k: FusedKernelShape): string {
   const { d, q, c, hidden, out, planeSets } = k;
   const nWeights = hidden * c + hidden + (1 + out) * hidden + 1 + out;
   const oW1 = 0, oB1 = hidden * c, oW2 = oB1 + hidden, oB2 = oW2 + (1 + out) * hidden;
@@ -271,12 +294,68 @@ ${nextDepth}
 }
 
 /** Decoder weights with their equalized-lr gains applied, packed [W1, b1, W2, b2]. */
-function packDecoder(decoder: OSGDecoder): Tensor {
+export function packDecoder(decoder: OSGDecoder): Tensor {
   const parts = [decoder.hidden, decoder.output].flatMap((fc) => [
     reshape(mul(fc.weight, fc.weightGain), [-1]),
     mul(fc.bias!, fc.biasGain),
   ]);
   return concat(parts, 0);
+}
+
+/** The kernel shape for a decoder and rendering options; `maxWorkgroupStorage` in bytes. */
+export function fusedKernelShape(
+  decoder: OSGDecoder,
+  options: RenderOptions,
+  planeSets: number,
+  { injected, maxWorkgroupStorage }: { injected: boolean; maxWorkgroupStorage: number },
+): FusedKernelShape {
+  const c = decoder.config.nFeatures;
+  const hidden = decoder.hiddenDim;
+  const out = decoder.config.outputDim;
+  const nWeights = hidden * c + hidden + (1 + out) * hidden + 1 + out;
+  return {
+    d: options.depthResolution,
+    q: options.depthResolutionImportance,
+    c,
+    hidden,
+    out,
+    planeSets,
+    axes: PLANE_COORDINATES[options.planeAxes],
+    whiteBack: options.whiteBack ?? false,
+    injected,
+    sharedWeights: nWeights * 4 <= maxWorkgroupStorage,
+  };
+}
+
+/** Where the fused kernel's random numbers come from, when drawn in-kernel. */
+export interface FusedRandomState {
+  /** The Rng's draw counter at the stratified draw (importance uses the next one). */
+  drawIndex: number;
+  seed: number;
+}
+
+/**
+ * The parameter block of one dispatch: `count` rays from ray `offset`, of
+ * `totalRays` rays in all, `raysPerSample` per batch item; planes' [H, W].
+ */
+export function fusedRenderParams(
+  options: RenderOptions,
+  chunk: { count: number; offset: number; raysPerSample: number; totalRays: number },
+  planeSizes: [number, number][],
+  random: FusedRandomState,
+): Params {
+  const d = options.depthResolution;
+  const delta = (options.rayEnd - options.rayStart) / (d - 1);
+  const p = new Params()
+    .u32(chunk.count, chunk.offset, chunk.raysPerSample, chunk.totalRays)
+    .f32(options.rayStart, delta, 2 / options.boxWarp)
+    .u32(
+      random.drawIndex >>> 0,
+      random.seed >>> 0,
+      Math.floor(random.seed / 2 ** 32) >>> 0,
+    );
+  for (const [h, w] of planeSizes) p.u32(h, w);
+  return p;
 }
 
 /**
@@ -311,22 +390,15 @@ export function renderFused(
         throw new Error(`tri-planes must be [${n}, 3, ${c}, H, W], got [${p.shape}]`);
       }
     }
+    if (c !== decoder.config.nFeatures) {
+      throw new Error(`planes have ${c} channels, the decoder reads ${decoder.config.nFeatures}`);
+    }
     const out = decoder.config.outputDim;
-    const hidden = decoder.hiddenDim;
-    const nWeights = hidden * c + hidden + (1 + out) * hidden + 1 + out;
     const injected = !("uniform" in random);
-    const shape: KernelShape = {
-      d,
-      q,
-      c,
-      hidden,
-      out,
-      planeSets: list.length,
-      axes: PLANE_COORDINATES[options.planeAxes],
-      whiteBack: options.whiteBack ?? false,
+    const shape = fusedKernelShape(decoder, options, list.length, {
       injected,
-      sharedWeights: nWeights * 4 <= gpu().limits.maxComputeWorkgroupStorageSize,
-    };
+      maxWorkgroupStorage: gpu().limits.maxComputeWorkgroupStorageSize,
+    });
     const channelsLast = list.map((p) => permute(p, [0, 1, 3, 4, 2]));
     const weights = packDecoder(decoder);
     const rayData = concat([reshape(origins, [rays, 3]), reshape(directions, [rays, 3])], 1);
@@ -345,17 +417,16 @@ export function renderFused(
       rng.draws += q > 0 ? 2 : 1;
     }
     const result = Tensor.empty([rays, out + 4]);
-    const k = kernel("fused_render", fusedSource(shape));
-    const delta = (options.rayEnd - options.rayStart) / (d - 1);
+    const k = kernel("fused_render", fusedRenderSource(shape));
+    const planeSizes = list.map((pl) => [pl.shape[3], pl.shape[4]] as [number, number]);
     for (let offset = 0; offset < rays; offset += chunkRays) {
       const count = Math.min(chunkRays, rays - offset);
-      const p = new Params().u32(count, offset, m, rays).f32(
-        options.rayStart,
-        delta,
-        2 / options.boxWarp,
-      )
-        .u32(drawIndex >>> 0, seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0);
-      for (const pl of list) p.u32(pl.shape[3], pl.shape[4]);
+      const p = fusedRenderParams(
+        options,
+        { count, offset, raysPerSample: m, totalRays: rays },
+        planeSizes,
+        { drawIndex, seed },
+      );
       const groups = Math.ceil(count / WG_FUSED);
       const maxX = gpu().limits.maxComputeWorkgroupsPerDimension;
       const gy = Math.ceil(groups / maxX);

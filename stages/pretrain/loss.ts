@@ -104,14 +104,21 @@ export class EG3DLoss {
   ) {}
 
   /** c with each sample's camera replaced by its predecessor's (torch.roll by 1) where `swap` ≠ 0. */
-  private swapped(c: Tensor, swap: Tensor): Tensor {
+  protected swapped(c: Tensor, swap: Tensor): Tensor {
     const n = c.shape[0];
     const rolled = concat([slice(c, [[n - 1, n]]), slice(c, [[0, n - 1]])], 0);
     return where(expand(swap, c.shape), rolled, c);
   }
 
-  /** Generator pass with pose-conditioning swap (`run_G`). */
-  private runG(z: Tensor, c: Tensor, curNimg: number, random: RandomSource, updateEmas: boolean) {
+  /** Generator pass with pose-conditioning swap (`run_G`); `patch` options for Mimic3D. */
+  protected runG(
+    z: Tensor,
+    c: Tensor,
+    curNimg: number,
+    random: RandomSource,
+    updateEmas: boolean,
+    patch: { patchScale?: number; runFull?: boolean } = {},
+  ) {
     const p = swappingProb(this.config, curNimg);
     const n = c.shape[0];
     const cond = p === null ? mul(c, 0) : this.swapped(c, lt(random.uniform([n, 1], c.device), p));
@@ -120,11 +127,12 @@ export class EG3DLoss {
       noiseMode: "random",
       random,
       neuralRenderingResolution: neuralRenderingResolution(this.config, curNimg),
+      ...patch,
     });
   }
 
   /** D on {image, image_raw} with the image blurred (`run_D`). */
-  private runD(image: Tensor, imageRaw: Tensor, c: Tensor, sigma: number): Tensor {
+  protected runD(image: Tensor, imageRaw: Tensor, c: Tensor, sigma: number): Tensor {
     const blurred = sigma > 0 ? gaussianBlur(image, sigma) : image;
     return this.D.forward(blurred, imageRaw, c).logits;
   }

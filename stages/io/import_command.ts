@@ -1,0 +1,196 @@
+/**
+ * The `import-checkpoint` command: an official EG3D / Mimic3D training
+ * snapshot (`.pkl`, read without executing anything) becomes an artifact of
+ * the store holding our checkpoint `G_ema.safetensors` and an `import.json`
+ * saying where it came from. Every tensor is loaded into our generator first
+ * (strict: missing, unexpected or misshapen tensors are errors), so a stored
+ * import always renders; on any error nothing is stored.
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import * as path from "node:path";
+import { writeJsonAtomic } from "../../pipeline/atomic_fs.ts";
+import { defaultStoreRoot } from "../../pipeline/paths.ts";
+import { removeTree, Store } from "../../pipeline/store.ts";
+import type { TriplaneGenerator } from "../model/generator.ts";
+import { saveGenerator } from "./generator_checkpoint.ts";
+import { buildImportedGenerator } from "./import_generator.ts";
+import { PickleError } from "./pickle_vm.ts";
+import { parseSnapshot, type Snapshot } from "./snapshot.ts";
+import { snapshotToCheckpoint } from "./snapshot_checkpoint.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyCommand = Command<any, any, any>;
+
+/** The checkpoint file inside an imported artifact (what `render` and `loadGenerator` look for). */
+export const IMPORTED_CHECKPOINT = "G_ema.safetensors";
+
+/** Options of an import. */
+export interface ImportOptions {
+  /** Override kind detection (it fixes the tri-plane axes). */
+  kind?: "eg3d" | "mimic3d";
+  /** The snapshot's network to import; default G_ema (the one to render and evaluate). */
+  network?: string;
+}
+
+/** The snapshot file an import read. */
+export interface ImportSource {
+  /** The path given (errors name it); only its base name is stored. */
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** What `import.json` records. */
+export interface ImportSummary {
+  format: "mimic3d-ts/import@1";
+  source: { file: string; bytes: number; sha256: string };
+  network: string;
+  className: string;
+  kind: "eg3d" | "mimic3d";
+  kindReason: string;
+  parameters: number;
+  tensors: number;
+  checkpoint: string;
+  /** The snapshot's generator options as we mapped them. */
+  config: unknown;
+  trainingSetKwargs: Record<string, unknown> | null;
+  snapshotNetworks: string[];
+}
+
+/** An import's outcome: the artifact and its summary. */
+export interface ImportResult {
+  id: string;
+  /** The artifact's files directory (holds G_ema.safetensors and import.json). */
+  path: string;
+  summary: ImportSummary;
+}
+
+/** Reads `file`, imports it (see `importSnapshot`). Errors name the file; nothing is stored. */
+export async function importCheckpoint(
+  store: Store,
+  file: string,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(file);
+  } catch (err) {
+    throw new PickleError(`${file}: cannot read (${(err as Error).message})`);
+  }
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  const sha256 = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+  const snapshot = parseSnapshot(bytes, file);
+  return await importSnapshot(store, snapshot, { file, bytes: bytes.length, sha256 }, options);
+}
+
+/**
+ * Maps a parsed snapshot's network to our checkpoint, loads it into our
+ * generator (strict), and stores `G_ema.safetensors` + `import.json` as one
+ * artifact (staged, then committed atomically). Same file and options → same
+ * artifact id. The import is recorded like a run so `gc` keeps it.
+ */
+export async function importSnapshot(
+  store: Store,
+  snapshot: Snapshot,
+  source: ImportSource,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
+  const network = options.network ?? "G_ema";
+  const imported = snapshotToCheckpoint(snapshot, network, options.kind);
+  let generator: TriplaneGenerator;
+  try {
+    // The CPU backend: importing needs no GPU, and float32 values survive float64 exactly.
+    generator = buildImportedGenerator(imported, "cpu");
+  } catch (err) {
+    throw new Error(
+      `${source.file}: ${network} does not load into our ${imported.kind} generator: ` +
+        (err as Error).message,
+    );
+  }
+  const net = snapshot.networks.get(network)!;
+  const fileName = path.basename(source.file);
+  const summary: ImportSummary = {
+    format: "mimic3d-ts/import@1",
+    source: { file: fileName, bytes: source.bytes, sha256: source.sha256 },
+    network,
+    className: imported.className,
+    kind: imported.kind,
+    kindReason: imported.kindReason,
+    parameters: net.parameterCount,
+    tensors: imported.stateDict.size,
+    checkpoint: IMPORTED_CHECKPOINT,
+    config: imported.config,
+    trainingSetKwargs: snapshot.trainingSetKwargs,
+    snapshotNetworks: [...snapshot.networks.keys()],
+  };
+  const staging = await store.makeStagingDir("import-checkpoint");
+  let id: string;
+  try {
+    await saveGenerator(path.join(staging.outDir, IMPORTED_CHECKPOINT), generator, {
+      source: fileName,
+      sourceSha256: source.sha256,
+      kind: imported.kind,
+      kindReason: imported.kindReason,
+      network,
+    });
+    await Deno.writeTextFile(
+      path.join(staging.outDir, "import.json"),
+      JSON.stringify(summary, null, 2) + "\n",
+    );
+    id = await store.commit(staging.dir);
+  } catch (err) {
+    await removeTree(staging.dir);
+    throw err;
+  }
+  const runId = `import-checkpoint-${new Date().toISOString().replace(/[-:.]/g, "")}-${
+    id.slice(0, 8)
+  }`;
+  await writeJsonAtomic(store.at("runs", `${runId}.json`), {
+    runId,
+    experiment: null,
+    source: { ...summary.source, path: path.resolve(source.file) },
+    outcome: "done",
+    nodes: { "import-checkpoint": { key: null, artifact: id } },
+  });
+  await store.flush();
+  return { id, path: store.filesDir(id), summary };
+}
+
+/** Human-readable lines about an import. */
+export function formatImport(result: ImportResult): string {
+  const s = result.summary;
+  return [
+    `artifact ${result.id}`,
+    `  path ${result.path}`,
+    `imported ${s.source.file} (sha256 ${s.source.sha256.slice(0, 16)}…): ${s.network} ` +
+    `${s.className}, ${s.parameters.toLocaleString("en-US")} parameters, ${s.tensors} tensors`,
+    `kind ${s.kind} (${s.kindReason})`,
+    `render it: render ${result.id.slice(0, 12)} --turntable 60`,
+  ].join("\n");
+}
+
+/** Adds `import-checkpoint <file.pkl>` to a commander program. */
+export function registerImportCommands(program: AnyCommand): void {
+  program.command("import-checkpoint")
+    .description(
+      "import an official EG3D/Mimic3D snapshot (.pkl, never executed) into the store " +
+        "as our checkpoint",
+    )
+    .argument("<file>", "network-snapshot-*.pkl")
+    .option("--kind <eg3d|mimic3d>", "override kind detection (it fixes the tri-plane axes)")
+    .option("--network <name>", "the snapshot's network to import", "G_ema")
+    .action(async (file, opts, command) => {
+      if (opts.kind !== undefined && opts.kind !== "eg3d" && opts.kind !== "mimic3d") {
+        throw new Error(`--kind must be eg3d or mimic3d, got "${opts.kind}"`);
+      }
+      const { store: root } = command.optsWithGlobals() as { store?: string };
+      const store = await Store.open(root ?? defaultStoreRoot());
+      const result = await importCheckpoint(store, file, {
+        kind: opts.kind as ImportOptions["kind"],
+        network: opts.network,
+      });
+      console.log(formatImport(result));
+    });
+}
