@@ -219,7 +219,11 @@ function runMap(name: MapOpName, operands: Operand[]): Tensor {
   for (const s of c.strides) p.u32(...s);
   for (const o of operands) p.f32(typeof o === "number" ? o : 0);
   dispatch({
-    kernel: kernel(name, mapSource(name, op.wgsl, operands, rank)),
+    kernel: kernel(
+      name,
+      () => mapSource(name, op.wgsl, operands, rank),
+      `${rank}|${operands.map((o) => (o instanceof Tensor ? "t" : "s")).join("")}`,
+    ),
     buffers: [...tensors.map((t) => t.buffer), out.buffer],
     params: p.bytes(),
     workgroups: grid(n),

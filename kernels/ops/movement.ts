@@ -89,7 +89,7 @@ function gatherRaw(x: Tensor, axes: GatherAxis[]): Tensor {
   const p = new Params().u32(n);
   for (const a of axes) p.u32(a.size, a.srcSize, a.srcStride).i32(a.mul, a.shift, a.div);
   dispatch({
-    kernel: kernel("gather", gatherSource(axes.length)),
+    kernel: kernel("gather", () => gatherSource(axes.length), String(axes.length)),
     buffers: [x.buffer, out.buffer],
     params: p.bytes(),
     workgroups: grid(n),
@@ -293,7 +293,7 @@ export function concat(xs: Tensor[], axis: number): Tensor {
       }
     } else if (t.size) {
       dispatch({
-        kernel: kernel("concat", regionWriteSource(rank)),
+        kernel: kernel("concat", () => regionWriteSource(rank), String(rank)),
         buffers: [t.buffer, out.buffer],
         params: new Params().u32(t.size, base, ...t.shape, ...outStrides).bytes(),
         workgroups: grid(t.size),

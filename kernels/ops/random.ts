@@ -222,7 +222,7 @@ function draw(
   const buffers = [out.buffer];
   if (dist === "normal") buffers.push(tableBuffer ??= uploadBuffer(normalTable()));
   dispatch({
-    kernel: kernel(`random_${dist}`, randomSource(dist)),
+    kernel: kernel(`random_${dist}`, () => randomSource(dist), ""),
     buffers,
     params: new Params().u32(n, drawIndex >>> 0, k0, k1).bytes(),
     workgroups: grid(n),

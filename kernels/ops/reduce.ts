@@ -148,7 +148,11 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[]): Tensor {
   const perWorkgroup = redCount >= 512 && outCount <= 65536;
   const p = new Params().u32(outCount, redCount, ...sizes, ...strides);
   dispatch({
-    kernel: kernel(`reduce_${kind}`, reduceSource(kind, reduced, perWorkgroup)),
+    kernel: kernel(
+      `reduce_${kind}`,
+      () => reduceSource(kind, reduced, perWorkgroup),
+      `${reduced.map(Number).join("")}|${perWorkgroup}`,
+    ),
     buffers: [x.buffer, out.buffer],
     params: p.bytes(),
     workgroups: perWorkgroup ? grid(outCount, 1) : grid(outCount),

@@ -75,7 +75,7 @@ function scanRaw(kind: ScanKind, x: Tensor, axis: number, o: ScanOptions): Tenso
   }
   if (rows === 0 || len === 0) return out;
   dispatch({
-    kernel: kernel(`cum${kind}`, scanSource(kind)),
+    kernel: kernel(`cum${kind}`, () => scanSource(kind), ""),
     buffers: [x.buffer, out.buffer],
     params: new Params().u32(rows, len, inner, o.exclusive ? 1 : 0, o.reverse ? 1 : 0).bytes(),
     workgroups: grid(rows),

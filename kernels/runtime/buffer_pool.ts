@@ -9,6 +9,7 @@
  * submitted.
  */
 import { gpu } from "./device.ts";
+import { clearBindGroupCache } from "./commands.ts";
 
 const STORAGE = 0x80; // GPUBufferUsage.STORAGE
 const COPY_SRC = 0x04;
@@ -71,6 +72,7 @@ export function onBatchSubmitted(): void {
 
 /** Destroys every pooled (unused) buffer. */
 export function trimPool(): void {
+  clearBindGroupCache();
   onBatchSubmitted();
   for (const list of free.values()) for (const b of list) b.destroy();
   free.clear();

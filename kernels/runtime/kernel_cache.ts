@@ -9,6 +9,8 @@ import { gpu } from "./device.ts";
 export interface Kernel {
   readonly op: string;
   readonly pipeline: GPUComputePipeline;
+  /** The pipeline's bind group layout (asked once: the call is not free). */
+  readonly layout: GPUBindGroupLayout;
 }
 
 /** A WGSL compile or validation failure, naming the op. */
@@ -20,11 +22,27 @@ export class KernelError extends Error {
 }
 
 const cache = new Map<string, Kernel>();
+const byKey = new Map<string, Kernel>();
 const pendingChecks: Promise<void>[] = [];
 const errors: Error[] = [];
 
-/** Returns the pipeline for this WGSL source (entry point `main`), compiling it on first use. */
-export function kernel(op: string, wgsl: string): Kernel {
+/**
+ * Returns the pipeline for this WGSL source (entry point `main`), compiling it
+ * on first use. Generated shaders pass a function and a short `key` that
+ * determines the source, so the hot path neither builds nor hashes the text.
+ */
+export function kernel(op: string, wgsl: string | (() => string), key?: string): Kernel {
+  if (key !== undefined) {
+    const k = byKey.get(`${op}|${key}`);
+    if (k) return k;
+  }
+  const source = typeof wgsl === "string" ? wgsl : wgsl();
+  const k = compile(op, source);
+  if (key !== undefined) byKey.set(`${op}|${key}`, k);
+  return k;
+}
+
+function compile(op: string, wgsl: string): Kernel {
   const hit = cache.get(wgsl);
   if (hit) return hit;
   const { device } = gpu();
@@ -40,7 +58,7 @@ export function kernel(op: string, wgsl: string): Kernel {
       if (e) errors.push(new KernelError(op, e.message));
     }),
   );
-  const k = { op, pipeline };
+  const k = { op, pipeline, layout: pipeline.getBindGroupLayout(0) };
   cache.set(wgsl, k);
   return k;
 }
