@@ -8,6 +8,9 @@ import { registerPipelineCommands } from "./pipeline/cli.ts";
 import { registerDatasetCommands } from "./stages/io/dataset_cli.ts";
 import { registerFixturesCommand } from "./stages/fixtures/command.ts";
 import { registerSnapshotCommands } from "./stages/io/snapshot_cli.ts";
+import { registerServeCommand } from "./stages/viewer/serve_command.ts";
+import { registerImportCommands } from "./stages/io/import_command.ts";
+import { registerRenderCommands } from "./stages/render/command.ts";
 
 /** Builds the CLI program with every command registered. */
 export function buildCli(): Command {
@@ -26,6 +29,9 @@ export function buildCli(): Command {
   registerDatasetCommands(program);
   registerFixturesCommand(program);
   registerSnapshotCommands(program);
+  registerServeCommand(program);
+  registerImportCommands(program);
+  registerRenderCommands(program);
   return program;
 }
 

@@ -66,12 +66,18 @@ export interface ImportResult {
   summary: ImportSummary;
 }
 
-/** Reads `file`, imports it (see `importSnapshot`). Errors name the file; nothing is stored. */
-export async function importCheckpoint(
-  store: Store,
+/** A validated import, not yet stored: the loaded generator and what to record. */
+export interface PreparedImport {
+  generator: TriplaneGenerator;
+  summary: ImportSummary;
+  /** Provenance kept in the checkpoint's safetensors metadata. */
+  metadata: Record<string, string>;
+}
+
+/** Reads and parses a snapshot file (never executing anything); errors name the file. */
+export async function readSnapshotFile(
   file: string,
-  options: ImportOptions = {},
-): Promise<ImportResult> {
+): Promise<{ snapshot: Snapshot; source: ImportSource }> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(file);
@@ -82,21 +88,18 @@ export async function importCheckpoint(
   const sha256 = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"))
     .join("");
   const snapshot = parseSnapshot(bytes, file);
-  return await importSnapshot(store, snapshot, { file, bytes: bytes.length, sha256 }, options);
+  return { snapshot, source: { file, bytes: bytes.length, sha256 } };
 }
 
 /**
- * Maps a parsed snapshot's network to our checkpoint, loads it into our
- * generator (strict), and stores `G_ema.safetensors` + `import.json` as one
- * artifact (staged, then committed atomically). Same file and options → same
- * artifact id. The import is recorded like a run so `gc` keeps it.
+ * Maps a snapshot's network to our config and loads every tensor into our
+ * generator (strict). Throws naming the file and the problem; touches no store.
  */
-export async function importSnapshot(
-  store: Store,
+export function prepareImport(
   snapshot: Snapshot,
   source: ImportSource,
   options: ImportOptions = {},
-): Promise<ImportResult> {
+): PreparedImport {
   const network = options.network ?? "G_ema";
   const imported = snapshotToCheckpoint(snapshot, network, options.kind);
   let generator: TriplaneGenerator;
@@ -109,7 +112,6 @@ export async function importSnapshot(
         (err as Error).message,
     );
   }
-  const net = snapshot.networks.get(network)!;
   const fileName = path.basename(source.file);
   const summary: ImportSummary = {
     format: "mimic3d-ts/import@1",
@@ -118,44 +120,71 @@ export async function importSnapshot(
     className: imported.className,
     kind: imported.kind,
     kindReason: imported.kindReason,
-    parameters: net.parameterCount,
+    parameters: snapshot.networks.get(network)!.parameterCount,
     tensors: imported.stateDict.size,
     checkpoint: IMPORTED_CHECKPOINT,
     config: imported.config,
     trainingSetKwargs: snapshot.trainingSetKwargs,
     snapshotNetworks: [...snapshot.networks.keys()],
   };
+  const metadata = {
+    source: fileName,
+    sourceSha256: source.sha256,
+    kind: imported.kind,
+    kindReason: imported.kindReason,
+    network,
+  };
+  return { generator, summary, metadata };
+}
+
+/**
+ * Stores a prepared import as one artifact (`G_ema.safetensors` + `import.json`,
+ * staged, then committed atomically; a failure leaves nothing). Same file and
+ * options → same artifact id. Recorded like a run so `gc` keeps it.
+ */
+export async function storeImport(
+  store: Store,
+  prepared: PreparedImport,
+  sourcePath: string,
+): Promise<ImportResult> {
   const staging = await store.makeStagingDir("import-checkpoint");
   let id: string;
   try {
-    await saveGenerator(path.join(staging.outDir, IMPORTED_CHECKPOINT), generator, {
-      source: fileName,
-      sourceSha256: source.sha256,
-      kind: imported.kind,
-      kindReason: imported.kindReason,
-      network,
-    });
+    await saveGenerator(
+      path.join(staging.outDir, IMPORTED_CHECKPOINT),
+      prepared.generator,
+      prepared.metadata,
+    );
     await Deno.writeTextFile(
       path.join(staging.outDir, "import.json"),
-      JSON.stringify(summary, null, 2) + "\n",
+      JSON.stringify(prepared.summary, null, 2) + "\n",
     );
     id = await store.commit(staging.dir);
   } catch (err) {
     await removeTree(staging.dir);
     throw err;
   }
-  const runId = `import-checkpoint-${new Date().toISOString().replace(/[-:.]/g, "")}-${
-    id.slice(0, 8)
-  }`;
+  const stamp = new Date().toISOString().replace(/[-:.]/g, "");
+  const runId = `import-checkpoint-${stamp}-${id.slice(0, 8)}`;
   await writeJsonAtomic(store.at("runs", `${runId}.json`), {
     runId,
     experiment: null,
-    source: { ...summary.source, path: path.resolve(source.file) },
+    source: { ...prepared.summary.source, path: path.resolve(sourcePath) },
     outcome: "done",
     nodes: { "import-checkpoint": { key: null, artifact: id } },
   });
   await store.flush();
-  return { id, path: store.filesDir(id), summary };
+  return { id, path: store.filesDir(id), summary: prepared.summary };
+}
+
+/** Reads, validates and stores a snapshot (the three steps above). Nothing is stored on error. */
+export async function importCheckpoint(
+  store: Store,
+  file: string,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
+  const { snapshot, source } = await readSnapshotFile(file);
+  return await storeImport(store, prepareImport(snapshot, source, options), file);
 }
 
 /** Human-readable lines about an import. */
@@ -185,12 +214,14 @@ export function registerImportCommands(program: AnyCommand): void {
       if (opts.kind !== undefined && opts.kind !== "eg3d" && opts.kind !== "mimic3d") {
         throw new Error(`--kind must be eg3d or mimic3d, got "${opts.kind}"`);
       }
-      const { store: root } = command.optsWithGlobals() as { store?: string };
-      const store = await Store.open(root ?? defaultStoreRoot());
-      const result = await importCheckpoint(store, file, {
+      const { snapshot, source } = await readSnapshotFile(file);
+      const prepared = prepareImport(snapshot, source, {
         kind: opts.kind as ImportOptions["kind"],
         network: opts.network,
       });
-      console.log(formatImport(result));
+      // The store is opened only once the import is known to be good.
+      const { store: root } = command.optsWithGlobals() as { store?: string };
+      const store = await Store.open(root ?? defaultStoreRoot());
+      console.log(formatImport(await storeImport(store, prepared, file)));
     });
 }

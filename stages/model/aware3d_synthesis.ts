@@ -50,6 +50,8 @@ export class Aware3DSynthesisNetwork extends SynthesisNetwork {
           `b3d${r}`,
           new Aware3DBlock({
             imgChannels: config3d.imgChannels,
+            // The 3-D planes keep the backbone's per-plane width (the block's default is 32).
+            planeChannels: config3d.imgChannels / 3,
             imgResolution: r,
             retResolution,
             extraBlocks,

@@ -20,7 +20,7 @@ import {
   viewGrid,
 } from "./cameras.ts";
 import { countRenders, renderViews } from "./render_views.ts";
-import type { Branch } from "./seed_scene.ts";
+import { type Branch, checkBranch } from "./seed_scene.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyCommand = Command<any, any, any>;
@@ -59,9 +59,11 @@ export function registerRenderCommands(program: AnyCommand): void {
       const { generator, path: file } = await resolveCheckpoint(checkpoint, command);
       const branch: Branch = request.branch ??
         (generator.config.kind === "mimic3d" ? "3d" : "2d");
+      checkBranch(generator, branch);
       console.error(
-        `rendering ${generator.config.kind} generator ${file}: ${request.seeds.length} seeds × ` +
-          `${request.views.length} views, ${branch} branch` +
+        `rendering ${generator.config.kind} generator ${file}: ` +
+          `${count(request.seeds.length, "seed")} × ${count(request.views.length, "view")}, ` +
+          `${branch} branch` +
           (request.turntableFrames ? `, ${request.turntableFrames}-frame turntables` : ""),
       );
       const job = { ...request, branch, source: file };
@@ -81,6 +83,10 @@ export function registerRenderCommands(program: AnyCommand): void {
         console.log(`  ${name}`);
       }
     });
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 /** The render flags as commander hands them over (strings). */
@@ -193,7 +199,14 @@ function parsePivot(text: string): [number, number, number] {
  * from the store artifact whose id starts with `ref`.
  */
 async function resolveCheckpoint(ref: string, command: AnyCommand) {
-  if (await Deno.stat(ref).then(() => true, () => false)) return await loadGenerator(ref);
+  const stat = await Deno.stat(ref).catch(() => null);
+  if (stat?.isFile && await looksLikePickle(ref)) {
+    throw new Error(
+      `${ref} is a training snapshot pickle, not our checkpoint: import it first ` +
+        `(import-checkpoint ${ref}), then render the artifact id it prints`,
+    );
+  }
+  if (stat) return await loadGenerator(ref);
   const { store: root = defaultStoreRoot() } = command.optsWithGlobals() as { store?: string };
   if (!/^[0-9a-f]{4,64}$/.test(ref)) {
     throw new Error(`${ref}: no such checkpoint file or directory (nor an artifact id)`);
@@ -205,4 +218,12 @@ async function resolveCheckpoint(ref: string, command: AnyCommand) {
   const id = await store.resolveId(ref);
   await store.check(id, "sizes");
   return await loadGenerator(store.filesDir(id));
+}
+
+/** Pickles start with the PROTO opcode (0x80) for every protocol a snapshot uses. */
+async function looksLikePickle(file: string): Promise<boolean> {
+  using handle = await Deno.open(file);
+  const head = new Uint8Array(2);
+  const read = await handle.read(head);
+  return read === 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5;
 }

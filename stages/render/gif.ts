@@ -31,7 +31,9 @@ export function encodeGif(frames: readonly PixelImage[], delayMs: number): Uint8
   const gif = GIFEncoder();
   frames.forEach((frame, i) => {
     if (frame.width !== width || frame.height !== height) {
-      throw new Error(`encodeGif: frame ${i} is ${frame.width}×${frame.height}, not ${width}×${height}`);
+      throw new Error(
+        `encodeGif: frame ${i} is ${frame.width}×${frame.height}, not ${width}×${height}`,
+      );
     }
     const rgba = toRgba(frame);
     const palette = quantize(rgba, 256);

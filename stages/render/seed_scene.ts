@@ -23,7 +23,7 @@ import type { TriplaneGenerator } from "../model/generator.ts";
 import { renderFused } from "../model/fused_renderer.ts";
 import { sampleRays } from "../model/rays.ts";
 import type { PixelImage } from "../io/png.ts";
-import { type CameraRig, conditioningLabel, viewLabel, type ViewAngles } from "./cameras.ts";
+import { type CameraRig, conditioningLabel, type ViewAngles, viewLabel } from "./cameras.ts";
 import { colorizeDepth } from "./depth_colormap.ts";
 import { latentForSeed } from "./seed_latent.ts";
 

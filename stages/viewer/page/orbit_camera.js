@@ -55,16 +55,23 @@ export function orbitCameraLabel(view) {
 export function cameraRays(label, resolution) {
   const [fx, sk, cx, , fy, cy] = label.slice(16, 22);
   const out = new Float32Array(resolution * resolution * 6);
+  let o = 0;
   for (let i = 0; i < resolution; i++) {
+    const v = (i + 0.5) / resolution;
+    const y = (v - cy) / fy;
     for (let j = 0; j < resolution; j++) {
       const u = (j + 0.5) / resolution;
-      const v = (i + 0.5) / resolution;
       const x = (u - cx + (cy * sk) / fy - (sk * v) / fy) / fx;
-      const y = (v - cy) / fy;
-      const d = [0, 1, 2].map((r) => label[4 * r] * x + label[4 * r + 1] * y + label[4 * r + 2]);
-      const norm = Math.max(Math.hypot(d[0], d[1], d[2]), 1e-12);
-      const o = (i * resolution + j) * 6;
-      out.set([label[3], label[7], label[11], d[0] / norm, d[1] / norm, d[2] / norm], o);
+      const dx = label[0] * x + label[1] * y + label[2];
+      const dy = label[4] * x + label[5] * y + label[6];
+      const dz = label[8] * x + label[9] * y + label[10];
+      const scale = 1 / Math.max(Math.hypot(dx, dy, dz), 1e-12);
+      out[o++] = label[3];
+      out[o++] = label[7];
+      out[o++] = label[11];
+      out[o++] = dx * scale;
+      out[o++] = dy * scale;
+      out[o++] = dz * scale;
     }
   }
   return out;

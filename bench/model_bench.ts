@@ -1,0 +1,96 @@
+/**
+ * Network benchmarks at the paper's sizes, wall clock end to end (what a user
+ * waits for, as the PyTorch anchors in shared/BASELINES.md): EG3D FFHQ-512
+ * generator inference (64² render, 48+48 samples, SR 8XDC to 512²) at batch
+ * 1/4/16, and the tri-plane backbone's forward + backward at batch 4.
+ *
+ *   deno run -A bench/model_bench.ts            paper sizes
+ *   deno run -A bench/model_bench.ts --quick    tiny sizes (CPU adapter)
+ */
+import { flush, gpu, grad, initGpu, memoryStats, mul, noGrad, resetPeakMemory, Rng, scope, sum, Tensor } from "../kernels/mod.ts";
+import { type GeneratorConfig, TriplaneGenerator } from "../stages/model/generator.ts";
+import { lookAtCameraLabel } from "../stages/io/camera_label.ts";
+import { median } from "./timing.ts";
+
+const args = Deno.args.filter((a) => a !== "--");
+const quick = args.includes("--quick");
+await initGpu();
+console.log(`device: ${gpu().name}${quick ? " (quick sizes)" : ""}, ${new Date().toISOString().slice(0, 10)}`);
+
+/** EG3D's FFHQ-512 generator (or a tiny stand-in with --quick). */
+function ffhq512(): GeneratorConfig {
+  return {
+    kind: "eg3d",
+    zDim: quick ? 16 : 512,
+    cDim: 25,
+    wDim: quick ? 32 : 512,
+    imgResolution: quick ? 64 : 512,
+    planeResolution: quick ? 32 : 256,
+    neuralRenderingResolution: quick ? 16 : 64,
+    mappingLayers: 2,
+    channelBase: quick ? 512 : 32768,
+    channelMax: quick ? 32 : 512,
+    rendering: {
+      depthResolution: quick ? 8 : 48,
+      depthResolutionImportance: quick ? 8 : 48,
+      rayStart: 2.25,
+      rayEnd: 3.3,
+      boxWarp: 1,
+    },
+    cScale: 1,
+    superresolution: {
+      kind: "SuperresolutionHybrid8XDC",
+      inputResolution: quick ? 16 : 128,
+      blockChannels: quick ? [16, 8] : undefined,
+    },
+  };
+}
+
+function cameras(n: number): Tensor {
+  const label = Array.from(lookAtCameraLabel({ yaw: 0.2, pitch: -0.1, radius: 2.7 }));
+  return Tensor.fromData(Array.from({ length: n }, () => label).flat(), [n, 25]);
+}
+
+/** Median wall ms of `run` (flushed each time) after warm-up. */
+async function wall(run: () => void, iterations: number, warmup = 2): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < warmup + iterations; i++) {
+    const t0 = performance.now();
+    scope(run);
+    await flush();
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+const rows: string[] = [];
+const G = new TriplaneGenerator(ffhq512(), new Rng(0));
+const rng = new Rng(1);
+for (const batch of quick ? [1, 2] : [1, 4, 16]) {
+  const c = cameras(batch).keep();
+  resetPeakMemory();
+  const ms = await wall(() =>
+    noGrad(() => {
+      G.forward(rng.normal([batch, G.config.zDim]), c, { noiseMode: "const", fusedModconv: true, random: rng });
+    }), quick ? 2 : 10);
+  const peak = memoryStats().peak / 2 ** 30;
+  rows.push(`| EG3D FFHQ-512 G inference, batch ${batch} | ${ms.toFixed(1)} ms | ${(batch * 1000 / ms).toFixed(1)} img/s | ${peak.toFixed(2)} GiB |`);
+  console.log(rows[rows.length - 1]);
+  c.dispose();
+}
+
+{
+  const batch = quick ? 2 : 4;
+  const synthesis = G.backbone.synthesis;
+  const params = [...synthesis.parameters().values()];
+  const ws = rng.normal([batch, synthesis.numWs, G.config.wDim]).keep();
+  resetPeakMemory();
+  const ms = await wall(() => {
+    const planes = synthesis.forward(ws, { noiseMode: "const" });
+    const w = Tensor.fromData(new Float32Array(planes.size).fill(1e-3), planes.shape);
+    grad(sum(mul(planes, w)), params);
+  }, quick ? 2 : 10);
+  const peak = memoryStats().peak / 2 ** 30;
+  rows.push(`| backbone (256², 96 ch) forward + backward, batch ${batch} | ${ms.toFixed(1)} ms | | ${peak.toFixed(2)} GiB |`);
+  console.log(rows[rows.length - 1]);
+}

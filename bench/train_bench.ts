@@ -1,0 +1,169 @@
+/**
+ * Training throughput of the `pretrain` stage: sec/kimg over whole
+ * lazy-regularisation cycles (every phase at its real frequency), the median
+ * time of each phase alone (Gmain, Greg, Dmain, Dreg), and peak GPU memory,
+ * for the `small` preset and the paper's `ffhq512` at batch 4 and 8. Data are
+ * synthetic (fixed random images, FFHQ-like cameras): the dataset is not what
+ * is measured. Wall clock with a flush per step / phase, after a warm-up.
+ *
+ *   deno run -A bench/train_bench.ts                 small, ffhq512 b4, ffhq512 b8
+ *   deno run -A bench/train_bench.ts --only small
+ *   deno run -A bench/train_bench.ts --quick         the tiny preset (CPU adapter smoke test)
+ */
+import {
+  flush,
+  gpu,
+  initGpu,
+  memoryStats,
+  mul,
+  resetPeakMemory,
+  Rng,
+  sub,
+  tensor,
+} from "../kernels/mod.ts";
+import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
+import type { PretrainConfig } from "../stages/pretrain/config.ts";
+import { Trainer } from "../stages/pretrain/trainer.ts";
+import { phasesAt } from "../stages/pretrain/phases.ts";
+import type { RealBatch } from "../stages/pretrain/data_loader.ts";
+import { FFHQ_FOCAL, FFHQ_RADIUS, lookAtCameraLabel } from "../stages/io/camera_label.ts";
+import { median } from "./timing.ts";
+
+interface Case {
+  name: string;
+  preset: string;
+  batch?: number;
+  resolution: number;
+}
+
+const args = Deno.args.filter((a) => a !== "--");
+const quick = args.includes("--quick");
+const onlyAt = args.indexOf("--only");
+const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
+const CASES: Case[] = quick ? [{ name: "tiny", preset: "tiny", resolution: 32 }] : [
+  { name: "small", preset: "small", resolution: 64 },
+  { name: "ffhq512-b4", preset: "ffhq512", batch: 4, resolution: 512 },
+  { name: "ffhq512-b8", preset: "ffhq512", batch: 8, resolution: 512 },
+];
+const PHASE_REPEATS = quick ? 2 : 5;
+
+/** The preset's pretrain config, with the batch overridden. */
+function pretrainConfig(c: Case): PretrainConfig {
+  const preset = structuredClone(mimic3d.presets![c.preset]) as {
+    pretrain?: Record<string, unknown>;
+  };
+  preset.pretrain = { ...preset.pretrain, ...(c.batch ? { batch: c.batch } : {}) };
+  return experimentConfig.parse(preset).pretrain;
+}
+
+/** FFHQ-like cameras: yaw and pitch spread over a fixed grid. */
+const labels = {
+  length: 64,
+  label(i: number) {
+    return lookAtCameraLabel({
+      yaw: ((i % 8) / 7 - 0.5) * 0.8,
+      pitch: ((Math.floor(i / 8) % 8) / 7 - 0.5) * 0.4,
+      radius: FFHQ_RADIUS,
+      focal: FFHQ_FOCAL,
+      target: [0, 0, 0],
+    });
+  },
+};
+
+interface Row {
+  name: string;
+  batch: number;
+  kind: string;
+  secPerKimg: number;
+  stepMs: number;
+  phaseMs: Record<string, number>;
+  peakMiB: number;
+  parameters: Record<string, number>;
+}
+
+async function timed(fn: () => void): Promise<number> {
+  const t0 = performance.now();
+  fn();
+  await flush();
+  return performance.now() - t0;
+}
+
+async function bench(c: Case): Promise<Row> {
+  const config = pretrainConfig(c);
+  const trainer = new Trainer(config, c.resolution, 0, labels);
+  const random = new Rng(123);
+  const images = sub(mul(random.uniform([config.batch, 3, c.resolution, c.resolution]), 2), 1)
+    .keep();
+  const cams = Array.from({ length: config.batch }, (_, i) => labels.label(i)).flat();
+  const real: RealBatch = {
+    images,
+    labels: tensor(cams, [config.batch, 25]).keep(),
+  };
+  await flush();
+  // Warm-up: one step with every phase (compiles every kernel), then one main-only step.
+  for (let i = 0; i < 2; i++) await timed(() => trainer.trainStep(real));
+  resetPeakMemory();
+
+  // A whole regularisation cycle (every phase at its frequency), steps flushed one by one.
+  const cycle = trainer.phases.reduce((a, p) => Math.max(a, p.interval), 1);
+  trainer.step = 0;
+  const stepTimes: number[] = [];
+  for (let i = 0; i < cycle; i++) stepTimes.push(await timed(() => trainer.trainStep(real)));
+  const total = stepTimes.reduce((a, b) => a + b, 0);
+  const secPerKimg = total / 1000 / ((cycle * config.batch) / 1000);
+
+  const phaseMs: Record<string, number> = {};
+  for (const phase of phasesAt(trainer.phases, 0)) {
+    const times: number[] = [];
+    for (let i = 0; i < PHASE_REPEATS; i++) {
+      times.push(await timed(() => trainer.runPhase(phase, real)));
+    }
+    phaseMs[phase.name] = median(times);
+  }
+  await trainer.metrics.drain();
+  const row: Row = {
+    name: c.name,
+    batch: config.batch,
+    kind: trainer.G.config.kind,
+    secPerKimg,
+    stepMs: median(stepTimes),
+    phaseMs,
+    peakMiB: memoryStats().peak / 2 ** 20,
+    parameters: trainer.parameterCounts(),
+  };
+  images.dispose();
+  real.labels.dispose();
+  return row;
+}
+
+await initGpu();
+const g = gpu();
+const date = new Date().toISOString().slice(0, 10);
+console.log(`device: ${g.name}${quick ? " (quick: tiny preset)" : ""}, ${date}`);
+const rows: Row[] = [];
+for (const c of CASES) {
+  if (only && !only.has(c.name)) continue;
+  const row = await bench(c);
+  rows.push(row);
+  const phases = Object.entries(row.phaseMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+  console.log(
+    `${row.name.padEnd(12)} batch ${String(row.batch).padStart(2)}  ${
+      row.secPerKimg.toFixed(1)
+    } s/kimg` +
+      `  step median ${row.stepMs.toFixed(1)} ms  phases (ms): ${phases}  peak ${
+        row.peakMiB.toFixed(0)
+      } MiB`,
+  );
+}
+
+const json = { device: g.name, date, quick, clock: "wall (flush per step/phase)", rows };
+if (!quick) {
+  const device = g.name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  const dir = new URL("./results/", import.meta.url);
+  await Deno.mkdir(dir, { recursive: true });
+  const path = new URL(`${date}-train-${device}.json`, dir);
+  await Deno.writeTextFile(path, JSON.stringify(json, null, 2) + "\n");
+  console.log(`\nJSON: ${path.pathname}`);
+}
+const out = Deno.env.get("OUT");
+if (out) await Deno.writeTextFile(`${out}/train_bench.json`, JSON.stringify(json, null, 2) + "\n");

@@ -1,0 +1,181 @@
+/**
+ * The communicator the training loop talks to: rank, world size, a
+ * deterministic all-reduce (mean) of float32 host buffers, broadcast,
+ * all-gather and barrier. `SingleProcess` is the world of one, so a training
+ * loop has one code path for 1 and N ranks.
+ *
+ * Determinism: the all-reduce is a reduce-scatter + all-gather in which each
+ * element is summed in rank order, ((g₀ + g₁) + g₂) + …, in float32, then
+ * divided by the world size (as the original: sum, then `/= num_gpus`). The
+ * result is the same bits on every rank and on every rerun, whatever the
+ * bucket sizes or network timing, because MPI only moves data here and never
+ * adds (MPI_Allreduce's sum order depends on the algorithm Open MPI picks).
+ * Traffic per rank is 2·(N−1)/N of the buffer, like a ring all-reduce.
+ * @module
+ */
+import { launchedByMpi, MAX_COUNT, Mpi } from "./mpi_ffi.ts";
+
+/** What data-parallel training needs from the process group. */
+export interface Communicator {
+  /** This process's rank, 0 … size−1. */
+  readonly rank: number;
+  /** The number of ranks. */
+  readonly size: number;
+  /** True on rank 0, the only rank that writes artifacts and logs. */
+  readonly isLeader: boolean;
+  /**
+   * Replaces each buffer, in place and on every rank, by the element-wise
+   * mean over ranks: sum in rank order (float32), then ÷ size. All ranks must
+   * pass buffers of the same lengths in the same order.
+   */
+  allReduceMean(buffers: readonly Float32Array<ArrayBuffer>[]): Promise<void>;
+  /** Rank `root`'s bytes on every rank (others pass null; lengths need not be known). */
+  broadcast(bytes: Uint8Array<ArrayBuffer> | null, root?: number): Promise<Uint8Array<ArrayBuffer>>;
+  /** Every rank's bytes, in rank order (all ranks pass the same length). */
+  allGather(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>[]>;
+  /** Waits until every rank has reached it. */
+  barrier(): Promise<void>;
+  /** Leaves the group (MPI_Finalize); idempotent. */
+  close(): void;
+}
+
+/**
+ * out ← (((parts[0] + parts[1]) + parts[2]) + …) / parts.length, each
+ * operation rounded to float32. The one definition of the reduction (JS
+ * computes in float64 and a Float32Array store rounds; for + and ÷ of float32
+ * values that double rounding equals float32 arithmetic exactly).
+ */
+export function meanInRankOrder(
+  parts: readonly Float32Array[],
+  out: Float32Array = new Float32Array(parts[0].length),
+): Float32Array {
+  const n = out.length;
+  out.set(parts[0].subarray(0, n));
+  for (let r = 1; r < parts.length; r++) {
+    const p = parts[r];
+    for (let i = 0; i < n; i++) out[i] += p[i];
+  }
+  const size = parts.length;
+  if (size > 1) for (let i = 0; i < n; i++) out[i] /= size;
+  return out;
+}
+
+/** The world of one process: every collective is the identity. */
+export class SingleProcess implements Communicator {
+  readonly rank = 0;
+  readonly size = 1;
+  readonly isLeader = true;
+
+  allReduceMean(_buffers: readonly Float32Array<ArrayBuffer>[]): Promise<void> {
+    return Promise.resolve();
+  }
+
+  broadcast(
+    bytes: Uint8Array<ArrayBuffer> | null,
+    root = 0,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    if (root !== 0 || bytes === null) {
+      throw new Error(`broadcast from rank ${root} in a world of one (rank 0 must pass the bytes)`);
+    }
+    return Promise.resolve(bytes.slice());
+  }
+
+  allGather(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>[]> {
+    return Promise.resolve([bytes.slice()]);
+  }
+
+  barrier(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): void {}
+}
+
+/** Shard j of n elements over `size` ranks: [start, start + count). Near-equal, in rank order. */
+function shardBounds(n: number, size: number): { starts: Int32Array; counts: Int32Array } {
+  const starts = new Int32Array(size);
+  const counts = new Int32Array(size);
+  for (let j = 0; j < size; j++) {
+    starts[j] = Math.floor((j * n) / size);
+    counts[j] = Math.floor(((j + 1) * n) / size) - starts[j];
+  }
+  return { starts, counts };
+}
+
+/** Ranks started by mpirun/srun, talking through Open MPI. */
+export class MpiCommunicator implements Communicator {
+  readonly rank: number;
+  readonly size: number;
+  readonly isLeader: boolean;
+
+  constructor(private readonly mpi: Mpi) {
+    this.rank = mpi.rank;
+    this.size = mpi.size;
+    this.isLeader = mpi.rank === 0;
+  }
+
+  async allReduceMean(buffers: readonly Float32Array<ArrayBuffer>[]): Promise<void> {
+    for (const buffer of buffers) await this.allReduceMeanOne(buffer);
+  }
+
+  /** Reduce-scatter (all-to-all of shards, summed here in rank order), then all-gather. */
+  private async allReduceMeanOne(buffer: Float32Array<ArrayBuffer>): Promise<void> {
+    const n = buffer.length;
+    if (n === 0 || this.size === 1) return;
+    if (n > MAX_COUNT) throw new Error(`allReduceMean: ${n} elements exceed MPI's int count`);
+    const { starts, counts } = shardBounds(n, this.size);
+    const mine = counts[this.rank];
+    // Every rank's copy of my shard, rank j's at j·mine.
+    const received = new Float32Array(mine * this.size);
+    const recvCounts = new Int32Array(this.size).fill(mine);
+    const recvDispls = Int32Array.from({ length: this.size }, (_, j) => j * mine);
+    await this.mpi.alltoallv(buffer, counts, starts, received, recvCounts, recvDispls, "float");
+    const parts = Array.from(
+      { length: this.size },
+      (_, j) => received.subarray(j * mine, (j + 1) * mine),
+    );
+    const reduced = meanInRankOrder(parts, new Float32Array(mine));
+    await this.mpi.allgatherv(reduced, mine, buffer, counts, starts, "float");
+  }
+
+  async broadcast(
+    bytes: Uint8Array<ArrayBuffer> | null,
+    root = 0,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    const isRoot = this.rank === root;
+    if (isRoot && bytes === null) throw new Error(`broadcast: root rank ${root} passed no bytes`);
+    const length = new Float64Array([isRoot ? bytes!.length : 0]);
+    await this.mpi.bcast(new Uint8Array(length.buffer), root);
+    const data = isRoot ? bytes!.slice() : new Uint8Array(length[0]);
+    await this.mpi.bcast(data, root);
+    return data;
+  }
+
+  async allGather(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>[]> {
+    const n = bytes.length;
+    const all = new Uint8Array(n * this.size);
+    const counts = new Int32Array(this.size).fill(n);
+    const displs = Int32Array.from({ length: this.size }, (_, j) => j * n);
+    await this.mpi.allgatherv(bytes, n, all, counts, displs, "byte");
+    return Array.from({ length: this.size }, (_, j) => all.slice(j * n, (j + 1) * n));
+  }
+
+  barrier(): Promise<void> {
+    return this.mpi.barrier();
+  }
+
+  close(): void {
+    this.mpi.finalize();
+  }
+}
+
+/**
+ * The communicator for this process: Open MPI when started by mpirun/srun
+ * (Open MPI or PMIx environment present), otherwise a world of one. Call
+ * once, after GPU pinning and before touching the GPU.
+ */
+export function openCommunicator(
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Communicator {
+  return launchedByMpi(env) ? new MpiCommunicator(Mpi.init()) : new SingleProcess();
+}

@@ -1,0 +1,241 @@
+/**
+ * The `reference-stats` stage: a dataset's FID Inception features and their
+ * float64 mean/covariance, computed once per (dataset artifact, weight file)
+ * — its key holds the data artifact id and the weights' content hash — and
+ * shared by every eval of every model trained on that dataset.
+ *
+ * As `fid50k_full` defines the reference: every image of the dataset, no
+ * x-flip copies. Without a weight file the stage still succeeds and records
+ * why there are no statistics, so the DAG's shape does not depend on a user
+ * file and eval reports FID/KID as unavailable with that reason.
+ *
+ * Output: `reference.json` (availability, counts, weights hash) and, when
+ * available, `reference.safetensors` with `mu` [2048] F64, `sigma`
+ * [2048, 2048] F64 and `features` [N, 2048] F32 (KID needs the features).
+ * @module
+ */
+import { join } from "node:path";
+import { z } from "zod";
+import { readSafetensors } from "../../kernels/mod.ts";
+import { defineStage } from "../../pipeline/mod.ts";
+import { atomicWriteFile, atomicWriteTextFile } from "../io/atomic_write.ts";
+import { ImageDataset } from "../io/dataset_reader.ts";
+import type { PixelImage } from "../io/png.ts";
+import { PREPARED_FILES } from "../prep/prepare_dataset.ts";
+import { type FeatureMatrix, featureStatistics, type FeatureStatistics } from "./frechet.ts";
+import { type FeatureExtractor, inceptionExtractor } from "./fid_kid.ts";
+import { loadInceptionWeights } from "./inception.ts";
+
+/** Files of a reference artifact. */
+export const REFERENCE_FILES = {
+  summary: "reference.json",
+  tensors: "reference.safetensors",
+} as const;
+
+/** The one weight file FID numbers are comparable under. */
+export const INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth";
+
+/** Why FID/KID cannot be computed without weights (shown in metrics and the report). */
+export const NO_WEIGHTS_REASON =
+  `no FID Inception weights given: set eval.inceptionWeights to pytorch-fid's ` +
+  `${INCEPTION_WEIGHTS_NAME} (it cannot be downloaded here)`;
+
+/** Config the stage reads (a subset of the eval section: extra keys are ignored). */
+export const referenceStatsSchema = z.object({
+  /** Path of pytorch-fid's Inception weights; empty = FID/KID unavailable. */
+  inceptionWeights: z.string().default(""),
+  /** Reference images (0 = the whole dataset, as FID50k_full). */
+  referenceImages: z.number().int().nonnegative().default(0),
+});
+
+/** Images per Inception call. */
+const BATCH = 8;
+
+/** Reads up to `maxImages` images (0 = all) of a dataset zip and extracts their features. */
+export async function datasetFeatures(
+  datasetPath: string,
+  extract: FeatureExtractor,
+  { maxImages = 0, batch = BATCH, onProgress }: {
+    maxImages?: number;
+    batch?: number;
+    onProgress?: (done: number, total: number) => void;
+  } = {},
+): Promise<FeatureMatrix> {
+  using dataset = await ImageDataset.open(datasetPath);
+  const total = maxImages > 0 ? Math.min(maxImages, dataset.imageCount) : dataset.imageCount;
+  let data: Float32Array | null = null;
+  let cols = 0;
+  for (let start = 0; start < total; start += batch) {
+    const images: PixelImage[] = [];
+    for (let i = start; i < Math.min(total, start + batch); i++) {
+      images.push(await dataset.readImage(i));
+    }
+    const features = await extract(images);
+    cols = features.cols;
+    data ??= new Float32Array(total * cols);
+    data.set(Float32Array.from(features.data), start * cols);
+    onProgress?.(start + images.length, total);
+  }
+  return { data: data ?? new Float32Array(0), rows: total, cols };
+}
+
+/** What a reference artifact holds. */
+export type ReferenceStatistics =
+  | {
+    available: true;
+    statistics: FeatureStatistics;
+    features: FeatureMatrix;
+    /** sha256 of the weight file the features came from. */
+    weightsSha256: string;
+    /** Images in the dataset (the reference may use fewer). */
+    datasetImages: number;
+  }
+  | { available: false; reason: string; datasetImages: number };
+
+/** Writes a reference artifact into `outDir`. */
+export async function writeReference(
+  outDir: string,
+  reference: ReferenceStatistics,
+): Promise<void> {
+  if (reference.available) {
+    const { statistics, features } = reference;
+    await atomicWriteFile(
+      join(outDir, REFERENCE_FILES.tensors),
+      encodeTensors({
+        mu: { dtype: "F64", shape: [statistics.dim], data: statistics.mu },
+        sigma: { dtype: "F64", shape: [statistics.dim, statistics.dim], data: statistics.sigma },
+        features: {
+          dtype: "F32",
+          shape: [features.rows, features.cols],
+          data: Float32Array.from(features.data),
+        },
+      }),
+    );
+  }
+  const summary = reference.available
+    ? {
+      available: true,
+      count: reference.features.rows,
+      dim: reference.statistics.dim,
+      datasetImages: reference.datasetImages,
+      inceptionWeightsSha256: reference.weightsSha256,
+    }
+    : { available: false, reason: reference.reason, datasetImages: reference.datasetImages };
+  await atomicWriteTextFile(
+    join(outDir, REFERENCE_FILES.summary),
+    JSON.stringify(summary, null, 2) + "\n",
+  );
+}
+
+/** Reads a reference artifact written by `writeReference`. */
+export async function readReference(dir: string): Promise<ReferenceStatistics> {
+  const summary = JSON.parse(await Deno.readTextFile(join(dir, REFERENCE_FILES.summary)));
+  if (!summary.available) {
+    return { available: false, reason: summary.reason, datasetImages: summary.datasetImages };
+  }
+  const file = await readSafetensors(join(dir, REFERENCE_FILES.tensors));
+  const get = (name: string) => {
+    const t = file.tensors.get(name);
+    if (!t) throw new Error(`${dir}: ${REFERENCE_FILES.tensors} has no "${name}"`);
+    return t;
+  };
+  const features = get("features");
+  const dim = get("mu").shape[0];
+  return {
+    available: true,
+    statistics: {
+      mu: Float64Array.from(get("mu").data),
+      sigma: Float64Array.from(get("sigma").data),
+      dim,
+      count: summary.count,
+    },
+    features: { data: features.data, rows: features.shape[0], cols: features.shape[1] },
+    weightsSha256: summary.inceptionWeightsSha256,
+    datasetImages: summary.datasetImages,
+  };
+}
+
+const source = (path: string) => new URL(path, import.meta.url);
+
+/** The reference-statistics stage: inputs `{ data: <prep artifact> }`. */
+export const referenceStats = defineStage({
+  name: "reference-stats",
+  sources: [
+    import.meta.url,
+    source("./fid_kid.ts"),
+    source("./frechet.ts"),
+    source("./inception.ts"),
+    source("../io/dataset_reader.ts"),
+    source("../io/png.ts"),
+    source("../io/pth.ts"),
+  ],
+  config: referenceStatsSchema,
+  inputs: ["data"],
+  seeded: false,
+  externalFiles: (c) => (c.inceptionWeights ? [c.inceptionWeights] : []),
+  async run(ctx) {
+    const datasetPath = join(ctx.inputs.data, PREPARED_FILES.dataset);
+    const datasetImages = await countImages(datasetPath);
+    if (!ctx.config.inceptionWeights) {
+      ctx.log("reference statistics unavailable", { reason: NO_WEIGHTS_REASON });
+      await writeReference(ctx.outDir, {
+        available: false,
+        reason: NO_WEIGHTS_REASON,
+        datasetImages,
+      });
+      return;
+    }
+    const weightsSha256 = await ctx.hashFile(ctx.config.inceptionWeights);
+    const net = await loadInceptionWeights(ctx.config.inceptionWeights);
+    const total = ctx.config.referenceImages > 0
+      ? Math.min(ctx.config.referenceImages, datasetImages)
+      : datasetImages;
+    const bar = ctx.progress(total, "img");
+    const features = await datasetFeatures(datasetPath, inceptionExtractor(net), {
+      maxImages: ctx.config.referenceImages,
+      onProgress: (done) => bar.update(done),
+    });
+    bar.stop();
+    await writeReference(ctx.outDir, {
+      available: true,
+      statistics: featureStatistics(features),
+      features,
+      weightsSha256,
+      datasetImages,
+    });
+  },
+});
+
+async function countImages(datasetPath: string): Promise<number> {
+  using dataset = await ImageDataset.open(datasetPath);
+  return dataset.imageCount;
+}
+
+interface RawTensor {
+  dtype: "F32" | "F64";
+  shape: number[];
+  data: Float32Array | Float64Array;
+}
+
+/** safetensors bytes with F64 support (the kernels' writer stores F32/I64 only). */
+function encodeTensors(tensors: Record<string, RawTensor>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - ((8 + json.length) % 8)) % 8); // data 8-byte aligned
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let pos = 8 + headerBytes.length;
+  for (const t of Object.values(tensors)) {
+    // Little-endian hosts only (every WebGPU platform we target).
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
+    pos += t.data.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,113 @@
+/**
+ * Sample grids written during training: the same seeds and cameras every
+ * time, so successive grids show learning. One row per seed (z as the
+ * original's scripts draw it, mapped with one fixed conditioning camera);
+ * per view three cells: the final (SR) image, the raw rendered image and the
+ * depth map. Cameras come from the training set's own labels (its leftmost,
+ * median and rightmost yaw at the 10/50/90 % quantiles), so any rig works.
+ * @module
+ */
+import { noGrad, Rng, scope, type Tensor, tensor } from "../../kernels/mod.ts";
+import type { TriplaneGenerator } from "../model/generator.ts";
+import { cameraYawPitch } from "../io/camera_label.ts";
+import { makeImageGrid } from "../io/image_grid.ts";
+import type { PixelImage } from "../io/png.ts";
+import { colorizeDepth } from "../render/depth_colormap.ts";
+import { latentForSeed } from "../render/seed_latent.ts";
+import type { LabelSource } from "./trainer.ts";
+
+/** The fixed cameras of a sample grid. */
+export interface SampleCameras {
+  /** Conditions the mapping (same identity in every view). */
+  conditioning: number[];
+  /** Rendering cameras, one per view. */
+  views: number[][];
+}
+
+/** Picks the conditioning camera (median yaw) and views at yaw quantiles from dataset labels. */
+export function sampleCameras(labels: LabelSource, quantiles = [0.1, 0.5, 0.9]): SampleCameras {
+  const byYaw = Array.from({ length: labels.length }, (_, i) => labels.label(i))
+    .map((label) => ({ label, yaw: cameraYawPitch(label).yaw }))
+    .sort((a, b) => a.yaw - b.yaw);
+  const at = (q: number) => byYaw[Math.min(byYaw.length - 1, Math.floor(q * byYaw.length))].label;
+  return { conditioning: at(0.5), views: quantiles.map(at) };
+}
+
+/** Renders the grid of `seeds` × views × (image, raw, depth) with `generator` (usually G_ema). */
+export async function renderSampleGrid(
+  generator: TriplaneGenerator,
+  seeds: readonly number[],
+  cameras: SampleCameras,
+): Promise<PixelImage> {
+  const n = seeds.length;
+  const zDim = generator.config.zDim;
+  const cells: PixelImage[][] = seeds.map(() => []);
+  for (const view of cameras.views) {
+    const out = noGrad(() =>
+      scope(() => {
+        const z = tensor(seeds.flatMap((s) => Array.from(latentForSeed(s, zDim))), [n, zDim]);
+        const cond = tensor(Array(n).fill(cameras.conditioning).flat(), [n, 25]);
+        const cam = tensor(Array(n).fill(view).flat(), [n, 25]);
+        const ws = generator.mapping(z, cond);
+        const g = generator.synthesis(ws, cam, { noiseMode: "const", random: new Rng(0) });
+        return { image: g.image!, raw: g.imageRaw!, depth: g.imageDepth! };
+      })
+    );
+    try {
+      const size = out.image.shape[3];
+      const [image, raw, depth] = await Promise.all(
+        [out.image, out.raw, out.depth].map((t) => t.read()),
+      );
+      for (let i = 0; i < n; i++) {
+        cells[i].push(
+          toPixels(image, out.image, i),
+          upscaleNearest(toPixels(raw, out.raw, i), size),
+          upscaleNearest(depthPixels(depth, out.depth, i), size),
+        );
+      }
+    } finally {
+      for (const t of Object.values(out)) t.dispose();
+    }
+  }
+  return makeImageGrid(cells.flat(), { columns: cells[0].length, padding: 2, background: 0 });
+}
+
+/** Image i of [N, 3, H, W] values in [−1, 1] → 8-bit RGB (x·127.5 + 128, clamped, as the original). */
+function toPixels(values: ArrayLike<number>, t: Tensor, i: number): PixelImage {
+  const [, channels, height, width] = t.shape;
+  const plane = width * height;
+  const base = i * channels * plane;
+  const data = new Uint8Array(plane * 3);
+  for (let c = 0; c < 3; c++) {
+    for (let p = 0; p < plane; p++) {
+      const v = values[base + c * plane + p] * 127.5 + 128;
+      data[p * 3 + c] = Math.min(255, Math.max(0, Math.floor(v)));
+    }
+  }
+  return { width, height, channels: 3, data };
+}
+
+function depthPixels(values: ArrayLike<number>, t: Tensor, i: number): PixelImage {
+  const [, , height, width] = t.shape;
+  const plane = width * height;
+  return colorizeDepth(
+    Array.from({ length: plane }, (_, p) => values[i * plane + p]),
+    width,
+    height,
+  );
+}
+
+function upscaleNearest(image: PixelImage, size: number): PixelImage {
+  if (image.width === size) return image;
+  const { width, height, channels } = image;
+  const data = new Uint8Array(size * size * channels);
+  for (let y = 0; y < size; y++) {
+    const sy = Math.floor((y * height) / size);
+    for (let x = 0; x < size; x++) {
+      const sx = Math.floor((x * width) / size);
+      const from = (sy * width + sx) * channels;
+      data.set(image.data.subarray(from, from + channels), (y * size + x) * channels);
+    }
+  }
+  return { width: size, height: size, channels, data };
+}

@@ -1,0 +1,199 @@
+/**
+ * The training loop of the `pretrain` stage: steps, and what happens between
+ * them on a schedule of whole steps — log ticks (statistics read back, the
+ * NaN/Inf guard, JSONL), sample grids, checkpoints — then the final outputs.
+ * The GPU runs one step behind the CPU: each step is one submit, and the CPU
+ * waits for the previous step before recording the next.
+ *
+ * Everything that enters the artifact is deterministic (losses, samples,
+ * weights); timings and memory go only to the run's log.
+ * @module
+ */
+import { join } from "node:path";
+import { flush, gpu, memoryStats, saveSafetensors } from "../../kernels/mod.ts";
+import { submit } from "../../kernels/runtime/commands.ts";
+import type { StageContext } from "../../pipeline/mod.ts";
+import { saveGenerator } from "../io/generator_checkpoint.ts";
+import { encodePng } from "../io/png.ts";
+import { intervalSteps, type PretrainConfig, stepsForKimg } from "./config.ts";
+import type { TrainingData } from "./data_loader.ts";
+import type { Trainer } from "./trainer.ts";
+import { type CarriedFiles, restoreTrainingState, saveTrainingState } from "./checkpoint_state.ts";
+import { renderSampleGrid, sampleCameras } from "./samples.ts";
+import { firstNonFinite, NonFiniteLossError } from "./nan_guard.ts";
+
+/** Metadata format of `D.safetensors`. */
+export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";
+
+/** Lets the GPU run one step behind: submit this step, wait for the previous one. */
+class GpuPacer {
+  private previous: Promise<unknown> = Promise.resolve();
+  async stepRecorded(): Promise<void> {
+    submit();
+    const done = gpu().device.queue.onSubmittedWorkDone();
+    await this.previous;
+    this.previous = done;
+  }
+}
+
+/** Artifact files produced during training (log lines, sample grids), carried through checkpoints. */
+class RunOutputs {
+  private logLines: string[] = [];
+  readonly samples = new Map<string, Uint8Array>();
+  lastLosses: Record<string, number> = {};
+
+  load(carried: CarriedFiles): void {
+    const log = carried["log.jsonl"];
+    this.logLines = log ? new TextDecoder().decode(log).split("\n").filter(Boolean) : [];
+    const last = this.logLines.at(-1);
+    if (last) this.lastLosses = JSON.parse(last).losses;
+    for (const [name, bytes] of Object.entries(carried)) {
+      if (name.startsWith("samples/")) this.samples.set(name, bytes);
+    }
+  }
+
+  appendLog(line: Record<string, unknown>): void {
+    this.logLines.push(JSON.stringify(line));
+  }
+
+  files(): CarriedFiles {
+    const files: CarriedFiles = { "log.jsonl": this.logBytes() };
+    for (const [name, bytes] of this.samples) files[name] = bytes;
+    return files;
+  }
+
+  logBytes(): Uint8Array {
+    return new TextEncoder().encode(this.logLines.map((l) => l + "\n").join(""));
+  }
+}
+
+/** Sample grid file name: kimg with three decimals, zero-padded so names sort. */
+export function sampleFileName(step: number, batch: number): string {
+  return `samples/${((step * batch) / 1000).toFixed(3).padStart(10, "0")}.png`;
+}
+
+/** Trains to the configured length, resuming from the stage's checkpoint if any, and writes the artifact. */
+export async function runTraining(
+  ctx: StageContext<PretrainConfig, "data">,
+  trainer: Trainer,
+  data: TrainingData,
+): Promise<void> {
+  const cfg = ctx.config;
+  const batch = cfg.batch;
+  const total = stepsForKimg(cfg.kimg, batch);
+  const every = {
+    log: intervalSteps(cfg.output.logEveryKimg, batch),
+    samples: intervalSteps(cfg.output.samplesEveryKimg, batch),
+    checkpoint: intervalSteps(cfg.output.checkpointEveryKimg, batch),
+  };
+  const kimg = (step: number) => Number(((step * batch) / 1000).toFixed(3));
+  const outputs = new RunOutputs();
+  const cameras = sampleCameras(data);
+  const seeds = Array.from({ length: cfg.output.sampleSeeds }, (_, i) => i);
+  const phaseOrder = trainer.phases.map((p) => p.name);
+
+  let lastCheckpoint: number | null = null;
+  const saved = await ctx.resume();
+  if (saved) {
+    outputs.load(restoreTrainingState(trainer, saved.files));
+    lastCheckpoint = saved.step;
+  } else {
+    ctx.log(`training ${trainer.G.config.kind} for ${total} steps`, {
+      kind: trainer.G.config.kind,
+      steps: total,
+      parameters: trainer.parameterCounts(),
+      phases: trainer.phases,
+      resolution: data.resolution,
+      dataset: data.length,
+    });
+    await writeSamples(0);
+  }
+
+  async function writeSamples(step: number) {
+    const grid = await renderSampleGrid(trainer.gEma, seeds, cameras);
+    outputs.samples.set(sampleFileName(step, batch), encodePng(grid));
+  }
+
+  let clock = { time: performance.now(), step: trainer.step };
+  async function tick(step: number) {
+    const stats = await trainer.metrics.drain();
+    const bad = firstNonFinite(stats, phaseOrder);
+    if (bad) throw new NonFiniteLossError(bad.phase, bad.metric, bad.step, batch, lastCheckpoint);
+    const losses: Record<string, number> = {};
+    for (const name of [...stats.keys()].sort()) losses[name] = stats.get(name)!.mean;
+    outputs.lastLosses = losses;
+    outputs.appendLog({ step, kimg: kimg(step), losses });
+    const now = performance.now();
+    const secPerKimg = (now - clock.time) / 1000 / (((step - clock.step) * batch) / 1000);
+    clock = { time: now, step };
+    const memory = memoryStats();
+    const summary = Object.entries(losses).filter(([k]) => k.endsWith("/loss"))
+      .map(([k, v]) => `${k.split("/")[0]} ${v.toFixed(4)}`).join(", ");
+    ctx.log(`kimg ${kimg(step)}: ${summary}; ${secPerKimg.toFixed(1)} s/kimg`, {
+      step,
+      kimg: kimg(step),
+      losses,
+      secPerKimg,
+      gpuMemory: { inUseMiB: memory.inUse / 2 ** 20, peakMiB: memory.peak / 2 ** 20 },
+    });
+  }
+
+  async function checkpoint(step: number) {
+    const files = await saveTrainingState(trainer, outputs.files());
+    await ctx.checkpoint({ step, files });
+    lastCheckpoint = step;
+  }
+
+  const bar = ctx.progress(kimg(total), "kimg");
+  bar.update(kimg(trainer.step));
+  const pacer = new GpuPacer();
+  let next = trainer.step < total ? data.batchAt(trainer.step) : null;
+  while (next) {
+    const real = await next;
+    trainer.trainStep(real);
+    const step = trainer.step;
+    // Decode the next batch while the GPU works on this one.
+    next = step < total ? data.batchAt(step) : null;
+    real.images.dispose();
+    real.labels.dispose();
+    await pacer.stepRecorded();
+    const last = step === total;
+    const due = (n: number) => step % n === 0 || last;
+    if (due(every.log) || due(every.samples) || due(every.checkpoint)) await tick(step);
+    if (due(every.samples)) await writeSamples(step);
+    // Ctrl-C: save where we are (the pipeline then stops the run) so a rerun resumes here.
+    if (!last && (step % every.checkpoint === 0 || ctx.signal.aborted)) await checkpoint(step);
+    bar.update(kimg(step));
+  }
+  await flush();
+  await writeArtifact(ctx.outDir, trainer, outputs, total, batch);
+}
+
+async function writeArtifact(
+  outDir: string,
+  trainer: Trainer,
+  outputs: RunOutputs,
+  steps: number,
+  batch: number,
+): Promise<void> {
+  const provenance = { stage: "pretrain", kimg: String((steps * batch) / 1000) };
+  await saveGenerator(join(outDir, "G.safetensors"), trainer.G, provenance);
+  await saveGenerator(join(outDir, "G_ema.safetensors"), trainer.gEma, provenance);
+  const { device: _device, ...dConfig } = trainer.D.config;
+  await saveSafetensors(join(outDir, "D.safetensors"), trainer.D.stateDict(), {
+    ...provenance,
+    format: DISCRIMINATOR_FORMAT,
+    config: JSON.stringify(dConfig),
+  });
+  await Deno.writeFile(join(outDir, "log.jsonl"), outputs.logBytes());
+  await Deno.mkdir(join(outDir, "samples"));
+  for (const [name, bytes] of outputs.samples) await Deno.writeFile(join(outDir, name), bytes);
+  const metrics = {
+    steps,
+    kimg: (steps * batch) / 1000,
+    kind: trainer.G.config.kind,
+    parameters: trainer.parameterCounts(),
+    finalLosses: outputs.lastLosses,
+  };
+  await Deno.writeTextFile(join(outDir, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
+}

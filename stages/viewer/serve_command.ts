@@ -1,0 +1,45 @@
+/**
+ * `mimic3d serve <checkpoint-or-artifact> [--port 8080] [--host 127.0.0.1]`:
+ * opens a trained generator in the browser viewer until Ctrl-C.
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { startViewerServer } from "./server.ts";
+
+/** Registers `serve` on the CLI program. */
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("serve an interactive WebGPU viewer of a generator checkpoint (or artifact dir)")
+    .argument("<checkpoint>", "G_ema.safetensors, or an artifact directory holding one")
+    .option("--port <port>", "TCP port (0 = any free port)", "8080")
+    .option(
+      "--host <host>",
+      "interface to listen on (the viewer has no authentication)",
+      "127.0.0.1",
+    )
+    .action(async (checkpoint, options) => {
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new Error(`--port must be an integer in [0, 65535], got '${options.port}'`);
+      }
+      if (!isLoopback(options.host)) {
+        console.error(
+          `warning: listening on ${options.host}: anyone who can reach it can use this GPU`,
+        );
+      }
+      const server = await startViewerServer(checkpoint, { port, hostname: options.host });
+      console.log(`Mimic3D viewer of ${server.model.path}`);
+      console.log(`  open ${server.url}  (GPU: ${server.model.gpu.name}; Ctrl-C stops)`);
+      const stop = () => server.close();
+      Deno.addSignalListener("SIGINT", stop);
+      try {
+        await server.finished;
+      } finally {
+        Deno.removeSignalListener("SIGINT", stop);
+      }
+    });
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
