@@ -13,6 +13,7 @@
  * Traffic per rank is 2·(N−1)/N of the buffer, like a ring all-reduce.
  * @module
  */
+import { createHash } from "node:crypto";
 import { launchedByMpi, MAX_COUNT, Mpi } from "./mpi_ffi.ts";
 
 /** What data-parallel training needs from the process group. */
@@ -47,8 +48,8 @@ export interface Communicator {
  */
 export function meanInRankOrder(
   parts: readonly Float32Array[],
-  out: Float32Array = new Float32Array(parts[0].length),
-): Float32Array {
+  out: Float32Array<ArrayBuffer> = new Float32Array(parts[0].length),
+): Float32Array<ArrayBuffer> {
   const n = out.length;
   out.set(parts[0].subarray(0, n));
   for (let r = 1; r < parts.length; r++) {
@@ -56,7 +57,7 @@ export function meanInRankOrder(
     for (let i = 0; i < n; i++) out[i] += p[i];
   }
   const size = parts.length;
-  if (size > 1) for (let i = 0; i < n; i++) out[i] /= size;
+  if (size > 1) { for (let i = 0; i < n; i++) out[i] /= size; }
   return out;
 }
 
@@ -92,7 +93,10 @@ export class SingleProcess implements Communicator {
 }
 
 /** Shard j of n elements over `size` ranks: [start, start + count). Near-equal, in rank order. */
-function shardBounds(n: number, size: number): { starts: Int32Array; counts: Int32Array } {
+function shardBounds(
+  n: number,
+  size: number,
+): { starts: Int32Array<ArrayBuffer>; counts: Int32Array<ArrayBuffer> } {
   const starts = new Int32Array(size);
   const counts = new Int32Array(size);
   for (let j = 0; j < size; j++) {
@@ -102,11 +106,26 @@ function shardBounds(n: number, size: number): { starts: Int32Array; counts: Int
   return { starts, counts };
 }
 
+/**
+ * The ranks whose `value` differs from rank 0's (empty when all agree), known
+ * on every rank, so all ranks can fail together instead of deadlocking.
+ */
+export async function ranksDisagreeing(comm: Communicator, value: string): Promise<number[]> {
+  if (comm.size === 1) return [];
+  const digest = new Uint8Array(createHash("sha256").update(value).digest());
+  const all = await comm.allGather(digest);
+  return all.flatMap((d, r) => (d.every((b, i) => b === all[0][i]) ? [] : [r]));
+}
+
 /** Ranks started by mpirun/srun, talking through Open MPI. */
 export class MpiCommunicator implements Communicator {
   readonly rank: number;
   readonly size: number;
   readonly isLeader: boolean;
+  /** 1/size repeated, for the scaling by MPI_PROD (grown on demand). */
+  private reciprocal = new Float32Array(0);
+  private scratch = new Float32Array(0);
+  private reducing: Promise<void> = Promise.resolve();
 
   constructor(private readonly mpi: Mpi) {
     this.rank = mpi.rank;
@@ -114,8 +133,13 @@ export class MpiCommunicator implements Communicator {
     this.isLeader = mpi.rank === 0;
   }
 
-  async allReduceMean(buffers: readonly Float32Array<ArrayBuffer>[]): Promise<void> {
-    for (const buffer of buffers) await this.allReduceMeanOne(buffer);
+  allReduceMean(buffers: readonly Float32Array<ArrayBuffer>[]): Promise<void> {
+    // One at a time: the calls share the scratch buffer.
+    const run = this.reducing.then(async () => {
+      for (const buffer of buffers) await this.allReduceMeanOne(buffer);
+    });
+    this.reducing = run.catch(() => {});
+    return run;
   }
 
   /** Reduce-scatter (all-to-all of shards, summed here in rank order), then all-gather. */
@@ -125,17 +149,37 @@ export class MpiCommunicator implements Communicator {
     if (n > MAX_COUNT) throw new Error(`allReduceMean: ${n} elements exceed MPI's int count`);
     const { starts, counts } = shardBounds(n, this.size);
     const mine = counts[this.rank];
-    // Every rank's copy of my shard, rank j's at j·mine.
-    const received = new Float32Array(mine * this.size);
+    // Every rank's copy of my shard, rank j's at j·mine (reused: fresh 100 MB arrays cost page faults).
+    if (this.scratch.length < mine * this.size) this.scratch = new Float32Array(mine * this.size);
+    const received = this.scratch.subarray(0, mine * this.size);
     const recvCounts = new Int32Array(this.size).fill(mine);
     const recvDispls = Int32Array.from({ length: this.size }, (_, j) => j * mine);
     await this.mpi.alltoallv(buffer, counts, starts, received, recvCounts, recvDispls, "float");
-    const parts = Array.from(
-      { length: this.size },
-      (_, j) => received.subarray(j * mine, (j + 1) * mine),
-    );
-    const reduced = meanInRankOrder(parts, new Float32Array(mine));
+    // The sum and the scaling run in C on a worker thread (MPI_Reduce_local), with exactly
+    // meanInRankOrder's float32 operations: part₀, then + part₁, + part₂, …, then ÷ size.
+    const reduced = received.subarray(0, mine);
+    for (let j = 1; j < this.size; j++) {
+      await this.mpi.reduceLocal(received.subarray(j * mine, (j + 1) * mine), reduced, "sum");
+    }
+    await this.divideBySize(reduced);
     await this.mpi.allgatherv(reduced, mine, buffer, counts, starts, "float");
+  }
+
+  /**
+   * x ÷ size. For a power-of-two size, × (1/size) is exact and bit-equal to the
+   * division, and runs in C (MPI_PROD against a constant buffer); otherwise a
+   * JS loop divides.
+   */
+  private async divideBySize(x: Float32Array<ArrayBuffer>): Promise<void> {
+    const size = this.size;
+    if ((size & (size - 1)) === 0) {
+      if (this.reciprocal.length < x.length) {
+        this.reciprocal = new Float32Array(x.length).fill(1 / size);
+      }
+      await this.mpi.reduceLocal(this.reciprocal.subarray(0, x.length), x, "prod");
+    } else {
+      for (let i = 0; i < x.length; i++) x[i] /= size;
+    }
   }
 
   async broadcast(

@@ -11,9 +11,8 @@
  * phases or networks would otherwise deadlock or mix unrelated numbers.
  * @module
  */
-import { createHash } from "node:crypto";
 import { concat, noGrad, reshape, scope, Tensor } from "../../kernels/mod.ts";
-import type { Communicator } from "./communicator.ts";
+import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Bucket size: large enough to amortise a read-back (~0.2 ms) and an MPI call. */
 export const DEFAULT_BUCKET_BYTES = 32 << 20;
@@ -130,9 +129,7 @@ export class GradientSync {
   }
 
   private async assertSameLayout(sizes: readonly number[]): Promise<void> {
-    const digest = createHash("sha256").update(sizes.join(",")).digest();
-    const all = await this.comm.allGather(new Uint8Array(digest));
-    const differing = all.flatMap((d, r) => (d.every((b, i) => b === all[0][i]) ? [] : [r]));
+    const differing = await ranksDisagreeing(this.comm, sizes.join(","));
     if (differing.length) {
       throw new Error(
         `gradient sync: rank(s) ${differing.join(", ")} have a different gradient layout ` +

@@ -43,6 +43,12 @@ const mpiSymbols = {
     result: "i32",
     nonblocking: true,
   },
+  // (inbuf, inoutbuf, count, datatype, op): inoutbuf ← inbuf op inoutbuf, element-wise, in C
+  MPI_Reduce_local: {
+    parameters: ["buffer", "buffer", "i32", "pointer", "pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
   // (sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts, rdispls, recvtype, comm)
   MPI_Alltoallv: {
     parameters: [
@@ -69,6 +75,10 @@ const mpiSymbols = {
 
 /** The MPI element types this module moves. */
 export type MpiType = "float" | "byte";
+/** The MPI reduction operations used (element-wise, on one process). */
+export type MpiOp = "sum" | "prod";
+
+type Handles = Record<"commWorld" | "float" | "byte" | "sum" | "prod", Deno.PointerValue>;
 
 /** Why MPI could not be used, with what to do about it. */
 export class MpiUnavailableError extends Error {
@@ -86,11 +96,13 @@ function cString(s: string): Uint8Array<ArrayBuffer> {
 }
 
 /** Addresses of libmpi's exported globals, found through libc's dlopen/dlsym. */
-function predefinedHandles(): Record<"commWorld" | "float" | "byte", Deno.PointerValue> {
-  let libc: Deno.DynamicLibrary<{
-    dlopen: { parameters: ["buffer", "i32"]; result: "pointer" };
-    dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" };
-  }> | null = null;
+function predefinedHandles(): Handles {
+  let libc:
+    | Deno.DynamicLibrary<{
+      dlopen: { parameters: ["buffer", "i32"]; result: "pointer" };
+      dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" };
+    }>
+    | null = null;
   // glibc ≥ 2.34 has dlopen in libc itself; older ones in libdl.
   for (const name of ["libc.so.6", "libdl.so.2"]) {
     try {
@@ -116,6 +128,8 @@ function predefinedHandles(): Record<"commWorld" | "float" | "byte", Deno.Pointe
       commWorld: address("ompi_mpi_comm_world"),
       float: address("ompi_mpi_float"),
       byte: address("ompi_mpi_byte"),
+      sum: address("ompi_mpi_op_sum"),
+      prod: address("ompi_mpi_op_prod"),
     };
   } finally {
     // The library stays loaded: libc's dlopen handle is never closed.
@@ -134,7 +148,7 @@ export class Mpi {
 
   private constructor(
     private readonly lib: Deno.DynamicLibrary<typeof mpiSymbols>,
-    private readonly handles: Record<"commWorld" | "float" | "byte", Deno.PointerValue>,
+    private readonly handles: Handles,
   ) {
     const out = new Int32Array(1);
     this.check("MPI_Comm_rank", lib.symbols.MPI_Comm_rank(handles.commWorld, out));
@@ -258,6 +272,26 @@ export class Mpi {
         displs,
         t,
         this.handles.commWorld,
+      ));
+  }
+
+  /**
+   * MPI_Reduce_local on float32: inout[i] ← input[i] op inout[i], each
+   * operation one IEEE float32 rounding (no reassociation: one op per element).
+   */
+  reduceLocal(
+    input: Float32Array<ArrayBuffer>,
+    inout: Float32Array<ArrayBuffer>,
+    op: MpiOp,
+  ): Promise<void> {
+    if (input.length !== inout.length) throw new Error("reduceLocal: lengths differ");
+    return this.serial("MPI_Reduce_local", () =>
+      this.lib.symbols.MPI_Reduce_local(
+        input,
+        inout,
+        inout.length,
+        this.handles.float,
+        this.handles[op],
       ));
   }
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { assign, Tensor } from "../../kernels/mod.ts";
-import type { Communicator } from "./communicator.ts";
+import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 function layoutOf(tensors: Map<string, Tensor>): string {
   return JSON.stringify([...tensors].map(([name, t]) => [name, t.shape, t.dtype]));
@@ -24,12 +24,11 @@ export async function broadcastTensors(
   root = 0,
 ): Promise<void> {
   if (comm.size === 1) return;
-  const layout = new TextEncoder().encode(layoutOf(tensors));
-  const rootLayout = await comm.broadcast(comm.rank === root ? layout : null, root);
-  if (rootLayout.length !== layout.length || rootLayout.some((b, i) => b !== layout[i])) {
+  const differing = await ranksDisagreeing(comm, layoutOf(tensors));
+  if (differing.length) {
     throw new Error(
-      `broadcastTensors: rank ${comm.rank}'s tensors (names, shapes, dtypes) differ from rank ` +
-        `${root}'s: ${new TextDecoder().decode(rootLayout).slice(0, 300)}…`,
+      `broadcastTensors: the tensors (names, shapes, dtypes) of rank(s) ${differing.join(", ")} ` +
+        "differ from rank 0's; every rank must build the same networks",
     );
   }
   const total = [...tensors.values()].reduce((a, t) => a + t.size, 0);
@@ -88,10 +87,9 @@ export async function assertRanksAgree(
   what = "parameters",
 ): Promise<string> {
   const digest = await tensorsDigest(tensors);
-  const all = await comm.allGather(new TextEncoder().encode(digest));
-  const differing = all.flatMap((d, r) => (new TextDecoder().decode(d) === digest ? [] : [r]));
+  const differing = await ranksDisagreeing(comm, digest);
   if (differing.length) {
-    throw new Error(`${what} differ between rank ${comm.rank} and rank(s) ${differing.join(", ")}`);
+    throw new Error(`${what} of rank(s) ${differing.join(", ")} differ from rank 0's`);
   }
   return digest;
 }

@@ -18,8 +18,8 @@ import type { TriplaneGenerator } from "../model/generator.ts";
 import { SeededRng } from "../prep/seeded_rng.ts";
 import {
   type FeatureMatrix,
-  featureStatistics,
   type FeatureStatistics,
+  featureStatistics,
   frechetDistance,
   kernelInceptionDistance,
 } from "./frechet.ts";
@@ -41,7 +41,9 @@ export function inceptionExtractor(net: FidInceptionV3): FeatureExtractor {
     const input = new Float32Array(n * 3 * plane);
     images.forEach((image, k) => {
       if (image.width !== width || image.height !== height) {
-        throw new Error(`FID: image ${k} is ${image.width}×${image.height}, not ${width}×${height}`);
+        throw new Error(
+          `FID: image ${k} is ${image.width}×${image.height}, not ${width}×${height}`,
+        );
       }
       for (let c = 0; c < 3; c++) {
         const source = image.channels === 1 ? 0 : c; // grey images: the same channel thrice

@@ -27,7 +27,10 @@ export const DENSITY_LEVEL = 10;
 const BORDER_VALUE = -1000;
 
 /** The sample positions of an N³ grid spanning the cube [−side/2, side/2]³. */
-export function cubeGrid(resolution: number, side: number): Pick<ScalarGrid, "size" | "origin" | "spacing"> {
+export function cubeGrid(
+  resolution: number,
+  side: number,
+): Pick<ScalarGrid, "size" | "origin" | "spacing"> {
   const step = side / (resolution - 1);
   return {
     size: [resolution, resolution, resolution],

@@ -16,9 +16,9 @@ import { drawGenerationInputs, type MetricEntry } from "./fid_kid.ts";
 import {
   chamferDistance,
   compareDepth,
-  type DepthComparison,
   densityGrid,
   densityMesh,
+  type DepthComparison,
   mmdAndCoverage,
   planesOfSample,
   sampleSurfacePoints,
@@ -94,7 +94,11 @@ export async function evaluateGeometry(
         } finally {
           for (const p of planes) p.dispose();
         }
-        const points = sampleSurfacePoints(mesh, s.surfacePoints, s.seed + 104729 * (start + i + 1));
+        const points = sampleSurfacePoints(
+          mesh,
+          s.surfacePoints,
+          s.seed + 104729 * (start + i + 1),
+        );
         const chamfer = referencePoints.map((ref) =>
           points.length > 0 && ref.length > 0 ? chamferDistance(points, ref) : null
         );

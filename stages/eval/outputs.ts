@@ -53,7 +53,14 @@ export interface OutputSummary {
   grid: { file: string; layout: string };
   depthGrid: { file: string; layout: string };
   turntable: { file: string; frames: number; layout: string };
-  meshes: { seed: number; ply: string; obj: string; vertices: number; faces: number; area: number }[];
+  meshes: {
+    seed: number;
+    ply: string;
+    obj: string;
+    vertices: number;
+    faces: number;
+    area: number;
+  }[];
   meshLevel: number;
 }
 
@@ -124,7 +131,10 @@ export async function writeOutputs(
     batch.dispose();
   }
   const columns = branches.length * views.length;
-  await writePngFile(join(outDir, OUTPUT_FILES.grid), makeImageGrid(images, { columns, padding: 2 }));
+  await writePngFile(
+    join(outDir, OUTPUT_FILES.grid),
+    makeImageGrid(images, { columns, padding: 2 }),
+  );
   await writePngFile(
     join(outDir, OUTPUT_FILES.depthGrid),
     makeImageGrid(depths, { columns, padding: 2 }),

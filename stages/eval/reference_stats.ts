@@ -22,7 +22,7 @@ import { atomicWriteFile, atomicWriteTextFile } from "../io/atomic_write.ts";
 import { ImageDataset } from "../io/dataset_reader.ts";
 import type { PixelImage } from "../io/png.ts";
 import { PREPARED_FILES } from "../prep/prepare_dataset.ts";
-import { type FeatureMatrix, featureStatistics, type FeatureStatistics } from "./frechet.ts";
+import { type FeatureMatrix, type FeatureStatistics, featureStatistics } from "./frechet.ts";
 import { type FeatureExtractor, inceptionExtractor } from "./fid_kid.ts";
 import { loadInceptionWeights } from "./inception.ts";
 
@@ -222,7 +222,11 @@ function encodeTensors(tensors: Record<string, RawTensor>): Uint8Array {
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    header[name] = {
+      dtype: t.dtype,
+      shape: t.shape,
+      data_offsets: [offset, offset + t.data.byteLength],
+    };
     offset += t.data.byteLength;
   }
   let json = JSON.stringify(header);

@@ -81,7 +81,9 @@ const escapeHtml = (s: string) =>
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : v.toFixed(4).replace(/\.?0+$/, "");
+  return a !== 0 && (a < 1e-3 || a >= 1e5)
+    ? v.toExponential(3)
+    : v.toFixed(4).replace(/\.?0+$/, "");
 }
 
 /** A line plot as inline SVG (own y-scale; axes labelled with the data range). */
@@ -109,9 +111,9 @@ export function svgLinePlot(curve: Curve, width = 340, height = 180): string {
     `<text x="${width - pad.right}" y="${bottom + 14}" text-anchor="end" class="l">${
       fmt(x1)
     }</text>`,
-    `<text x="${(pad.left + width - pad.right) / 2}" y="${bottom + 26}" text-anchor="middle" class="l">${
-      escapeHtml(curve.xLabel)
-    }</text>`,
+    `<text x="${(pad.left + width - pad.right) / 2}" y="${
+      bottom + 26
+    }" text-anchor="middle" class="l">${escapeHtml(curve.xLabel)}</text>`,
     curve.points.length === 1
       ? `<circle cx="${sx(xs[0]).toFixed(1)}" cy="${sy(ys[0]).toFixed(1)}" r="3" class="ln"/>`
       : `<polyline points="${path}" fill="none" class="ln"/>`,
@@ -147,21 +149,21 @@ function metricRows(input: ReportInput): string {
   const rows: string[] = [];
   for (const [name, entry] of Object.entries(input.metrics)) {
     const published = paper.filter((p) => p.metric === name);
-    const paperCell = published.length === 0 ? "—" : published.map((p) =>
-      `<span title="${escapeHtml(p.source)}"${
-        p.dataset === input.config.paperDataset ? ' class="this"' : ""
-      }>${p.value} (${escapeHtml(p.method)}, ${escapeHtml(p.datasetLabel)})</span>`
-    ).join("<br>");
+    const paperCell = published.length === 0
+      ? "—"
+      : published.map((p) =>
+        `<span title="${escapeHtml(p.source)}"${
+          p.dataset === input.config.paperDataset ? ' class="this"' : ""
+        }>${p.value} (${escapeHtml(p.method)}, ${escapeHtml(p.datasetLabel)})</span>`
+      ).join("<br>");
     const ours = isUnavailable(entry)
       ? `<span class="na">unavailable</span>`
       : `<b>${fmt(entry.value)}</b>`;
-    const details = isUnavailable(entry)
-      ? escapeHtml(entry.unavailable)
-      : escapeHtml(
-        Object.entries(entry).filter(([k]) => k !== "value").map(([k, v]) =>
-          `${k}: ${typeof v === "number" ? fmt(v) : String(v)}`
-        ).join("; "),
-      );
+    const details = isUnavailable(entry) ? escapeHtml(entry.unavailable) : escapeHtml(
+      Object.entries(entry).filter(([k]) => k !== "value").map(([k, v]) =>
+        `${k}: ${typeof v === "number" ? fmt(v) : String(v)}`
+      ).join("; "),
+    );
     rows.push(
       `<tr><th>${escapeHtml(METRIC_LABELS[name] ?? name)}<br><code>${
         escapeHtml(name)
@@ -208,9 +210,9 @@ pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
 </head>
 <body>
 <h1>Mimic3D-TS eval report</h1>
-<p>Generator: <b>${escapeHtml(String(input.generator.kind))}</b>, image ${
-    input.generator.imgResolution
-  }², neural rendering ${input.generator.neuralRenderingResolution}²; branches: ${
+<p>Generator: <b>${
+    escapeHtml(String(input.generator.kind))
+  }</b>, image ${input.generator.imgResolution}², neural rendering ${input.generator.neuralRenderingResolution}²; branches: ${
     (input.generator.branches as string[]).join(", ")
   } (headline: ${escapeHtml(String(input.generator.headlineBranch))}). Seed ${input.seed}.</p>
 
@@ -234,10 +236,12 @@ ${metricRows(input)}
 
 <h2>Unavailable</h2>
 ${
-    unavailable.length === 0 ? "<p>Every metric was computed.</p>" : `<ul>${
-      unavailable.map(([k, why]) => `<li><code>${escapeHtml(k)}</code>: ${escapeHtml(why)}</li>`)
-        .join("")
-    }</ul>`
+    unavailable.length === 0
+      ? "<p>Every metric was computed.</p>"
+      : `<ul>${
+        unavailable.map(([k, why]) => `<li><code>${escapeHtml(k)}</code>: ${escapeHtml(why)}</li>`)
+          .join("")
+      }</ul>`
   }
 
 <h2>Training curves</h2>
@@ -248,17 +252,21 @@ ${await figure(o.grid.file, "image/png", o.grid.layout)}
 ${await figure(o.depthGrid.file, "image/png", o.depthGrid.layout)}
 
 <h2>Turntable</h2>
-${await figure(o.turntable.file, "image/gif", `${o.turntable.frames} frames; ${o.turntable.layout}`)}
+${await figure(
+    o.turntable.file,
+    "image/gif",
+    `${o.turntable.frames} frames; ${o.turntable.layout}`,
+  )}
 
 <h2>Meshes</h2>
 <p>Marching cubes of the raw density at level ${o.meshLevel} (open in MeshLab or Blender).</p>
 <table><tr><th>Seed</th><th>Files</th><th>Vertices</th><th>Faces</th><th>Area</th></tr>${
     o.meshes.map((m) =>
-      `<tr><td>${m.seed}</td><td><a href="${escapeHtml(m.ply)}">${escapeHtml(m.ply)}</a> · <a href="${
+      `<tr><td>${m.seed}</td><td><a href="${escapeHtml(m.ply)}">${
+        escapeHtml(m.ply)
+      }</a> · <a href="${escapeHtml(m.obj)}">${
         escapeHtml(m.obj)
-      }">${escapeHtml(m.obj)}</a></td><td>${m.vertices}</td><td>${m.faces}</td><td>${
-        fmt(m.area)
-      }</td></tr>`
+      }</a></td><td>${m.vertices}</td><td>${m.faces}</td><td>${fmt(m.area)}</td></tr>`
     ).join("")
   }</table>
 

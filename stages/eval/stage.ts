@@ -26,7 +26,7 @@ import type { TriplaneGenerator } from "../model/generator.ts";
 import { PREPARED_FILES } from "../prep/prepare_dataset.ts";
 import { conditioningLabel, viewLabel } from "../render/cameras.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
-import { type ReprojectionResult, reprojectionError } from "./consistency.ts";
+import { reprojectionError, type ReprojectionResult } from "./consistency.ts";
 import { datasetRig } from "./dataset_rig.ts";
 import {
   drawGenerationInputs,

@@ -13,11 +13,11 @@ import {
   type RngState,
   type Tensor,
   Tensor as TensorClass,
-  tensorsToSafetensors,
 } from "../../kernels/mod.ts";
 import type { Module } from "../../kernels/nn/module.ts";
 import type { Trainer } from "./trainer.ts";
 import type { NetworkName } from "./phases.ts";
+import { safetensorsBytes } from "./tensor_readback.ts";
 
 const FORMAT = "mimic3d-ts/pretrain-state@1";
 
@@ -39,9 +39,9 @@ export async function saveTrainingState(
   carried: CarriedFiles,
 ): Promise<Record<string, Uint8Array | string>> {
   const files: Record<string, Uint8Array | string> = {};
-  files["G.safetensors"] = await tensorsToSafetensors(trainer.G.stateDict());
-  files["D.safetensors"] = await tensorsToSafetensors(trainer.D.stateDict());
-  files["G_ema.safetensors"] = await tensorsToSafetensors(trainer.gEma.stateDict());
+  files["G.safetensors"] = await safetensorsBytes(trainer.G.stateDict());
+  files["D.safetensors"] = await safetensorsBytes(trainer.D.stateDict());
+  files["G_ema.safetensors"] = await safetensorsBytes(trainer.gEma.stateDict());
   const adamSteps = {} as Record<NetworkName, Record<string, number>>;
   for (const net of ["G", "D"] as const) {
     const state = trainer.optimizers[net].state();
@@ -49,7 +49,7 @@ export async function saveTrainingState(
     const moments = new Map<string, Tensor>();
     for (const [name, t] of state.m) moments.set(`m.${name}`, t);
     for (const [name, t] of state.v) moments.set(`v.${name}`, t);
-    files[`${net}_adam.safetensors`] = await tensorsToSafetensors(moments);
+    files[`${net}_adam.safetensors`] = await safetensorsBytes(moments);
   }
   const json: TrainingStateJson = {
     format: FORMAT,

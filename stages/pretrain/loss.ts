@@ -25,7 +25,6 @@ import {
   neg,
   noGrad,
   type RandomSource,
-  reshape,
   sign,
   slice,
   softplus,

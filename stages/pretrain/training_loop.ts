@@ -10,10 +10,11 @@
  * @module
  */
 import { join } from "node:path";
-import { flush, gpu, memoryStats, saveSafetensors } from "../../kernels/mod.ts";
+import { flush, gpu, memoryStats } from "../../kernels/mod.ts";
 import { submit } from "../../kernels/runtime/commands.ts";
 import type { StageContext } from "../../pipeline/mod.ts";
-import { saveGenerator } from "../io/generator_checkpoint.ts";
+import { GENERATOR_FORMAT } from "../io/generator_checkpoint.ts";
+import { safetensorsBytes } from "./tensor_readback.ts";
 import { encodePng } from "../io/png.ts";
 import { intervalSteps, type PretrainConfig, stepsForKimg } from "./config.ts";
 import type { TrainingData } from "./data_loader.ts";
@@ -177,14 +178,27 @@ async function writeArtifact(
   batch: number,
 ): Promise<void> {
   const provenance = { stage: "pretrain", kimg: String((steps * batch) / 1000) };
-  await saveGenerator(join(outDir, "G.safetensors"), trainer.G, provenance);
-  await saveGenerator(join(outDir, "G_ema.safetensors"), trainer.gEma, provenance);
-  const { device: _device, ...dConfig } = trainer.D.config;
-  await saveSafetensors(join(outDir, "D.safetensors"), trainer.D.stateDict(), {
+  // The generator format of `saveGenerator` (loadable by `loadGenerator`), read back in one go.
+  const { device: _g, ...gConfig } = trainer.G.config;
+  const generatorMeta = {
     ...provenance,
-    format: DISCRIMINATOR_FORMAT,
-    config: JSON.stringify(dConfig),
-  });
+    format: GENERATOR_FORMAT,
+    config: JSON.stringify(gConfig),
+  };
+  const { device: _d, ...dConfig } = trainer.D.config;
+  const files: [string, Uint8Array][] = [
+    ["G.safetensors", await safetensorsBytes(trainer.G.stateDict(), generatorMeta)],
+    ["G_ema.safetensors", await safetensorsBytes(trainer.gEma.stateDict(), generatorMeta)],
+    [
+      "D.safetensors",
+      await safetensorsBytes(trainer.D.stateDict(), {
+        ...provenance,
+        format: DISCRIMINATOR_FORMAT,
+        config: JSON.stringify(dConfig),
+      }),
+    ],
+  ];
+  for (const [name, bytes] of files) await Deno.writeFile(join(outDir, name), bytes);
   await Deno.writeFile(join(outDir, "log.jsonl"), outputs.logBytes());
   await Deno.mkdir(join(outDir, "samples"));
   for (const [name, bytes] of outputs.samples) await Deno.writeFile(join(outDir, name), bytes);

@@ -12,6 +12,7 @@ import { kernel } from "../../kernels/runtime/kernel_cache.ts";
 import { dispatch } from "../../kernels/runtime/commands.ts";
 import { Params, paramsDecl } from "../../kernels/ops/params.ts";
 import { NON_FINITE_WGSL } from "./nan_to_num.ts";
+import { readTensors } from "./tensor_readback.ts";
 
 const ACCUMULATE = `// metric_accumulate
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -64,11 +65,10 @@ export class MetricAccumulators {
     });
   }
 
-  /** Reads every metric back (one sync per metric) and starts a new tick. */
+  /** Reads every metric back (one read for all) and starts a new tick. */
   async drain(): Promise<Map<string, MetricSummary>> {
     const out = new Map<string, MetricSummary>();
-    for (const [name, slot] of this.slots) {
-      const [sum, count, bad] = await slot.read();
+    for (const [name, [sum, count, bad]] of Object.entries(await this.snapshot())) {
       if (count > 0) {
         out.set(name, { mean: sum / count, count, firstBadStep: bad >= 0 ? bad : null });
       }
@@ -80,9 +80,9 @@ export class MetricAccumulators {
 
   /** The raw accumulators [sum, count, first bad step] by name (for checkpoints). */
   async snapshot(): Promise<Record<string, number[]>> {
-    const out: Record<string, number[]> = {};
-    for (const [name, slot] of this.slots) out[name] = Array.from(await slot.read());
-    return out;
+    const names = [...this.slots.keys()];
+    const values = await readTensors(names.map((n) => this.slots.get(n)!));
+    return Object.fromEntries(names.map((n, i) => [n, Array.from(values[i])]));
   }
 
   /** Replaces the accumulators by a snapshot. */

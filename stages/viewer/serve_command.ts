@@ -1,8 +1,13 @@
 /**
  * `mimic3d serve <checkpoint-or-artifact> [--port 8080] [--host 127.0.0.1]`:
- * opens a trained generator in the browser viewer until Ctrl-C.
+ * opens a trained generator in the browser viewer until Ctrl-C. The argument
+ * is a checkpoint file, an artifact directory, or an artifact id (prefix) in
+ * the store, e.g. what `import-checkpoint` printed.
  */
 import type { Command } from "@commander-js/extra-typings";
+import * as path from "node:path";
+import { defaultStoreRoot } from "../../pipeline/paths.ts";
+import { Store } from "../../pipeline/store.ts";
 import { startViewerServer } from "./server.ts";
 
 /** Registers `serve` on the CLI program. */
@@ -10,14 +15,17 @@ export function registerServeCommand(program: Command): void {
   program
     .command("serve")
     .description("serve an interactive WebGPU viewer of a generator checkpoint (or artifact dir)")
-    .argument("<checkpoint>", "G_ema.safetensors, or an artifact directory holding one")
+    .argument(
+      "<checkpoint>",
+      "G_ema.safetensors, an artifact directory, or an artifact id (prefix) in the store",
+    )
     .option("--port <port>", "TCP port (0 = any free port)", "8080")
     .option(
       "--host <host>",
       "interface to listen on (the viewer has no authentication)",
       "127.0.0.1",
     )
-    .action(async (checkpoint, options) => {
+    .action(async (checkpoint, options, command) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new Error(`--port must be an integer in [0, 65535], got '${options.port}'`);
@@ -27,7 +35,9 @@ export function registerServeCommand(program: Command): void {
           `warning: listening on ${options.host}: anyone who can reach it can use this GPU`,
         );
       }
-      const server = await startViewerServer(checkpoint, { port, hostname: options.host });
+      const { store } = command.optsWithGlobals() as { store?: string };
+      const target = await resolveCheckpoint(checkpoint, store ?? defaultStoreRoot());
+      const server = await startViewerServer(target, { port, hostname: options.host });
       console.log(`Mimic3D viewer of ${server.model.path}`);
       console.log(`  open ${server.url}  (GPU: ${server.model.gpu.name}; Ctrl-C stops)`);
       const stop = () => server.close();
@@ -38,6 +48,19 @@ export function registerServeCommand(program: Command): void {
         Deno.removeSignalListener("SIGINT", stop);
       }
     });
+}
+
+/** A path on disk as it is; otherwise the files of the store artifact whose id starts with `ref`. */
+export async function resolveCheckpoint(ref: string, storeRoot: string): Promise<string> {
+  if (await Deno.stat(ref).then(() => true, () => false)) return ref;
+  if (!/^[0-9a-f]{4,64}$/.test(ref)) {
+    throw new Error(`${ref}: no such checkpoint file or directory (nor an artifact id)`);
+  }
+  if (!(await Deno.stat(path.join(storeRoot, "objects")).then(() => true, () => false))) {
+    throw new Error(`${ref}: no such file, and no store at ${path.resolve(storeRoot)}`);
+  }
+  const store = await Store.open(storeRoot);
+  return store.filesDir(await store.resolveId(ref));
 }
 
 function isLoopback(host: string): boolean {

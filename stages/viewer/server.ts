@@ -10,7 +10,7 @@
  *   GET /shader.wgsl?workgroupStorage=        the same WGSL as text
  *   GET /planes?seed=&psi=&dtype=             channels-last planes (x-plane-shapes, x-plane-dtype)
  *   GET /image2d.png?seed=&psi=&yaw=&pitch=&focal=   the 2-D branch (super-resolution) image
- *   GET /mesh.ply?seed=&psi=&res=&level=      marching-cubes mesh of the density
+ *   GET /mesh.ply?seed=&psi=&res=&level=      marching-cubes mesh of the density (x-mesh-faces)
  */
 import { type LatentKey, type PlaneDtype, type ViewerCamera, ViewerModel } from "./viewer_model.ts";
 
@@ -129,7 +129,7 @@ async function handle(model: ViewerModel, request: Request): Promise<Response> {
       }
       case "/mesh.ply": {
         const latent = latentParams(q);
-        const ply = await model.mesh(latent, {
+        const { ply, faces } = await model.mesh(latent, {
           resolution: intParam(q, "res", 128, 8, 512),
           level: numberParam(q, "level", 10),
         });
@@ -137,6 +137,7 @@ async function handle(model: ViewerModel, request: Request): Promise<Response> {
           headers: {
             "content-type": "application/octet-stream",
             "content-disposition": `attachment; filename="mimic3d_seed${latent.seed}.ply"`,
+            "x-mesh-faces": String(faces),
             "cache-control": "no-store",
           },
         });

@@ -88,6 +88,12 @@ export class ViewerModel {
 
   /** Loads a checkpoint file or artifact directory on the process's GPU. */
   static async load(pathOrDir: string): Promise<ViewerModel> {
+    if (await looksLikePickle(pathOrDir)) {
+      throw new Error(
+        `${pathOrDir}: an official training snapshot; import it first ` +
+          `(import-checkpoint ${pathOrDir}), then serve the artifact id it prints`,
+      );
+    }
     const device = await initGpu();
     const { generator, path } = await loadGenerator(pathOrDir);
     const model = new ViewerModel(generator, path, device);
@@ -221,7 +227,10 @@ export class ViewerModel {
    * on an N³ grid over the tri-plane box, level set `level`, default 10), with
    * vertex colours from the decoder's first three features, as binary PLY.
    */
-  mesh(key: LatentKey, { resolution = 128, level = 10 } = {}): Promise<Uint8Array> {
+  mesh(
+    key: LatentKey,
+    { resolution = 128, level = 10 } = {},
+  ): Promise<{ ply: Uint8Array; faces: number }> {
     return this.#exclusive(() =>
       scopeAsync(async () => {
         const { planes } = this.#latent(key);
@@ -264,7 +273,7 @@ export class ViewerModel {
           const rgb = await this.#decode(planes, mesh.positions, "rgb");
           mesh.colors = Uint8Array.from(rgb, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
         }
-        return writePly(mesh);
+        return { ply: writePly(mesh), faces: mesh.faces.length / 3 };
       })
     );
   }
@@ -329,6 +338,16 @@ export class ViewerModel {
     this.#queue = run.catch(() => {});
     return run;
   }
+}
+
+/** Pickles start with the PROTO opcode (0x80) for every protocol a snapshot uses. */
+async function looksLikePickle(file: string): Promise<boolean> {
+  const stat = await Deno.stat(file).catch(() => null);
+  if (!stat?.isFile) return false;
+  using handle = await Deno.open(file);
+  const head = new Uint8Array(2);
+  const read = await handle.read(head);
+  return read === 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5;
 }
 
 /** The mapping's conditioning camera: frontal, FFHQ radius and focal (EG3D's scripts). */

@@ -136,7 +136,12 @@ Deno.test({
       page.on("pageerror", (e) => pageErrors.push(e.message));
       page.on("console", (m) => m.type() === "error" && pageErrors.push(m.text()));
 
-      const query = new URLSearchParams({ ...stringify(VIEW), dtype: "f32", meshRes: "24" });
+      const query = new URLSearchParams({
+        ...stringify(VIEW),
+        dtype: "f32",
+        meshRes: "20",
+        meshLevel: "-0.5",
+      });
       await page.goto(`${server.url}?${query}`);
       await page.waitForFunction(() => (globalThis as Hooks).viewer?.ready);
       await page.evaluate(() => (globalThis as Hooks).viewer.ready);
@@ -173,7 +178,9 @@ Deno.test({
         levels.max > MAX_LEVEL_DIFF || levels.mismatchedFraction > MAX_MISMATCHED_FRACTION ||
         !(maxFloat <= MAX_RAW_DIFF)
       ) {
-        throw new Error(`canvas differs from the Deno render: ${JSON.stringify(levels)}`);
+        throw new Error(
+          `canvas differs from the Deno render: ${JSON.stringify({ ...levels, maxFloat })}`,
+        );
       }
       // Not a blank canvas: the reference has structure and the canvas follows it.
       const distinct = new Set(Array.from(reference.bytes)).size;
@@ -225,7 +232,7 @@ Deno.test({
         page.click("#export-ply"),
       ]);
       const mesh = readPly(await Deno.readFile((await plyDownload.path())!));
-      assertEquals(mesh.faces.length % 3, 0);
+      if (!(mesh.faces.length > 0)) throw new Error("the exported mesh is empty");
 
       // Keyboard and wheel move the camera too.
       await page.locator("#canvas").focus();

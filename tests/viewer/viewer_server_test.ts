@@ -116,8 +116,8 @@ Deno.test("viewer server: page, model, kernel (the renderFused WGSL), planes, 2-
     const image = decodePng(new Uint8Array(await png.arrayBuffer()), "image2d");
     assertEquals([image.width, image.height], [32, 32]);
 
-    // The mesh, at a level where the tiny model has a surface.
-    const ply = await get("/mesh.ply?seed=3&psi=0.5&res=20&level=0");
+    // The mesh, at a level where the tiny random model has a surface (its densities are < 0).
+    const ply = await get("/mesh.ply?seed=3&psi=0.5&res=20&level=-0.5");
     assertEquals(
       ply.headers.get("content-disposition"),
       'attachment; filename="mimic3d_seed3.ply"',
@@ -159,7 +159,7 @@ Deno.test("viewer server: bad parameters → 400, unknown paths → 404", async 
 Deno.test("viewer server: bad checkpoint and busy port are one clear error each", async () => {
   await assertThrows(() => startViewerServer("/nonexistent/G.safetensors"), "no such checkpoint");
   const fixture = new URL("../../../shared/fixtures/mimic3d_tiny.pkl", import.meta.url).pathname;
-  await assertThrows(() => startViewerServer(fixture), "must be imported first");
+  await assertThrows(() => startViewerServer(fixture), "import it first (import-checkpoint ");
   await withServer(async (server) => {
     await assertThrows(
       () => startViewerServer(server.model, { port: server.port }),

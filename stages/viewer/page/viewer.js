@@ -31,6 +31,8 @@ const state = {
   /** Plane precision on the wire: "" = the server's choice (f16 when its adapter has it). */
   dtype: query.get("dtype") ?? "",
   meshRes: integerOr(query.get("meshRes"), 128),
+  /** Iso-level of the raw density for meshes (EG3D's shape extraction uses 10). */
+  meshLevel: numberOr(query.get("meshLevel"), 10),
   turntable: false,
 };
 
@@ -399,6 +401,11 @@ function syncControls() {
   $("psi").value = String(state.psi);
   $("psi-value").textContent = state.psi.toFixed(2);
   $("res").value = String(state.res);
+  if (![...$("mesh-res").options].some((o) => o.value === String(state.meshRes))) {
+    $("mesh-res").append(new Option(`${state.meshRes}³`, String(state.meshRes)));
+  }
+  $("mesh-res").value = String(state.meshRes);
+  $("mesh-level").value = String(state.meshLevel);
   for (const b of document.querySelectorAll("#views button")) {
     b.classList.toggle("active", b.dataset.view === state.view);
     b.setAttribute("aria-checked", String(b.dataset.view === state.view));
@@ -430,6 +437,10 @@ function bindControls() {
   $("seed-random").addEventListener("click", () => setSeed(Math.random() * 100000));
   $("psi").addEventListener("input", () => change({ psi: Number($("psi").value) }));
   $("res").addEventListener("change", () => change({ res: Number($("res").value) }));
+  $("mesh-res").addEventListener("change", () => (state.meshRes = Number($("mesh-res").value)));
+  $("mesh-level").addEventListener("change", () => {
+    state.meshLevel = numberOr($("mesh-level").value, state.meshLevel);
+  });
   for (const b of document.querySelectorAll("#views button")) {
     b.addEventListener("click", () => change({ view: b.dataset.view }));
   }
@@ -509,12 +520,14 @@ async function exportPly() {
   const res = state.meshRes;
   $("export-status").textContent = `marching cubes on a ${res}³ grid on the server…`;
   const started = performance.now();
-  const url = `/mesh.ply?seed=${state.seed}&psi=${state.psi}&res=${res}`;
-  const blob = await (await fetchOk(url)).blob();
+  const url = `/mesh.ply?seed=${state.seed}&psi=${state.psi}&res=${res}&level=${state.meshLevel}`;
+  const response = await fetchOk(url);
+  const faces = Number(response.headers.get("x-mesh-faces"));
+  const blob = await response.blob();
   download(blob, `mimic3d_seed${state.seed}.ply`);
-  $("export-status").textContent = `saved mesh (${(blob.size / 1024).toFixed(0)} KiB, ${
-    ms(performance.now() - started)
-  })`;
+  $("export-status").textContent = faces
+    ? `saved mesh: ${faces} triangles (${ms(performance.now() - started)})`
+    : `saved an empty mesh: no density reaches ${state.meshLevel}; try a lower level`;
 }
 
 function download(blob, name) {
@@ -666,13 +679,23 @@ async function start() {
     if (info.reason !== "destroyed") showError(new Error(`GPU device lost: ${info.message}`));
   });
   const model = await (await fetchOk("/model.json")).json();
-  $("model-name").textContent = `${model.kind} · ${
-    model.checkpoint.split("/").slice(-2).join("/")
+  const parts = model.checkpoint.split("/");
+  $("model-name").textContent = `${model.kind === "mimic3d" ? "Mimic3D" : "EG3D"} · ${
+    parts.slice(-2).join("/")
   }`;
+  $("model-name").title = model.checkpoint;
   const info = adapter.info ?? {};
-  $("adapters").textContent = `browser GPU: ${
+  $("browser-gpu").textContent = `browser GPU: ${
     [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "unknown"
-  } · server GPU: ${model.adapter} · planes ${state.dtype || model.planeDtype}`;
+  }`;
+  $("server-gpu").textContent = `server GPU: ${model.adapter} · planes ${
+    state.dtype || model.planeDtype
+  }`;
+  // Software adapters (SwiftShader) take seconds per 128² frame: start small there.
+  if (!query.has("res") && (info.isFallbackAdapter || info.architecture === "swiftshader")) {
+    state.res = 64;
+    syncControls();
+  }
   renderer = new Renderer(device, model);
   await renderer.init();
   schedule();
