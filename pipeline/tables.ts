@@ -8,6 +8,7 @@ import * as path from "node:path";
 import type { Experiment } from "./experiment.ts";
 import { experimentStatus } from "./status.ts";
 import type { Store } from "./store.ts";
+import { escapeHtml } from "./html.ts";
 
 /** One row: a label and the config overrides (dotted key → value) that define the point. */
 export interface TableRow {
@@ -145,11 +146,6 @@ function toGrid(data: TableData): Grid {
   return { header, body };
 }
 
-const escapeHtml = (s: string) =>
-  s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll(
-    '"',
-    "&quot;",
-  );
 const escapeTex = (s: string) =>
   s.replace(/([&%$#_{}])/g, "\\$1").replaceAll("~", "\\textasciitilde{}");
 const quoteCsv = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { isUnavailable, type MetricEntry } from "./fid_kid.ts";
 import type { OutputSummary } from "./outputs.ts";
 import { MIMIC3D_PAPER_RESULTS } from "./paper_results.ts";
+import { escapeHtml } from "../../pipeline/html.ts";
+import { viewerLinkHtml } from "../viewer/report_link.ts";
 
 /** One training curve: x (kimg or step) against a logged value. */
 export interface Curve {
@@ -71,12 +73,6 @@ export async function readTrainingCurves(modelDir: string): Promise<Curve[]> {
   });
   return [...series].map(([name, points]) => ({ name, xLabel, points }));
 }
-
-const escapeHtml = (s: string) =>
-  s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll(
-    '"',
-    "&quot;",
-  );
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
@@ -222,6 +218,7 @@ pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
       `<tr><th>${escapeHtml(k)}</th><td><code>${escapeHtml(v)}</code></td></tr>`
     ).join("")
   }</table>
+${viewerLinkHtml(input.artifacts.model.slice(0, 12))}
 
 <h2>Metrics</h2>
 <table>

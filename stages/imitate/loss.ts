@@ -70,7 +70,14 @@ export class Mimic3DLoss extends EG3DLoss {
     const n = realImg.shape[0];
     const v = random.integers(2 * n, size - r + 1);
     return concat(
-      Array.from({ length: n }, (_, i) => slice(realImg, [[i, i + 1], null, [v[2 * i], v[2 * i] + r], [v[2 * i + 1], v[2 * i + 1] + r]])),
+      Array.from(
+        { length: n },
+        (_, i) =>
+          slice(realImg, [[i, i + 1], null, [v[2 * i], v[2 * i] + r], [
+            v[2 * i + 1],
+            v[2 * i + 1] + r,
+          ]]),
+      ),
       0,
     );
   }
@@ -79,7 +86,12 @@ export class Mimic3DLoss extends EG3DLoss {
     return sigma > 0 ? gaussianBlur(x, sigma) : x;
   }
 
-  override run(phase: Mimic3DPhase, batch: LossBatch, curNimg: number, random: RandomSource): PhaseResult {
+  override run(
+    phase: Mimic3DPhase,
+    batch: LossBatch,
+    curNimg: number,
+    random: RandomSource,
+  ): PhaseResult {
     const sigma = blurSigma(this.mimic, curNimg);
     const r = neuralRenderingResolution(this.mimic, curNimg);
     const patchScale = this.mimic.patchScale;
@@ -89,7 +101,10 @@ export class Mimic3DLoss extends EG3DLoss {
         const gen = this.runG(batch.genZ, batch.genC, curNimg, random, false, { patchScale });
         const logits = this.runD(gen.image!, gen.imageRaw!, batch.genC, sigma);
         const lossMain = softplus(neg(logits));
-        report.set("Loss/scores/fake", logits).set("Loss/signs/fake", sign(logits)).set("Loss/G/loss", lossMain);
+        report.set("Loss/scores/fake", logits).set("Loss/signs/fake", sign(logits)).set(
+          "Loss/G/loss",
+          lossMain,
+        );
         let loss = mean(lossMain);
         const patch = gen.patch!;
         const imitation = this.mimic.imitation;
@@ -101,7 +116,10 @@ export class Mimic3DLoss extends EG3DLoss {
         if (this.mimic.patchGan > 0) {
           const patchLogits = this.dPatch.forward(this.blur(patch.imageRaw, sigma));
           const lossPatch = mul(softplus(neg(patchLogits)), this.mimic.patchGan);
-          report.set("Loss/scores/patch_fake", patchLogits).set("Loss/signs/patch_fake", sign(patchLogits));
+          report.set("Loss/scores/patch_fake", patchLogits).set(
+            "Loss/signs/patch_fake",
+            sign(patchLogits),
+          );
           report.set("Loss/G/patch", lossPatch);
           loss = add(loss, mean(lossPatch));
         }
@@ -122,14 +140,19 @@ export class Mimic3DLoss extends EG3DLoss {
         const realLogits = this.dPatch.forward(this.blur(real, sigma));
         const loss = add(softplus(fake), softplus(neg(realLogits)));
         report.set("Loss/scores/patch_fake", fake).set("Loss/signs/patch_fake", sign(fake));
-        report.set("Loss/scores/patch_real", realLogits).set("Loss/signs/patch_real", sign(realLogits));
+        report.set("Loss/scores/patch_real", realLogits).set(
+          "Loss/signs/patch_real",
+          sign(realLogits),
+        );
         report.set("Loss/D_patch/loss", loss);
         return { loss: mean(loss), report };
       }
       case "D_patchreg": {
         const report = new Map<string, Tensor>();
         // As Dreg: the original differentiates w.r.t. the blurred real patch (in-place dict update).
-        const real = detach(noGrad(() => this.blur(this.realPatches(batch.realImg, r, random), sigma)));
+        const real = detach(
+          noGrad(() => this.blur(this.realPatches(batch.realImg, r, random), sigma)),
+        );
         real.requiresGrad = true;
         const logits = this.dPatch.forward(real);
         const { penalty } = r1Penalty(logits, [real]);

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { initGpu } from "../../kernels/mod.ts";
 import { defaultStoreRoot } from "../../pipeline/paths.ts";
 import { startProgress } from "../../pipeline/progress_bar.ts";
-import { Store } from "../../pipeline/store.ts";
+import { resolveCheckpointPath } from "../io/checkpoint_ref.ts";
 import { loadGenerator } from "../io/generator_checkpoint.ts";
 import {
   type CameraRig,
@@ -194,36 +194,8 @@ function parsePivot(text: string): [number, number, number] {
   return [parts[0], parts[1], parts[2]];
 }
 
-/**
- * Loads the generator from a file or directory if `ref` exists on disk, else
- * from the store artifact whose id starts with `ref`.
- */
+/** Loads the generator a user named (file, artifact directory or artifact id). */
 async function resolveCheckpoint(ref: string, command: AnyCommand) {
-  const stat = await Deno.stat(ref).catch(() => null);
-  if (stat?.isFile && await looksLikePickle(ref)) {
-    throw new Error(
-      `${ref} is a training snapshot pickle, not our checkpoint: import it first ` +
-        `(import-checkpoint ${ref}), then render the artifact id it prints`,
-    );
-  }
-  if (stat) return await loadGenerator(ref);
   const { store: root = defaultStoreRoot() } = command.optsWithGlobals() as { store?: string };
-  if (!/^[0-9a-f]{4,64}$/.test(ref)) {
-    throw new Error(`${ref}: no such checkpoint file or directory (nor an artifact id)`);
-  }
-  if (!(await Deno.stat(path.join(root, "objects")).then(() => true, () => false))) {
-    throw new Error(`${ref}: no such file, and no store at ${path.resolve(root)} to look it up in`);
-  }
-  const store = await Store.open(root);
-  const id = await store.resolveId(ref);
-  await store.check(id, "sizes");
-  return await loadGenerator(store.filesDir(id));
-}
-
-/** Pickles start with the PROTO opcode (0x80) for every protocol a snapshot uses. */
-async function looksLikePickle(file: string): Promise<boolean> {
-  using handle = await Deno.open(file);
-  const head = new Uint8Array(2);
-  const read = await handle.read(head);
-  return read === 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5;
+  return await loadGenerator(await resolveCheckpointPath(ref, root));
 }

@@ -3,13 +3,14 @@
  * checkpoint (a static report cannot start a server) and the address that
  * command will open.
  */
+import { escapeHtml } from "../../pipeline/html.ts";
 
 /** The shell command that opens `checkpoint` in the viewer. */
 export function serveCommandLine(checkpoint: string, port = 8080): string {
   const quoted = /^[\w./:@=+-]+$/.test(checkpoint)
     ? checkpoint
     : `'${checkpoint.replaceAll("'", `'\\''`)}'`;
-  return `deno run -A mod.ts serve ${quoted}${port === 8080 ? "" : ` --port ${port}`}`;
+  return `npx -y deno@2.9.6 run -A mod.ts serve ${quoted}${port === 8080 ? "" : ` --port ${port}`}`;
 }
 
 /** An HTML fragment for a report: the command to copy, and a link to the page it serves. */
@@ -18,11 +19,4 @@ export function viewerLinkHtml(checkpoint: string, port = 8080): string {
   const command = escapeHtml(serveCommandLine(checkpoint, port));
   return `<div class="viewer-link"><strong>Open in the 3-D viewer:</strong> run ` +
     `<code>${command}</code>, then <a href="${url}">${url}</a></div>`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(
-    /[&<>"]/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!,
-  );
 }

@@ -5,10 +5,9 @@
  * the store, e.g. what `import-checkpoint` printed.
  */
 import type { Command } from "@commander-js/extra-typings";
-import * as path from "node:path";
 import { defaultStoreRoot } from "../../pipeline/paths.ts";
-import { Store } from "../../pipeline/store.ts";
 import { startViewerServer } from "./server.ts";
+import { resolveCheckpointPath } from "../io/checkpoint_ref.ts";
 
 /** Registers `serve` on the CLI program. */
 export function registerServeCommand(program: Command): void {
@@ -36,7 +35,7 @@ export function registerServeCommand(program: Command): void {
         );
       }
       const { store } = command.optsWithGlobals() as { store?: string };
-      const target = await resolveCheckpoint(checkpoint, store ?? defaultStoreRoot());
+      const target = await resolveCheckpointPath(checkpoint, store ?? defaultStoreRoot());
       const server = await startViewerServer(target, { port, hostname: options.host });
       console.log(`Mimic3D viewer of ${server.model.path}`);
       console.log(`  open ${server.url}  (GPU: ${server.model.gpu.name}; Ctrl-C stops)`);
@@ -48,19 +47,6 @@ export function registerServeCommand(program: Command): void {
         Deno.removeSignalListener("SIGINT", stop);
       }
     });
-}
-
-/** A path on disk as it is; otherwise the files of the store artifact whose id starts with `ref`. */
-export async function resolveCheckpoint(ref: string, storeRoot: string): Promise<string> {
-  if (await Deno.stat(ref).then(() => true, () => false)) return ref;
-  if (!/^[0-9a-f]{4,64}$/.test(ref)) {
-    throw new Error(`${ref}: no such checkpoint file or directory (nor an artifact id)`);
-  }
-  if (!(await Deno.stat(path.join(storeRoot, "objects")).then(() => true, () => false))) {
-    throw new Error(`${ref}: no such file, and no store at ${path.resolve(storeRoot)}`);
-  }
-  const store = await Store.open(storeRoot);
-  return store.filesDir(await store.resolveId(ref));
 }
 
 function isLoopback(host: string): boolean {

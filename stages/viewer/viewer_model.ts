@@ -6,7 +6,7 @@
  * branch's super-resolved image for a camera, and a mesh of the density.
  * GPU work is serialised: memory scopes must not interleave.
  */
-import { initGpu, noGrad, permute, Rng, scopeAsync, Tensor } from "../../kernels/mod.ts";
+import { initGpu, noGrad, permute, Rng, scope, scopeAsync, Tensor } from "../../kernels/mod.ts";
 import type { Gpu } from "../../kernels/runtime/device.ts";
 import { loadGenerator } from "../io/generator_checkpoint.ts";
 import { lookAtCameraLabel } from "../io/camera_label.ts";
@@ -312,15 +312,15 @@ export class ViewerModel {
     if (this.#cached?.key === key) return this.#cached;
     this.#dropCache();
     const g = this.generator;
-    const computed = noGrad(() => {
-      const z = Tensor.fromData(latentForSeed(seed, g.config.zDim), [1, g.config.zDim]);
-      const c = Tensor.fromData(conditioningLabel(g.config.cDim), [1, g.config.cDim]);
-      const ws = g.mapping(z, c, { truncationPsi: psi });
-      const { planes, backbonePlanes } = g.planes(ws, { noiseMode: "const" });
-      if (!planes.includes(backbonePlanes)) backbonePlanes.dispose();
-      for (const t of [z, c]) t.dispose();
-      return { ws, planes };
-    });
+    // A scope of its own: the backbone's intermediates go, whoever calls.
+    const computed = scope(() =>
+      noGrad(() => {
+        const z = Tensor.fromData(latentForSeed(seed, g.config.zDim), [1, g.config.zDim]);
+        const c = Tensor.fromData(conditioningLabel(g.config.cDim), [1, g.config.cDim]);
+        const ws = g.mapping(z, c, { truncationPsi: psi });
+        return { ws, planes: g.planes(ws, { noiseMode: "const" }).planes };
+      })
+    );
     this.#cached = { key, ws: computed.ws.keep(), planes: computed.planes.map((p) => p.keep()) };
     return this.#cached;
   }

@@ -175,11 +175,11 @@ Deno.test("viewer server: bad checkpoint and busy port are one clear error each"
 Deno.test("viewer report link: the serve command for a checkpoint", () => {
   assertEquals(
     serveCommandLine("runs/a b/G_ema.safetensors"),
-    "deno run -A mod.ts serve 'runs/a b/G_ema.safetensors'",
+    "npx -y deno@2.9.6 run -A mod.ts serve 'runs/a b/G_ema.safetensors'",
   );
   assertEquals(
     serveCommandLine(".mimic3d/objects/ab12", 9000),
-    "deno run -A mod.ts serve .mimic3d/objects/ab12 --port 9000",
+    "npx -y deno@2.9.6 run -A mod.ts serve .mimic3d/objects/ab12 --port 9000",
   );
   const html = viewerLinkHtml("x<y>/G.safetensors");
   assertEquals(html.includes("x&lt;y&gt;/G.safetensors"), true);
