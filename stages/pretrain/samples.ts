@@ -5,6 +5,8 @@
  * per view three cells: the final (SR) image, the raw rendered image and the
  * depth map. Cameras come from the training set's own labels (its leftmost,
  * median and rightmost yaw at the 10/50/90 % quantiles), so any rig works.
+ * Cells are at most `MAX_CELL` pixels wide (box-downsampled), so the grids of
+ * a long 512² run stay small enough to carry through every checkpoint.
  * @module
  */
 import { noGrad, Rng, scope, type Tensor, tensor } from "../../kernels/mod.ts";
@@ -15,6 +17,9 @@ import type { PixelImage } from "../io/png.ts";
 import { colorizeDepth } from "../render/depth_colormap.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
 import type { LabelSource } from "./trainer.ts";
+
+/** Largest cell side in a grid. */
+export const MAX_CELL = 256;
 
 /** The fixed cameras of a sample grid. */
 export interface SampleCameras {
@@ -54,15 +59,15 @@ export async function renderSampleGrid(
       })
     );
     try {
-      const size = out.image.shape[3];
+      const size = Math.min(out.image.shape[3], MAX_CELL);
       const [image, raw, depth] = await Promise.all(
         [out.image, out.raw, out.depth].map((t) => t.read()),
       );
       for (let i = 0; i < n; i++) {
         cells[i].push(
-          toPixels(image, out.image, i),
-          upscaleNearest(toPixels(raw, out.raw, i), size),
-          upscaleNearest(depthPixels(depth, out.depth, i), size),
+          resize(toPixels(image, out.image, i), size),
+          resize(toPixels(raw, out.raw, i), size),
+          resize(depthPixels(depth, out.depth, i), size),
         );
       }
     } finally {
@@ -97,12 +102,30 @@ function depthPixels(values: ArrayLike<number>, t: Tensor, i: number): PixelImag
   );
 }
 
-function upscaleNearest(image: PixelImage, size: number): PixelImage {
-  if (image.width === size) return image;
-  const { width, height, channels } = image;
+/** Square image to side `size`: box average for whole-factor reductions, else nearest. */
+function resize(image: PixelImage, size: number): PixelImage {
+  const { width, channels } = image;
+  if (width === size) return image;
   const data = new Uint8Array(size * size * channels);
+  if (width > size && width % size === 0) {
+    const f = width / size;
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        for (let c = 0; c < channels; c++) {
+          let sum = 0;
+          for (let dy = 0; dy < f; dy++) {
+            for (let dx = 0; dx < f; dx++) {
+              sum += image.data[((y * f + dy) * width + x * f + dx) * channels + c];
+            }
+          }
+          data[(y * size + x) * channels + c] = Math.round(sum / (f * f));
+        }
+      }
+    }
+    return { width: size, height: size, channels, data };
+  }
   for (let y = 0; y < size; y++) {
-    const sy = Math.floor((y * height) / size);
+    const sy = Math.floor((y * width) / size);
     for (let x = 0; x < size; x++) {
       const sx = Math.floor((x * width) / size);
       const from = (sy * width + sx) * channels;
