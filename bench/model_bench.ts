@@ -71,7 +71,9 @@ for (const batch of quick ? [1, 2] : [1, 4, 16]) {
   resetPeakMemory();
   const ms = await wall(() =>
     noGrad(() => {
-      G.forward(rng.normal([batch, G.config.zDim]), c, { noiseMode: "const", fusedModconv: true, random: rng });
+      // Batches above 4 render in chunks of 4: one SR activation at 512² × 128 ch × 16 would
+      // exceed the adapter's 2 GiB storage-binding limit.
+      G.forward(rng.normal([batch, G.config.zDim]), c, { noiseMode: "const", fusedModconv: true, random: rng, maxBatch: 4 });
     }), quick ? 2 : 10);
   const peak = memoryStats().peak / 2 ** 30;
   rows.push(`| EG3D FFHQ-512 G inference, batch ${batch} | ${ms.toFixed(1)} ms | ${(batch * 1000 / ms).toFixed(1)} img/s | ${peak.toFixed(2)} GiB |`);

@@ -15,11 +15,13 @@ import {
   concat,
   detach,
   type Device,
+  isGradEnabled,
   mul,
   permute,
   type RandomSource,
   reshape,
   Rng,
+  scope,
   slice,
   type Tensor,
   zerosLike,
@@ -273,9 +275,39 @@ export class TriplaneGenerator extends Module {
     return out;
   }
 
-  /** G(z, c): mapping then synthesis; `c` conditions the mapping and places the camera. */
-  forward(z: Tensor, c: Tensor, options: SynthesisOptions & MappingForward = {}): GeneratorOutput {
-    return this.synthesis(this.mapping(z, c, options), c, options);
+  /**
+   * G(z, c): mapping then synthesis; `c` conditions the mapping and places the
+   * camera. Without gradients, `maxBatch` renders a large batch in chunks (each
+   * chunk's intermediates released before the next), returning the images only.
+   */
+  forward(
+    z: Tensor,
+    c: Tensor,
+    options: SynthesisOptions & MappingForward & { maxBatch?: number } = {},
+  ): GeneratorOutput {
+    const n = z.shape[0];
+    const max = options.maxBatch ?? n;
+    if (n <= max || isGradEnabled()) return this.synthesis(this.mapping(z, c, options), c, options);
+    const parts: GeneratorOutput[] = [];
+    for (let i = 0; i < n; i += max) {
+      const rows = (t: Tensor) => slice(t, [[i, Math.min(i + max, n)]]);
+      parts.push(scope(() => {
+        const o = this.synthesis(this.mapping(rows(z), rows(c), options), rows(c), options);
+        return { ws: o.ws, backbonePlanes: o.backbonePlanes, planes: [], image: o.image, imageRaw: o.imageRaw, imageDepth: o.imageDepth };
+      }));
+    }
+    const cat = (pick: (o: GeneratorOutput) => Tensor | undefined) => {
+      const ts = parts.map(pick).filter((t): t is Tensor => t !== undefined);
+      return ts.length ? concat(ts, 0) : undefined;
+    };
+    return {
+      ws: cat((o) => o.ws)!,
+      backbonePlanes: cat((o) => o.backbonePlanes)!,
+      planes: [],
+      image: cat((o) => o.image),
+      imageRaw: cat((o) => o.imageRaw),
+      imageDepth: cat((o) => o.imageDepth),
+    };
   }
 
   /** Raw density and features at points [N, M, 3] for given ws (EG3D's `sample_mixed`). */

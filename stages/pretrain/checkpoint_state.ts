@@ -1,7 +1,7 @@
 /**
  * Everything a resumed run needs to continue bit-identically, as checkpoint
- * files: G, D and G_ema (state dicts), both optimisers (per-parameter steps
- * and moments), the random stream's counter, the step, the GPU statistics of
+ * files: every trained network and G_ema (state dicts), every optimiser
+ * (per-parameter steps and moments), the random stream's counter, the step, the GPU statistics of
  * the unfinished log tick, and what was already written to the artifact
  * (log lines, sample grids). The data order needs nothing: it is a function of
  * (seed, step).
@@ -15,11 +15,12 @@ import {
   Tensor as TensorClass,
 } from "../../kernels/mod.ts";
 import type { Module } from "../../kernels/nn/module.ts";
-import type { Trainer } from "./trainer.ts";
+import type { GanTrainer } from "./trainer.ts";
 import type { NetworkName } from "./phases.ts";
 import { safetensorsBytes } from "./tensor_readback.ts";
 
-const FORMAT = "mimic3d-ts/pretrain-state@1";
+/** The checkpoint format of a stage ("mimic3d-ts/pretrain-state@1"). */
+const formatOf = (stage: string) => `mimic3d-ts/${stage}-state@1`;
 
 /** The small JSON part of a checkpoint. */
 interface TrainingStateJson {
@@ -35,15 +36,16 @@ export type CarriedFiles = Record<string, Uint8Array>;
 
 /** Serialises the trainer (reads every tensor back) plus the artifact files written so far. */
 export async function saveTrainingState(
-  trainer: Trainer,
+  trainer: GanTrainer,
   carried: CarriedFiles,
 ): Promise<Record<string, Uint8Array | string>> {
   const files: Record<string, Uint8Array | string> = {};
-  files["G.safetensors"] = await safetensorsBytes(trainer.G.stateDict());
-  files["D.safetensors"] = await safetensorsBytes(trainer.D.stateDict());
+  for (const [net, module] of Object.entries(trainer.networks)) {
+    files[`${net}.safetensors`] = await safetensorsBytes(module.stateDict());
+  }
   files["G_ema.safetensors"] = await safetensorsBytes(trainer.gEma.stateDict());
-  const adamSteps = {} as Record<NetworkName, Record<string, number>>;
-  for (const net of ["G", "D"] as const) {
+  const adamSteps: Record<NetworkName, Record<string, number>> = {};
+  for (const net of Object.keys(trainer.networks)) {
     const state = trainer.optimizers[net].state();
     adamSteps[net] = state.steps;
     const moments = new Map<string, Tensor>();
@@ -52,7 +54,7 @@ export async function saveTrainingState(
     files[`${net}_adam.safetensors`] = await safetensorsBytes(moments);
   }
   const json: TrainingStateJson = {
-    format: FORMAT,
+    format: formatOf(trainer.stage),
     step: trainer.step,
     rng: trainer.rng.state(),
     adamSteps,
@@ -65,22 +67,25 @@ export async function saveTrainingState(
 
 /** Restores a trainer from checkpoint files; returns the carried artifact files. */
 export function restoreTrainingState(
-  trainer: Trainer,
+  trainer: GanTrainer,
   files: Record<string, Uint8Array>,
 ): CarriedFiles {
+  const what = `${trainer.stage} checkpoint`;
   const need = (name: string) => {
     const bytes = files[name];
-    if (!bytes) throw new Error(`pretrain checkpoint is missing '${name}'`);
+    if (!bytes) throw new Error(`${what} is missing '${name}'`);
     return bytes;
   };
   const json = JSON.parse(new TextDecoder().decode(need("state.json"))) as TrainingStateJson;
-  if (json.format !== FORMAT) {
-    throw new Error(`pretrain checkpoint has format '${json.format}', expected '${FORMAT}'`);
+  const format = formatOf(trainer.stage);
+  if (json.format !== format) {
+    throw new Error(`${what} has format '${json.format}', expected '${format}'`);
   }
-  loadModule(trainer.G, need("G.safetensors"), "G");
-  loadModule(trainer.D, need("D.safetensors"), "D");
-  loadModule(trainer.gEma, need("G_ema.safetensors"), "G_ema");
-  for (const net of ["G", "D"] as const) {
+  for (const [net, module] of Object.entries(trainer.networks)) {
+    loadModule(module, need(`${net}.safetensors`), `${what} ${net}`);
+  }
+  loadModule(trainer.gEma, need("G_ema.safetensors"), `${what} G_ema`);
+  for (const net of Object.keys(trainer.networks)) {
     const moments = readTensors(need(`${net}_adam.safetensors`), `${net}_adam`);
     const prefixed = (p: string) =>
       new Map(
@@ -115,7 +120,7 @@ function loadModule(module: Module, bytes: Uint8Array, source: string): void {
   try {
     module.loadStateDict(state);
   } catch (e) {
-    throw new Error(`pretrain checkpoint ${source}: ${(e as Error).message}`);
+    throw new Error(`${source}: ${(e as Error).message}`);
   } finally {
     for (const t of state.values()) t.dispose();
   }

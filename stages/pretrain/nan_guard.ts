@@ -8,22 +8,22 @@
  * @module
  */
 import type { MetricSummary } from "./training_metrics.ts";
-import type { Phase } from "./loss.ts";
 
 /** Training stopped on a non-finite value. */
 export class NonFiniteLossError extends Error {
   constructor(
-    readonly phase: Phase,
+    readonly phase: string,
     readonly metric: string,
     readonly step: number,
     readonly batch: number,
     readonly lastCheckpointStep: number | null,
+    readonly stage = "pretrain",
   ) {
     const kept = lastCheckpointStep === null
       ? "there is no checkpoint yet, so a rerun starts over"
       : `the last good checkpoint (step ${lastCheckpointStep}) is kept, so a rerun resumes from it`;
     super(
-      `pretrain: the ${phase} phase produced NaN/Inf (${metric}) at step ${step} ` +
+      `${stage}: the ${phase} phase produced NaN/Inf (${metric}) at step ${step} ` +
         `(kimg ${((step * batch) / 1000).toFixed(3)}); training stopped and nothing was stored; ` +
         `${kept}. Lower the learning rate or check the data before rerunning.`,
     );
@@ -34,12 +34,12 @@ export class NonFiniteLossError extends Error {
 /** The first non-finite metric, by step then phase order; null when all are finite. */
 export function firstNonFinite(
   stats: ReadonlyMap<string, MetricSummary>,
-  phaseOrder: readonly Phase[],
-): { phase: Phase; metric: string; step: number } | null {
-  let best: { phase: Phase; metric: string; step: number; order: number } | null = null;
+  phaseOrder: readonly string[],
+): { phase: string; metric: string; step: number } | null {
+  let best: { phase: string; metric: string; step: number; order: number } | null = null;
   for (const [metric, s] of stats) {
     if (s.firstBadStep === null) continue;
-    const phase = metric.split("/")[0] as Phase;
+    const phase = metric.split("/")[0];
     const order = phaseOrder.indexOf(phase);
     if (
       !best || s.firstBadStep < best.step || (s.firstBadStep === best.step && order < best.order)

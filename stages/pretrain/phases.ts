@@ -3,17 +3,18 @@
  * names the network it updates, how often it runs and the loss phase it
  * evaluates. Regularisation phases run every `interval` steps with their loss
  * multiplied by the interval (lazy regularisation), and share their network's
- * optimiser with its main phase.
+ * optimiser with its main phase. Mimic3D's 3-D stage adds the patch
+ * discriminator's pair (`D_patchmain`, `D_patchreg`) after D's.
  * @module
  */
-import type { Phase } from "./loss.ts";
 
-/** The network a phase updates. */
-export type NetworkName = "G" | "D";
+/** The network a phase updates ("G", "D", Mimic3D's "D_patch"). */
+export type NetworkName = string;
 
 /** One training phase. */
 export interface TrainingPhase {
-  name: Phase;
+  /** The loss phase it evaluates ("Gmain", "Dreg", "D_patchmain", …). */
+  name: string;
   network: NetworkName;
   /** Runs at steps where step % interval == 0. */
   interval: number;
@@ -25,18 +26,20 @@ export interface TrainingPhase {
 export interface PhaseIntervals {
   gReg: number | null;
   dReg: number | null;
+  /** Present: the patch discriminator's phases follow D's (null: D_patchmain only). */
+  dPatchReg?: number | null;
 }
 
-/** Gmain, Greg, Dmain, Dreg in the original's order (a null interval drops a reg phase). */
+/** Gmain, Greg, Dmain, Dreg (, D_patchmain, D_patchreg) in the original's order. */
 export function trainingPhases(intervals: PhaseIntervals): TrainingPhase[] {
-  const phases: TrainingPhase[] = [{ name: "Gmain", network: "G", interval: 1, gain: 1 }];
-  if (intervals.gReg !== null) {
-    phases.push({ name: "Greg", network: "G", interval: intervals.gReg, gain: intervals.gReg });
-  }
-  phases.push({ name: "Dmain", network: "D", interval: 1, gain: 1 });
-  if (intervals.dReg !== null) {
-    phases.push({ name: "Dreg", network: "D", interval: intervals.dReg, gain: intervals.dReg });
-  }
+  const phases: TrainingPhase[] = [];
+  const pair = (network: NetworkName, reg: number | null) => {
+    phases.push({ name: `${network}main`, network, interval: 1, gain: 1 });
+    if (reg !== null) phases.push({ name: `${network}reg`, network, interval: reg, gain: reg });
+  };
+  pair("G", intervals.gReg);
+  pair("D", intervals.dReg);
+  if (intervals.dPatchReg !== undefined) pair("D_patch", intervals.dPatchReg);
   return phases;
 }
 

@@ -1,24 +1,28 @@
 /**
- * The networks and the per-step work of EG3D / Mimic3D-2D training: G, D,
- * G_ema, one optimiser per network, the loss, and one random stream. A step
- * runs the phases due (each in its own memory scope: its own z and c draw,
- * gradients of its loss × gain w.r.t. its network only, sanitised, one Adam
- * update), then updates G_ema. Nothing is read back: statistics fold into GPU
- * accumulators read at log ticks.
+ * The networks and the per-step work of GAN training, shared by the
+ * `pretrain` stage (EG3D / Mimic3D-2D: G, D) and the `imitate` stage
+ * (Mimic3D-3D: G, D, D_patch): G_ema, one optimiser per network, the loss, the
+ * phases as data and one random stream. A step runs the phases due (each in
+ * its own memory scope: its own z and c draw, gradients of its loss × gain
+ * w.r.t. its network only, sanitised, one Adam update), then updates G_ema.
+ * Nothing is read back: statistics fold into GPU accumulators read at log
+ * ticks.
  * @module
  */
 import {
   grad,
   mul,
   noGrad,
+  type RandomSource,
   Rng,
   scope,
   type Tensor,
   Tensor as TensorClass,
 } from "../../kernels/mod.ts";
+import type { Module } from "../../kernels/nn/module.ts";
 import { TriplaneGenerator } from "../model/generator.ts";
 import { DualDiscriminator } from "../model/discriminator.ts";
-import { EG3DLoss } from "./loss.ts";
+import { EG3DLoss, type LossBatch, type PhaseResult } from "./loss.ts";
 import { discriminatorConfig, generatorConfig, lossConfig, type PretrainConfig } from "./config.ts";
 import {
   type NetworkName,
@@ -27,7 +31,7 @@ import {
   type TrainingPhase,
   trainingPhases,
 } from "./phases.ts";
-import { NetworkOptimizer } from "./optimizers.ts";
+import { type AdamSettings, NetworkOptimizer } from "./optimizers.ts";
 import { defaultEmaKimg, emaBeta, type EmaSettings, GeneratorEma } from "./ema.ts";
 import { nanToNum } from "./nan_to_num.ts";
 import { MetricAccumulators } from "./training_metrics.ts";
@@ -41,87 +45,103 @@ export interface LabelSource {
 
 /** Test hooks (e.g. poisoning a parameter to exercise the NaN guard); empty in normal runs. */
 export const trainerTestHooks: {
-  beforePhase?: (trainer: Trainer, phase: TrainingPhase, step: number) => void;
+  beforePhase?: (trainer: GanTrainer, phase: TrainingPhase, step: number) => void;
 } = {};
 
-/** Report entries folded into the log, per phase: metric name → report key. */
-const REPORTED: Record<string, [string, string][]> = {
-  Gmain: [["scores_fake", "Loss/scores/fake"]],
-  Greg: [["density_l1", "density_reg_l1"]],
-  Dmain: [["scores_real", "Loss/scores/real"], ["scores_fake", "Loss/scores/fake"]],
-  Dreg: [["r1_penalty", "Loss/r1_penalty"]],
-};
+/** A loss evaluated one phase at a time (EG3DLoss, Mimic3DLoss). */
+export interface PhaseLoss {
+  run(phase: string, batch: LossBatch, curNimg: number, random: RandomSource): PhaseResult;
+}
+
+/** A trained network: a module whose `config` rebuilds it (written into the artifact). */
+export type TrainedNetwork = Module & { readonly config: object };
+
+/** Everything that differs between training stages: networks, phases, loss, optimiser settings. */
+export interface TrainingSetup {
+  /** The stage ("pretrain", "imitate"): names checkpoints, errors and the artifact's provenance. */
+  stage: string;
+  batch: number;
+  G: TriplaneGenerator;
+  D: DualDiscriminator;
+  gEma: TriplaneGenerator;
+  /** Every network a phase updates, by name, G first (checkpoint and artifact order). */
+  networks: Record<NetworkName, TrainedNetwork>;
+  phases: TrainingPhase[];
+  loss: PhaseLoss;
+  /** Adam per network, before the lazy-regularisation correction. */
+  adam: Record<NetworkName, AdamSettings>;
+  ema: EmaSettings;
+  /** Report entries folded into the log, per phase: metric name → report key. */
+  reported: Record<string, [string, string][]>;
+  /** Seed of the stream of training draws. */
+  seed: number;
+}
 
 /** Networks, optimisers and schedule of one training run. */
-export class Trainer {
+export class GanTrainer {
+  readonly stage: string;
   readonly G: TriplaneGenerator;
   readonly D: DualDiscriminator;
   readonly gEma: TriplaneGenerator;
+  readonly networks: Record<NetworkName, TrainedNetwork>;
   readonly phases: TrainingPhase[];
   readonly optimizers: Record<NetworkName, NetworkOptimizer>;
-  readonly loss: EG3DLoss;
+  readonly loss: PhaseLoss;
   readonly ema: GeneratorEma;
   readonly emaSettings: EmaSettings;
+  readonly batch: number;
   readonly metrics = new MetricAccumulators();
-  /** The stream of every GPU draw (z, cameras, swaps, noise, density points); checkpointed. */
+  /** The stream of every GPU draw (z, cameras, swaps, noise, density points, patches); checkpointed. */
   rng: Rng;
   /** Training steps done. */
   step = 0;
+  private readonly reported: Record<string, [string, string][]>;
   private readonly params: Record<NetworkName, [string, Tensor][]>;
 
-  constructor(
-    readonly config: PretrainConfig,
-    readonly imgResolution: number,
-    readonly seed: number,
-    readonly labels: LabelSource,
-  ) {
-    const init = new Rng(seed);
-    this.G = new TriplaneGenerator(generatorConfig(config, imgResolution), init);
-    this.D = new DualDiscriminator(discriminatorConfig(config, imgResolution), init);
-    this.gEma = new TriplaneGenerator(this.G.config, new Rng(seed));
-    this.gEma.loadStateDict(this.G.stateDict());
+  constructor(setup: TrainingSetup, readonly labels: LabelSource) {
+    this.stage = setup.stage;
+    this.batch = setup.batch;
+    this.G = setup.G;
+    this.D = setup.D;
+    this.gEma = setup.gEma;
+    this.networks = setup.networks;
+    this.phases = setup.phases;
+    this.loss = setup.loss;
+    this.reported = setup.reported;
+    this.emaSettings = setup.ema;
     this.ema = new GeneratorEma(this.gEma, this.G);
-    this.emaSettings = {
-      kimg: config.ema.kimg ?? defaultEmaKimg(config.batch),
-      rampup: config.ema.rampup,
-    };
-    this.phases = trainingPhases({
-      gReg: config.loss.densityReg > 0 ? config.optim.gRegInterval : null,
-      dReg: config.loss.r1Gamma > 0 ? config.optim.dRegInterval : null,
-    });
-    this.params = { G: [...this.G.parameters()], D: [...this.D.parameters()] };
-    const o = config.optim;
-    const optimizer = (net: NetworkName, lr: number) =>
-      new NetworkOptimizer(
+    this.params = {};
+    this.optimizers = {};
+    for (const [net, module] of Object.entries(this.networks)) {
+      this.params[net] = [...module.parameters()];
+      this.optimizers[net] = new NetworkOptimizer(
         new Map(this.params[net]),
-        { lr, betas: o.betas, eps: o.eps },
+        setup.adam[net],
         regInterval(this.phases, net),
       );
-    this.optimizers = { G: optimizer("G", o.gLr), D: optimizer("D", o.dLr) };
-    this.loss = new EG3DLoss(this.G, this.D, lossConfig(config));
-    // Training draws come from a stream separate from initialisation's (seed + 1 ≠ init seed).
-    this.rng = new Rng(seed + 1);
+    }
+    this.rng = new Rng(setup.seed);
   }
 
   /** Images seen before the current step (the original's cur_nimg). */
   get curNimg(): number {
-    return this.step * this.config.batch;
+    return this.step * this.batch;
   }
 
   /** Runs the phases due at the current step and the EMA update; advances the step. */
   trainStep(real: RealBatch): void {
     for (const phase of phasesAt(this.phases, this.step)) this.runPhase(phase, real);
-    this.ema.update(emaBeta(this.emaSettings, this.config.batch, this.curNimg));
+    this.ema.update(emaBeta(this.emaSettings, this.batch, this.curNimg));
     this.step++;
   }
 
   /** One phase at the current step: its own z/c draw, gradient × gain, sanitised, one Adam update. */
   runPhase(phase: TrainingPhase, real: RealBatch): void {
     trainerTestHooks.beforePhase?.(this, phase, this.step);
-    for (const net of ["G", "D"] as const) {
-      for (const [, p] of this.params[net]) p.requiresGrad = net === phase.network;
+    for (const [net, list] of Object.entries(this.params)) {
+      for (const [, p] of list) p.requiresGrad = net === phase.network;
     }
-    const batch = this.config.batch;
+    const batch = this.batch;
     const step = this.step;
     scope(() => {
       const genZ = this.rng.normal([batch, this.G.config.zDim]);
@@ -137,7 +157,7 @@ export class Trainer {
       const grads = grad(phase.gain === 1 ? loss : mul(loss, phase.gain), params);
       noGrad(() => this.optimizers[phase.network].update(grads.map((g) => g && nanToNum(g))));
       this.metrics.add(`${phase.name}/loss`, loss, step);
-      for (const [name, key] of REPORTED[phase.name]) {
+      for (const [name, key] of this.reported[phase.name] ?? []) {
         const value = report.get(key);
         if (value) this.metrics.add(`${phase.name}/${name}`, value, step);
       }
@@ -145,9 +165,53 @@ export class Trainer {
     for (const [, p] of this.params[phase.network]) p.requiresGrad = false;
   }
 
-  /** Parameter counts (for the log). */
+  /** Parameter counts per network (for the log). */
   parameterCounts(): Record<string, number> {
     const count = (list: [string, Tensor][]) => list.reduce((a, [, p]) => a + p.size, 0);
-    return { G: count(this.params.G), D: count(this.params.D) };
+    return Object.fromEntries(Object.entries(this.params).map(([net, l]) => [net, count(l)]));
+  }
+}
+
+/** Report entries of EG3D's phases folded into the log. */
+export const EG3D_REPORTED: Record<string, [string, string][]> = {
+  Gmain: [["scores_fake", "Loss/scores/fake"]],
+  Greg: [["density_l1", "density_reg_l1"]],
+  Dmain: [["scores_real", "Loss/scores/real"], ["scores_fake", "Loss/scores/fake"]],
+  Dreg: [["r1_penalty", "Loss/r1_penalty"]],
+};
+
+/** The `pretrain` stage's trainer: fresh G and D of the configured architecture, EG3D's loss. */
+export class Trainer extends GanTrainer {
+  constructor(
+    readonly config: PretrainConfig,
+    readonly imgResolution: number,
+    readonly seed: number,
+    labels: LabelSource,
+  ) {
+    const init = new Rng(seed);
+    const G = new TriplaneGenerator(generatorConfig(config, imgResolution), init);
+    const D = new DualDiscriminator(discriminatorConfig(config, imgResolution), init);
+    const gEma = new TriplaneGenerator(G.config, new Rng(seed));
+    gEma.loadStateDict(G.stateDict());
+    const o = config.optim;
+    const adam = (lr: number) => ({ lr, betas: o.betas, eps: o.eps });
+    super({
+      stage: "pretrain",
+      batch: config.batch,
+      G,
+      D,
+      gEma,
+      networks: { G, D },
+      phases: trainingPhases({
+        gReg: config.loss.densityReg > 0 ? o.gRegInterval : null,
+        dReg: config.loss.r1Gamma > 0 ? o.dRegInterval : null,
+      }),
+      loss: new EG3DLoss(G, D, lossConfig(config)) as PhaseLoss,
+      adam: { G: adam(o.gLr), D: adam(o.dLr) },
+      ema: { kimg: config.ema.kimg ?? defaultEmaKimg(config.batch), rampup: config.ema.rampup },
+      reported: EG3D_REPORTED,
+      // Training draws come from a stream separate from initialisation's (seed + 1 ≠ init seed).
+      seed: seed + 1,
+    }, labels);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The training loop of the `pretrain` stage: steps, and what happens between
+ * The training loop of the `pretrain` and `imitate` stages: steps, and what happens between
  * them on a schedule of whole steps — log ticks (statistics read back, the
  * NaN/Inf guard, JSONL), sample grids, checkpoints — then the final outputs.
  * The GPU runs one step behind the CPU: each step is one submit, and the CPU
@@ -16,15 +16,34 @@ import type { StageContext } from "../../pipeline/mod.ts";
 import { GENERATOR_FORMAT } from "../io/generator_checkpoint.ts";
 import { safetensorsBytes } from "./tensor_readback.ts";
 import { encodePng } from "../io/png.ts";
+import type { PixelImage } from "../io/png.ts";
+import type { TriplaneGenerator } from "../model/generator.ts";
 import { intervalSteps, type PretrainConfig, stepsForKimg } from "./config.ts";
 import type { TrainingData } from "./data_loader.ts";
-import type { Trainer } from "./trainer.ts";
+import type { GanTrainer } from "./trainer.ts";
 import { type CarriedFiles, restoreTrainingState, saveTrainingState } from "./checkpoint_state.ts";
-import { renderSampleGrid, sampleCameras } from "./samples.ts";
+import { renderSampleGrid, type SampleCameras, sampleCameras } from "./samples.ts";
 import { firstNonFinite, NonFiniteLossError } from "./nan_guard.ts";
 
-/** Metadata format of `D.safetensors`. */
+/** Metadata format of `D.safetensors` (and `D_patch.safetensors`). */
 export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";
+
+/** The part of a training stage's config the loop reads: length, batch, output schedule. */
+export type TrainingRunConfig = Pick<PretrainConfig, "kimg" | "batch" | "output">;
+
+/** What differs between the stages' loops: the sample grid and extra log/metrics fields. */
+export interface TrainingRunOptions {
+  /** The sample grid of G_ema for fixed seeds (default: SR image, raw image, depth per view). */
+  renderSamples?: (
+    gEma: TriplaneGenerator,
+    seeds: readonly number[],
+    cameras: SampleCameras,
+  ) => Promise<PixelImage>;
+  /** Extra fields of the first log record of a fresh run. */
+  startLog?: Record<string, unknown>;
+  /** Extra fields of `metrics.json`. */
+  metrics?: Record<string, unknown>;
+}
 
 /** Lets the GPU run one step behind: submit this step, wait for the previous one. */
 class GpuPacer {
@@ -74,11 +93,13 @@ export function sampleFileName(step: number, batch: number): string {
 }
 
 /** Trains to the configured length, resuming from the stage's checkpoint if any, and writes the artifact. */
-export async function runTraining(
-  ctx: StageContext<PretrainConfig, "data">,
-  trainer: Trainer,
+export async function runTraining<C extends TrainingRunConfig, I extends string>(
+  ctx: StageContext<C, I>,
+  trainer: GanTrainer,
   data: TrainingData,
+  options: TrainingRunOptions = {},
 ): Promise<void> {
+  const renderSamples = options.renderSamples ?? renderSampleGrid;
   const cfg = ctx.config;
   const batch = cfg.batch;
   const total = stepsForKimg(cfg.kimg, batch);
@@ -106,12 +127,13 @@ export async function runTraining(
       phases: trainer.phases,
       resolution: data.resolution,
       dataset: data.length,
+      ...options.startLog,
     });
     await writeSamples(0);
   }
 
   async function writeSamples(step: number) {
-    const grid = await renderSampleGrid(trainer.gEma, seeds, cameras);
+    const grid = await renderSamples(trainer.gEma, seeds, cameras);
     outputs.samples.set(sampleFileName(step, batch), encodePng(grid));
   }
 
@@ -119,7 +141,16 @@ export async function runTraining(
   async function tick(step: number) {
     const stats = await trainer.metrics.drain();
     const bad = firstNonFinite(stats, phaseOrder);
-    if (bad) throw new NonFiniteLossError(bad.phase, bad.metric, bad.step, batch, lastCheckpoint);
+    if (bad) {
+      throw new NonFiniteLossError(
+        bad.phase,
+        bad.metric,
+        bad.step,
+        batch,
+        lastCheckpoint,
+        trainer.stage,
+      );
+    }
     const losses: Record<string, number> = {};
     for (const name of [...stats.keys()].sort()) losses[name] = stats.get(name)!.mean;
     outputs.lastLosses = losses;
@@ -167,17 +198,18 @@ export async function runTraining(
     bar.update(kimg(step));
   }
   await flush();
-  await writeArtifact(ctx.outDir, trainer, outputs, total, batch);
+  await writeArtifact(ctx.outDir, trainer, outputs, total, batch, options.metrics ?? {});
 }
 
 async function writeArtifact(
   outDir: string,
-  trainer: Trainer,
+  trainer: GanTrainer,
   outputs: RunOutputs,
   steps: number,
   batch: number,
+  extraMetrics: Record<string, unknown>,
 ): Promise<void> {
-  const provenance = { stage: "pretrain", kimg: String((steps * batch) / 1000) };
+  const provenance = { stage: trainer.stage, kimg: String((steps * batch) / 1000) };
   // The generator format of `saveGenerator` (loadable by `loadGenerator`), read back in one go.
   const { device: _g, ...gConfig } = trainer.G.config;
   const generatorMeta = {
@@ -185,19 +217,23 @@ async function writeArtifact(
     format: GENERATOR_FORMAT,
     config: JSON.stringify(gConfig),
   };
-  const { device: _d, ...dConfig } = trainer.D.config;
   const files: [string, Uint8Array][] = [
     ["G.safetensors", await safetensorsBytes(trainer.G.stateDict(), generatorMeta)],
     ["G_ema.safetensors", await safetensorsBytes(trainer.gEma.stateDict(), generatorMeta)],
-    [
-      "D.safetensors",
-      await safetensorsBytes(trainer.D.stateDict(), {
+  ];
+  // Every other trained network is a discriminator (D, Mimic3D's D_patch).
+  for (const [net, module] of Object.entries(trainer.networks)) {
+    if (module === trainer.G) continue;
+    const { device: _d, ...dConfig } = module.config as { device?: unknown };
+    files.push([
+      `${net}.safetensors`,
+      await safetensorsBytes(module.stateDict(), {
         ...provenance,
         format: DISCRIMINATOR_FORMAT,
         config: JSON.stringify(dConfig),
       }),
-    ],
-  ];
+    ]);
+  }
   for (const [name, bytes] of files) await Deno.writeFile(join(outDir, name), bytes);
   await Deno.writeFile(join(outDir, "log.jsonl"), outputs.logBytes());
   await Deno.mkdir(join(outDir, "samples"));
@@ -208,6 +244,7 @@ async function writeArtifact(
     kind: trainer.G.config.kind,
     parameters: trainer.parameterCounts(),
     finalLosses: outputs.lastLosses,
+    ...extraMetrics,
   };
   await Deno.writeTextFile(join(outDir, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
 }
