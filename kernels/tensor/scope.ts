@@ -34,21 +34,26 @@ function release(created: Tensor[], result: unknown, outer: ((t: Tensor) => void
   }
 }
 
-/** Runs `fn`; disposes every tensor it created except returned and kept ones. */
-export function scope<T>(fn: () => T): T {
+/** Starts tracking new tensors; the returned function ends the scope, releasing all but `result`'s. */
+function openScope(): (result: unknown) => void {
   const created: Tensor[] = [];
   const outer = setTensorTracker((t) => created.push(t));
-  let result: T;
+  return (result) => {
+    setTensorTracker(outer);
+    release(created, result, outer);
+  };
+}
+
+/** Runs `fn`; disposes every tensor it created except returned and kept ones. */
+export function scope<T>(fn: () => T): T {
+  const close = openScope();
+  let result: T | undefined;
   try {
     result = fn();
-  } catch (e) {
-    setTensorTracker(outer);
-    release(created, undefined, outer);
-    throw e;
+    return result;
+  } finally {
+    close(result);
   }
-  setTensorTracker(outer);
-  release(created, result, outer);
-  return result;
 }
 
 /**
@@ -56,17 +61,12 @@ export function scope<T>(fn: () => T): T {
  * scopes concurrently.
  */
 export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
-  const created: Tensor[] = [];
-  const outer = setTensorTracker((t) => created.push(t));
-  let result: T;
+  const close = openScope();
+  let result: T | undefined;
   try {
     result = await fn();
-  } catch (e) {
-    setTensorTracker(outer);
-    release(created, undefined, outer);
-    throw e;
+    return result;
+  } finally {
+    close(result);
   }
-  setTensorTracker(outer);
-  release(created, result, outer);
-  return result;
 }

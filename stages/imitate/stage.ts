@@ -1,0 +1,78 @@
+/**
+ * The `imitate` pipeline stage (Mimic3D's 3-D stage): the dataset (`data`)
+ * and the pretrain artifact (`pretrained`) → G with detail planes trained so
+ * its 3-D branch imitates the 2-D branch, plus the patch discriminator. The
+ * artifact holds `G.safetensors`, `G_ema.safetensors` (generator checkpoints
+ * with detail planes, `loadGenerator`), `D.safetensors`, `D_patch.safetensors`,
+ * `log.jsonl`, `samples/<kimg>.png` (SR image, 3-D direct render, depth) and
+ * `metrics.json` (with `imitationLoss`: which distance was used, and
+ * `freshTensors`: what the pretrain artifact did not provide). Checkpoints,
+ * resume, logs and the NaN guard are the pretrain stage's training loop.
+ * @module
+ */
+import { join } from "node:path";
+import { initGpu } from "../../kernels/mod.ts";
+import { defineStage } from "../../pipeline/mod.ts";
+import { pretrain } from "../pretrain/stage.ts";
+import { TrainingData } from "../pretrain/data_loader.ts";
+import { runTraining } from "../pretrain/training_loop.ts";
+import { imitateConfigSchema } from "./config.ts";
+import { imitationDistance } from "./imitation_distance.ts";
+import { loadPretrained } from "./pretrained.ts";
+import { renderBranchSampleGrid } from "./samples.ts";
+import { ImitateTrainer } from "./trainer.ts";
+
+const source = (path: string) => new URL(path, import.meta.url);
+
+/** The imitate stage. */
+export const imitate = defineStage({
+  name: "imitate",
+  sources: [
+    // Everything the pretrain stage's code version covers (trainer, loop, networks, kernels, io).
+    ...pretrain.sources,
+    source("./config.ts"),
+    source("./imitation_distance.ts"),
+    source("./loss.ts"),
+    source("./pretrained.ts"),
+    source("./samples.ts"),
+    source("./stage.ts"),
+    source("./trainer.ts"),
+    source("../eval/lpips.ts"),
+    source("../io/image_resize.ts"),
+    source("../io/pth.ts"),
+  ],
+  config: imitateConfigSchema,
+  inputs: ["data", "pretrained"],
+  externalFiles: (c) =>
+    c.imitation.loss === "lpips"
+      ? [c.imitation.vgg16Weights, c.imitation.lpipsWeights].filter((p): p is string => !!p)
+      : [],
+  async run(ctx) {
+    await initGpu();
+    const c = ctx.config;
+    const distance = c.imitation.weight > 0 ? await imitationDistance(c.imitation) : null;
+    const networks = await loadPretrained(ctx.inputs.pretrained, ctx.seed);
+    const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
+      seed: ctx.seed,
+      batch: c.batch,
+      xflip: c.xflip,
+    });
+    try {
+      if (data.resolution !== networks.G.config.imgResolution) {
+        throw new Error(
+          `imitate: the dataset has ${data.resolution}² images, the pretrained generator makes ` +
+            `${networks.G.config.imgResolution}²`,
+        );
+      }
+      const trainer = new ImitateTrainer(c, networks, distance, ctx.seed, data);
+      const imitationLoss = c.imitation.loss;
+      await runTraining(ctx, trainer, data, {
+        renderSamples: renderBranchSampleGrid,
+        startLog: { imitationLoss, freshTensors: networks.freshTensors },
+        metrics: { imitationLoss, freshTensors: networks.freshTensors },
+      });
+    } finally {
+      data.close();
+    }
+  },
+});
