@@ -1,29 +1,42 @@
 /**
- * Training throughput of the `pretrain` stage: sec/kimg over whole
- * lazy-regularisation cycles (every phase at its real frequency), the median
- * time of each phase alone (Gmain, Greg, Dmain, Dreg), and peak GPU memory,
- * for the `small` preset and the paper's `ffhq512` at batch 4 and 8. Data are
- * synthetic (fixed random images, FFHQ-like cameras): the dataset is not what
- * is measured. Wall clock with a flush per step / phase, after a warm-up.
+ * Training throughput of the `pretrain` stage and of the `imitate` (3-D)
+ * stage: sec/kimg over whole lazy-regularisation cycles (every phase at its
+ * real frequency), the median time of each phase alone (Gmain, Greg, Dmain,
+ * Dreg, and for imitate D_patchmain, D_patchreg), and peak GPU memory, for the
+ * `small` preset and the paper's `ffhq512` at batch 4 and 8, and the 3-D stage
+ * at FFHQ-512 batch 4 (`imitate-ffhq512-b4`: patch render + imitation + patch
+ * D, compare with the original's 190.2 s/kimg in shared/BASELINES.md). Its
+ * imitation term is LPIPS-VGG with random weights — the real network's cost,
+ * without the weight files, which only change values. Data are synthetic
+ * (fixed random images, FFHQ-like cameras): the dataset is not what is
+ * measured. Wall clock with a flush per step / phase, after a warm-up.
  *
- *   deno run -A bench/train_bench.ts                 small, ffhq512 b4, ffhq512 b8
- *   deno run -A bench/train_bench.ts --only small
- *   deno run -A bench/train_bench.ts --quick         the tiny preset (CPU adapter smoke test)
+ *   deno run -A bench/train_bench.ts                 small, ffhq512 b4, ffhq512 b8, imitate-ffhq512-b4
+ *   deno run -A bench/train_bench.ts --only imitate-ffhq512-b4
+ *   deno run -A bench/train_bench.ts --quick         the tiny preset, both stages (CPU adapter smoke test)
  */
 import {
+  abs,
+  assign,
   flush,
   gpu,
   initGpu,
   memoryStats,
   mul,
+  noGrad,
   resetPeakMemory,
   Rng,
   sub,
   tensor,
 } from "../kernels/mod.ts";
 import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
-import type { PretrainConfig } from "../stages/pretrain/config.ts";
-import { Trainer } from "../stages/pretrain/trainer.ts";
+import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
+import { type GanTrainer, Trainer } from "../stages/pretrain/trainer.ts";
+import { LpipsVgg } from "../stages/eval/lpips.ts";
+import { l1Distance, lpipsDistance } from "../stages/imitate/imitation_distance.ts";
+import type { ImitationDistance } from "../stages/imitate/loss.ts";
+import { initImitateNetworks } from "../stages/imitate/pretrained.ts";
+import { ImitateTrainer } from "../stages/imitate/trainer.ts";
 import { phasesAt } from "../stages/pretrain/phases.ts";
 import type { RealBatch } from "../stages/pretrain/data_loader.ts";
 import { FFHQ_FOCAL, FFHQ_RADIUS, lookAtCameraLabel } from "../stages/io/camera_label.ts";
@@ -31,6 +44,8 @@ import { median } from "./timing.ts";
 
 interface Case {
   name: string;
+  /** Which stage's training step is timed. */
+  stage: "pretrain" | "imitate";
   preset: string;
   batch?: number;
   resolution: number;
@@ -40,20 +55,64 @@ const args = Deno.args.filter((a) => a !== "--");
 const quick = args.includes("--quick");
 const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
-const CASES: Case[] = quick ? [{ name: "tiny", preset: "tiny", resolution: 32 }] : [
-  { name: "small", preset: "small", resolution: 64 },
-  { name: "ffhq512-b4", preset: "ffhq512", batch: 4, resolution: 512 },
-  { name: "ffhq512-b8", preset: "ffhq512", batch: 8, resolution: 512 },
-];
+const CASES: Case[] = quick
+  ? [
+    { name: "tiny", stage: "pretrain", preset: "tiny", resolution: 32 },
+    { name: "imitate-tiny", stage: "imitate", preset: "tiny", resolution: 32 },
+  ]
+  : [
+    { name: "small", stage: "pretrain", preset: "small", resolution: 64 },
+    { name: "ffhq512-b4", stage: "pretrain", preset: "ffhq512", batch: 4, resolution: 512 },
+    { name: "ffhq512-b8", stage: "pretrain", preset: "ffhq512", batch: 8, resolution: 512 },
+    { name: "imitate-ffhq512-b4", stage: "imitate", preset: "ffhq512", batch: 4, resolution: 512 },
+  ];
 const PHASE_REPEATS = quick ? 2 : 5;
 
-/** The preset's pretrain config, with the batch overridden. */
-function pretrainConfig(c: Case): PretrainConfig {
-  const preset = structuredClone(mimic3d.presets![c.preset]) as {
-    pretrain?: Record<string, unknown>;
-  };
-  preset.pretrain = { ...preset.pretrain, ...(c.batch ? { batch: c.batch } : {}) };
-  return experimentConfig.parse(preset).pretrain;
+/** The preset's config, with the batch of both training stages overridden. */
+function presetConfig(c: Case) {
+  const preset = structuredClone(mimic3d.presets![c.preset]) as Record<
+    string,
+    Record<string, unknown> | undefined
+  >;
+  const batch = c.batch ? { batch: c.batch } : {};
+  preset.pretrain = { ...preset.pretrain, ...batch };
+  // The bench brings its own imitation distance (below): the weight-file check does not apply.
+  preset.imitate = { ...preset.imitate, ...batch, imitation: { loss: "l1" } };
+  return experimentConfig.parse(preset);
+}
+
+/** LPIPS-VGG with random weights (He-scaled convs, |·| heads): the real network's cost. */
+function randomLpips(seed: number): LpipsVgg {
+  const net = new LpipsVgg();
+  const rng = new Rng(seed);
+  noGrad(() => {
+    for (const [name, t] of net.stateDict()) {
+      if (name.startsWith("scaling_layer.")) continue;
+      const fanIn = t.shape.slice(1).reduce((a, b) => a * b, 1);
+      const value = name.endsWith(".bias")
+        ? mul(rng.normal(t.shape), 0.01)
+        : mul(rng.normal(t.shape), Math.sqrt(2 / fanIn));
+      assign(t, name.startsWith("lin") ? abs(value) : value);
+      value.dispose();
+    }
+  });
+  return net;
+}
+
+/** The trainer a case times: pretrain's, or the 3-D stage's on freshly initialised networks. */
+function makeTrainer(c: Case): GanTrainer {
+  const config = presetConfig(c);
+  if (c.stage === "pretrain") return new Trainer(config.pretrain, c.resolution, 0, labels);
+  const networks = initImitateNetworks(
+    generatorConfig(config.pretrain, c.resolution),
+    discriminatorConfig(config.pretrain, c.resolution),
+    0,
+  );
+  // LPIPS's 4 poolings need patches of at least 16²: the tiny preset's 8² patches use L1.
+  const distance: ImitationDistance = networks.G.config.neuralRenderingResolution >= 16
+    ? lpipsDistance(randomLpips(7))
+    : l1Distance;
+  return new ImitateTrainer(config.imitate, { ...networks, freshTensors: [] }, distance, 0, labels);
 }
 
 /** FFHQ-like cameras: yaw and pitch spread over a fixed grid. */
@@ -74,7 +133,11 @@ interface Row {
   name: string;
   batch: number;
   kind: string;
+  /** The imitate case's imitation distance. */
+  imitation?: string;
   secPerKimg: number;
+  /** Mean seconds per training step over the cycle (the baselines' s/iter). */
+  secPerIter: number;
   stepMs: number;
   phaseMs: Record<string, number>;
   peakMiB: number;
@@ -89,15 +152,15 @@ async function timed(fn: () => void): Promise<number> {
 }
 
 async function bench(c: Case): Promise<Row> {
-  const config = pretrainConfig(c);
-  const trainer = new Trainer(config, c.resolution, 0, labels);
+  const trainer = makeTrainer(c);
+  const batch = trainer.batch;
   const random = new Rng(123);
-  const images = sub(mul(random.uniform([config.batch, 3, c.resolution, c.resolution]), 2), 1)
+  const images = sub(mul(random.uniform([batch, 3, c.resolution, c.resolution]), 2), 1)
     .keep();
-  const cams = Array.from({ length: config.batch }, (_, i) => labels.label(i)).flat();
+  const cams = Array.from({ length: batch }, (_, i) => labels.label(i)).flat();
   const real: RealBatch = {
     images,
-    labels: tensor(cams, [config.batch, 25]).keep(),
+    labels: tensor(cams, [batch, 25]).keep(),
   };
   await flush();
   // Warm-up: one step with every phase (compiles every kernel), then one main-only step.
@@ -110,7 +173,7 @@ async function bench(c: Case): Promise<Row> {
   const stepTimes: number[] = [];
   for (let i = 0; i < cycle; i++) stepTimes.push(await timed(() => trainer.trainStep(real)));
   const total = stepTimes.reduce((a, b) => a + b, 0);
-  const secPerKimg = total / 1000 / ((cycle * config.batch) / 1000);
+  const secPerKimg = total / 1000 / ((cycle * batch) / 1000);
 
   const phaseMs: Record<string, number> = {};
   for (const phase of phasesAt(trainer.phases, 0)) {
@@ -123,9 +186,17 @@ async function bench(c: Case): Promise<Row> {
   await trainer.metrics.drain();
   const row: Row = {
     name: c.name,
-    batch: config.batch,
+    batch,
     kind: trainer.G.config.kind,
+    ...(c.stage === "imitate"
+      ? {
+        imitation: trainer.G.config.neuralRenderingResolution >= 16
+          ? "LPIPS-VGG (random weights)"
+          : "l1",
+      }
+      : {}),
     secPerKimg,
+    secPerIter: total / 1000 / cycle,
     stepMs: median(stepTimes),
     phaseMs,
     peakMiB: memoryStats().peak / 2 ** 20,
@@ -147,9 +218,9 @@ for (const c of CASES) {
   rows.push(row);
   const phases = Object.entries(row.phaseMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
   console.log(
-    `${row.name.padEnd(12)} batch ${String(row.batch).padStart(2)}  ${
+    `${row.name.padEnd(18)} batch ${String(row.batch).padStart(2)}  ${
       row.secPerKimg.toFixed(1)
-    } s/kimg` +
+    } s/kimg  ${row.secPerIter.toFixed(3)} s/iter` +
       `  step median ${row.stepMs.toFixed(1)} ms  phases (ms): ${phases}  peak ${
         row.peakMiB.toFixed(0)
       } MiB`,

@@ -1,10 +1,15 @@
 /**
  * Mimic3D: the dataset, then the 2-D stage (EG3D training with 3-D-aware
- * convolutions; `--set pretrain.aware3d=false` for plain EG3D). The imitate
- * (3-D stage) and eval nodes attach below `pretrain`.
+ * convolutions; `--set pretrain.aware3d=false` for plain EG3D), then the 3-D
+ * stage (detail planes, imitation of the SR image, patch discriminator).
  *
- *   prep ──► pretrain
+ *   prep ──► pretrain ──► imitate
+ *     └────────────────────┘
  *
+ * The paper's imitation loss is LPIPS-VGG, whose weights are user-supplied
+ * files (`--set imitate.imitation.vgg16Weights=… --set
+ * imitate.imitation.lpipsWeights=…`); without them the config must name
+ * `l1` or `l2` explicitly (`--set imitate.imitation.loss=l1`).
  * Presets: `tiny` (CPU adapter, seconds a step), `small` (one GPU, ~20 min on
  * the procedural set), `ffhq512` / `afhq512` (the paper's settings; give the
  * dataset with `--set data.zip=ffhq512.zip`). Without a preset the pretrain
@@ -16,12 +21,15 @@ import { datasetConfigSchema } from "../stages/prep/dataset_spec.ts";
 import { prep } from "../stages/prep/stage.ts";
 import { pretrainConfigSchema } from "../stages/pretrain/config.ts";
 import { pretrain } from "../stages/pretrain/stage.ts";
+import { imitateConfigSchema } from "../stages/imitate/config.ts";
+import { imitate } from "../stages/imitate/stage.ts";
 
-/** Config: the dataset and the 2-D stage. */
+/** Config: the dataset, the 2-D stage and the 3-D stage. */
 export const config = z.strictObject({
   seed: z.number().int().nonnegative().default(0),
   data: datasetConfigSchema.prefault({}),
   pretrain: pretrainConfigSchema.prefault({}),
+  imitate: imitateConfigSchema.prefault({}),
 });
 
 /** A few steps of a very small network on 32² images: for tests on a CPU adapter. */
@@ -44,6 +52,19 @@ const tiny = {
     rendering: { resolution: 8, depthResolution: 6, depthResolutionImportance: 6 },
     discriminator: { channelBase: 256, channelMax: 32 },
     optim: { gRegInterval: 2, dRegInterval: 4 }, // every phase runs within a few steps
+    output: {
+      logEveryKimg: 0.004,
+      samplesEveryKimg: 0.004,
+      checkpointEveryKimg: 0.004,
+      sampleSeeds: 2,
+    },
+  },
+  imitate: {
+    kimg: 0.008, // 4 steps
+    batch: 2,
+    patchScale: 0.25, // 8² patches of the 32² image
+    imitation: { loss: "l1" }, // no LPIPS-VGG weights in CI: plain L1, named as such
+    optim: { gRegInterval: 2, dRegInterval: 4, dPatchRegInterval: 4 },
     output: {
       logEveryKimg: 0.004,
       samplesEveryKimg: 0.004,
@@ -76,11 +97,25 @@ const small = {
     loss: { blurSigma: 2, blurFadeKimg: 40, gpcRegFadeKimg: 50 },
     output: { logEveryKimg: 1, samplesEveryKimg: 10, checkpointEveryKimg: 10, sampleSeeds: 4 },
   },
+  imitate: {
+    kimg: 50,
+    batch: 16,
+    patchScale: 0.5, // 32² patches of the 64² image
+    imitation: { loss: "l1" }, // LPIPS-VGG needs user weight files; set them to use it
+    output: { logEveryKimg: 1, samplesEveryKimg: 10, checkpointEveryKimg: 10, sampleSeeds: 4 },
+  },
 };
 
-/** The paper's FFHQ-512 2-D stage (the schema defaults); AFHQ changes γ and the swap probability. */
-const ffhq512 = { data: { resolution: 512 }, pretrain: {} };
-const afhq512 = { data: { resolution: 512 }, pretrain: { loss: { r1Gamma: 5, gpcRegProb: 0.8 } } };
+/**
+ * The paper's FFHQ-512 stages (the schema defaults: imitation by LPIPS-VGG, so
+ * both weight paths must be set); AFHQ changes γ, γ_patch and the swap probability.
+ */
+const ffhq512 = { data: { resolution: 512 }, pretrain: {}, imitate: {} };
+const afhq512 = {
+  data: { resolution: 512 },
+  pretrain: { loss: { r1Gamma: 5, gpcRegProb: 0.8 } },
+  imitate: { r1GammaPatch: 5, loss: { r1Gamma: 5, gpcRegProb: 0.8 } },
+};
 
 export default defineExperiment({
   name: "mimic3d",
@@ -89,5 +124,6 @@ export default defineExperiment({
   dag: {
     prep: node(prep, { config: "data" }),
     pretrain: node(pretrain, { config: "pretrain", inputs: { data: "prep" } }),
+    imitate: node(imitate, { config: "imitate", inputs: { data: "prep", pretrained: "pretrain" } }),
   },
 });

@@ -19,6 +19,12 @@ import { z } from "zod";
 const positiveInt = z.number().int().positive();
 const weightsPath = z.string().min(1).nullable().default(null);
 
+/** The published files the LPIPS-VGG paths stand for. */
+const WEIGHT_FILES = {
+  vgg16Weights: "torchvision's vgg16-397923af.pth",
+  lpipsWeights: "LPIPS v0.1's vgg.pth",
+};
+
 /** The imitation term: which distance between the 3-D patch and the (detached) SR crop. */
 const imitationSchema = z.strictObject({
   /**
@@ -89,20 +95,18 @@ export const imitateConfigSchema = z.strictObject({
   }).prefault({}),
   output: outputSchema,
 }).superRefine((c, ctx) => {
+  // LPIPS-VGG cannot be downloaded here: without both files the loss must be named explicitly.
   if (c.imitation.loss !== "lpips") return;
-  for (const key of ["vgg16Weights", "lpipsWeights"] as const) {
-    if (c.imitation[key] !== null) continue;
-    ctx.addIssue({
-      code: "custom",
-      path: ["imitation", key],
-      message: `imitation.loss "lpips" needs imitation.${key} (a path: ${
-        key === "vgg16Weights"
-          ? "torchvision's vgg16-397923af.pth"
-          : "LPIPS v0.1's vgg.pth"
-      }); these weights cannot be downloaded here — give the file, or set imitation.loss ` +
-        `to "l1" or "l2" explicitly`,
-    });
-  }
+  const missing = (["vgg16Weights", "lpipsWeights"] as const).filter((k) => !c.imitation[k]);
+  if (!missing.length) return;
+  ctx.addIssue({
+    code: "custom",
+    path: ["imitation", missing[0]],
+    message: `imitation.loss "lpips" needs ${
+      missing.map((k) => `imitation.${k} (${WEIGHT_FILES[k]})`).join(" and ")
+    }; these weights cannot be downloaded here — give the file path, or set ` +
+      `imitation.loss to "l1" or "l2" explicitly`,
+  });
 });
 
 /** A parsed imitate config. */

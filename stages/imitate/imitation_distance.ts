@@ -40,7 +40,7 @@ export async function imitationDistance(
     case "lpips": {
       const { vgg16Weights, lpipsWeights } = imitation;
       if (!vgg16Weights || !lpipsWeights) {
-        throw new Error("imitation.loss \"lpips\" needs imitation.vgg16Weights and lpipsWeights");
+        throw new Error('imitation.loss "lpips" needs imitation.vgg16Weights and lpipsWeights');
       }
       return lpipsDistance(await loadLpipsWeights(vgg16Weights, lpipsWeights));
     }

@@ -35,6 +35,31 @@ export interface PretrainedNetworks {
   freshTensors: string[];
 }
 
+/**
+ * Fresh 3-D-stage networks from `Rng(seed)` in construction order (G, D,
+ * D_patch; G_ema equal to G): the generator of `config` with detail planes,
+ * the dual D of `dConfig`, and the patch D — the main D's widths,
+ * unconditional, on patches of the neural rendering resolution.
+ */
+export function initImitateNetworks(
+  config: GeneratorConfig,
+  dConfig: DiscriminatorConfig,
+  seed: number,
+): Omit<PretrainedNetworks, "freshTensors"> {
+  const g3d: GeneratorConfig = { ...config, retidx: DETAIL_RETIDX };
+  const init = new Rng(seed);
+  const G = new TriplaneGenerator(g3d, init);
+  const D = new DualDiscriminator(dConfig, init);
+  const dPatch = new SingleDiscriminator({
+    ...dConfig,
+    cDim: 0,
+    imgResolution: g3d.neuralRenderingResolution,
+  }, init);
+  const gEma = new TriplaneGenerator(g3d, new Rng(seed));
+  gEma.loadStateDict(G.stateDict());
+  return { G, gEma, D, dPatch };
+}
+
 /** The state-dict prefixes of the detail blocks of a generator config. */
 export function detailBlockPrefixes(config: GeneratorConfig): string[] {
   const res = config.aware3dRes ?? [];
@@ -86,22 +111,13 @@ export async function loadPretrained(dir: string, seed: number): Promise<Pretrai
         `pretrain.aware3d=true), this generator is ${pretrainConfig.kind}`,
     );
   }
-  const config: GeneratorConfig = { ...pretrainConfig, retidx: DETAIL_RETIDX };
-  const dConfig = d.config as DiscriminatorConfig;
-  const init = new Rng(seed);
-  const G = new TriplaneGenerator(config, init);
-  const D = new DualDiscriminator(dConfig, init);
-  // The patch D: the main D's widths, unconditional, on R×R patches.
-  const dPatch = new SingleDiscriminator({
-    ...dConfig,
-    cDim: 0,
-    imgResolution: config.neuralRenderingResolution,
-  }, init);
-  const gEma = new TriplaneGenerator(config, new Rng(seed));
-  gEma.loadStateDict(G.stateDict());
-
+  const { G, gEma, D, dPatch } = initImitateNetworks(
+    pretrainConfig,
+    d.config as DiscriminatorConfig,
+    seed,
+  );
   const freshTensors = loadPartial(G, g.file, g.path);
-  const prefixes = detailBlockPrefixes(config);
+  const prefixes = detailBlockPrefixes(G.config);
   const notDetail = freshTensors.filter((k) => !prefixes.some((p) => k.startsWith(p)));
   if (notDetail.length) {
     throw new Error(

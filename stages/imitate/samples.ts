@@ -6,7 +6,16 @@
  * render's depth — so each grid shows how closely the 3-D branch imitates.
  * @module
  */
-import { noGrad, permute, reshape, Rng, scope, slice, type Tensor, tensor } from "../../kernels/mod.ts";
+import {
+  noGrad,
+  permute,
+  reshape,
+  Rng,
+  scope,
+  slice,
+  type Tensor,
+  tensor,
+} from "../../kernels/mod.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import { renderFused } from "../model/fused_renderer.ts";
 import { sampleRays } from "../model/rays.ts";
@@ -57,7 +66,10 @@ export async function renderBranchSampleGrid(
         [out.image, out.direct, out.depth].map((t) => t.read()),
       );
       for (let i = 0; i < n; i++) {
-        const depthValues = Array.from({ length: side * side }, (_, p) => depth[i * side * side + p]);
+        const depthValues = Array.from(
+          { length: side * side },
+          (_, p) => depth[i * side * side + p],
+        );
         cells[i].push(
           fit(rgbPixels(image, out.image, i), size),
           fit(rgbPixels(direct, out.direct, i), size),

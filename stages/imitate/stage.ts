@@ -5,7 +5,7 @@
  * artifact holds `G.safetensors`, `G_ema.safetensors` (generator checkpoints
  * with detail planes, `loadGenerator`), `D.safetensors`, `D_patch.safetensors`,
  * `log.jsonl`, `samples/<kimg>.png` (SR image, 3-D direct render, depth) and
- * `metrics.json` (with `imitationLoss`: which distance was used, and
+ * `metrics.json` (with `imitationLoss` and `imitationWeight`: which distance was used, and
  * `freshTensors`: what the pretrain artifact did not provide). Checkpoints,
  * resume, logs and the NaN guard are the pretrain stage's training loop.
  * @module
@@ -39,7 +39,9 @@ export const imitate = defineStage({
     source("./trainer.ts"),
     source("../eval/lpips.ts"),
     source("../io/image_resize.ts"),
+    source("../io/pickle_vm.ts"),
     source("../io/pth.ts"),
+    source("../io/torch_storage.ts"),
   ],
   config: imitateConfigSchema,
   inputs: ["data", "pretrained"],
@@ -65,11 +67,16 @@ export const imitate = defineStage({
         );
       }
       const trainer = new ImitateTrainer(c, networks, distance, ctx.seed, data);
-      const imitationLoss = c.imitation.loss;
+      // Which distance the imitation term used, said plainly in the log and the metrics.
+      const report = {
+        imitationLoss: c.imitation.loss,
+        imitationWeight: c.imitation.weight,
+        freshTensors: networks.freshTensors,
+      };
       await runTraining(ctx, trainer, data, {
         renderSamples: renderBranchSampleGrid,
-        startLog: { imitationLoss, freshTensors: networks.freshTensors },
-        metrics: { imitationLoss, freshTensors: networks.freshTensors },
+        startLog: report,
+        metrics: report,
       });
     } finally {
       data.close();

@@ -9,12 +9,7 @@
 import { patchFullResolution } from "../model/rays.ts";
 import { defaultEmaKimg } from "../pretrain/ema.ts";
 import { trainingPhases } from "../pretrain/phases.ts";
-import {
-  EG3D_REPORTED,
-  GanTrainer,
-  type LabelSource,
-  type PhaseLoss,
-} from "../pretrain/trainer.ts";
+import { EG3D_REPORTED, GanTrainer, type LabelSource } from "../pretrain/trainer.ts";
 import type { ImitateConfig } from "./config.ts";
 import { type ImitationDistance, Mimic3DLoss, type Mimic3DLossConfig } from "./loss.ts";
 import type { PretrainedNetworks } from "./pretrained.ts";
@@ -89,7 +84,7 @@ export class ImitateTrainer extends GanTrainer {
         dReg: config.loss.r1Gamma > 0 ? o.dRegInterval : null,
         dPatchReg: config.r1GammaPatch > 0 ? o.dPatchRegInterval : null,
       }),
-      loss: new Mimic3DLoss(G, D, dPatch, imitateLossConfig(config, r, distance)) as PhaseLoss,
+      loss: new Mimic3DLoss(G, D, dPatch, imitateLossConfig(config, r, distance)),
       adam: { G: adam(o.gLr), D: adam(o.dLr), D_patch: adam(o.dPatchLr) },
       // Resuming at ~17 000 kimg, the original's ramp-up no longer limits the half-life.
       ema: { kimg: config.ema.kimg ?? defaultEmaKimg(config.batch), rampup: null },

@@ -206,7 +206,7 @@ export class Trainer extends GanTrainer {
         gReg: config.loss.densityReg > 0 ? o.gRegInterval : null,
         dReg: config.loss.r1Gamma > 0 ? o.dRegInterval : null,
       }),
-      loss: new EG3DLoss(G, D, lossConfig(config)) as PhaseLoss,
+      loss: new EG3DLoss(G, D, lossConfig(config)),
       adam: { G: adam(o.gLr), D: adam(o.dLr) },
       ema: { kimg: config.ema.kimg ?? defaultEmaKimg(config.batch), rampup: config.ema.rampup },
       reported: EG3D_REPORTED,

@@ -7,8 +7,8 @@ export const MIMIC3D = fileURLToPath(new URL("../../experiments/mimic3d.ts", imp
 /** The pipeline CLI entry (as the crash tests use it). */
 export const PIPELINE_CLI = fileURLToPath(new URL("../../pipeline/main.ts", import.meta.url));
 
-/** The tiny preset cut to 4 steps (checkpoints at steps 2; Greg at 0, 2; Dreg at 0). */
-export const TINY = { preset: "tiny", sets: ["pretrain.kimg=0.008"] } as const;
+/** The tiny preset cut to 4 steps (checkpoints at steps 2; Greg at 0, 2; Dreg at 0); no imitate. */
+export const TINY = { preset: "tiny", sets: ["pretrain.kimg=0.008"], until: "pretrain" } as const;
 
 /** A store in a temp dir; `cleanup` removes it (store objects are read-only). */
 export async function tempStore(): Promise<{ store: Store; cleanup(): Promise<void> }> {
