@@ -21,9 +21,13 @@ export function buildCli(): Command {
     .exitOverride();
   program
     .command("demo")
-    .description("run the main job on the embedded default and print what it computed")
-    .action(async () => {
-      await runDemo();
+    .description(
+      "run the whole DAG (prep → pretrain → imitate → eval) on the embedded procedural dataset " +
+        "and print where the report is",
+    )
+    .option("--preset <name>", "experiment preset: tiny (CPU, minutes) or small (one GPU)", "tiny")
+    .action(async (opts) => {
+      await runDemo(opts.preset);
     });
   registerPipelineCommands(program);
   registerDatasetCommands(program);

@@ -1,57 +1,51 @@
 /**
- * The demo experiment, run by `deno task demo`: the DAG on the embedded
- * default (the procedural head dataset, small enough for a CPU adapter).
- * Stages are added here as they land (pretrain → imitate → eval).
- *
- *   prep
+ * The `demo` command: the whole Mimic3D DAG (experiments/mimic3d.ts) on the
+ * embedded procedural dataset — prep → pretrain → imitate → eval — with the
+ * `tiny` preset by default (minutes on a CPU adapter) or `--preset small` on a
+ * GPU. Prints progress, then where the report is and a metrics summary. A
+ * second run reuses every cached stage.
  */
 import { join } from "node:path";
-import { z } from "zod";
 import { initGpu } from "../kernels/mod.ts";
-import { defineExperiment, node, runExperiment, Store } from "../pipeline/mod.ts";
+import { runExperiment, Store } from "../pipeline/mod.ts";
 import { defaultStoreRoot } from "../pipeline/paths.ts";
-import { datasetConfigSchema } from "../stages/prep/dataset_spec.ts";
-import { prep } from "../stages/prep/stage.ts";
+import mimic3d from "./mimic3d.ts";
 
-/** Config: 64 procedural heads at 64² by default. */
-export const config = z.strictObject({
-  seed: z.number().int().default(0),
-  data: datasetConfigSchema.prefault({ count: 64, resolution: 64 }),
-});
-
-const demo = defineExperiment({
-  name: "demo",
-  config,
-  dag: { prep: node(prep, { config: "data" }) },
-});
-export default demo;
+/** What a metric in `metrics.json` looks like (a value, or why it is unavailable). */
+interface Metric {
+  value?: number;
+  unavailable?: string;
+}
 
 /** Runs the demo DAG in the default store and prints where its results are. */
-export async function runDemo(): Promise<void> {
+export async function runDemo(preset = "tiny"): Promise<void> {
   const g = await initGpu();
-  console.log(`adapter: ${g.name}${g.isCpu ? " (CPU)" : ""}`);
+  console.log(`adapter: ${g.name}${g.isCpu ? " (CPU)" : ""}; experiment mimic3d, preset ${preset}`);
   const store = await Store.open(defaultStoreRoot());
   const t0 = performance.now();
-  const result = await runExperiment(demo, store, { quiet: true });
+  const result = await runExperiment(mimic3d, store, { preset });
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-  const prepOut = result.nodes.prep;
-  const dir = join(store.objectDir(prepOut.artifact), "out");
-  const stats = JSON.parse(await Deno.readTextFile(join(dir, "stats.json")));
-  console.log(
-    `prep: ${prepOut.executed ? "built" : "reused cached"} artifact ${
-      prepOut.artifact.slice(0, 12)
-    } in ${seconds} s`,
+  const ran = result.executed.length
+    ? `ran ${result.executed.join(", ")}`
+    : "everything was cached";
+  console.log(`done in ${seconds} s (${ran})`);
+  const out = (node: string) => join(store.objectDir(result.nodes[node].artifact), "out");
+  console.log(`  dataset preview: ${join(out("prep"), "preview.png")}`);
+  console.log(`  training samples: ${join(out("imitate"), "samples")}/`);
+  console.log(`  report: ${join(out("eval"), "report.html")}`);
+  const metrics: Record<string, unknown> = JSON.parse(
+    await Deno.readTextFile(join(out("eval"), "metrics.json")),
   );
+  console.log("  metrics (the report says what each measures):");
+  for (const [name, entry] of Object.entries(metrics)) {
+    const m = entry as Metric;
+    if (typeof m !== "object" || m === null || !("value" in m || "unavailable" in m)) continue;
+    const shown = m.value !== undefined
+      ? m.value.toPrecision(4)
+      : `unavailable: ${m.unavailable?.split(/[:(]/)[0].trim()}`;
+    console.log(`    ${name.padEnd(16)} ${shown}`);
+  }
   console.log(
-    `  dataset:  ${
-      join(dir, "dataset.zip")
-    } (${stats.imageCount} images, ${stats.resolution}², yaw ±${
-      Math.round(stats.yawDegrees.std)
-    }°)`,
-  );
-  console.log(`  preview:  ${join(dir, "preview.png")}`);
-  console.log(`  stats:    ${join(dir, "stats.json")}`);
-  console.log(
-    `store: ${store.root} (rerun: only changed stages recompute; try 'status experiments/demo.ts')`,
+    `store: ${store.root} (status: deno task cli status experiments/mimic3d.ts --preset ${preset})`,
   );
 }

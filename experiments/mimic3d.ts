@@ -1,10 +1,13 @@
 /**
  * Mimic3D: the dataset, then the 2-D stage (EG3D training with 3-D-aware
  * convolutions; `--set pretrain.aware3d=false` for plain EG3D), then the 3-D
- * stage (detail planes, imitation of the SR image, patch discriminator).
+ * stage (detail planes, imitation of the SR image, patch discriminator), then
+ * evaluation against the dataset (its reference statistics are their own node,
+ * computed once per dataset and weights file).
  *
- *   prep ──► pretrain ──► imitate
- *     └────────────────────┘
+ *   prep ──► pretrain ──► imitate ──► eval (report.html, metrics.json)
+ *     ├─────────────────────┘          ▲
+ *     └──► reference ──────────────────┘
  *
  * The paper's imitation loss is LPIPS-VGG, whose weights are user-supplied
  * files (`--set imitate.imitation.vgg16Weights=… --set
@@ -23,6 +26,8 @@ import { pretrainConfigSchema } from "../stages/pretrain/config.ts";
 import { pretrain } from "../stages/pretrain/stage.ts";
 import { imitateConfigSchema } from "../stages/imitate/config.ts";
 import { imitate } from "../stages/imitate/stage.ts";
+import { evalConfigSchema, evaluate } from "../stages/eval/stage.ts";
+import { referenceStats } from "../stages/eval/reference_stats.ts";
 
 /** Config: the dataset, the 2-D stage and the 3-D stage. */
 export const config = z.strictObject({
@@ -30,6 +35,7 @@ export const config = z.strictObject({
   data: datasetConfigSchema.prefault({}),
   pretrain: pretrainConfigSchema.prefault({}),
   imitate: imitateConfigSchema.prefault({}),
+  eval: evalConfigSchema.prefault({}),
 });
 
 /** A few steps of a very small network on 32² images: for tests on a CPU adapter. */
@@ -104,17 +110,31 @@ const small = {
     imitation: { loss: "l1" }, // LPIPS-VGG needs user weight files; set them to use it
     output: { logEveryKimg: 1, samplesEveryKimg: 10, checkpointEveryKimg: 10, sampleSeeds: 4 },
   },
+  eval: {
+    samples: 1000,
+    meshResolution: 128,
+    geometryShapes: 16,
+    geometryReferences: 64,
+    turntableFrames: 48,
+  },
 };
 
 /**
  * The paper's FFHQ-512 stages (the schema defaults: imitation by LPIPS-VGG, so
  * both weight paths must be set); AFHQ changes γ, γ_patch and the swap probability.
  */
-const ffhq512 = { data: { resolution: 512 }, pretrain: {}, imitate: {} };
+const paperEval = { samples: 50000, meshResolution: 256, turntableFrames: 120 };
+const ffhq512 = {
+  data: { resolution: 512 },
+  pretrain: {},
+  imitate: {},
+  eval: { ...paperEval, paperDataset: "ffhq512" },
+};
 const afhq512 = {
   data: { resolution: 512 },
   pretrain: { loss: { r1Gamma: 5, gpcRegProb: 0.8 } },
   imitate: { r1GammaPatch: 5, loss: { r1Gamma: 5, gpcRegProb: 0.8 } },
+  eval: { ...paperEval, paperDataset: "afhq512" },
 };
 
 export default defineExperiment({
@@ -125,5 +145,10 @@ export default defineExperiment({
     prep: node(prep, { config: "data" }),
     pretrain: node(pretrain, { config: "pretrain", inputs: { data: "prep" } }),
     imitate: node(imitate, { config: "imitate", inputs: { data: "prep", pretrained: "pretrain" } }),
+    reference: node(referenceStats, { config: "eval", inputs: { data: "prep" } }),
+    eval: node(evaluate, {
+      config: "eval",
+      inputs: { model: "imitate", data: "prep", reference: "reference" },
+    }),
   },
 });

@@ -1,7 +1,11 @@
-/** `deno task demo`: runs the prep DAG, prints the preview path; a second run reuses the artifact. */
+/**
+ * `deno task demo`: the whole DAG (prep → pretrain → imitate → eval) on the
+ * tiny preset; the second run reuses every cached stage; the report exists
+ * and embeds its figures.
+ */
 import { assertEquals } from "../helpers/assert.ts";
 
-Deno.test("demo: first run builds the dataset artifact, the second reuses it, the preview exists", async () => {
+Deno.test("demo: first run executes every stage, the second reuses them all; the report has its figures", async () => {
   const store = await Deno.makeTempDir();
   try {
     const run = async () => {
@@ -16,13 +20,18 @@ Deno.test("demo: first run builds the dataset artifact, the second reuses it, th
       return text;
     };
     const first = await run();
+    if (!first.includes("ran prep, pretrain, imitate, reference, eval")) throw new Error(first);
     const second = await run();
-    if (!first.includes("prep: built")) throw new Error(first);
-    if (!second.includes("prep: reused cached")) throw new Error(second);
-    const preview = second.match(/preview:\s+(\S+)/)?.[1];
-    if (!preview) throw new Error(`no preview path in: ${second}`);
-    const png = await Deno.readFile(preview);
-    assertEquals(Array.from(png.subarray(1, 4)), [0x50, 0x4e, 0x47]); // "PNG"
+    if (!second.includes("everything was cached")) throw new Error(second);
+    const report = second.match(/report:\s+(\S+)/)?.[1];
+    if (!report) throw new Error(`no report path in: ${second}`);
+    const html = await Deno.readTextFile(report);
+    for (const figure of ["grid.png", "depth_grid.png", "turntable.gif"]) {
+      if (!html.includes(figure)) throw new Error(`report does not show ${figure}`);
+    }
+    if (!/<img[^>]+src="data:image\/png;base64,/.test(html)) throw new Error("report embeds no images");
+    const preview = second.match(/dataset preview:\s+(\S+)/)![1];
+    assertEquals(Array.from((await Deno.readFile(preview)).subarray(1, 4)), [0x50, 0x4e, 0x47]);
   } finally {
     await Deno.remove(store, { recursive: true });
   }
