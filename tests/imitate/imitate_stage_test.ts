@@ -38,6 +38,8 @@ Deno.test("imitate tiny: SIGKILL + resume = uninterrupted runs (bit for bit), co
           "--quiet",
           "--preset",
           TINY_IMITATE.preset,
+          "--until",
+          TINY_IMITATE.until,
           ...TINY_IMITATE.sets.flatMap((s) => ["--set", s]),
         ],
         // prep and pretrain are cached: the first checkpoint written is imitate's.
