@@ -5,7 +5,7 @@
  * code, so with `createGraph` the gradient is itself a graph and can be
  * differentiated again (R1 needs the gradient of a gradient norm).
  */
-import type { GradFn, Tensor } from "./tensor.ts";
+import { type GradFn, setTensorTracker, type Tensor } from "./tensor.ts";
 
 let gradEnabled = true;
 
@@ -64,6 +64,11 @@ function reverseTopological(root: Tensor): Tensor[] {
  * Gradients of `output` w.r.t. each of `inputs` (null where `output` does not
  * depend on it), seeded with `seed` = ∂L/∂output. The public `grad` lives with
  * the ops (it needs `add` and `onesLike`).
+ *
+ * Only nodes on a path to a wanted input are visited. Without `createGraph`,
+ * each intermediate gradient this pass created is released as soon as nothing
+ * refers to it any more, so a backward pass does not hold every activation's
+ * gradient at once.
  */
 export function computeGrads(
   output: Tensor,
@@ -73,21 +78,61 @@ export function computeGrads(
   createGraph: boolean,
 ): (Tensor | null)[] {
   if (!output.requiresGrad) return inputs.map(() => null);
+  const order = reverseTopological(output);
+  const wanted = new Set(inputs.map((t) => t.id));
+  const needed = new Set<number>();
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i];
+    if (wanted.has(t.id) || t.gradFn?.inputs.some((x) => needed.has(x.id))) needed.add(t.id);
+  }
   const run = () => {
+    // Tensors made by this pass may be released early; anything else (the seed, saved
+    // activations a rule passed through) is never touched.
+    const made = new Set<Tensor>();
+    const outer = setTensorTracker((t) => {
+      made.add(t);
+      outer?.(t);
+    });
+    const refs = new Map<Tensor, number>();
     const grads = new Map<number, Tensor>();
-    grads.set(output.id, seed);
-    for (const t of reverseTopological(output)) {
-      const g = grads.get(t.id);
-      if (!g || !t.gradFn) continue;
-      const inGrads = t.gradFn.backward(g);
-      t.gradFn.inputs.forEach((inp, i) => {
-        const gi = inGrads[i];
-        if (!gi || !inp.requiresGrad) return;
-        const prev = grads.get(inp.id);
-        grads.set(inp.id, prev ? add(prev, gi) : gi);
-      });
+    const release = (t: Tensor) => {
+      const n = (refs.get(t) ?? 0) - 1;
+      if (n > 0) return void refs.set(t, n);
+      refs.delete(t);
+      if (!createGraph && made.has(t)) t.dispose();
+    };
+    const put = (id: number, t: Tensor) => {
+      const old = grads.get(id);
+      grads.set(id, t);
+      refs.set(t, (refs.get(t) ?? 0) + 1);
+      if (old) release(old);
+    };
+    try {
+      put(output.id, seed);
+      for (const t of order) {
+        const g = grads.get(t.id);
+        if (!g || !t.gradFn || !needed.has(t.id)) continue;
+        const inGrads = t.gradFn.backward(g);
+        t.gradFn.inputs.forEach((inp, i) => {
+          const gi = inGrads[i];
+          if (!gi || !inp.requiresGrad || !needed.has(inp.id)) {
+            if (gi && gi !== g && !refs.has(gi) && !createGraph && made.has(gi)) gi.dispose();
+            return;
+          }
+          const prev = grads.get(inp.id);
+          if (!prev) return put(inp.id, gi);
+          put(inp.id, add(prev, gi));
+          if (gi !== g && !refs.has(gi) && !createGraph && made.has(gi)) gi.dispose();
+        });
+        if (!wanted.has(t.id)) {
+          grads.delete(t.id);
+          release(g);
+        }
+      }
+      return inputs.map((t) => grads.get(t.id) ?? null);
+    } finally {
+      setTensorTracker(outer);
     }
-    return inputs.map((t) => grads.get(t.id) ?? null);
   };
   return createGraph ? run() : noGrad(run);
 }
