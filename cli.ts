@@ -11,6 +11,7 @@ import { registerSnapshotCommands } from "./stages/io/snapshot_cli.ts";
 import { registerServeCommand } from "./stages/viewer/serve_command.ts";
 import { registerImportCommands } from "./stages/io/import_command.ts";
 import { registerRenderCommands } from "./stages/render/command.ts";
+import { mpiRankEntry } from "./stages/distributed/rank_entry.ts";
 
 /** Builds the CLI program with every command registered. */
 export function buildCli(): Command {
@@ -29,7 +30,7 @@ export function buildCli(): Command {
     .action(async (opts) => {
       await runDemo(opts.preset);
     });
-  registerPipelineCommands(program);
+  registerPipelineCommands(program, { ranks: mpiRankEntry });
   registerDatasetCommands(program);
   registerFixturesCommand(program);
   registerSnapshotCommands(program);

@@ -7,7 +7,20 @@
  *   deno run -A bench/model_bench.ts            paper sizes
  *   deno run -A bench/model_bench.ts --quick    tiny sizes (CPU adapter)
  */
-import { flush, gpu, grad, initGpu, memoryStats, mul, noGrad, resetPeakMemory, Rng, scope, sum, Tensor } from "../kernels/mod.ts";
+import {
+  flush,
+  gpu,
+  grad,
+  initGpu,
+  memoryStats,
+  mul,
+  noGrad,
+  resetPeakMemory,
+  Rng,
+  scope,
+  sum,
+  Tensor,
+} from "../kernels/mod.ts";
 import { type GeneratorConfig, TriplaneGenerator } from "../stages/model/generator.ts";
 import { lookAtCameraLabel } from "../stages/io/camera_label.ts";
 import { median } from "./timing.ts";
@@ -15,7 +28,9 @@ import { median } from "./timing.ts";
 const args = Deno.args.filter((a) => a !== "--");
 const quick = args.includes("--quick");
 await initGpu();
-console.log(`device: ${gpu().name}${quick ? " (quick sizes)" : ""}, ${new Date().toISOString().slice(0, 10)}`);
+console.log(
+  `device: ${gpu().name}${quick ? " (quick sizes)" : ""}, ${new Date().toISOString().slice(0, 10)}`,
+);
 
 /** EG3D's FFHQ-512 generator (or a tiny stand-in with --quick). */
 function ffhq512(): GeneratorConfig {
@@ -73,10 +88,19 @@ for (const batch of quick ? [1, 2] : [1, 4, 16]) {
     noGrad(() => {
       // Batches above 4 render in chunks of 4: one SR activation at 512² × 128 ch × 16 would
       // exceed the adapter's 2 GiB storage-binding limit.
-      G.forward(rng.normal([batch, G.config.zDim]), c, { noiseMode: "const", fusedModconv: true, random: rng, maxBatch: 4 });
+      G.forward(rng.normal([batch, G.config.zDim]), c, {
+        noiseMode: "const",
+        fusedModconv: true,
+        random: rng,
+        maxBatch: 4,
+      });
     }), quick ? 2 : 10);
   const peak = memoryStats().peak / 2 ** 30;
-  rows.push(`| EG3D FFHQ-512 G inference, batch ${batch} | ${ms.toFixed(1)} ms | ${(batch * 1000 / ms).toFixed(1)} img/s | ${peak.toFixed(2)} GiB |`);
+  rows.push(
+    `| EG3D FFHQ-512 G inference, batch ${batch} | ${ms.toFixed(1)} ms | ${
+      (batch * 1000 / ms).toFixed(1)
+    } img/s | ${peak.toFixed(2)} GiB |`,
+  );
   console.log(rows[rows.length - 1]);
   c.dispose();
 }
@@ -93,6 +117,10 @@ for (const batch of quick ? [1, 2] : [1, 4, 16]) {
     grad(sum(mul(planes, w)), params);
   }, quick ? 2 : 10);
   const peak = memoryStats().peak / 2 ** 30;
-  rows.push(`| backbone (256², 96 ch) forward + backward, batch ${batch} | ${ms.toFixed(1)} ms | | ${peak.toFixed(2)} GiB |`);
+  rows.push(
+    `| backbone (256², 96 ch) forward + backward, batch ${batch} | ${ms.toFixed(1)} ms | | ${
+      peak.toFixed(2)
+    } GiB |`,
+  );
   console.log(rows[rows.length - 1]);
 }

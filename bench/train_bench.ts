@@ -14,6 +14,13 @@
  *   deno run -A bench/train_bench.ts                 small, ffhq512 b4, ffhq512 b8, imitate-ffhq512-b4
  *   deno run -A bench/train_bench.ts --only imitate-ffhq512-b4
  *   deno run -A bench/train_bench.ts --quick         the tiny preset, both stages (CPU adapter smoke test)
+ *   deno run -A bench/train_bench.ts --gpus 2 --only ffhq512-b8   data-parallel: 2 ranks under mpirun
+ *
+ * `--gpus N` re-runs this bench as N ranks (stages/distributed/launcher.ts; each pinned to its
+ * GPU): the same global batch split over the ranks, gradients averaged after every phase.
+ * Rank 0 reports (s/kimg of the global batch; `syncMsPerStep`: the gradient all-reduce —
+ * read-back, exchange, upload — per training step, included in the step time). Compare with a
+ * plain run on the same machine for the 1-GPU number.
  */
 import {
   abs,
@@ -41,6 +48,10 @@ import { phasesAt } from "../stages/pretrain/phases.ts";
 import type { RealBatch } from "../stages/pretrain/data_loader.ts";
 import { FFHQ_FOCAL, FFHQ_RADIUS, lookAtCameraLabel } from "../stages/io/camera_label.ts";
 import { median } from "./timing.ts";
+import { launch, selfCommand } from "../stages/distributed/launcher.ts";
+import { launchedByMpi } from "../stages/distributed/mpi_ffi.ts";
+import { pinToLocalGpu } from "../stages/distributed/gpu_pinning.ts";
+import { openCommunicator } from "../stages/distributed/communicator.ts";
 
 interface Case {
   name: string;
@@ -55,6 +66,15 @@ const args = Deno.args.filter((a) => a !== "--");
 const quick = args.includes("--quick");
 const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
+const gpusAt = args.indexOf("--gpus");
+const gpus = gpusAt >= 0 ? Number(args[gpusAt + 1]) : 1;
+if (gpus > 1 && !launchedByMpi()) {
+  // Start the ranks (this bench without --gpus); they find themselves under mpirun.
+  const rankArgs = args.filter((_, i) => i !== gpusAt && i !== gpusAt + 1);
+  Deno.exit(await launch({ gpus, command: selfCommand(rankArgs) }));
+}
+await pinToLocalGpu();
+const comm = openCommunicator();
 const CASES: Case[] = quick
   ? [
     { name: "tiny", stage: "pretrain", preset: "tiny", resolution: 32 },
@@ -102,7 +122,7 @@ function randomLpips(seed: number): LpipsVgg {
 /** The trainer a case times: pretrain's, or the 3-D stage's on freshly initialised networks. */
 function makeTrainer(c: Case): GanTrainer {
   const config = presetConfig(c);
-  if (c.stage === "pretrain") return new Trainer(config.pretrain, c.resolution, 0, labels);
+  if (c.stage === "pretrain") return new Trainer(config.pretrain, c.resolution, 0, labels, comm);
   const networks = initImitateNetworks(
     generatorConfig(config.pretrain, c.resolution),
     discriminatorConfig(config.pretrain, c.resolution),
@@ -112,7 +132,14 @@ function makeTrainer(c: Case): GanTrainer {
   const distance: ImitationDistance = networks.G.config.neuralRenderingResolution >= 16
     ? lpipsDistance(randomLpips(7))
     : l1Distance;
-  return new ImitateTrainer(config.imitate, { ...networks, freshTensors: [] }, distance, 0, labels);
+  return new ImitateTrainer(
+    config.imitate,
+    { ...networks, freshTensors: [] },
+    distance,
+    0,
+    labels,
+    comm,
+  );
 }
 
 /** FFHQ-like cameras: yaw and pitch spread over a fixed grid. */
@@ -131,7 +158,9 @@ const labels = {
 
 interface Row {
   name: string;
+  /** The global batch (split over `ranks`). */
   batch: number;
+  ranks: number;
   kind: string;
   /** The imitate case's imitation distance. */
   imitation?: string;
@@ -142,18 +171,21 @@ interface Row {
   phaseMs: Record<string, number>;
   peakMiB: number;
   parameters: Record<string, number>;
+  /** Mean gradient all-reduce time per step over the cycle (0 for one rank). */
+  syncMsPerStep: number;
 }
 
-async function timed(fn: () => void): Promise<number> {
+async function timed(fn: () => void | Promise<void>): Promise<number> {
   const t0 = performance.now();
-  fn();
+  await fn();
   await flush();
   return performance.now() - t0;
 }
 
 async function bench(c: Case): Promise<Row> {
   const trainer = makeTrainer(c);
-  const batch = trainer.batch;
+  // This rank's part of the global batch.
+  const batch = trainer.shard.localBatch;
   const random = new Rng(123);
   const images = sub(mul(random.uniform([batch, 3, c.resolution, c.resolution]), 2), 1)
     .keep();
@@ -170,10 +202,12 @@ async function bench(c: Case): Promise<Row> {
   // A whole regularisation cycle (every phase at its frequency), steps flushed one by one.
   const cycle = trainer.phases.reduce((a, p) => Math.max(a, p.interval), 1);
   trainer.step = 0;
+  trainer.sync.resetTotals();
   const stepTimes: number[] = [];
   for (let i = 0; i < cycle; i++) stepTimes.push(await timed(() => trainer.trainStep(real)));
   const total = stepTimes.reduce((a, b) => a + b, 0);
-  const secPerKimg = total / 1000 / ((cycle * batch) / 1000);
+  const syncMsPerStep = trainer.sync.totals.totalMs / cycle;
+  const secPerKimg = total / 1000 / ((cycle * trainer.batch) / 1000);
 
   const phaseMs: Record<string, number> = {};
   for (const phase of phasesAt(trainer.phases, 0)) {
@@ -186,7 +220,8 @@ async function bench(c: Case): Promise<Row> {
   await trainer.metrics.drain();
   const row: Row = {
     name: c.name,
-    batch,
+    batch: trainer.batch,
+    ranks: comm.size,
     kind: trainer.G.config.kind,
     ...(c.stage === "imitate"
       ? {
@@ -201,6 +236,7 @@ async function bench(c: Case): Promise<Row> {
     phaseMs,
     peakMiB: memoryStats().peak / 2 ** 20,
     parameters: trainer.parameterCounts(),
+    syncMsPerStep,
   };
   images.dispose();
   real.labels.dispose();
@@ -210,31 +246,46 @@ async function bench(c: Case): Promise<Row> {
 await initGpu();
 const g = gpu();
 const date = new Date().toISOString().slice(0, 10);
-console.log(`device: ${g.name}${quick ? " (quick: tiny preset)" : ""}, ${date}`);
+const say = (line: string) => comm.isLeader && console.log(line);
+const ranksNote = comm.size > 1 ? `, ${comm.size} ranks` : "";
+say(`device: ${g.name}${quick ? " (quick: tiny preset)" : ""}${ranksNote}, ${date}`);
 const rows: Row[] = [];
 for (const c of CASES) {
   if (only && !only.has(c.name)) continue;
   const row = await bench(c);
   rows.push(row);
   const phases = Object.entries(row.phaseMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
-  console.log(
+  const sync = comm.size > 1 ? `  all-reduce ${row.syncMsPerStep.toFixed(1)} ms/step` : "";
+  say(
     `${row.name.padEnd(18)} batch ${String(row.batch).padStart(2)}  ${
       row.secPerKimg.toFixed(1)
     } s/kimg  ${row.secPerIter.toFixed(3)} s/iter` +
       `  step median ${row.stepMs.toFixed(1)} ms  phases (ms): ${phases}  peak ${
         row.peakMiB.toFixed(0)
-      } MiB`,
+      } MiB${sync}`,
   );
 }
 
-const json = { device: g.name, date, quick, clock: "wall (flush per step/phase)", rows };
+const json = {
+  device: g.name,
+  date,
+  quick,
+  ranks: comm.size,
+  clock: "wall (flush per step/phase)",
+  rows,
+};
+if (!comm.isLeader) Deno.exit(0);
 if (!quick) {
   const device = g.name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
   const dir = new URL("./results/", import.meta.url);
   await Deno.mkdir(dir, { recursive: true });
-  const path = new URL(`${date}-train-${device}.json`, dir);
+  const ranks = comm.size > 1 ? `-${comm.size}ranks` : "";
+  const path = new URL(`${date}-train-${device}${ranks}.json`, dir);
   await Deno.writeTextFile(path, JSON.stringify(json, null, 2) + "\n");
   console.log(`\nJSON: ${path.pathname}`);
 }
 const out = Deno.env.get("OUT");
-if (out) await Deno.writeTextFile(`${out}/train_bench.json`, JSON.stringify(json, null, 2) + "\n");
+if (out) {
+  const ranks = comm.size > 1 ? `_${comm.size}ranks` : "";
+  await Deno.writeTextFile(`${out}/train_bench${ranks}.json`, JSON.stringify(json, null, 2) + "\n");
+}

@@ -16,6 +16,7 @@ import { type JobFileOptions, kubernetesJob, slurmArray } from "./job_files.ts";
 import { collectTable, renderTable, type Table, type TableFormat } from "./tables.ts";
 import { collectGarbage, exportArtifact, importArtifact, verifyStore } from "./maintenance.ts";
 import { writeFileAtomic } from "./atomic_fs.ts";
+import type { RankEntry, World } from "./world.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -54,8 +55,47 @@ function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** The arguments the program was parsed from, without `--gpus N` / `--gpus=N`. */
+function argsWithoutGpus(command: AnyCommand): string[] {
+  let root = command;
+  while (root.parent) root = root.parent;
+  // commander keeps them as `rawArgs` (parseAsync with from: "user"); its typings omit it.
+  const raw = (root as unknown as { rawArgs?: string[] }).rawArgs ?? [];
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === "--gpus") i++;
+    else if (!raw[i].startsWith("--gpus=")) out.push(raw[i]);
+  }
+  return out;
+}
+
+/**
+ * This process's world for `--gpus N`: the ranks' exit code when this process started them
+ * (it then runs nothing itself), else the world it runs in.
+ */
+async function enterRanks(
+  gpus: number,
+  command: AnyCommand,
+  ranks: RankEntry | undefined,
+): Promise<{ exitCode: number } | { world: World | undefined }> {
+  if (!ranks) {
+    if (gpus > 1) throw new Error("--gpus needs the full CLI (deno run -A mod.ts run …)");
+    return { world: undefined };
+  }
+  return await ranks.enter(gpus, argsWithoutGpus(command));
+}
+
+/** What the application adds to the pipeline commands. */
+export interface PipelineCommandOptions {
+  /** Starts/joins ranks for `run --gpus N` (without it, `--gpus` above 1 is an error). */
+  ranks?: RankEntry;
+}
+
 /** Adds the pipeline commands and the global `--store` option to a commander program. */
-export function registerPipelineCommands(program: AnyCommand): void {
+export function registerPipelineCommands(
+  program: AnyCommand,
+  options: PipelineCommandOptions = {},
+): void {
   program.option("--store <dir>", "artifact store directory (default $MIMIC3D_STORE or .mimic3d)");
 
   program.command("run")
@@ -70,14 +110,28 @@ export function registerPipelineCommands(program: AnyCommand): void {
       collect,
       [] as string[],
     )
+    .option(
+      "--gpus <n>",
+      "data-parallel ranks on this host, one per GPU (starts them under mpirun)",
+      (v) => parsePositiveInt(v, "--gpus"),
+      1,
+    )
     .option("--quiet", "print nothing but errors")
     .action(async (experimentRef, opts, command) => {
+      const entered = await enterRanks(opts.gpus, command, options.ranks);
+      if ("exitCode" in entered) {
+        if (entered.exitCode !== 0) {
+          throw new Error(`the ${opts.gpus} ranks failed (exit code ${entered.exitCode})`);
+        }
+        return;
+      }
+      const { world } = entered;
       const experiment = await loadExperiment(experimentRef);
       const store = await storeOf(command);
       const result = await withInterrupt((signal) =>
-        runExperiment(experiment, store, { ...opts, sets: opts.set, signal })
+        runExperiment(experiment, store, { ...opts, sets: opts.set, signal, world })
       );
-      if (!opts.quiet) {
+      if (!opts.quiet && (world?.rank ?? 0) === 0) {
         console.log(
           `run ${result.runId}: ${result.executed.length} of ${
             Object.keys(result.nodes).length
@@ -97,11 +151,18 @@ export function registerPipelineCommands(program: AnyCommand): void {
     )
     .option("--preset <name>", "start from one of the experiment's presets")
     .option("--json", "print machine-readable JSON")
+    .option(
+      "--gpus <n>",
+      "evaluate keys as a run with --gpus N would",
+      (v) => parsePositiveInt(v, "--gpus"),
+      1,
+    )
     .action(async (experimentRef, opts, command) => {
       const experiment = await loadExperiment(experimentRef);
       const rows = await experimentStatus(experiment, await storeOf(command), {
         ...opts,
         sets: opts.set,
+        worldSize: opts.gpus,
       });
       console.log(opts.json ? JSON.stringify(rows, null, 2) : formatStatus(experiment, rows));
     });

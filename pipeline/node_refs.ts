@@ -79,6 +79,9 @@ export function explainChange(
     }
   }
   if (before.seed !== current.seed) reasons.push(`seed changed: ${before.seed} → ${current.seed}`);
+  if ((before.worldSize ?? 1) !== (current.worldSize ?? 1)) {
+    reasons.push(`ranks changed: ${before.worldSize ?? 1} → ${current.worldSize ?? 1}`);
+  }
   for (const [name, id] of Object.entries(current.inputs)) {
     if (before.inputs[name] !== id) {
       reasons.push(`input ${name} (from ${inputNodes[name] ?? name}) changed`);

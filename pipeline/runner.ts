@@ -15,6 +15,8 @@ import { startProgress } from "./progress_bar.ts";
 import { writeRef } from "./node_refs.ts";
 import { writeJsonAtomic } from "./atomic_fs.ts";
 import type { Progress, Stage, StageContext } from "./stage.ts";
+import { fromLeader, SINGLE_WORLD, type World } from "./world.ts";
+import { followLeader, type NodeMessage, shareResumedState } from "./rank_follower.ts";
 
 /** Options of one run. */
 export interface RunOptions {
@@ -32,6 +34,12 @@ export interface RunOptions {
   quiet?: boolean;
   /** Cancels the run (Ctrl-C): the current stage is told through `ctx.signal`. */
   signal?: AbortSignal;
+  /**
+   * The ranks running this command together (default: one process). Rank 0 leads: it alone
+   * takes locks, decides what is cached and writes to the store; the others follow it and run
+   * the `dataParallel` stages with it.
+   */
+  world?: World;
 }
 
 /** What happened to one node in a run. */
@@ -97,7 +105,10 @@ export async function runExperiment(
   for (const name of options.force ?? []) ancestorsOf(experiment, name); // validates names
   const nodes = options.until ? ancestorsOf(experiment, options.until) : [...experiment.order];
   const seed = experimentSeed(config);
-  const runId = newRunId();
+  const world = options.world ?? SINGLE_WORLD;
+  if (world.rank !== 0) return await followRun(experiment, store, config, world, options.signal);
+  // Followers learn the run id, then one plan and one outcome per node, then the end.
+  const runId = await fromLeader(world, newRunId());
   const log = await RunLog.open(store, runId);
   const say = (text: string) => options.quiet || console.error(text);
   const signal = options.signal ?? new AbortController().signal;
@@ -118,14 +129,30 @@ export async function runExperiment(
     for (const name of nodes) {
       const dagNode = experiment.dag[name];
       const parsed = nodeConfig(name, dagNode, config);
-      const keyInputs = await keyInputsFor(dagNode, parsed, artifacts, seed, hashCache);
+      const keyInputs = await keyInputsFor(
+        dagNode,
+        parsed,
+        artifacts,
+        seed,
+        hashCache,
+        world.size,
+      );
       const key = keyOf(keyInputs);
       const configPath = typeof dagNode.config === "string" ? dagNode.config : null;
       const refBase = { node: name, key, keyInputs, configPath, runId };
       const forced = options.force?.includes(name) ?? false;
       let outcome: NodeOutcome;
+      const parallel = dagNode.stage.dataParallel && world.size > 1;
+      const announce = async (run: boolean) => {
+        const plan: NodeMessage = run
+          ? { kind: "plan", node: name, run, keyInputs, seed }
+          : { kind: "plan", node: name, run };
+        await fromLeader(world, plan);
+      };
       try {
-        outcome = (!forced && await reuseCached(store, name, key)) ||
+        const cached = !forced && await reuseCached(store, name, key);
+        if (cached) await announce(false);
+        outcome = cached ||
           await executeNode(store, {
             name,
             stage: dagNode.stage,
@@ -138,6 +165,8 @@ export async function runExperiment(
             say,
             signal,
             runId,
+            world: parallel ? world : SINGLE_WORLD,
+            announce,
           });
       } catch (err) {
         const interrupted = err instanceof RunInterruptedError;
@@ -150,6 +179,13 @@ export async function runExperiment(
         });
         throw err;
       }
+      await fromLeader<NodeMessage>(world, {
+        kind: "done",
+        node: name,
+        key,
+        artifact: outcome.artifact,
+        executed: outcome.executed,
+      });
       artifacts[name] = outcome.artifact;
       result.nodes[name] = outcome;
       if (outcome.executed) result.executed.push(name);
@@ -166,6 +202,7 @@ export async function runExperiment(
       });
       await writeJsonAtomic(runFile, record);
     }
+    await fromLeader<NodeMessage>(world, { kind: "end" });
     record.outcome = "done";
     log.event("run_done", { executed: result.executed });
     return result;
@@ -213,6 +250,10 @@ interface Execution {
   say: (text: string) => void;
   signal: AbortSignal;
   runId: string;
+  /** The ranks that run the stage: the run's world for a data-parallel stage, else one. */
+  world: World;
+  /** Tells the other ranks whether they run this stage (called once, before it starts). */
+  announce(run: boolean): Promise<void>;
 }
 
 /** Runs one stage under its key's lock and stores its output. */
@@ -233,8 +274,12 @@ async function executeNode(store: Store, ex: Execution): Promise<NodeOutcome> {
     // Another process may have produced it while we waited for the lock.
     if (!ex.forced) {
       const reused = await reuseCached(store, name, key);
-      if (reused) return reused;
+      if (reused) {
+        await ex.announce(false);
+        return reused;
+      }
     }
+    await ex.announce(ex.world.size > 1);
     return await executeLocked(store, ex);
   } finally {
     await lock.release();
@@ -279,7 +324,11 @@ async function executeLocked(store: Store, ex: Execution): Promise<NodeOutcome> 
       if (ex.signal.aborted) throw new RunInterruptedError(name);
     },
     async resume() {
-      const state = await slot.load((message) => ctx.log(message));
+      // The leader loads the checkpoint; the other ranks of a data-parallel stage get its bytes.
+      const state = await shareResumedState(
+        ex.world,
+        await slot.load((message) => ctx.log(message)),
+      );
       if (state) {
         resumedFrom = state.step;
         say(`[${name}] resuming from checkpoint at step ${state.step}`);
@@ -288,6 +337,7 @@ async function executeLocked(store: Store, ex: Execution): Promise<NodeOutcome> 
       return state;
     },
     hashFile: async (file) => (await store.hashCache()).hash(file),
+    world: ex.world,
   };
   say(`[${name}] running`);
   log.event("stage_start", { node: name, key, keyInputs });
@@ -318,4 +368,23 @@ async function executeLocked(store: Store, ex: Execution): Promise<NodeOutcome> 
   say(`[${name}] done in ${seconds.toFixed(2)}s → ${artifact.slice(0, 12)}`);
   log.event("stage_done", { node: name, key, artifact, seconds, resumedFrom });
   return { key, artifact, executed: true, resumedFrom };
+}
+
+/** A rank other than 0: follows the leader's decisions, writes nothing to the store. */
+async function followRun(
+  experiment: Experiment,
+  store: Store,
+  config: Record<string, unknown>,
+  world: World,
+  signal = new AbortController().signal,
+): Promise<RunResult> {
+  const runId = await fromLeader(world, "");
+  const nodes = await followLeader(world, store, (node) => experiment.dag[node].stage, signal);
+  return {
+    runId,
+    config,
+    nodes,
+    executed: Object.keys(nodes).filter((n) => nodes[n].executed),
+    logFile: "",
+  };
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { z } from "zod";
+import type { World } from "./world.ts";
 
 /** A source file that makes up a stage's code version: a path, a `file:` URL string or a URL. */
 export type SourceRef = string | URL;
@@ -58,6 +59,13 @@ export interface StageContext<Config, InputName extends string> {
   resume(): Promise<ResumedState | null>;
   /** Content hash (sha256 hex) of a file, cached by path, size, mtime, ctime and inode. */
   hashFile(path: string): Promise<string>;
+  /**
+   * The ranks running this stage together: several only for a `dataParallel` stage of a run
+   * started on several ranks, else the world of one. Only rank 0's `outDir`, `checkpoint` and
+   * `log` reach the store; on the other ranks `outDir` is a scratch directory, `checkpoint`
+   * stores nothing, `log` and `progress` print nothing, and `resume` returns rank 0's state.
+   */
+  readonly world: World;
 }
 
 /** Everything a stage declares: deps (inputs) + params (config) + code (sources), in one place. */
@@ -78,6 +86,12 @@ export interface StageSpec<Schema extends z.ZodType, InputName extends string> {
   /** Whether the experiment seed enters the key and `ctx.seed` (default true). */
   seeded?: boolean;
   /**
+   * Runs on every rank of a multi-rank run, cooperating through `ctx.world` (default false:
+   * only rank 0 runs it, the others wait for its artifact). The world size then enters the key,
+   * since N ranks compute a result close to, not bit-equal to, one process's.
+   */
+  dataParallel?: boolean;
+  /**
    * Files outside the store the stage reads (e.g. a user's dataset zip), derived from its config;
    * their content hashes enter the key, so the same bytes at another path still hit the cache.
    */
@@ -91,6 +105,7 @@ export interface Stage<Schema extends z.ZodType = z.ZodType, InputName extends s
   extends StageSpec<Schema, InputName> {
   readonly inputs: readonly InputName[];
   readonly seeded: boolean;
+  readonly dataParallel: boolean;
 }
 
 /**
@@ -115,5 +130,10 @@ export function defineStage<Schema extends z.ZodType, const InputName extends st
   if (spec.sources.length === 0) {
     throw new Error(`stage "${spec.name}" lists no sources; pass [import.meta.url] at least`);
   }
-  return { ...spec, inputs: spec.inputs ?? [], seeded: spec.seeded ?? true };
+  return {
+    ...spec,
+    inputs: spec.inputs ?? [],
+    seeded: spec.seeded ?? true,
+    dataParallel: spec.dataParallel ?? false,
+  };
 }

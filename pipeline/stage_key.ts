@@ -23,6 +23,8 @@ export interface KeyInputs {
   seed: number | null;
   /** External file path → sha256 (only the hashes enter the key, so moving a file is free). */
   external: Record<string, string>;
+  /** Ranks of a data-parallel stage run on several; absent for one process (keys unchanged). */
+  worldSize?: number;
 }
 
 /** The key of a node given its ingredients. */
@@ -34,6 +36,7 @@ export function keyOf(inputs: KeyInputs): string {
     inputs: inputs.inputs,
     seed: inputs.seed,
     external: Object.values(inputs.external),
+    ...(inputs.worldSize !== undefined ? { worldSize: inputs.worldSize } : {}),
   });
 }
 
@@ -94,6 +97,7 @@ export async function keyInputsFor(
   upstream: Record<string, string>,
   seed: number,
   hashCache: FileHashCache,
+  worldSize = 1,
 ): Promise<KeyInputs> {
   const stage = dagNode.stage;
   const external: Record<string, string> = {};
@@ -116,6 +120,7 @@ export async function keyInputsFor(
     inputs,
     seed: stage.seeded ? seed : null,
     external,
+    ...(stage.dataParallel && worldSize > 1 ? { worldSize } : {}),
   };
 }
 

@@ -28,7 +28,10 @@ export interface NodeStatus {
 export async function experimentStatus(
   experiment: Experiment,
   store: Store,
-  options: Pick<RunOptions, "preset" | "sets" | "values"> = {},
+  options: Pick<RunOptions, "preset" | "sets" | "values"> & {
+    /** Evaluate keys as a run on this many ranks would (`run --gpus N`). */
+    worldSize?: number;
+  } = {},
 ): Promise<NodeStatus[]> {
   const config = configFor(experiment, options);
   const seed = experimentSeed(config);
@@ -53,7 +56,14 @@ export async function experimentStatus(
       continue;
     }
     const parsed = nodeConfig(name, dagNode, config);
-    const keyInputs = await keyInputsFor(dagNode, parsed, artifacts, seed, hashCache);
+    const keyInputs = await keyInputsFor(
+      dagNode,
+      parsed,
+      artifacts,
+      seed,
+      hashCache,
+      options.worldSize,
+    );
     const key = keyOf(keyInputs);
     const row: NodeStatus = {
       node: name,

@@ -14,10 +14,11 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import type { World } from "../../pipeline/world.ts";
 import { launchedByMpi, MAX_COUNT, Mpi } from "./mpi_ffi.ts";
 
-/** What data-parallel training needs from the process group. */
-export interface Communicator {
+/** What data-parallel training needs from the process group (a pipeline `World`, and more). */
+export interface Communicator extends World {
   /** This process's rank, 0 … size−1. */
   readonly rank: number;
   /** The number of ranks. */
@@ -222,4 +223,14 @@ export function openCommunicator(
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): Communicator {
   return launchedByMpi(env) ? new MpiCommunicator(Mpi.init()) : new SingleProcess();
+}
+
+/**
+ * The communicator behind a stage's `ctx.world`: the world itself when it is one (a
+ * data-parallel run), a world of one for a single process.
+ */
+export function communicatorOf(world: World): Communicator {
+  if ("allReduceMean" in world) return world as Communicator;
+  if (world.size === 1) return new SingleProcess();
+  throw new Error(`a world of ${world.size} ranks without a communicator (allReduceMean)`);
 }

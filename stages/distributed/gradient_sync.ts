@@ -59,6 +59,8 @@ export function planBuckets(sizes: readonly number[], bucketBytes: number): numb
 export class GradientSync {
   /** Timings of the last `average` call (null before the first, and for a world of one). */
   lastStats: GradientSyncStats | null = null;
+  /** Sums over every `average` call since construction or `resetTotals` (benchmarks). */
+  totals = { calls: 0, totalMs: 0, reduceMs: 0, readWaitMs: 0 };
   private readonly bucketBytes: number;
   private readonly checkLayout: boolean;
 
@@ -111,7 +113,16 @@ export class GradientSync {
       reduceMs,
       totalMs: performance.now() - t0,
     };
+    this.totals.calls++;
+    this.totals.totalMs += this.lastStats.totalMs;
+    this.totals.reduceMs += reduceMs;
+    this.totals.readWaitMs += readWaitMs;
     return out;
+  }
+
+  /** Zeroes `totals`. */
+  resetTotals(): void {
+    this.totals = { calls: 0, totalMs: 0, reduceMs: 0, readWaitMs: 0 };
   }
 
   /** The bucket's gradients packed into one buffer on the GPU, then read back (one map). */

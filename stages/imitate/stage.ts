@@ -13,6 +13,8 @@
 import { join } from "node:path";
 import { initGpu } from "../../kernels/mod.ts";
 import { defineStage } from "../../pipeline/mod.ts";
+import { communicatorOf } from "../distributed/communicator.ts";
+import { batchShard } from "../distributed/batch_split.ts";
 import { pretrain } from "../pretrain/stage.ts";
 import { TrainingData } from "../pretrain/data_loader.ts";
 import { runTraining } from "../pretrain/training_loop.ts";
@@ -49,7 +51,10 @@ export const imitate = defineStage({
     c.imitation.loss === "lpips"
       ? [c.imitation.vgg16Weights, c.imitation.lpipsWeights].filter((p): p is string => !!p)
       : [],
+  // `run --gpus N`: every rank trains on its part of the global batch.
+  dataParallel: true,
   async run(ctx) {
+    const comm = communicatorOf(ctx.world);
     await initGpu();
     const c = ctx.config;
     const distance = c.imitation.weight > 0 ? await imitationDistance(c.imitation) : null;
@@ -58,6 +63,7 @@ export const imitate = defineStage({
       seed: ctx.seed,
       batch: c.batch,
       xflip: c.xflip,
+      shard: batchShard(c.batch, comm),
     });
     try {
       if (data.resolution !== networks.G.config.imgResolution) {
@@ -66,7 +72,7 @@ export const imitate = defineStage({
             `${networks.G.config.imgResolution}²`,
         );
       }
-      const trainer = new ImitateTrainer(c, networks, distance, ctx.seed, data);
+      const trainer = new ImitateTrainer(c, networks, distance, ctx.seed, data, comm);
       // Which distance the imitation term used, said plainly in the log and the metrics.
       const report = {
         imitationLoss: c.imitation.loss,

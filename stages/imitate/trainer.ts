@@ -13,6 +13,7 @@ import { EG3D_REPORTED, GanTrainer, type LabelSource } from "../pretrain/trainer
 import type { ImitateConfig } from "./config.ts";
 import { type ImitationDistance, Mimic3DLoss, type Mimic3DLossConfig } from "./loss.ts";
 import type { PretrainedNetworks } from "./pretrained.ts";
+import type { Communicator } from "../distributed/communicator.ts";
 
 /** Report entries folded into the log: EG3D's, plus the imitation and patch-D terms. */
 const MIMIC3D_REPORTED: Record<string, [string, string][]> = {
@@ -60,6 +61,7 @@ export class ImitateTrainer extends GanTrainer {
     distance: ImitationDistance | null,
     seed: number,
     labels: LabelSource,
+    comm?: Communicator,
   ) {
     const { G, gEma, D, dPatch } = networks3d;
     const r = G.config.neuralRenderingResolution;
@@ -90,6 +92,7 @@ export class ImitateTrainer extends GanTrainer {
       ema: { kimg: config.ema.kimg ?? defaultEmaKimg(config.batch), rampup: null },
       reported: MIMIC3D_REPORTED,
       seed: seed + 1,
+      comm,
     }, labels);
   }
 }

@@ -293,7 +293,14 @@ export class TriplaneGenerator extends Module {
       const rows = (t: Tensor) => slice(t, [[i, Math.min(i + max, n)]]);
       parts.push(scope(() => {
         const o = this.synthesis(this.mapping(rows(z), rows(c), options), rows(c), options);
-        return { ws: o.ws, backbonePlanes: o.backbonePlanes, planes: [], image: o.image, imageRaw: o.imageRaw, imageDepth: o.imageDepth };
+        return {
+          ws: o.ws,
+          backbonePlanes: o.backbonePlanes,
+          planes: [],
+          image: o.image,
+          imageRaw: o.imageRaw,
+          imageDepth: o.imageDepth,
+        };
       }));
     }
     const cat = (pick: (o: GeneratorOutput) => Tensor | undefined) => {

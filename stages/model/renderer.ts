@@ -203,7 +203,9 @@ export class ImportanceRenderer {
     const coarseWeights = noGrad(() =>
       marchRays(colorsCoarse, densitiesCoarse, depthsCoarse, o).weights
     );
-    const u = injected?.importance ?? draw([n * m, q]);
+    // Drawn per sample ([n, m, q]: the same numbers as [n·m, q]), so data-parallel ranks can
+    // take their samples' rows of a global-batch draw (stages/distributed/sharded_random.ts).
+    const u = injected?.importance ?? reshape(draw([n, m, q]), [n * m, q]);
     const depthsFine = importanceDepths(depthsCoarse, coarseWeights, u);
     const fine = this.runModel(list, decoder, pointsAt(depthsFine));
     // Merge coarse and fine samples, sorted by depth.

@@ -34,10 +34,14 @@ interface TrainingStateJson {
 /** Artifact files produced so far, carried through checkpoints (name → bytes). */
 export type CarriedFiles = Record<string, Uint8Array>;
 
-/** Serialises the trainer (reads every tensor back) plus the artifact files written so far. */
+/**
+ * Serialises the trainer (reads every tensor back) plus the artifact files written so far;
+ * `metrics`: the unfinished tick's statistics when not this process's own (all ranks').
+ */
 export async function saveTrainingState(
   trainer: GanTrainer,
   carried: CarriedFiles,
+  metrics?: Record<string, number[]>,
 ): Promise<Record<string, Uint8Array | string>> {
   const files: Record<string, Uint8Array | string> = {};
   for (const [net, module] of Object.entries(trainer.networks)) {
@@ -58,7 +62,7 @@ export async function saveTrainingState(
     step: trainer.step,
     rng: trainer.rng.state(),
     adamSteps,
-    metrics: await trainer.metrics.snapshot(),
+    metrics: metrics ?? await trainer.metrics.snapshot(),
   };
   files["state.json"] = JSON.stringify(json);
   for (const [name, bytes] of Object.entries(carried)) files[`artifact/${name}`] = bytes;

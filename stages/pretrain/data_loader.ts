@@ -6,7 +6,8 @@
  * as float NCHW in [−1, 1] (x/127.5 − 1), labels as [N, 25].
  *
  * Small datasets are decoded once and kept in memory; larger ones are decoded
- * on demand.
+ * on demand. With a batch shard (data-parallel), a rank loads only its own
+ * items of each global batch (the order is the same for every rank count).
  * @module
  */
 import { Tensor } from "../../kernels/mod.ts";
@@ -14,6 +15,7 @@ import { ImageDataset } from "../io/dataset_reader.ts";
 import { flipCameraLabel } from "../io/camera_label.ts";
 import type { PixelImage } from "../io/png.ts";
 import { SeededRng } from "../prep/seeded_rng.ts";
+import { type BatchShard, shardItems } from "../distributed/batch_split.ts";
 
 /** Decoded images kept in memory up to this many bytes. */
 const CACHE_BYTES = 1 << 30;
@@ -37,15 +39,19 @@ export class TrainingData {
     private readonly dataset: ImageDataset,
     readonly seed: number,
     readonly batch: number,
+    readonly shard: BatchShard | null,
   ) {
     const bytes = dataset.imageCount * dataset.resolution ** 2 * 3;
     this.cacheAll = bytes <= CACHE_BYTES;
   }
 
-  /** Opens `dataset.zip` (mirrored copies added with `xflip`). */
+  /**
+   * Opens `dataset.zip` (mirrored copies added with `xflip`); `batch` is the global batch,
+   * `shard` this rank's part of it (default: all of it).
+   */
   static async open(
     path: string,
-    options: { seed: number; batch: number; xflip: boolean },
+    options: { seed: number; batch: number; xflip: boolean; shard?: BatchShard },
   ): Promise<TrainingData> {
     const dataset = await ImageDataset.open(path, { xflip: options.xflip });
     if (dataset.channels !== 3) {
@@ -54,7 +60,7 @@ export class TrainingData {
         `${path}: training needs RGB images, this dataset has ${dataset.channels} channel(s)`,
       );
     }
-    return new TrainingData(dataset, options.seed, options.batch);
+    return new TrainingData(dataset, options.seed, options.batch, options.shard ?? null);
   }
 
   /** Image side. */
@@ -85,9 +91,10 @@ export class TrainingData {
     return items;
   }
 
-  /** Training batch `step` uploaded to the GPU. */
+  /** This rank's part of training batch `step` uploaded to the GPU. */
   async batchAt(step: number): Promise<RealBatch> {
-    const items = this.batchItems(step);
+    const global = this.batchItems(step);
+    const items = this.shard ? shardItems(global, this.shard) : global;
     const r = this.resolution;
     const plane = r * r;
     const pixels = new Float32Array(items.length * 3 * plane);

@@ -79,6 +79,16 @@ export class NetworkOptimizer {
     return { steps, m, v };
   }
 
+  /** Sets the per-parameter step counts (every parameter must be present). */
+  loadSteps(steps: Record<string, number>): void {
+    this.names.forEach((name, i) => {
+      if (steps[name] === undefined) {
+        throw new Error(`optimizer state has no step count for parameter '${name}'`);
+      }
+      this.adams[i].step = steps[name];
+    });
+  }
+
   /** Restores a saved state (every parameter must be present). */
   load(state: NetworkOptimizerState): void {
     this.names.forEach((name, i) => {

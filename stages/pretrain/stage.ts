@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initGpu } from "../../kernels/mod.ts";
 import { defineStage } from "../../pipeline/mod.ts";
+import { communicatorOf } from "../distributed/communicator.ts";
+import { batchShard } from "../distributed/batch_split.ts";
 import { pretrainConfigSchema } from "./config.ts";
 import { TrainingData } from "./data_loader.ts";
 import { Trainer } from "./trainer.ts";
@@ -38,6 +40,12 @@ export const pretrain = defineStage({
     ...modulesUnder(source("./")),
     ...modulesUnder(source("../model/")),
     ...modulesUnder(source("../../kernels/")),
+    // How ranks split the batch, draw per-sample numbers and average gradients.
+    source("../distributed/batch_split.ts"),
+    source("../distributed/communicator.ts"),
+    source("../distributed/gradient_sync.ts"),
+    source("../distributed/sharded_random.ts"),
+    source("../distributed/state_broadcast.ts"),
     source("../io/camera_label.ts"),
     source("../io/dataset_reader.ts"),
     source("../io/generator_checkpoint.ts"),
@@ -50,15 +58,19 @@ export const pretrain = defineStage({
   ],
   config: pretrainConfigSchema,
   inputs: ["data"],
+  // `run --gpus N`: every rank trains on its part of the global batch.
+  dataParallel: true,
   async run(ctx) {
+    const comm = communicatorOf(ctx.world);
     await initGpu();
     const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
       seed: ctx.seed,
       batch: ctx.config.batch,
       xflip: ctx.config.xflip,
+      shard: batchShard(ctx.config.batch, comm),
     });
     try {
-      const trainer = new Trainer(ctx.config, data.resolution, ctx.seed, data);
+      const trainer = new Trainer(ctx.config, data.resolution, ctx.seed, data, comm);
       await runTraining(ctx, trainer, data);
     } finally {
       data.close();

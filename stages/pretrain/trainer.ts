@@ -7,18 +7,31 @@
  * w.r.t. its network only, sanitised, one Adam update), then updates G_ema.
  * Nothing is read back: statistics fold into GPU accumulators read at log
  * ticks.
+ *
+ * Data-parallel (a communicator of N ranks): `batch` stays the global batch
+ * (kimg, EMA, schedules); each rank draws the global batch's z and cameras
+ * from the shared stream and keeps its interleaved rows, per-sample draws in
+ * the loss go through `ShardedRandom`, gradients are averaged over ranks
+ * after each backward (then sanitised, then Adam, as the original), and the
+ * tracked w average is averaged after each step. With one rank every one of
+ * these is the identity.
  * @module
  */
 import {
+  assign,
   grad,
   mul,
   noGrad,
   type RandomSource,
   Rng,
-  scope,
+  scopeAsync,
   type Tensor,
   Tensor as TensorClass,
 } from "../../kernels/mod.ts";
+import { type Communicator, SingleProcess } from "../distributed/communicator.ts";
+import { GradientSync } from "../distributed/gradient_sync.ts";
+import { type BatchShard, batchShard, shardItems, shardRows } from "../distributed/batch_split.ts";
+import { ShardedRandom } from "../distributed/sharded_random.ts";
 import type { Module } from "../../kernels/nn/module.ts";
 import { TriplaneGenerator } from "../model/generator.ts";
 import { DualDiscriminator } from "../model/discriminator.ts";
@@ -75,6 +88,8 @@ export interface TrainingSetup {
   reported: Record<string, [string, string][]>;
   /** Seed of the stream of training draws. */
   seed: number;
+  /** The ranks training together (default: one process). */
+  comm?: Communicator;
 }
 
 /** Networks, optimisers and schedule of one training run. */
@@ -91,6 +106,10 @@ export class GanTrainer {
   readonly emaSettings: EmaSettings;
   readonly batch: number;
   readonly metrics = new MetricAccumulators();
+  /** The ranks training together, this rank's part of the batch, and the gradient averaging. */
+  readonly comm: Communicator;
+  readonly shard: BatchShard;
+  readonly sync: GradientSync;
   /** The stream of every GPU draw (z, cameras, swaps, noise, density points, patches); checkpointed. */
   rng: Rng;
   /** Training steps done. */
@@ -121,6 +140,9 @@ export class GanTrainer {
       );
     }
     this.rng = new Rng(setup.seed);
+    this.comm = setup.comm ?? new SingleProcess();
+    this.shard = batchShard(this.batch, this.comm);
+    this.sync = new GradientSync(this.comm);
   }
 
   /** Images seen before the current step (the original's cur_nimg). */
@@ -128,33 +150,46 @@ export class GanTrainer {
     return this.step * this.batch;
   }
 
-  /** Runs the phases due at the current step and the EMA update; advances the step. */
-  trainStep(real: RealBatch): void {
-    for (const phase of phasesAt(this.phases, this.step)) this.runPhase(phase, real);
+  /**
+   * Runs the phases due at the current step and the EMA update; advances the step. `real` is
+   * this rank's part of the global batch (all of it for one rank).
+   */
+  async trainStep(real: RealBatch): Promise<void> {
+    for (const phase of phasesAt(this.phases, this.step)) await this.runPhase(phase, real);
+    await this.averageTrackedW();
     this.ema.update(emaBeta(this.emaSettings, this.batch, this.curNimg));
     this.step++;
   }
 
-  /** One phase at the current step: its own z/c draw, gradient × gain, sanitised, one Adam update. */
-  runPhase(phase: TrainingPhase, real: RealBatch): void {
+  /**
+   * One phase at the current step: its own z/c draw, gradient × gain averaged over ranks,
+   * sanitised, one Adam update.
+   */
+  async runPhase(phase: TrainingPhase, real: RealBatch): Promise<void> {
     trainerTestHooks.beforePhase?.(this, phase, this.step);
     for (const [net, list] of Object.entries(this.params)) {
       for (const [, p] of list) p.requiresGrad = net === phase.network;
     }
     const batch = this.batch;
     const step = this.step;
-    scope(() => {
-      const genZ = this.rng.normal([batch, this.G.config.zDim]);
-      const cameras = this.rng.integers(batch, this.labels.length).map((i) => this.labels.label(i));
-      const genC = TensorClass.fromData(cameras.flat(), [batch, 25]);
+    const shard = this.shard;
+    await scopeAsync(async () => {
+      // The global batch's draws on every rank (the stream does not depend on the rank count).
+      const genZ = shardRows(this.rng.normal([batch, this.G.config.zDim]), shard);
+      const cameras = shardItems(this.rng.integers(batch, this.labels.length), shard)
+        .map((i) => this.labels.label(i));
+      const genC = TensorClass.fromData(cameras.flat(), [shard.localBatch, 25]);
+      const random: RandomSource = shard.size === 1 ? this.rng : new ShardedRandom(this.rng, shard);
       const { loss, report } = this.loss.run(
         phase.name,
         { realImg: real.images, realC: real.labels, genZ, genC },
         this.curNimg,
-        this.rng,
+        random,
       );
       const params = this.params[phase.network].map(([, p]) => p);
-      const grads = grad(phase.gain === 1 ? loss : mul(loss, phase.gain), params);
+      const grads = await this.sync.average(
+        grad(phase.gain === 1 ? loss : mul(loss, phase.gain), params),
+      );
       noGrad(() => this.optimizers[phase.network].update(grads.map((g) => g && nanToNum(g))));
       this.metrics.add(`${phase.name}/loss`, loss, step);
       for (const [name, key] of this.reported[phase.name] ?? []) {
@@ -163,6 +198,20 @@ export class GanTrainer {
       }
     });
     for (const [, p] of this.params[phase.network]) p.requiresGrad = false;
+  }
+
+  /**
+   * w_avg (updated from each rank's own latents in Dmain) ← its mean over ranks, which is the
+   * global batch's update, so every rank's G (and the saved one) carries the same average.
+   */
+  private async averageTrackedW(): Promise<void> {
+    const wAvg = this.G.backbone.mapping.wAvg;
+    if (this.comm.size === 1 || !wAvg) return;
+    const values = new Float32Array(await wAvg.read());
+    await this.comm.allReduceMean([values]);
+    const averaged = TensorClass.fromData(values, wAvg.shape);
+    noGrad(() => assign(wAvg, averaged));
+    averaged.dispose();
   }
 
   /** Parameter counts per network (for the log). */
@@ -187,6 +236,7 @@ export class Trainer extends GanTrainer {
     readonly imgResolution: number,
     readonly seed: number,
     labels: LabelSource,
+    comm?: Communicator,
   ) {
     const init = new Rng(seed);
     const G = new TriplaneGenerator(generatorConfig(config, imgResolution), init);
@@ -212,6 +262,7 @@ export class Trainer extends GanTrainer {
       reported: EG3D_REPORTED,
       // Training draws come from a stream separate from initialisation's (seed + 1 ≠ init seed).
       seed: seed + 1,
+      comm,
     }, labels);
   }
 }

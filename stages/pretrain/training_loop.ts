@@ -7,6 +7,11 @@
  *
  * Everything that enters the artifact is deterministic (losses, samples,
  * weights); timings and memory go only to the run's log.
+ *
+ * Data-parallel: every rank runs this loop in step; the statistics of a tick
+ * and of a checkpoint are combined across ranks, Ctrl-C on any rank stops all
+ * at the same step, and only rank 0 renders samples and writes checkpoints
+ * and the artifact (the pipeline keeps the other ranks away from the store).
  * @module
  */
 import { join } from "node:path";
@@ -24,6 +29,10 @@ import type { GanTrainer } from "./trainer.ts";
 import { type CarriedFiles, restoreTrainingState, saveTrainingState } from "./checkpoint_state.ts";
 import { renderSampleGrid, type SampleCameras, sampleCameras } from "./samples.ts";
 import { firstNonFinite, NonFiniteLossError } from "./nan_guard.ts";
+import { metricsAcrossRanks } from "./metrics_across_ranks.ts";
+import { shareTrainerState, trainerTensors } from "./rank_state.ts";
+import type { Communicator } from "../distributed/communicator.ts";
+import { assertRanksAgree } from "../distributed/state_broadcast.ts";
 
 /** Metadata format of `D.safetensors` (and `D_patch.safetensors`). */
 export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";
@@ -87,6 +96,13 @@ class RunOutputs {
   }
 }
 
+/** Whether any rank asks to stop (Ctrl-C reaches ranks at different moments). */
+async function anyRank(comm: Communicator, flag: boolean): Promise<boolean> {
+  if (comm.size === 1) return flag;
+  const all = await comm.allGather(new Uint8Array([flag ? 1 : 0]));
+  return all.some((bytes) => bytes[0] === 1);
+}
+
 /** Sample grid file name: kimg with three decimals, zero-padded so names sort. */
 export function sampleFileName(step: number, batch: number): string {
   return `samples/${((step * batch) / 1000).toFixed(3).padStart(10, "0")}.png`;
@@ -113,13 +129,18 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   const cameras = sampleCameras(data);
   const seeds = Array.from({ length: cfg.output.sampleSeeds }, (_, i) => i);
   const phaseOrder = trainer.phases.map((p) => p.name);
+  const comm = trainer.comm;
+  const leader = comm.rank === 0;
 
   let lastCheckpoint: number | null = null;
+  // Every rank gets rank 0's checkpoint from the pipeline, then rank 0's state from here.
   const saved = await ctx.resume();
   if (saved) {
     outputs.load(restoreTrainingState(trainer, saved.files));
     lastCheckpoint = saved.step;
-  } else {
+  }
+  await shareTrainerState(trainer);
+  if (!saved) {
     ctx.log(`training ${trainer.G.config.kind} for ${total} steps`, {
       kind: trainer.G.config.kind,
       steps: total,
@@ -128,8 +149,9 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
       resolution: data.resolution,
       dataset: data.length,
       ...options.startLog,
+      ...(comm.size > 1 ? { ranks: comm.size, localBatch: trainer.shard.localBatch } : {}),
     });
-    await writeSamples(0);
+    if (leader) await writeSamples(0);
   }
 
   async function writeSamples(step: number) {
@@ -139,7 +161,7 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
 
   let clock = { time: performance.now(), step: trainer.step };
   async function tick(step: number) {
-    const stats = await trainer.metrics.drain();
+    const stats = await trainer.metrics.drain((s) => metricsAcrossRanks(comm, s));
     const bad = firstNonFinite(stats, phaseOrder);
     if (bad) {
       throw new NonFiniteLossError(
@@ -171,7 +193,11 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   }
 
   async function checkpoint(step: number) {
-    const files = await saveTrainingState(trainer, outputs.files());
+    const metrics = comm.size > 1
+      ? await metricsAcrossRanks(comm, await trainer.metrics.snapshot())
+      : undefined;
+    // The other ranks' `ctx.checkpoint` stores nothing: skip reading their state back.
+    const files = leader ? await saveTrainingState(trainer, outputs.files(), metrics) : {};
     await ctx.checkpoint({ step, files });
     lastCheckpoint = step;
   }
@@ -182,7 +208,7 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   let next = trainer.step < total ? data.batchAt(trainer.step) : null;
   while (next) {
     const real = await next;
-    trainer.trainStep(real);
+    await trainer.trainStep(real);
     const step = trainer.step;
     // Decode the next batch while the GPU works on this one.
     next = step < total ? data.batchAt(step) : null;
@@ -192,12 +218,18 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
     const last = step === total;
     const due = (n: number) => step % n === 0 || last;
     if (due(every.log) || due(every.samples) || due(every.checkpoint)) await tick(step);
-    if (due(every.samples)) await writeSamples(step);
+    if (due(every.samples) && leader) await writeSamples(step);
     // Ctrl-C: save where we are (the pipeline then stops the run) so a rerun resumes here.
-    if (!last && (step % every.checkpoint === 0 || ctx.signal.aborted)) await checkpoint(step);
+    const stop = await anyRank(comm, ctx.signal.aborted);
+    if (!last && (step % every.checkpoint === 0 || stop)) await checkpoint(step);
+    if (stop && !last) {
+      throw new Error(`stopped at step ${step}: another rank was interrupted; rerun to resume`);
+    }
     bar.update(kimg(step));
   }
   await flush();
+  if (comm.size > 1) await assertRanksAgree(comm, trainerTensors(trainer), "training states");
+  if (!leader) return;
   await writeArtifact(ctx.outDir, trainer, outputs, total, batch, options.metrics ?? {});
 }
 

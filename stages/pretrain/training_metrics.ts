@@ -65,10 +65,16 @@ export class MetricAccumulators {
     });
   }
 
-  /** Reads every metric back (one read for all) and starts a new tick. */
-  async drain(): Promise<Map<string, MetricSummary>> {
+  /**
+   * Reads every metric back (one read for all) and starts a new tick. `combine` turns this
+   * process's raw accumulators into the run's (e.g. across data-parallel ranks).
+   */
+  async drain(
+    combine: (snapshot: Record<string, number[]>) => Promise<Record<string, number[]>> = (s) =>
+      Promise.resolve(s),
+  ): Promise<Map<string, MetricSummary>> {
     const out = new Map<string, MetricSummary>();
-    for (const [name, [sum, count, bad]] of Object.entries(await this.snapshot())) {
+    for (const [name, [sum, count, bad]] of Object.entries(await combine(await this.snapshot()))) {
       if (count > 0) {
         out.set(name, { mean: sum / count, count, firstBadStep: bad >= 0 ? bad : null });
       }

@@ -29,7 +29,9 @@ Deno.test("demo: first run executes every stage, the second reuses them all; the
     for (const figure of ["grid.png", "depth_grid.png", "turntable.gif"]) {
       if (!html.includes(figure)) throw new Error(`report does not show ${figure}`);
     }
-    if (!/<img[^>]+src="data:image\/png;base64,/.test(html)) throw new Error("report embeds no images");
+    if (!/<img[^>]+src="data:image\/png;base64,/.test(html)) {
+      throw new Error("report embeds no images");
+    }
     const preview = second.match(/dataset preview:\s+(\S+)/)![1];
     assertEquals(Array.from((await Deno.readFile(preview)).subarray(1, 4)), [0x50, 0x4e, 0x47]);
   } finally {
