@@ -82,6 +82,7 @@ const CASES: Case[] = quick
   ]
   : [
     { name: "small", stage: "pretrain", preset: "small", resolution: 64 },
+    { name: "ffhq512-b2", stage: "pretrain", preset: "ffhq512", batch: 2, resolution: 512 },
     { name: "ffhq512-b4", stage: "pretrain", preset: "ffhq512", batch: 4, resolution: 512 },
     { name: "ffhq512-b8", stage: "pretrain", preset: "ffhq512", batch: 8, resolution: 512 },
     { name: "imitate-ffhq512-b4", stage: "imitate", preset: "ffhq512", batch: 4, resolution: 512 },
