@@ -1,13 +1,29 @@
 /**
  * The paper's comparison table: `table experiments/mimic3d_table.ts --format md`.
  * Mimic3D's published FID50k_full at 512² (FFHQ 5.4, AFHQv2-Cats 4.3) beside
- * ours from each dataset's run of `experiments/mimic3d.ts` (its `eval` node;
- * FID needs `--set eval.inceptionWeights=…` when the runs are made).
+ * ours from each dataset's run of `experiments/mimic3d.ts` with the paper's
+ * preset. Those runs need the dataset zips and the weight files LPIPS and FID
+ * use (they cannot be downloaded here): put them under `weights/` and
+ * `datasets/` with these names, or edit the paths to yours. A row whose run
+ * has not been made shows "—".
  */
 import mimic3d from "./mimic3d.ts";
 import { mimic3dComparisonTable } from "./paper_tables.ts";
 
+const weights = {
+  "imitate.imitation.vgg16Weights": "weights/vgg16-397923af.pth",
+  "imitate.imitation.lpipsWeights": "weights/lpips_vgg_v0.1.pth",
+  "eval.inceptionWeights": "weights/pt_inception-2015-12-05-6726825d.pth",
+};
+
 export default mimic3dComparisonTable(mimic3d, {
-  ffhq512: { "data.zip": "ffhq512.zip", "eval.paperDataset": "ffhq512" },
-  afhq512: { "data.zip": "afhqv2_cats512.zip", "eval.paperDataset": "afhq512" },
+  ffhq512: { ...weights, "data.zip": "datasets/ffhq512.zip", "eval.paperDataset": "ffhq512" },
+  afhq512: {
+    ...weights,
+    "data.zip": "datasets/afhqv2_cats512.zip",
+    "eval.paperDataset": "afhq512",
+    "pretrain.loss.r1Gamma": 5,
+    "pretrain.loss.gpcRegProb": 0.8,
+    "imitate.r1GammaPatch": 5,
+  },
 });

@@ -94,10 +94,19 @@ export async function collectTable(table: Table, store: Store): Promise<TableDat
   const measured: Record<string, number | null>[] = [];
   const missing: string[] = [];
   for (const row of table.rows) {
+    // A row whose run cannot even be keyed yet (e.g. its dataset file is not there) is a row
+    // not measured: shown as "—" with the reason, not an error for the whole table.
     const rows = await experimentStatus(table.experiment, store, {
       preset: table.preset,
       values: row.set,
+    }).catch((e: Error) => {
+      missing.push(`${row.label} (${e.message})`);
+      return null;
     });
+    if (!rows) {
+      measured.push(Object.fromEntries(table.columns.map((c) => [c.metric, null])));
+      continue;
+    }
     const target = rows.find((r) => r.node === table.node);
     const values: Record<string, number | null> = {};
     if (target?.state === "cached" && target.artifact) {
