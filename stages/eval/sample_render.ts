@@ -9,18 +9,9 @@
  *     resolution by the fused renderer (the paper's evaluated branch).
  * @module
  */
-import {
-  noGrad,
-  permute,
-  reshape,
-  Rng,
-  scope,
-  slice,
-  type Tensor,
-  tensor,
-} from "../../kernels/mod.ts";
-import type { TriplaneGenerator } from "../model/generator.ts";
+import { noGrad, Rng, scope, slice, type Tensor, tensor } from "../../kernels/mod.ts";
 import { renderFused } from "../model/fused_renderer.ts";
+import { raysToImage, type TriplaneGenerator } from "../model/generator.ts";
 import { sampleRays } from "../model/rays.ts";
 import type { PixelImage } from "../io/png.ts";
 import type { Branch } from "../render/seed_scene.ts";
@@ -137,32 +128,15 @@ export class SampleBatch {
   #renderWithSr(labels: readonly number[][]) {
     const g = this.generator;
     const r = g.config.neuralRenderingResolution;
-    const random = new Rng(this.renderSeed);
     const rays = this.#rays(labels, r);
-    const out = renderFused(
-      [this.planes[0]],
-      g.decoder,
-      rays.origins,
-      rays.directions,
-      g.renderer.options,
-      random,
+    const { image, depth, opacity } = g.renderView2d(
+      this.planes[0],
+      this.ws,
+      rays,
+      r,
+      new Rng(this.renderSeed),
     );
-    const features = raysToImage(out.rgb, r);
-    const raw = slice(features, [null, [0, 3]]);
-    const sr = g.superresolution;
-    const useSr = g.config.kind === "eg3d" || r <= sr.inputResolution;
-    const image = useSr
-      ? sr.forward(raw, features, this.ws, {
-        noiseMode: g.config.superresolutionNoiseMode ?? "none",
-        fusedModconv: true,
-        randomNoise: (shape, device) => random.normal(shape, device),
-      })
-      : raw;
-    return {
-      image,
-      depth: raysToImage(out.depth, r),
-      opacity: raysToImage(out.weightsSum, r),
-    };
+    return { image, depth, opacity };
   }
 
   #renderDirect(labels: readonly number[][]) {
@@ -183,11 +157,6 @@ export class SampleBatch {
       opacity: raysToImage(out.weightsSum, r),
     };
   }
-}
-
-/** [N, R², C] per-ray values → [N, C, R, R]. */
-function raysToImage(t: Tensor, resolution: number): Tensor {
-  return reshape(permute(t, [0, 2, 1]), [t.shape[0], t.shape[2], resolution, resolution]);
 }
 
 /** A rendered view as 8-bit RGB, quantised as the original scripts do (x·127.5 + 128, clamped). */

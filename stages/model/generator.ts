@@ -35,6 +35,7 @@ import { Superresolution, type SuperresolutionConfig } from "./superresolution.t
 import { OSGDecoder } from "./decoder.ts";
 import { ImportanceRenderer, type RenderOptions, type RenderResult } from "./renderer.ts";
 import { drawPatchTopLeft, patchFullResolution, type Rays, sampleRays } from "./rays.ts";
+import { renderFused } from "./fused_renderer.ts";
 
 /** Everything that defines a generator (EG3D's constructor kwargs, camelCased). */
 export interface GeneratorConfig {
@@ -108,6 +109,11 @@ export interface GeneratorOutput {
     image?: Tensor;
     imageGr?: Tensor;
   };
+}
+
+/** Per-ray values [N, R², C] → an image [N, C, R, R] (ray m = row·R + column). */
+export function raysToImage(t: Tensor, resolution: number): Tensor {
+  return reshape(permute(t, [0, 2, 1]), [t.shape[0], t.shape[2], resolution, resolution]);
 }
 
 /** mapping + synthesis network under the original names (`backbone.mapping`, `backbone.synthesis`). */
@@ -222,10 +228,52 @@ export class TriplaneGenerator extends Module {
       rays.directions,
       random,
     );
-    const n = rays.origins.shape[0];
-    const toImage = (t: Tensor) =>
-      reshape(permute(t, [0, 2, 1]), [n, t.shape[2], resolution, resolution]);
-    return { render, features: toImage(render.rgb), depth: toImage(render.depth) };
+    return {
+      render,
+      features: raysToImage(render.rgb, resolution),
+      depth: raysToImage(render.depth, resolution),
+    };
+  }
+
+  /**
+   * The 2-D branch's image from a rendered feature image [N, C, R, R]: the raw
+   * RGB (first 3 channels) through super-resolution — except in Mimic3D when
+   * the raw image is already larger than SR's input (the original's rule).
+   */
+  superResolve(features: Tensor, ws: Tensor, random: RandomSource, fusedModconv?: boolean) {
+    const raw = slice(features, [null, [0, 3]]);
+    const sr = this.superresolution;
+    const useSr = this.config.kind === "eg3d" || features.shape[3] <= sr.inputResolution;
+    const image = useSr
+      ? sr.forward(raw, features, ws, {
+        noiseMode: this.config.superresolutionNoiseMode ?? "none",
+        fusedModconv,
+        randomNoise: (shape, device) => random.normal(shape, device),
+      })
+      : raw;
+    return { image, raw };
+  }
+
+  /**
+   * An inference view of the 2-D branch from given coarse planes and rays,
+   * through the fused renderer (no per-sample tensors): image, raw, depth, opacity.
+   */
+  renderView2d(coarse: Tensor, ws: Tensor, rays: Rays, resolution: number, random: Rng) {
+    const o = renderFused(
+      [coarse],
+      this.decoder,
+      rays.origins,
+      rays.directions,
+      this.renderer.options,
+      random,
+    );
+    const { image, raw } = this.superResolve(raysToImage(o.rgb, resolution), ws, random, true);
+    return {
+      image,
+      raw,
+      depth: raysToImage(o.depth, resolution),
+      opacity: raysToImage(o.weightsSum, resolution),
+    };
   }
 
   /** The full synthesis pass for ws and rendering cameras c [N, 25]. */
@@ -238,17 +286,8 @@ export class TriplaneGenerator extends Module {
       const rays = sampleRays(c, r);
       // Mimic3D renders the full image from the coarse planes only.
       const { render, features, depth } = this.renderImage([planes[0]], rays, r, random);
-      const imageRaw = slice(features, [null, [0, 3]]);
-      const sr = this.superresolution;
-      const useSr = this.config.kind === "eg3d" || r <= sr.inputResolution;
-      out.image = useSr
-        ? sr.forward(imageRaw, features, ws, {
-          noiseMode: this.config.superresolutionNoiseMode ?? "none",
-          fusedModconv: options.fusedModconv,
-          randomNoise: (shape, device) => random.normal(shape, device),
-        })
-        : imageRaw;
-      Object.assign(out, { imageRaw, imageDepth: depth, rays, render });
+      const { image, raw } = this.superResolve(features, ws, random, options.fusedModconv);
+      Object.assign(out, { image, imageRaw: raw, imageDepth: depth, rays, render });
     }
     const patchScale = options.patchScale ?? 1;
     if (this.config.kind === "mimic3d" && patchScale < 1) {

@@ -9,18 +9,9 @@
  *     3-D consistent.
  * @module
  */
-import {
-  noGrad,
-  permute,
-  reshape,
-  Rng,
-  scope,
-  slice,
-  type Tensor,
-  tensor,
-} from "../../kernels/mod.ts";
-import type { TriplaneGenerator } from "../model/generator.ts";
+import { noGrad, Rng, scope, slice, type Tensor, tensor } from "../../kernels/mod.ts";
 import { renderFused } from "../model/fused_renderer.ts";
+import { raysToImage, type TriplaneGenerator } from "../model/generator.ts";
 import { sampleRays } from "../model/rays.ts";
 import type { PixelImage } from "../io/png.ts";
 import { type CameraRig, conditioningLabel, type ViewAngles, viewLabel } from "./cameras.ts";
@@ -127,29 +118,9 @@ export class SeedScene {
   #renderWithSr(view: ViewAngles): { image: Tensor; raw: Tensor; depth: Tensor } {
     const g = this.generator;
     const r = this.settings.resolution ?? g.config.neuralRenderingResolution;
-    const random = this.#random();
     const rays = this.#rays(view, r);
-    const out = renderFused(
-      [this.planes[0]],
-      g.decoder,
-      rays.origins,
-      rays.directions,
-      g.renderer.options,
-      random,
-    );
-    const features = raysToImage(out.rgb, r);
-    const raw = slice(features, [null, [0, 3]]);
-    const sr = g.superresolution;
-    // Mimic3D skips SR when the raw image is already larger than SR's input (as the generator does).
-    const useSr = g.config.kind === "eg3d" || r <= sr.inputResolution;
-    const image = useSr
-      ? sr.forward(raw, features, this.ws, {
-        noiseMode: g.config.superresolutionNoiseMode ?? "none",
-        fusedModconv: true,
-        randomNoise: (shape, device) => random.normal(shape, device),
-      })
-      : raw;
-    return { image, raw, depth: raysToImage(out.depth, r) };
+    const { image, raw, depth } = g.renderView2d(this.planes[0], this.ws, rays, r, this.#random());
+    return { image, raw, depth };
   }
 
   /** The 3-D branch: coarse + detail planes straight to a full-resolution image. */
@@ -168,11 +139,6 @@ export class SeedScene {
     const rgb = slice(out.rgb, [null, null, [0, 3]]);
     return { image: raysToImage(rgb, r), depth: raysToImage(out.depth, r) };
   }
-}
-
-/** [1, R², C] per-ray values → [1, C, R, R] image. */
-function raysToImage(t: Tensor, resolution: number): Tensor {
-  return reshape(permute(t, [0, 2, 1]), [1, t.shape[2], resolution, resolution]);
 }
 
 /** [1, 3, H, W] in [−1, 1] → 8-bit RGB, as the original scripts quantise (x·127.5 + 128, clamped). */
