@@ -25,6 +25,7 @@ import type { PixelImage } from "../io/png.ts";
 import { colorizeDepth } from "../render/depth_colormap.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
 import { MAX_CELL, type SampleCameras } from "../pretrain/samples.ts";
+import { rgbPixels } from "../io/tensor_pixels.ts";
 
 /** Renders `seeds` × views × (SR image, 3-D direct render, its depth) with `generator` (G_ema). */
 export async function renderBranchSampleGrid(
@@ -71,8 +72,8 @@ export async function renderBranchSampleGrid(
           (_, p) => depth[i * side * side + p],
         );
         cells[i].push(
-          fit(rgbPixels(image, out.image, i), size),
-          fit(rgbPixels(direct, out.direct, i), size),
+          fit(rgbPixels(image, out.image.shape, i), size),
+          fit(rgbPixels(direct, out.direct.shape, i), size),
           fit(colorizeDepth(depthValues, side, side), size),
         );
       }
@@ -81,21 +82,6 @@ export async function renderBranchSampleGrid(
     }
   }
   return makeImageGrid(cells.flat(), { columns: cells[0].length, padding: 2, background: 0 });
-}
-
-/** Image i of [N, 3, H, W] in [−1, 1] → 8-bit RGB (x·127.5 + 128, clamped, as the original). */
-function rgbPixels(values: ArrayLike<number>, t: Tensor, i: number): PixelImage {
-  const [, channels, height, width] = t.shape;
-  const plane = width * height;
-  const base = i * channels * plane;
-  const data = new Uint8Array(plane * 3);
-  for (let c = 0; c < 3; c++) {
-    for (let p = 0; p < plane; p++) {
-      const v = values[base + c * plane + p] * 127.5 + 128;
-      data[p * 3 + c] = Math.min(255, Math.max(0, Math.floor(v)));
-    }
-  }
-  return { width, height, channels: 3, data };
 }
 
 function fit(image: PixelImage, size: number): PixelImage {

@@ -17,6 +17,7 @@ import type { PixelImage } from "../io/png.ts";
 import { colorizeDepth } from "../render/depth_colormap.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
 import type { LabelSource } from "./trainer.ts";
+import { rgbPixels } from "../io/tensor_pixels.ts";
 
 /** Largest cell side in a grid. */
 export const MAX_CELL = 256;
@@ -65,8 +66,8 @@ export async function renderSampleGrid(
       );
       for (let i = 0; i < n; i++) {
         cells[i].push(
-          resize(toPixels(image, out.image, i), size),
-          resize(toPixels(raw, out.raw, i), size),
+          resize(rgbPixels(image, out.image.shape, i), size),
+          resize(rgbPixels(raw, out.raw.shape, i), size),
           resize(depthPixels(depth, out.depth, i), size),
         );
       }
@@ -75,21 +76,6 @@ export async function renderSampleGrid(
     }
   }
   return makeImageGrid(cells.flat(), { columns: cells[0].length, padding: 2, background: 0 });
-}
-
-/** Image i of [N, 3, H, W] values in [−1, 1] → 8-bit RGB (x·127.5 + 128, clamped, as the original). */
-function toPixels(values: ArrayLike<number>, t: Tensor, i: number): PixelImage {
-  const [, channels, height, width] = t.shape;
-  const plane = width * height;
-  const base = i * channels * plane;
-  const data = new Uint8Array(plane * 3);
-  for (let c = 0; c < 3; c++) {
-    for (let p = 0; p < plane; p++) {
-      const v = values[base + c * plane + p] * 127.5 + 128;
-      data[p * 3 + c] = Math.min(255, Math.max(0, Math.floor(v)));
-    }
-  }
-  return { width, height, channels: 3, data };
 }
 
 function depthPixels(values: ArrayLike<number>, t: Tensor, i: number): PixelImage {
