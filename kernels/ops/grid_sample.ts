@@ -27,7 +27,7 @@ import { record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
-import { flatIndex, grid as gridOf, Params, paramsDecl, WG } from "./params.ts";
+import { ELEMENT_MAIN, flatIndex, grid as gridOf, Params, paramsDecl, WG } from "./params.ts";
 import { abs } from "./elementwise.ts";
 import { max } from "./reduce.ts";
 import { zeros } from "./creation.ts";
@@ -79,10 +79,7 @@ const FORWARD_WGSL = `// grid_sample
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 5)}
 ${POSITION_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let C = P(1u); let H = P(2u); let W = P(3u); let NP = P(4u);
   let p = i % NP;
   let nc = i / NP;
@@ -152,10 +149,7 @@ fn tap(base: u32, x: i32, y: i32, W: u32, H: u32) -> f32 {
   if (!inside(x, y, W, H)) { return 0.0; }
   return img[base + u32(y) * W + u32(x)];
 }
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let C = P(1u); let H = P(2u); let W = P(3u); let NP = P(4u);
   let p = i % NP;
   let n = i / NP;
@@ -248,10 +242,7 @@ fn addFixed(k: u32, v: f32) {
   let carry = select(0u, 1u, old + lo < old);
   atomicAdd(&acc[2u * k + 1u], hi + carry);
 }
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let C = P(1u); let H = P(2u); let W = P(3u); let NP = P(4u);
   let p = i % NP;
   let n = i / NP;
@@ -273,10 +264,7 @@ const FIXED_FINISH_WGSL = `// grid_sample_image_grad_finish
 @group(0) @binding(1) var<storage, read> gmax: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 2)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let bound = gmax[0] * f32(P(1u));
   var scale = 1.0;
   if (bound > 0.0) { scale = exp2(f32(min(62 - frexp(bound).exp, 126))); }
@@ -363,10 +351,7 @@ const CELL_COUNT_WGSL = `// grid_sample_cell_count
 @group(0) @binding(2) var<storage, read_write> count: array<atomic<u32>>;
 ${paramsDecl(3, 5)}
 ${POSITION_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let H = P(2u); let W = P(3u); let NP = P(4u);
   let n = i / NP;
   let q = position(grd[2u * i], grd[2u * i + 1u], W, H);
@@ -417,10 +402,7 @@ const ADD_BLOCK_WGSL = `// grid_sample_add_block
 @group(0) @binding(0) var<storage, read_write> data: array<u32>;
 @group(0) @binding(1) var<storage, read> sums: array<u32>;
 ${paramsDecl(2, 1)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   data[i] += sums[i / ${WG * SCAN_ITEMS}u];
 }`;
 
@@ -432,10 +414,7 @@ const FILL_WGSL = `// grid_sample_cell_fill
 @group(0) @binding(2) var<storage, read_write> cursor: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read_write> slots: array<u32>;
 ${paramsDecl(4, 1)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let k = cell[i];
   if (k == 0xffffffffu) { return; }
   slots[start[k] + atomicAdd(&cursor[k], 1u)] = i;
@@ -469,10 +448,7 @@ const GATHER_WGSL = `// grid_sample_image_grad_gather
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 ${paramsDecl(6, 5)}
 ${POSITION_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let C = P(1u); let H = P(2u); let W = P(3u); let NP = P(4u);
   let x = i32(i % W);
   let y = i32((i / W) % H);

@@ -11,7 +11,7 @@ import { record } from "../tensor/autograd.ts";
 import { contiguousStrides, numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
-import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
 import { sumTo } from "./reduce.ts";
 
 /** Per output axis: source coordinate = (c·mul − shift) / div, valid when exact and in range. */
@@ -32,10 +32,7 @@ function gatherSource(rank: number): string {
     `@group(0) @binding(0) var<storage, read> src: array<f32>;`,
     `@group(0) @binding(1) var<storage, read_write> out: array<f32>;`,
     paramsDecl(2, words),
-    `@compute @workgroup_size(${WG})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`,
-    `  let i = ${flatIndex()};`,
-    `  if (i >= P(0u)) { return; }`,
+    ELEMENT_MAIN,
     `  var rem = i;`,
     `  var off = 0u;`,
     `  var ok = true;`,
@@ -241,10 +238,7 @@ function regionWriteSource(rank: number): string {
     `@group(0) @binding(0) var<storage, read> src: array<f32>;`,
     `@group(0) @binding(1) var<storage, read_write> out: array<f32>;`,
     paramsDecl(2, words),
-    `@compute @workgroup_size(${WG})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`,
-    `  let i = ${flatIndex()};`,
-    `  if (i >= P(0u)) { return; }`,
+    ELEMENT_MAIN,
     `  var rem = i;`,
     `  var off = P(1u);`,
   ];

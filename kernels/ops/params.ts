@@ -76,3 +76,13 @@ export function grid(threads: number, wg = WG): [number, number] {
 export function flatIndex(wg = WG): string {
   return `(gid.x + gid.y * nwg.x * ${wg}u)`;
 }
+
+/**
+ * WGSL opening the entry point of a one-thread-per-element kernel on a `grid`
+ * dispatch: defines the element index `i` and returns past the count `P(0)`.
+ * The kernel's body follows and closes the brace.
+ */
+export const ELEMENT_MAIN = `@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${flatIndex()};
+  if (i >= P(0u)) { return; }`;

@@ -20,7 +20,7 @@ import { record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
-import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
 
 /** Options of `maxPool2d` and `avgPool2d`. */
 export interface Pool2dOptions {
@@ -133,10 +133,7 @@ const MAX_FORWARD_WGSL = `// max_pool2d
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> argmax: array<f32>;
 ${paramsDecl(3, 11)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   ${GEOMETRY_WGSL}
   let plane = i32(i) / (OH * OW);
   let o = i32(i) % (OH * OW);
@@ -162,10 +159,7 @@ const MAX_SCATTER_WGSL = `// max_pool2d_scatter
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 11)}
 ${WINDOWS_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   ${GEOMETRY_WGSL}
   let plane = i32(i) / (H * W);
   let p = i32(i) % (H * W);
@@ -187,10 +181,7 @@ const MAX_SELECT_WGSL = `// max_pool2d_select
 @group(0) @binding(1) var<storage, read> argmax: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 11)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   ${GEOMETRY_WGSL}
   let plane = i32(i) / (OH * OW);
   out[i] = src[u32(plane * H * W) + u32(argmax[i])];
@@ -354,10 +345,7 @@ const AVG_FORWARD_WGSL = `// avg_pool2d
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${paramsDecl(2, 12)}
 ${DIVISOR_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   ${GEOMETRY_WGSL}
   let plane = i32(i) / (OH * OW);
   let o = i32(i) % (OH * OW);
@@ -381,10 +369,7 @@ const AVG_SCATTER_WGSL = `// avg_pool2d_scatter
 ${paramsDecl(2, 12)}
 ${DIVISOR_WGSL}
 ${WINDOWS_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   ${GEOMETRY_WGSL}
   let plane = i32(i) / (H * W);
   let p = i32(i) % (H * W);

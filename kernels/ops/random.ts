@@ -12,7 +12,7 @@
 import { type Device, numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch, uploadBuffer } from "../runtime/commands.ts";
-import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
 
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
@@ -188,10 +188,7 @@ ${tableDecl}
 ${paramsDecl(dist === "normal" ? 2 : 1, 4)}
 ${PHILOX_WGSL}
 ${dist === "normal" ? NORMAL_WGSL : ""}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let bits = philox(i, P(1u), P(2u), P(3u));
   out[i] = ${value};
 }`;

@@ -8,17 +8,14 @@
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
-import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
 
 const SEARCH_WGSL = `// searchsorted
 @group(0) @binding(0) var<storage, read> sorted: array<f32>;
 @group(0) @binding(1) var<storage, read> query: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 4)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let K = P(1u); let Q = P(2u); let right = P(3u) == 1u;
   let base = (i / Q) * K;
   let v = query[i];

@@ -16,7 +16,7 @@ import { noGrad, record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
-import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
 import { expand } from "./movement.ts";
 
 /** Splits `shape` around `axis` into (outer, length, inner). */
@@ -40,10 +40,7 @@ const ARGSORT_WGSL = `// argsort
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${paramsDecl(2, 3)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let L = P(1u); let inner = P(2u);
   let inn = i % inner;
   let k = (i / inner) % L;
@@ -90,10 +87,7 @@ const TAKE_WGSL = `// take_along_axis
 @group(0) @binding(1) var<storage, read> idx: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 4)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let Lout = P(1u); let inner = P(2u); let Lsrc = P(3u);
   let inn = i % inner;
   let o = i / (inner * Lout);
@@ -106,10 +100,7 @@ const SCATTER_WGSL = `// scatter_add_along_axis
 @group(0) @binding(1) var<storage, read> idx: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 4)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let Lout = P(1u); let inner = P(2u); let Lsrc = P(3u);
   let inn = i % inner;
   let j = (i / inner) % Lout;

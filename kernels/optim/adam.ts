@@ -8,7 +8,7 @@
 import type { Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
-import { flatIndex, grid, Params, paramsDecl, WG } from "../ops/params.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "../ops/params.ts";
 import { zerosLike } from "../ops/creation.ts";
 
 const ADAM = `// adam_step
@@ -17,10 +17,7 @@ const ADAM = `// adam_step
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 ${paramsDecl(4, 8)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let b1 = PF(2u); let b2 = PF(3u);
   let gi = g[i];
   let mi = b1 * m[i] + (1.0 - b1) * gi;

@@ -10,7 +10,7 @@
 import { Tensor } from "../../kernels/mod.ts";
 import { kernel } from "../../kernels/runtime/kernel_cache.ts";
 import { dispatch } from "../../kernels/runtime/commands.ts";
-import { flatIndex, grid, Params, paramsDecl, WG } from "../../kernels/ops/params.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "../../kernels/ops/params.ts";
 
 /** WGSL: whether an f32 is NaN or ±Inf, from its bits. */
 export const NON_FINITE_WGSL = `
@@ -21,10 +21,7 @@ const NAN_TO_NUM = `// nan_to_num
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 ${paramsDecl(2, 4)}
 ${NON_FINITE_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i >= P(0u)) { return; }
+${ELEMENT_MAIN}
   let v = x[i];
   var out = v;
   if (isNonFinite(v)) {
