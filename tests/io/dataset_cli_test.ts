@@ -1,21 +1,8 @@
-import { fileURLToPath } from "node:url";
 import { assertEquals } from "../helpers/assert.ts";
 import { writeDataset } from "../../stages/io/dataset_writer.ts";
 import { encodePng } from "../../stages/io/png.ts";
 import { testImage, testLabel, withTempDir } from "./fixtures.ts";
-
-const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
-
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
+import { cli } from "../helpers/cli.ts";
 
 Deno.test("dataset CLI: info, check, grid through a subprocess; bad input → one error line, exit 1", async () => {
   await withTempDir(async (dir) => {

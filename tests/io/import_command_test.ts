@@ -18,21 +18,10 @@ import {
   storeImport,
 } from "../../stages/io/import_command.ts";
 import { withTempDir } from "./fixtures.ts";
+import { cli } from "../helpers/cli.ts";
 
-const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
 const EG3D = `${FIXTURES}eg3d_tiny.pkl`;
-
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
 
 async function sha256(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);

@@ -15,20 +15,9 @@ import { decodePng } from "../../stages/io/png.ts";
 import { parseRenderFlags } from "../../stages/render/command.ts";
 import { renderViews } from "../../stages/render/render_views.ts";
 import { readGifStructure } from "./gif_check.ts";
+import { cli } from "../helpers/cli.ts";
 
-const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
-
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
 
 /** A temp dir with a store holding both tiny imports. */
 async function withImports(
