@@ -23,8 +23,61 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(size / step) * step;
 }
 
-const free = new Map<number, GPUBuffer[]>();
-const releasedThisBatch: GPUBuffer[] = [];
+/**
+ * Free buffers of one size class, lowest id first. Handing out the lowest-numbered
+ * free buffer makes a buffer's identity a function of the *set* of free buffers
+ * and the request sequence, not of release order: a training step that repeats
+ * the same requests from the same free set gets the same buffers, so the bind
+ * groups cached for its dispatches (commands.ts) are hits, not ~15 µs rebuilds.
+ */
+class FreeList {
+  private readonly items: GPUBuffer[] = [];
+  get length(): number {
+    return this.items.length;
+  }
+  /** The lowest id, without removing it (undefined when empty). */
+  peekId(): number | undefined {
+    return this.items.length ? bufferId(this.items[this.items.length - 1]) : undefined;
+  }
+  pop(): GPUBuffer | undefined {
+    return this.items.pop();
+  }
+  /** Inserts keeping ids in descending order (the lowest at the end, for `pop`). */
+  push(b: GPUBuffer): void {
+    const id = bufferId(b);
+    const items = this.items;
+    let lo = 0;
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (bufferId(items[mid]) > id) lo = mid + 1;
+      else hi = mid;
+    }
+    items.splice(lo, 0, b);
+  }
+  drain(): GPUBuffer[] {
+    return this.items.splice(0);
+  }
+}
+
+const ids = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 1;
+
+/** A stable small number per buffer (creation order): pool order and bind-group cache keys. */
+export function bufferId(b: GPUBuffer): number {
+  let id = ids.get(b);
+  if (id === undefined) ids.set(b, id = nextBufferId++);
+  return id;
+}
+
+function listOf(map: Map<number, FreeList>, size: number): FreeList {
+  let list = map.get(size);
+  if (!list) map.set(size, list = new FreeList());
+  return list;
+}
+
+const free = new Map<number, FreeList>();
+const releasedThisBatch = new Map<number, FreeList>();
 let bytesInUse = 0;
 let bytesPooled = 0;
 let peakBytesInUse = 0;
@@ -32,12 +85,13 @@ let peakBytesInUse = 0;
 /** A storage buffer of at least `bytes`; `forUpload` excludes buffers the current batch still reads. */
 export function acquireBuffer(bytes: number, forUpload = false): GPUBuffer {
   const size = sizeClass(bytes);
-  const list = free.get(size);
-  let buffer = list?.pop();
-  if (!buffer && !forUpload) {
-    const i = releasedThisBatch.findIndex((b) => b.size === size);
-    if (i >= 0) buffer = releasedThisBatch.splice(i, 1)[0];
-  }
+  const settled = free.get(size);
+  const recent = forUpload ? undefined : releasedThisBatch.get(size);
+  const a = settled?.peekId();
+  const b = recent?.peekId();
+  let buffer: GPUBuffer | undefined;
+  if (a !== undefined && (b === undefined || a < b)) buffer = settled!.pop();
+  else if (b !== undefined) buffer = recent!.pop();
   if (buffer) {
     bytesPooled -= size;
   } else {
@@ -48,6 +102,7 @@ export function acquireBuffer(bytes: number, forUpload = false): GPUBuffer {
       );
     }
     buffer = device.createBuffer({ size, usage: STORAGE | COPY_SRC | COPY_DST });
+    bufferId(buffer);
   }
   bytesInUse += size;
   peakBytesInUse = Math.max(peakBytesInUse, bytesInUse);
@@ -58,15 +113,15 @@ export function acquireBuffer(bytes: number, forUpload = false): GPUBuffer {
 export function releaseBuffer(buffer: GPUBuffer): void {
   bytesInUse -= buffer.size;
   bytesPooled += buffer.size;
-  releasedThisBatch.push(buffer);
+  listOf(releasedThisBatch, buffer.size).push(buffer);
 }
 
 /** Called when a batch is submitted: its released buffers become free for uploads too. */
 export function onBatchSubmitted(): void {
-  for (const b of releasedThisBatch.splice(0)) {
-    const list = free.get(b.size);
-    if (list) list.push(b);
-    else free.set(b.size, [b]);
+  for (const [size, list] of releasedThisBatch) {
+    if (!list.length) continue;
+    const target = listOf(free, size);
+    for (const b of list.drain()) target.push(b);
   }
 }
 
@@ -74,7 +129,7 @@ export function onBatchSubmitted(): void {
 export function trimPool(): void {
   clearBindGroupCache();
   onBatchSubmitted();
-  for (const list of free.values()) for (const b of list) b.destroy();
+  for (const list of free.values()) for (const b of list.drain()) b.destroy();
   free.clear();
   bytesPooled = 0;
 }

@@ -10,7 +10,7 @@
  */
 import { gpu } from "./device.ts";
 import { type Kernel, reportGpuError, throwPendingErrors } from "./kernel_cache.ts";
-import { acquireBuffer, onBatchSubmitted } from "./buffer_pool.ts";
+import { acquireBuffer, bufferId, onBatchSubmitted } from "./buffer_pool.ts";
 
 const UNIFORM = 0x40;
 const COPY_DST = 0x08;
@@ -97,7 +97,6 @@ function paramSlot(params: ArrayBufferView): BufferSlice {
 // Bind groups are the costliest call of a dispatch (≈12 µs in Deno vs 0.4 µs for
 // setBindGroup + dispatch). A training step repeats the same kernels on the same
 // pooled buffers and arena slots, so they are cached by (kernel, buffers, slices).
-const bufferIds = new WeakMap<GPUBuffer, number>();
 const kernelIds = new WeakMap<Kernel, number>();
 let nextId = 1;
 const bindGroups = new Map<string, GPUBindGroup>();
@@ -111,7 +110,7 @@ function idOf<T extends object>(ids: WeakMap<T, number>, o: T): number {
 
 function bindGroupFor(device: GPUDevice, k: Kernel, slices: BufferSlice[]): GPUBindGroup {
   let key = String(idOf(kernelIds, k));
-  for (const s of slices) key += `:${idOf(bufferIds, s.buffer)}/${s.offset ?? 0}/${s.size ?? -1}`;
+  for (const s of slices) key += `:${bufferId(s.buffer)}/${s.offset ?? 0}/${s.size ?? -1}`;
   let bg = bindGroups.get(key);
   if (!bg) {
     if (bindGroups.size >= BIND_GROUP_CACHE_LIMIT) bindGroups.clear();
