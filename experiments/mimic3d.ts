@@ -76,6 +76,7 @@ const tiny = {
       samplesEveryKimg: 0.004,
       checkpointEveryKimg: 0.004,
       sampleSeeds: 2,
+      gapSeeds: 2,
     },
   },
 };

@@ -12,7 +12,13 @@
  * experiment's business, so the builders take them (`table` modules export
  * `default mimic3dComparisonTable(mimic3d, {...})`).
  */
-import { defineTable, type Experiment, type Table, type TableColumn } from "../pipeline/mod.ts";
+import {
+  defineTable,
+  type Experiment,
+  type Table,
+  type TableColumn,
+  type TableRow,
+} from "../pipeline/mod.ts";
 import { MIMIC3D_PAPER_RESULTS, type PaperResult } from "../stages/eval/paper_results.ts";
 
 /** Where the metrics are: the eval node. */
@@ -30,24 +36,34 @@ export const COMPARISON_COLUMNS: TableColumn[] = [
   { metric: "fid50k_full.value", label: "FID50k_full", digits: 1 },
   { metric: "fid_3d.value", label: "FID 3-D branch (run protocol)", digits: 2 },
   { metric: "fid_2d.value", label: "FID 2-D branch (run protocol)", digits: 2 },
+  { metric: "branch_gap_psnr.value", label: "PSNR 3-D vs SR (dB)", digits: 2 },
+  { metric: "reprojection_3d.value", label: "Reproj. 3-D", digits: 4 },
+  { metric: "reprojection_2d.value", label: "Reproj. 2-D", digits: 4 },
 ];
 
-/** Mimic3D vs ours on the paper's two 512² datasets. */
+/**
+ * Mimic3D vs ours on the paper's two 512² datasets, then `extraRows` of ours
+ * only (e.g. the `small` run on the procedural set, which has no published number).
+ */
 export function mimic3dComparisonTable(
   experiment: Experiment,
   points: DatasetPoints,
   { preset, node = "eval" }: TablePlacement = {},
+  extraRows: readonly TableRow[] = [],
 ): Table {
   return defineTable({
     title: "Mimic3D: FID at 512² with direct 3-D rendering (paper: Chen et al., ICCV 2023)",
     experiment,
     preset,
     node,
-    rows: MIMIC3D_PAPER_RESULTS.map((p) => ({
-      label: p.datasetLabel,
-      set: points[p.dataset],
-      reference: { [`${p.metric}.value`]: p.value },
-    })),
+    rows: [
+      ...MIMIC3D_PAPER_RESULTS.map((p) => ({
+        label: p.datasetLabel,
+        set: points[p.dataset],
+        reference: { [`${p.metric}.value`]: p.value },
+      })),
+      ...extraRows,
+    ],
     columns: COMPARISON_COLUMNS,
     referenceLabel: "paper",
     measuredLabel: "ours",

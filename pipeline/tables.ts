@@ -14,6 +14,8 @@ import { escapeHtml } from "./html.ts";
 export interface TableRow {
   label: string;
   set: Record<string, unknown>;
+  /** The row's preset (default: the table's). */
+  preset?: string;
   /** Reference values by metric name (e.g. the published numbers). */
   reference?: Record<string, number>;
 }
@@ -97,7 +99,7 @@ export async function collectTable(table: Table, store: Store): Promise<TableDat
     // A row whose run cannot even be keyed yet (e.g. its dataset file is not there) is a row
     // not measured: shown as "—" with the reason, not an error for the whole table.
     const rows = await experimentStatus(table.experiment, store, {
-      preset: table.preset,
+      preset: row.preset ?? table.preset,
       values: row.set,
     }).catch((e: Error) => {
       missing.push(`${row.label} (${e.message})`);

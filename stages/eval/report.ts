@@ -31,6 +31,8 @@ export interface ReportInput {
   unavailable: Record<string, string>;
   curves: Curve[];
   outputs: OutputSummary;
+  /** The imitate stage's before/after grid of the two branches (copied beside the report). */
+  branchGapGrid?: string | null;
   /** Where the image files are (read and inlined). */
   outDir: string;
 }
@@ -138,6 +140,8 @@ const METRIC_LABELS: Record<string, string> = {
   depth_l1: "Depth error vs matched true shape (↓)",
   reprojection_3d: "Reprojection error, 3-D branch (↓)",
   reprojection_2d: "Reprojection error, 2-D branch (↓)",
+  branch_gap_psnr: "PSNR, 3-D branch vs 2-D branch's SR image (↑, imitation)",
+  branch_gap_l1: "L1, 3-D branch vs 2-D branch's SR image (↓, imitation)",
 };
 
 function metricRows(input: ReportInput): string {
@@ -247,6 +251,17 @@ ${curves}
 <h2>Samples</h2>
 ${await figure(o.grid.file, "image/png", o.grid.layout)}
 ${await figure(o.depthGrid.file, "image/png", o.depthGrid.layout)}
+
+${
+    input.branchGapGrid
+      ? `<h2>3-D branch imitating the 2-D branch</h2>\n${await figure(
+        input.branchGapGrid,
+        "image/png",
+        "per seed and view: SR image and 3-D direct render at the start of the imitate stage, " +
+          "then both at its end",
+      )}`
+      : ""
+  }
 
 <h2>Turntable</h2>
 ${await figure(

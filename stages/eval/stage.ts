@@ -187,6 +187,10 @@ export const evaluate = defineStage({
     const consistency = await measureConsistency(g, rig, c, phaseSeed(3));
     Object.assign(metrics, consistency.metrics);
 
+    // The imitate stage's own before/after measurement of the 3-D vs 2-D branch gap.
+    const gap = await readBranchGap(ctx.inputs.model, g, ctx.outDir);
+    Object.assign(metrics, gap.metrics);
+
     // Outputs people look at.
     ctx.log("rendering grids, meshes and the turntable");
     const outputs = await writeOutputs(g, {
@@ -232,12 +236,50 @@ export const evaluate = defineStage({
       unavailable,
       curves: await readTrainingCurves(ctx.inputs.model),
       outputs,
+      branchGapGrid: gap.grid,
       outDir: ctx.outDir,
     });
     await atomicWriteTextFile(join(ctx.outDir, EVAL_FILES.report), html);
     ctx.log("eval done", { unavailable: Object.keys(unavailable) });
   },
 });
+
+/**
+ * `branch_gap_psnr` / `branch_gap_l1` (3-D direct render vs SR image, after imitation, with
+ * the value before it) from a Mimic3D model artifact's `metrics.json`, and its comparison
+ * grid copied beside the report. EG3D models have no 3-D branch: nothing.
+ */
+async function readBranchGap(
+  modelDir: string,
+  g: TriplaneGenerator,
+  outDir: string,
+): Promise<{ metrics: Record<string, MetricEntry>; grid: string | null }> {
+  if (g.config.kind !== "mimic3d") return { metrics: {}, grid: null };
+  const trained = await Deno.readTextFile(join(modelDir, "metrics.json"))
+    .then((text) => JSON.parse(text), () => ({}));
+  const gap = trained.branchGap as
+    | { before: { psnr: number; l1: number }; after: { psnr: number; l1: number }; seeds: number }
+    | undefined;
+  if (!gap) {
+    const unavailable = "the model artifact did not measure it (not made by the imitate stage, " +
+      "or imitate.output.gapSeeds was 0)";
+    return {
+      metrics: { branch_gap_psnr: { unavailable }, branch_gap_l1: { unavailable } },
+      grid: null,
+    };
+  }
+  const protocol = `3-D direct render vs SR image, ${gap.seeds} seeds × the sample views, ` +
+    "images in [0, 1]; before = start of the imitate stage";
+  const grid = "branch_gap.png";
+  await Deno.copyFile(join(modelDir, grid), join(outDir, grid));
+  return {
+    metrics: {
+      branch_gap_psnr: { value: gap.after.psnr, before: gap.before.psnr, protocol },
+      branch_gap_l1: { value: gap.after.l1, before: gap.before.l1, protocol },
+    },
+    grid,
+  };
+}
 
 /** FID and KID of each branch against the reference, or why not. */
 async function measureFidKid(

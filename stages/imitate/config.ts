@@ -68,6 +68,8 @@ const outputSchema = z.strictObject({
   samplesEveryKimg: z.number().positive().default(200),
   checkpointEveryKimg: z.number().positive().default(200),
   sampleSeeds: positiveInt.default(4),
+  /** Seeds of the 3-D vs 2-D branch gap measured before and after the stage (0: off). */
+  gapSeeds: z.number().int().nonnegative().default(8),
 }).prefault({});
 
 /** The `imitate` stage's config. */

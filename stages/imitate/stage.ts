@@ -5,8 +5,10 @@
  * artifact holds `G.safetensors`, `G_ema.safetensors` (generator checkpoints
  * with detail planes, `loadGenerator`), `D.safetensors`, `D_patch.safetensors`,
  * `log.jsonl`, `samples/<kimg>.png` (SR image, 3-D direct render, depth) and
- * `metrics.json` (with `imitationLoss` and `imitationWeight`: which distance was used, and
- * `freshTensors`: what the pretrain artifact did not provide). Checkpoints,
+ * `metrics.json` (with `imitationLoss` and `imitationWeight`: which distance was used,
+ * `freshTensors`: what the pretrain artifact did not provide, and `branchGap`: PSNR / L1
+ * between the 3-D branch's direct render and the SR image before and after the stage, drawn
+ * in `branch_gap.png`: per seed and view, SR and 3-D before, SR and 3-D after). Checkpoints,
  * resume, logs and the NaN guard are the pretrain stage's training loop.
  * @module
  */
@@ -22,6 +24,9 @@ import { imitateConfigSchema } from "./config.ts";
 import { imitationDistance } from "./imitation_distance.ts";
 import { loadPretrained } from "./pretrained.ts";
 import { renderBranchSampleGrid } from "./samples.ts";
+import { gapComparisonGrid, measureBranchGap } from "./branch_gap.ts";
+import { sampleCameras } from "../pretrain/samples.ts";
+import { encodePng } from "../io/png.ts";
 import { ImitateTrainer } from "./trainer.ts";
 
 const source = (path: string) => new URL(path, import.meta.url);
@@ -37,6 +42,8 @@ export const imitate = defineStage({
     source("./loss.ts"),
     source("./pretrained.ts"),
     source("./samples.ts"),
+    source("./branch_gap.ts"),
+    source("./branch_views.ts"),
     source("./stage.ts"),
     source("./trainer.ts"),
     source("../eval/lpips.ts"),
@@ -79,10 +86,31 @@ export const imitate = defineStage({
         imitationWeight: c.imitation.weight,
         freshTensors: networks.freshTensors,
       };
+      // The gap before training: the pretrained G_ema with its fresh detail planes (on every
+      // run, resumed or not, so the artifact does not depend on where a run was interrupted).
+      const gapSeeds = Array.from({ length: c.output.gapSeeds }, (_, i) => i);
+      const cameras = sampleCameras(data);
+      const before = comm.isLeader && gapSeeds.length
+        ? await measureBranchGap(networks.gEma, gapSeeds, cameras)
+        : null;
       await runTraining(ctx, trainer, data, {
         renderSamples: renderBranchSampleGrid,
         startLog: report,
         metrics: report,
+        finish: async (t, outDir) => {
+          if (!before) return {};
+          const after = await measureBranchGap(t.gEma, gapSeeds, cameras);
+          const grid = gapComparisonGrid(before.views, after.views, gapSeeds);
+          await Deno.writeFile(join(outDir, "branch_gap.png"), encodePng(grid));
+          const branchGap = { before: before.gap, after: after.gap, seeds: gapSeeds.length };
+          ctx.log(
+            `3-D vs 2-D branch: PSNR ${before.gap.psnr.toFixed(2)} → ${
+              after.gap.psnr.toFixed(2)
+            } dB, L1 ${before.gap.l1.toFixed(4)} → ${after.gap.l1.toFixed(4)}`,
+            branchGap,
+          );
+          return { branchGap };
+        },
       });
     } finally {
       data.close();

@@ -52,6 +52,11 @@ export interface TrainingRunOptions {
   startLog?: Record<string, unknown>;
   /** Extra fields of `metrics.json`. */
   metrics?: Record<string, unknown>;
+  /**
+   * Runs on the leader after the last step, before the artifact is written:
+   * may write extra files into `outDir`; returns more `metrics.json` fields.
+   */
+  finish?: (trainer: GanTrainer, outDir: string) => Promise<Record<string, unknown>>;
 }
 
 /** Lets the GPU run one step behind: submit this step, wait for the previous one. */
@@ -230,7 +235,11 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   await flush();
   if (comm.size > 1) await assertRanksAgree(comm, trainerTensors(trainer), "training states");
   if (!leader) return;
-  await writeArtifact(ctx.outDir, trainer, outputs, total, batch, options.metrics ?? {});
+  const finished = options.finish ? await options.finish(trainer, ctx.outDir) : {};
+  await writeArtifact(ctx.outDir, trainer, outputs, total, batch, {
+    ...options.metrics,
+    ...finished,
+  });
 }
 
 async function writeArtifact(

@@ -43,6 +43,7 @@ const fakeEval = defineStage({
       fid50k_full: c.weights ? measured(base) : missing,
       fid_3d: c.weights ? measured(base) : missing,
       fid_2d: c.weights ? measured(base - 1.75) : missing,
+      branch_gap_psnr: { value: c.weights ? 21.25 : 23.5 },
       reprojection_3d: { value: 0.0042 },
       reprojection_2d: { value: 0.0311 },
       mmd_cd: { unavailable: "no ground-truth shapes: the dataset is a user zip" },
@@ -60,6 +61,8 @@ const experiment = defineExperiment({
     pretrain: z.strictObject({ aware3d: z.boolean().default(true) }).prefault({}),
     imitate: z.strictObject({ imitationWeight: z.number().default(1) }).prefault({}),
   }),
+  // A preset row (the comparison table's `small` run): ours only, no paper number.
+  presets: { small: { weights: false } },
   dag: {
     eval: node(fakeEval, {
       config: (c) => ({
@@ -75,7 +78,7 @@ const experiment = defineExperiment({
 const comparison = mimic3dComparisonTable(experiment, {
   ffhq512: { dataset: "ffhq512" },
   afhq512: { dataset: "afhq512", weights: false },
-});
+}, {}, [{ label: "small run", preset: "small", set: {} }]);
 const ablations = ablationTable(experiment, [
   NO_AWARE3D,
   { label: "no imitation", set: { "imitate.imitationWeight": 0 } },
@@ -100,6 +103,7 @@ Deno.test("paper tables: Mimic3D comparison and ablations, md and html (golden)"
       values: { dataset: "afhq512", weights: false },
     });
     await runExperiment(experiment, store, { quiet: true, values: { "pretrain.aware3d": false } });
+    await runExperiment(experiment, store, { quiet: true, preset: "small" });
     const data = await collectTable(comparison, store);
     assertEquals(data.missing, []);
     for (const format of ["md", "html"] as TableFormat[]) {
@@ -108,6 +112,8 @@ Deno.test("paper tables: Mimic3D comparison and ablations, md and html (golden)"
     const md = renderTable(data, "md");
     assertEquals(md.includes("| FFHQ-512 | 5.4 | 6.1 |"), true, md); // paper beside ours
     assertEquals(md.includes("| AFHQv2-Cats-512 | 4.3 | — |"), true, md);
+    // The preset row: its own run's numbers, no paper column value.
+    assertEquals(md.includes("| small run | — | — | — | — | 23.50 | 0.0042 |"), true, md);
 
     const ablation = await collectTable(ablations, store);
     assertEquals(ablation.missing, ["no imitation"]);

@@ -74,6 +74,7 @@ Deno.test("imitate tiny: SIGKILL + resume = uninterrupted runs (bit for bit), co
           "D_patch.safetensors",
           "G.safetensors",
           "G_ema.safetensors",
+          "branch_gap.png",
           "log.jsonl",
           "metrics.json",
           "samples",
@@ -92,6 +93,13 @@ Deno.test("imitate tiny: SIGKILL + resume = uninterrupted runs (bit for bit), co
         assertEquals(log.map((l) => l.step), [2, 4]);
         const metrics = JSON.parse(Deno.readTextFileSync(`${dir}/metrics.json`));
         assertEquals(metrics.imitationLoss, "l1");
+        // The 3-D vs 2-D branch gap before and after the stage (it changed: G_ema trained).
+        const { before, after, seeds } = metrics.branchGap;
+        assertEquals(seeds, 2);
+        for (const gap of [before, after]) {
+          assert(gap.psnr > 0 && Number.isFinite(gap.psnr) && gap.l1 > 0 && gap.l1 < 1, "gap");
+        }
+        assert(before.psnr !== after.psnr, "the gap was measured on two different generators");
         assertEquals(metrics.steps, 4);
         assertEquals(Object.keys(metrics.parameters), ["G", "D", "D_patch"]);
         const phases = ["Gmain", "Greg", "Dmain", "Dreg", "D_patchmain", "D_patchreg"];

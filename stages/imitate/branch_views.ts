@@ -1,0 +1,85 @@
+/**
+ * The two branches of one generator rendered side by side for fixed seeds and
+ * one camera: the 2-D branch's SR image and the 3-D branch's direct render at
+ * the same (image) resolution — coarse + detail planes through the fused
+ * renderer, no super-resolution — with that render's depth. What the imitate
+ * stage's sample grids show and its before/after gap measures.
+ * @module
+ */
+import {
+  noGrad,
+  permute,
+  reshape,
+  Rng,
+  scope,
+  slice,
+  type Tensor,
+  tensor,
+} from "../../kernels/mod.ts";
+import type { TriplaneGenerator } from "../model/generator.ts";
+import { renderFused } from "../model/fused_renderer.ts";
+import { sampleRays } from "../model/rays.ts";
+import { latentForSeed } from "../render/seed_latent.ts";
+
+/** Host images of one view for n seeds, each [n, C, R, R] (RGB in [−1, 1]; depth C = 1). */
+export interface BranchViews {
+  shape: { image: readonly number[]; direct: readonly number[]; depth: readonly number[] };
+  /** 2-D branch: the SR image. */
+  image: Float32Array;
+  /** 3-D branch: the direct render's RGB. */
+  direct: Float32Array;
+  /** 3-D branch: the direct render's ray depth. */
+  depth: Float32Array;
+}
+
+/**
+ * Renders `seeds` (latents as the original scripts draw them, mapped with
+ * `conditioning`) from camera `view` through both branches of `generator`,
+ * with constant noise and fixed jitter, so reruns give the same pixels.
+ */
+export async function renderBranchViews(
+  generator: TriplaneGenerator,
+  seeds: readonly number[],
+  conditioning: readonly number[],
+  view: readonly number[],
+): Promise<BranchViews> {
+  const n = seeds.length;
+  const { zDim, imgResolution: side } = generator.config;
+  const out = noGrad(() =>
+    scope(() => {
+      const z = tensor(seeds.flatMap((s) => Array.from(latentForSeed(s, zDim))), [n, zDim]);
+      const cond = tensor(Array(n).fill(conditioning).flat(), [n, 25]);
+      const cam = tensor(Array(n).fill(view).flat(), [n, 25]);
+      const ws = generator.mapping(z, cond);
+      const g = generator.synthesis(ws, cam, { noiseMode: "const", random: new Rng(0) });
+      const rays = sampleRays(cam, side);
+      const direct = renderFused(
+        g.planes,
+        generator.decoder,
+        rays.origins,
+        rays.directions,
+        generator.renderer.options,
+        new Rng(0),
+      );
+      const toImage = (t: Tensor) => reshape(permute(t, [0, 2, 1]), [n, t.shape[2], side, side]);
+      return {
+        image: g.image!,
+        direct: toImage(slice(direct.rgb, [null, null, [0, 3]])),
+        depth: toImage(direct.depth),
+      };
+    })
+  );
+  try {
+    const [image, direct, depth] = await Promise.all(
+      [out.image, out.direct, out.depth].map((t) => t.read()),
+    );
+    return {
+      shape: { image: out.image.shape, direct: out.direct.shape, depth: out.depth.shape },
+      image: new Float32Array(image),
+      direct: new Float32Array(direct),
+      depth: new Float32Array(depth),
+    };
+  } finally {
+    for (const t of Object.values(out)) t.dispose();
+  }
+}
