@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { initGpu } from "../kernels/mod.ts";
 import { runExperiment, Store } from "../pipeline/mod.ts";
 import { defaultStoreRoot } from "../pipeline/paths.ts";
+import { withInterrupt } from "../pipeline/cli.ts";
 import mimic3d from "./mimic3d.ts";
 
 /** What a metric in `metrics.json` looks like (a value, or why it is unavailable). */
@@ -23,7 +24,8 @@ export async function runDemo(preset = "tiny"): Promise<void> {
   console.log(`adapter: ${g.name}${g.isCpu ? " (CPU)" : ""}; experiment mimic3d, preset ${preset}`);
   const store = await Store.open(defaultStoreRoot());
   const t0 = performance.now();
-  const result = await runExperiment(mimic3d, store, { preset });
+  // Ctrl-C finishes the current training step and checkpoints: a rerun resumes there.
+  const result = await withInterrupt((signal) => runExperiment(mimic3d, store, { preset, signal }));
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   const ran = result.executed.length
     ? `ran ${result.executed.join(", ")}`

@@ -29,7 +29,7 @@ function storeOf(command: AnyCommand): Promise<Store> {
 }
 
 /** Runs `work` with Ctrl-C wired to an AbortSignal; a second Ctrl-C exits at once. */
-async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const onInterrupt = () => {
     if (controller.signal.aborted) Deno.exit(130); // the store is consistent at every instant
