@@ -17,10 +17,20 @@
  *   deno run -A bench/train_bench.ts --gpus 2 --only ffhq512-b8   data-parallel: 2 ranks under mpirun
  *
  * `--gpus N` re-runs this bench as N ranks (stages/distributed/launcher.ts; each pinned to its
- * GPU): the same global batch split over the ranks, gradients averaged after every phase.
- * Rank 0 reports (s/kimg of the global batch; `syncMsPerStep`: the gradient all-reduce —
- * read-back, exchange, upload — per training step, included in the step time). Compare with a
- * plain run on the same machine for the 1-GPU number.
+ * GPU), gradients averaged after every phase. Rank 0 reports (s/kimg of the global batch;
+ * `syncMsPerStep`: the gradient sync per training step — from the end of the backward's
+ * recording to the averaged gradients, i.e. what the GPU's backward tail, the exchange and the
+ * upload leave exposed; `syncBreakdownMsPerStep` splits it). Scaling:
+ *
+ *   --gpus 2 --only ffhq512-b2                 strong: the same global batch (2 = 1 per GPU)
+ *   --gpus 2 --per-gpu-batch 2 --only ffhq512-b2   weak: 2 per GPU (global 4 on 2 GPUs)
+ *   --weak                                     weak with each case's batch as the per-GPU batch
+ *   --scaling                                  also run the 1-GPU baseline first (same cases,
+ *                                              same per-GPU batch for weak) and print efficiency
+ *   --baseline-s-per-kimg X                    or give the 1-GPU s/kimg (one case)
+ *
+ * Efficiency = s/kimg(1 GPU) / (N · s/kimg(N GPUs)): the images per second of N GPUs over N
+ * times one GPU's (strong: at the same global batch; weak: at the same per-GPU batch).
  */
 import {
   abs,
@@ -48,6 +58,7 @@ import { phasesAt } from "../stages/pretrain/phases.ts";
 import type { RealBatch } from "../stages/pretrain/data_loader.ts";
 import { FFHQ_FOCAL, FFHQ_RADIUS, lookAtCameraLabel } from "../stages/io/camera_label.ts";
 import { median } from "./timing.ts";
+import { globalBatch, scalingEfficiency } from "./scaling.ts";
 import { launch, selfCommand } from "../stages/distributed/launcher.ts";
 import { launchedByMpi } from "../stages/distributed/mpi_ffi.ts";
 import { pinToLocalGpu } from "../stages/distributed/gpu_pinning.ts";
@@ -68,9 +79,38 @@ const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
 const gpusAt = args.indexOf("--gpus");
 const gpus = gpusAt >= 0 ? Number(args[gpusAt + 1]) : 1;
+const numberArg = (flag: string): number | null => {
+  const at = args.indexOf(flag);
+  if (at < 0) return null;
+  const n = Number(args[at + 1]);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new Error(`${flag} ${args[at + 1]}: expected a number > 0`);
+  }
+  return n;
+};
+const perGpuBatchArg = numberArg("--per-gpu-batch");
+const weak = args.includes("--weak") || perGpuBatchArg !== null;
+const baselineArg = numberArg("--baseline-s-per-kimg");
+const baselineJsonAt = args.indexOf("--baseline-json");
 if (gpus > 1 && !launchedByMpi()) {
   // Start the ranks (this bench without --gpus); they find themselves under mpirun.
-  const rankArgs = args.filter((_, i) => i !== gpusAt && i !== gpusAt + 1);
+  let rankArgs = args.filter((_, i) => i !== gpusAt && i !== gpusAt + 1);
+  if (args.includes("--scaling")) {
+    // The 1-GPU baseline first, in this invocation: the same cases as one process.
+    const path = await Deno.makeTempFile({ prefix: "train-bench-baseline-", suffix: ".json" });
+    const baseArgs = rankArgs.filter((a) => a !== "--scaling");
+    const [exe, ...rest] = selfCommand(baseArgs);
+    console.log("1-GPU baseline:");
+    const status = await new Deno.Command(exe, {
+      args: rest,
+      env: { TRAIN_BENCH_JSON: path },
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    if (!status.success) Deno.exit(status.code);
+    rankArgs = [...baseArgs, "--baseline-json", path];
+    console.log(`\n${gpus} GPUs:`);
+  }
   Deno.exit(await launch({ gpus, command: selfCommand(rankArgs) }));
 }
 await pinToLocalGpu();
@@ -89,13 +129,24 @@ const CASES: Case[] = quick
   ];
 const PHASE_REPEATS = quick ? 2 : 5;
 
+/** The 1-GPU s/kimg per case name: from `--baseline-json` (a 1-rank run's JSON) or the flag. */
+const baselines = new Map<string, number>();
+if (baselineJsonAt >= 0) {
+  const base = JSON.parse(await Deno.readTextFile(args[baselineJsonAt + 1])) as {
+    rows: { name: string; secPerKimg: number }[];
+  };
+  for (const r of base.rows) baselines.set(r.name, r.secPerKimg);
+}
+
 /** The preset's config, with the batch of both training stages overridden. */
 function presetConfig(c: Case) {
   const preset = structuredClone(mimic3d.presets![c.preset]) as Record<
     string,
     Record<string, unknown> | undefined
   >;
-  const batch = c.batch ? { batch: c.batch } : {};
+  const caseBatch = c.batch ?? experimentConfig.parse(structuredClone(preset)).pretrain.batch;
+  const perGpu = weak ? (perGpuBatchArg ?? caseBatch) : null;
+  const batch = { batch: globalBatch(caseBatch, comm.size, perGpu) };
   preset.pretrain = { ...preset.pretrain, ...batch };
   // The bench brings its own imitation distance (below): the weight-file check does not apply.
   preset.imitate = { ...preset.imitate, ...batch, imitation: { loss: "l1" } };
@@ -174,6 +225,15 @@ interface Row {
   parameters: Record<string, number>;
   /** Mean gradient all-reduce time per step over the cycle (0 for one rank). */
   syncMsPerStep: number;
+  /** "strong": the case's global batch split over the ranks; "weak": the same batch per GPU. */
+  scaling: "strong" | "weak";
+  /** This rank's part of the global batch. */
+  perGpuBatch: number;
+  /** Per step: backward recording (overlapped), layout check, read-back wait, exchange, upload. */
+  syncBreakdownMsPerStep?: Record<string, number>;
+  /** The 1-GPU s/kimg compared against, and the scaling efficiency (see the module doc). */
+  baselineSecPerKimg?: number;
+  scalingEfficiency?: number;
 }
 
 async function timed(fn: () => void | Promise<void>): Promise<number> {
@@ -207,7 +267,8 @@ async function bench(c: Case): Promise<Row> {
   const stepTimes: number[] = [];
   for (let i = 0; i < cycle; i++) stepTimes.push(await timed(() => trainer.trainStep(real)));
   const total = stepTimes.reduce((a, b) => a + b, 0);
-  const syncMsPerStep = trainer.sync.totals.totalMs / cycle;
+  const totals = { ...trainer.sync.totals };
+  const syncMsPerStep = totals.totalMs / cycle;
   const secPerKimg = total / 1000 / ((cycle * trainer.batch) / 1000);
 
   const phaseMs: Record<string, number> = {};
@@ -238,7 +299,23 @@ async function bench(c: Case): Promise<Row> {
     peakMiB: memoryStats().peak / 2 ** 20,
     parameters: trainer.parameterCounts(),
     syncMsPerStep,
+    scaling: weak ? "weak" : "strong",
+    perGpuBatch: batch,
   };
+  if (comm.size > 1) {
+    row.syncBreakdownMsPerStep = {
+      backwardRecord: totals.recordMs / cycle,
+      layoutCheck: totals.layoutMs / cycle,
+      readWait: totals.readWaitMs / cycle,
+      exchange: totals.reduceMs / cycle,
+      upload: totals.uploadMs / cycle,
+    };
+  }
+  const base = baselines.get(c.name) ?? baselineArg ?? undefined;
+  if (base !== undefined && comm.size > 1) {
+    row.baselineSecPerKimg = base;
+    row.scalingEfficiency = scalingEfficiency(base, secPerKimg, comm.size);
+  }
   images.dispose();
   real.labels.dispose();
   return row;
@@ -256,14 +333,25 @@ for (const c of CASES) {
   const row = await bench(c);
   rows.push(row);
   const phases = Object.entries(row.phaseMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
-  const sync = comm.size > 1 ? `  all-reduce ${row.syncMsPerStep.toFixed(1)} ms/step` : "";
+  const b = row.syncBreakdownMsPerStep;
+  const sync = comm.size > 1
+    ? `  sync ${row.syncMsPerStep.toFixed(1)} ms/step (read wait ${b!.readWait.toFixed(1)}, ` +
+      `exchange ${b!.exchange.toFixed(1)}, upload ${b!.upload.toFixed(1)}, layout ${
+        b!.layoutCheck.toFixed(1)
+      }; backward recording ${b!.backwardRecord.toFixed(1)} overlapped)`
+    : "";
+  const eff = row.scalingEfficiency !== undefined
+    ? `  ${row.scaling} scaling ${(100 * row.scalingEfficiency).toFixed(1)}% vs 1 GPU ${
+      row.baselineSecPerKimg!.toFixed(1)
+    } s/kimg (batch ${row.perGpuBatch}/GPU)`
+    : "";
   say(
     `${row.name.padEnd(18)} batch ${String(row.batch).padStart(2)}  ${
       row.secPerKimg.toFixed(1)
     } s/kimg  ${row.secPerIter.toFixed(3)} s/iter` +
       `  step median ${row.stepMs.toFixed(1)} ms  phases (ms): ${phases}  peak ${
         row.peakMiB.toFixed(0)
-      } MiB${sync}`,
+      } MiB${sync}${eff}`,
   );
 }
 
@@ -272,6 +360,7 @@ const json = {
   date,
   quick,
   ranks: comm.size,
+  scaling: weak ? "weak" : "strong",
   clock: "wall (flush per step/phase)",
   rows,
 };
@@ -280,13 +369,15 @@ if (!quick) {
   const device = g.name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
   const dir = new URL("./results/", import.meta.url);
   await Deno.mkdir(dir, { recursive: true });
-  const ranks = comm.size > 1 ? `-${comm.size}ranks` : "";
+  const ranks = (comm.size > 1 ? `-${comm.size}ranks` : "") + (weak ? "-weak" : "");
   const path = new URL(`${date}-train-${device}${ranks}.json`, dir);
   await Deno.writeTextFile(path, JSON.stringify(json, null, 2) + "\n");
   console.log(`\nJSON: ${path.pathname}`);
 }
+const jsonPath = Deno.env.get("TRAIN_BENCH_JSON");
+if (jsonPath) await Deno.writeTextFile(jsonPath, JSON.stringify(json, null, 2) + "\n");
 const out = Deno.env.get("OUT");
 if (out) {
-  const ranks = comm.size > 1 ? `_${comm.size}ranks` : "";
+  const ranks = (comm.size > 1 ? `_${comm.size}ranks` : "") + (weak ? "_weak" : "");
   await Deno.writeTextFile(`${out}/train_bench${ranks}.json`, JSON.stringify(json, null, 2) + "\n");
 }

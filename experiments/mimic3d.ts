@@ -82,16 +82,16 @@ const tiny = {
 };
 
 /**
- * One GPU, 64² procedural heads: learns visibly in about 20 minutes on an H100
- * (pretrain ~12 min, imitate ~4, eval ~2; lengths sized from the measured
- * s/kimg in BENCHMARKS.md). Schedules that the paper sets for 25 000 kimg at
+ * One GPU, 64² procedural heads: learns visibly in ~17 minutes on an H100
+ * (pretrain 12 min, imitate 4, eval 1.5; measured, with pictures, in
+ * docs/results/small-h100-2026-11-25/). Schedules that the paper sets for 25 000 kimg at
  * 512² (blur fade 200 kimg, pose-conditioning fade) are scaled to this length.
  */
 const small = {
   data: { count: 2000, resolution: 64 },
   pretrain: {
-    kimg: 24,
-    batch: 16,
+    kimg: 44,
+    batch: 32,
     generator: {
       zDim: 256,
       wDim: 256,
@@ -105,12 +105,12 @@ const small = {
     },
     rendering: { resolution: 32, depthResolution: 24, depthResolutionImportance: 24 },
     discriminator: { channelBase: 8192, channelMax: 128 },
-    loss: { blurSigma: 2, blurFadeKimg: 8, gpcRegFadeKimg: 12 },
+    loss: { blurSigma: 2, blurFadeKimg: 14, gpcRegFadeKimg: 22 },
     output: { logEveryKimg: 0.5, samplesEveryKimg: 3, checkpointEveryKimg: 2, sampleSeeds: 6 },
   },
   imitate: {
-    kimg: 6,
-    batch: 16,
+    kimg: 8,
+    batch: 32,
     patchScale: 0.5, // 32² patches of the 64² image
     imitation: { loss: "l1" }, // LPIPS-VGG needs user weight files; set them to use it
     output: {

@@ -34,6 +34,31 @@ export function record(out: Tensor, gradFn: GradFn): Tensor {
   return out;
 }
 
+/**
+ * Told, during a backward pass, that the gradient of `inputs[index]` is final (no later
+ * backward rule adds to it); null where the output does not depend on that input. Every
+ * index is reported exactly once, most of them while later rules are still being recorded.
+ */
+export type GradReadyListener = (index: number, grad: Tensor | null) => void;
+
+let gradReadyListener: GradReadyListener | null = null;
+
+/**
+ * Runs `fn` with `listener` told about the gradients of the backward passes it starts
+ * (`grad`, `backward`) as each becomes final — so a caller can start copying the first
+ * gradients (e.g. to another GPU's host) while the rest of the backward is still recorded
+ * and executed. It does not change what is computed.
+ */
+export function withGradReadyListener<T>(listener: GradReadyListener, fn: () => T): T {
+  const prev = gradReadyListener;
+  gradReadyListener = listener;
+  try {
+    return fn();
+  } finally {
+    gradReadyListener = prev;
+  }
+}
+
 /** Tensors reachable from `root` through gradFn inputs that require grad, in reverse topological order. */
 function reverseTopological(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
@@ -77,13 +102,34 @@ export function computeGrads(
   add: (a: Tensor, b: Tensor) => Tensor,
   createGraph: boolean,
 ): (Tensor | null)[] {
-  if (!output.requiresGrad) return inputs.map(() => null);
+  const listener = gradReadyListener;
+  if (!output.requiresGrad) {
+    inputs.forEach((_, i) => listener?.(i, null));
+    return inputs.map(() => null);
+  }
   const order = reverseTopological(output);
   const wanted = new Set(inputs.map((t) => t.id));
   const needed = new Set<number>();
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
     if (wanted.has(t.id) || t.gradFn?.inputs.some((x) => needed.has(x.id))) needed.add(t.id);
+  }
+  // For the listener: after which position of `order` no rule adds to an input's gradient.
+  const finalAfter = new Map<number, number[]>();
+  const lateInputs: number[] = [];
+  if (listener) {
+    const lastUse = new Map<number, number>();
+    order.forEach((t, pos) => {
+      if (!t.gradFn || !needed.has(t.id)) return;
+      for (const x of t.gradFn.inputs) if (wanted.has(x.id)) lastUse.set(x.id, pos);
+    });
+    inputs.forEach((t, i) => {
+      const pos = lastUse.get(t.id);
+      if (pos === undefined) return void lateInputs.push(i);
+      const list = finalAfter.get(pos);
+      if (list) list.push(i);
+      else finalAfter.set(pos, [i]);
+    });
   }
   const run = () => {
     // Tensors made by this pass may be released early; anything else (the seed, saved
@@ -109,7 +155,14 @@ export function computeGrads(
     };
     try {
       put(output.id, seed);
-      for (const t of order) {
+      for (let pos = 0; pos < order.length; pos++) {
+        const t = order[pos];
+        if (listener) {
+          // Inputs whose last contribution came from the rule at pos - 1.
+          for (const i of finalAfter.get(pos - 1) ?? []) {
+            listener(i, grads.get(inputs[i].id) ?? null);
+          }
+        }
         const g = grads.get(t.id);
         if (!g || !t.gradFn || !needed.has(t.id)) continue;
         const inGrads = t.gradFn.backward(g);
@@ -128,6 +181,12 @@ export function computeGrads(
           grads.delete(t.id);
           release(g);
         }
+      }
+      if (listener) {
+        for (const i of finalAfter.get(order.length - 1) ?? []) {
+          listener(i, grads.get(inputs[i].id) ?? null);
+        }
+        for (const i of lateInputs) listener(i, grads.get(inputs[i].id) ?? null);
       }
       return inputs.map((t) => grads.get(t.id) ?? null);
     } finally {

@@ -187,8 +187,11 @@ export class GanTrainer {
         random,
       );
       const params = this.params[phase.network].map(([, p]) => p);
-      const grads = await this.sync.average(
-        grad(phase.gain === 1 ? loss : mul(loss, phase.gain), params),
+      // With several ranks, buckets of final gradients are read back and exchanged while the
+      // backward is still recorded and run (gradient_sync.ts); with one, just the backward.
+      const grads = await this.sync.averageWhileComputing(
+        params,
+        () => grad(phase.gain === 1 ? loss : mul(loss, phase.gain), params),
       );
       noGrad(() => this.optimizers[phase.network].update(grads.map((g) => g && nanToNum(g))));
       this.metrics.add(`${phase.name}/loss`, loss, step);

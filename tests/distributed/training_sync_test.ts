@@ -5,7 +5,10 @@ import { runAlone, runRanks } from "./mpi_run.ts";
 interface TrainingReport {
   size: number;
   params: Record<string, number[]>;
+  /** The same run with gradients averaged while the backward is recorded. */
+  paramsOverlapped: Record<string, number[]>;
   buckets: number;
+  earlyBuckets: number;
 }
 
 /**
@@ -25,6 +28,11 @@ Deno.test("data-parallel SGD: 2 ranks match 1 rank with the same global batch; 2
   assertEquals(twoA.size, 2);
   assert(twoA.buckets > 1, "gradients went through several buckets");
   assertEquals(twoB.params, twoA.params, "two 2-rank runs end with the same bits");
+  // Averaging while the backward runs (the trainer's path) changes no bit, on 1 or 2 ranks.
+  assertEquals(twoA.paramsOverlapped, twoA.params, "overlapped sync: the same bits");
+  assertEquals(twoB.paramsOverlapped, twoA.params, "overlapped sync: the same bits on a rerun");
+  assertEquals(one.paramsOverlapped, one.params);
+  assertEquals(twoA.earlyBuckets, twoA.buckets, "every bucket read back during the backward");
   for (const [name, values] of Object.entries(one.params)) {
     const other = twoA.params[name];
     assertEquals(other.length, values.length);

@@ -75,10 +75,15 @@ const experiment = defineExperiment({
   },
 });
 
-const comparison = mimic3dComparisonTable(experiment, {
-  ffhq512: { dataset: "ffhq512" },
-  afhq512: { dataset: "afhq512", weights: false },
-}, {}, [{ label: "small run", preset: "small", set: {} }]);
+const comparison = mimic3dComparisonTable(
+  experiment,
+  {
+    ffhq512: { dataset: "ffhq512" },
+    afhq512: { dataset: "afhq512", weights: false },
+  },
+  {},
+  [{ label: "small run", preset: "small", set: {} }],
+);
 const ablations = ablationTable(experiment, [
   NO_AWARE3D,
   { label: "no imitation", set: { "imitate.imitationWeight": 0 } },

@@ -1,0 +1,43 @@
+import * as K from "../../kernels/mod.ts";
+import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
+import { pendingDispatches } from "../../kernels/runtime/commands.ts";
+import { assertEquals } from "../helpers/assert.ts";
+import { setupGpu } from "../helpers/check.ts";
+
+await setupGpu();
+
+Deno.test("grad-ready listener: each gradient reported once, final, as soon as no rule adds to it", () => {
+  K.scope(() => {
+    const x = K.tensor([0.5, -1, 2], [1, 3]);
+    const w1 = K.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [3, 2]);
+    const w2 = K.tensor([0.7, -0.8], [2, 1]);
+    const unused = K.tensor([1]);
+    for (const p of [w1, w2, unused]) p.requiresGrad = true;
+    // w1 is used twice (its gradient sums two contributions); w2 once, near the output.
+    const h = K.tanh(K.add(K.matmul(x, w1), K.matmul(K.mul(x, 2), w1)));
+    const loss = K.sum(K.matmul(h, w2));
+    const reports: [number, K.Tensor | null, number][] = [];
+    const grads = withGradReadyListener(
+      (i, g) => reports.push([i, g, pendingDispatches()]),
+      () => K.grad(loss, [w1, w2, unused]),
+    );
+    assertEquals(reports.map(([i]) => i), [1, 0, 2], "w2 first, then w1, the unused one last");
+    reports.forEach(([i, g]) => {
+      if (g !== grads[i]) throw new Error(`gradient ${i}: reported tensor is not the final one`);
+    });
+    assertEquals(grads[2], null);
+    // w2's gradient was final before w1's backward was recorded.
+    if (!(reports[0][2] < reports[1][2])) throw new Error(`report positions ${reports}`);
+  });
+});
+
+Deno.test("grad-ready listener: outside withGradReadyListener, nothing is reported", () => {
+  let calls = 0;
+  withGradReadyListener(() => calls++, () => {});
+  K.scope(() => {
+    const w = K.tensor([1, 2]);
+    w.requiresGrad = true;
+    K.grad(K.sum(K.square(w)), [w]);
+  });
+  assertEquals(calls, 0);
+});
