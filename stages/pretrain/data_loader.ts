@@ -109,9 +109,12 @@ export class TrainingData {
       }
       labels.push(...this.label(items[k]));
     }
+    // The batch is decoded while other work runs: it may be created while a training phase's
+    // memory scope is open (its continuation lands in a phase's await). `keep` exempts it from
+    // that scope; the training loop disposes it after its step.
     return {
-      images: Tensor.fromData(pixels, [items.length, 3, r, r]),
-      labels: Tensor.fromData(labels, [items.length, 25]),
+      images: Tensor.fromData(pixels, [items.length, 3, r, r]).keep(),
+      labels: Tensor.fromData(labels, [items.length, 25]).keep(),
     };
   }
 
