@@ -13,7 +13,7 @@ export { Tensor } from "./tensor/tensor.ts";
 export type { Device, DType } from "./tensor/tensor.ts";
 export { scope, scopeAsync } from "./tensor/scope.ts";
 export { isGradEnabled, noGrad } from "./tensor/autograd.ts";
-export { backward, detach, grad } from "./ops/grad.ts";
+export { backward, detach, grad, gradAsync } from "./ops/grad.ts";
 export type { GradOptions } from "./ops/grad.ts";
 export * from "./ops/elementwise.ts";
 export { max, mean, sum, sumTo } from "./ops/reduce.ts";

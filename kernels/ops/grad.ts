@@ -1,5 +1,5 @@
 /** The public autograd entry points: `grad` (functional) and `backward` (accumulating). */
-import { computeGrads, noGrad } from "../tensor/autograd.ts";
+import { computeGrads, computeGradsAsync, noGrad } from "../tensor/autograd.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { add } from "./elementwise.ts";
 import { onesLike } from "./creation.ts";
@@ -23,6 +23,20 @@ export function grad(
 ): (Tensor | null)[] {
   const seed = options.gradOutput ?? noGrad(() => onesLike(output));
   return computeGrads(output, inputs, seed, add, options.createGraph ?? false);
+}
+
+/**
+ * `grad` (no `createGraph`) that yields to the event loop between backward rules whenever
+ * `shouldYield()` says so; records the same commands. For overlapping host work (a
+ * data-parallel exchange) with the recording of a long backward pass.
+ */
+export function gradAsync(
+  output: Tensor,
+  inputs: Tensor[],
+  shouldYield: () => boolean,
+): Promise<(Tensor | null)[]> {
+  const seed = noGrad(() => onesLike(output));
+  return computeGradsAsync(output, inputs, seed, add, shouldYield);
 }
 
 /**

@@ -59,6 +59,26 @@ export function withGradReadyListener<T>(listener: GradReadyListener, fn: () => 
   }
 }
 
+/**
+ * `withGradReadyListener` for a backward pass that yields (`computeGradsAsync`): the pass
+ * `fn` starts synchronously takes the listener along; other code running while it waits
+ * does not see it.
+ */
+export async function withGradReadyListenerAsync<T>(
+  listener: GradReadyListener,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const prev = gradReadyListener;
+  gradReadyListener = listener;
+  let running: Promise<T>;
+  try {
+    running = fn();
+  } finally {
+    gradReadyListener = prev;
+  }
+  return await running;
+}
+
 /** Tensors reachable from `root` through gradFn inputs that require grad, in reverse topological order. */
 function reverseTopological(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
@@ -102,6 +122,75 @@ export function computeGrads(
   add: (a: Tensor, b: Tensor) => Tensor,
   createGraph: boolean,
 ): (Tensor | null)[] {
+  const pass = startPass(output, inputs, seed, add, createGraph);
+  for (;;) {
+    const r = stepPass(pass);
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `computeGrads` without `createGraph`, yielding to the event loop between backward rules
+ * whenever `shouldYield()` says so, so that promise continuations a grad-ready listener
+ * started (read-backs, a data-parallel exchange) progress while the rest of the pass is
+ * recorded. It records exactly the commands `computeGrads` records; while it waits, grad
+ * mode and the memory-scope tracker are the caller's, not the pass's.
+ */
+export async function computeGradsAsync(
+  output: Tensor,
+  inputs: Tensor[],
+  seed: Tensor,
+  add: (a: Tensor, b: Tensor) => Tensor,
+  shouldYield: () => boolean,
+): Promise<(Tensor | null)[]> {
+  const pass = startPass(output, inputs, seed, add, false);
+  for (;;) {
+    const r = stepPass(pass);
+    if (r.done) return r.value;
+    if (shouldYield()) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+/** A backward pass in progress: one generator step per backward rule. */
+interface Pass {
+  steps: Generator<void, (Tensor | null)[], void>;
+  /** Tensors the pass made: they, and only they, may be released early. */
+  made: Set<Tensor>;
+  createGraph: boolean;
+}
+
+function startPass(
+  output: Tensor,
+  inputs: Tensor[],
+  seed: Tensor,
+  add: (a: Tensor, b: Tensor) => Tensor,
+  createGraph: boolean,
+): Pass {
+  const made = new Set<Tensor>();
+  return { steps: backwardSteps(output, inputs, seed, add, createGraph, made), made, createGraph };
+}
+
+/** Runs the pass's next rule with its state: grad mode off (unless recorded), tensors noted. */
+function stepPass(pass: Pass): IteratorResult<void, (Tensor | null)[]> {
+  const outer = setTensorTracker((t) => {
+    pass.made.add(t);
+    outer?.(t);
+  });
+  try {
+    return pass.createGraph ? pass.steps.next() : noGrad(() => pass.steps.next());
+  } finally {
+    setTensorTracker(outer);
+  }
+}
+
+function* backwardSteps(
+  output: Tensor,
+  inputs: Tensor[],
+  seed: Tensor,
+  add: (a: Tensor, b: Tensor) => Tensor,
+  createGraph: boolean,
+  made: Set<Tensor>,
+): Generator<void, (Tensor | null)[], void> {
   const listener = gradReadyListener;
   if (!output.requiresGrad) {
     inputs.forEach((_, i) => listener?.(i, null));
@@ -131,67 +220,54 @@ export function computeGrads(
       else finalAfter.set(pos, [i]);
     });
   }
-  const run = () => {
-    // Tensors made by this pass may be released early; anything else (the seed, saved
-    // activations a rule passed through) is never touched.
-    const made = new Set<Tensor>();
-    const outer = setTensorTracker((t) => {
-      made.add(t);
-      outer?.(t);
-    });
-    const refs = new Map<Tensor, number>();
-    const grads = new Map<number, Tensor>();
-    const release = (t: Tensor) => {
-      const n = (refs.get(t) ?? 0) - 1;
-      if (n > 0) return void refs.set(t, n);
-      refs.delete(t);
-      if (!createGraph && made.has(t)) t.dispose();
-    };
-    const put = (id: number, t: Tensor) => {
-      const old = grads.get(id);
-      grads.set(id, t);
-      refs.set(t, (refs.get(t) ?? 0) + 1);
-      if (old) release(old);
-    };
-    try {
-      put(output.id, seed);
-      for (let pos = 0; pos < order.length; pos++) {
-        const t = order[pos];
-        if (listener) {
-          // Inputs whose last contribution came from the rule at pos - 1.
-          for (const i of finalAfter.get(pos - 1) ?? []) {
-            listener(i, grads.get(inputs[i].id) ?? null);
-          }
-        }
-        const g = grads.get(t.id);
-        if (!g || !t.gradFn || !needed.has(t.id)) continue;
-        const inGrads = t.gradFn.backward(g);
-        t.gradFn.inputs.forEach((inp, i) => {
-          const gi = inGrads[i];
-          if (!gi || !inp.requiresGrad || !needed.has(inp.id)) {
-            if (gi && gi !== g && !refs.has(gi) && !createGraph && made.has(gi)) gi.dispose();
-            return;
-          }
-          const prev = grads.get(inp.id);
-          if (!prev) return put(inp.id, gi);
-          put(inp.id, add(prev, gi));
-          if (gi !== g && !refs.has(gi) && !createGraph && made.has(gi)) gi.dispose();
-        });
-        if (!wanted.has(t.id)) {
-          grads.delete(t.id);
-          release(g);
-        }
-      }
-      if (listener) {
-        for (const i of finalAfter.get(order.length - 1) ?? []) {
-          listener(i, grads.get(inputs[i].id) ?? null);
-        }
-        for (const i of lateInputs) listener(i, grads.get(inputs[i].id) ?? null);
-      }
-      return inputs.map((t) => grads.get(t.id) ?? null);
-    } finally {
-      setTensorTracker(outer);
-    }
+  const refs = new Map<Tensor, number>();
+  const grads = new Map<number, Tensor>();
+  const release = (t: Tensor) => {
+    const n = (refs.get(t) ?? 0) - 1;
+    if (n > 0) return void refs.set(t, n);
+    refs.delete(t);
+    if (!createGraph && made.has(t)) t.dispose();
   };
-  return createGraph ? run() : noGrad(run);
+  const put = (id: number, t: Tensor) => {
+    const old = grads.get(id);
+    grads.set(id, t);
+    refs.set(t, (refs.get(t) ?? 0) + 1);
+    if (old) release(old);
+  };
+  put(output.id, seed);
+  for (let pos = 0; pos < order.length; pos++) {
+    const t = order[pos];
+    if (listener) {
+      // Inputs whose last contribution came from the rule at pos - 1.
+      for (const i of finalAfter.get(pos - 1) ?? []) {
+        listener(i, grads.get(inputs[i].id) ?? null);
+      }
+    }
+    const g = grads.get(t.id);
+    if (!g || !t.gradFn || !needed.has(t.id)) continue;
+    const inGrads = t.gradFn.backward(g);
+    t.gradFn.inputs.forEach((inp, i) => {
+      const gi = inGrads[i];
+      if (!gi || !inp.requiresGrad || !needed.has(inp.id)) {
+        if (gi && gi !== g && !refs.has(gi) && !createGraph && made.has(gi)) gi.dispose();
+        return;
+      }
+      const prev = grads.get(inp.id);
+      if (!prev) return put(inp.id, gi);
+      put(inp.id, add(prev, gi));
+      if (gi !== g && !refs.has(gi) && !createGraph && made.has(gi)) gi.dispose();
+    });
+    if (!wanted.has(t.id)) {
+      grads.delete(t.id);
+      release(g);
+    }
+    yield;
+  }
+  if (listener) {
+    for (const i of finalAfter.get(order.length - 1) ?? []) {
+      listener(i, grads.get(inputs[i].id) ?? null);
+    }
+    for (const i of lateInputs) listener(i, grads.get(inputs[i].id) ?? null);
+  }
+  return inputs.map((t) => grads.get(t.id) ?? null);
 }

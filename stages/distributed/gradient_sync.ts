@@ -27,7 +27,7 @@ import { gpu } from "../../kernels/runtime/device.ts";
 import { copyBuffer, submit, uploadBuffer } from "../../kernels/runtime/commands.ts";
 import { releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
 import { throwPendingErrors } from "../../kernels/runtime/kernel_cache.ts";
-import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
+import { withGradReadyListenerAsync } from "../../kernels/tensor/autograd.ts";
 import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Bucket size: large enough to amortise a read-back (~0.2 ms) and an MPI call. */
@@ -161,38 +161,84 @@ export class GradientSync {
   }
 
   /**
-   * `compute()` (a backward pass: `grad(loss, params)`) averaged over ranks, overlapped with
-   * it: each bucket of gradients is read back as soon as autograd reports all of its
-   * gradients final, while the rest is still recorded and run. Returns what `average(compute())`
-   * returns, bit for bit. `params` are the tensors `compute` differentiates against, in the
-   * same order (their sizes plan the buckets). With one rank, just `compute()`.
+   * `compute(shouldYield)` (a backward pass: `gradAsync(loss, params, shouldYield)`) averaged
+   * over ranks, overlapped with it: each bucket of gradients is read back as soon as autograd
+   * reports all of its gradients final, and all-reduced as soon as it is on the host — while
+   * the rest of the backward is still recorded and run (`compute` yields to the event loop
+   * when `shouldYield()` says so, which it does while an exchange is in flight). Uploads of
+   * the averaged buckets come after the backward, in plan order, so the recorded commands do
+   * not depend on timing. Returns what `average` of the same gradients returns, bit for bit.
+   * `params` are the tensors `compute` differentiates against, in the same order (their
+   * sizes plan the buckets; ranks compare them before the first exchange).
    */
   async averageWhileComputing(
     params: readonly Tensor[],
-    compute: () => (Tensor | null)[],
+    compute: (shouldYield: () => boolean) => Promise<(Tensor | null)[]> | (Tensor | null)[],
   ): Promise<(Tensor | null)[]> {
-    if (this.comm.size === 1) return compute();
-    if (!this.overlap) return await this.average(compute());
+    if (this.comm.size === 1) return await compute(() => false);
+    if (!this.overlap) return await this.average(await compute(() => false));
     const tStart = performance.now();
     const n = params.length;
-    const buckets = planBuckets(params.map((p) => p.size), this.bucketBytes, reverseOrder(n));
+    const sizes = params.map((p) => p.size);
+    const buckets = planBuckets(sizes, this.bucketBytes, reverseOrder(n));
     const bucketOf = new Int32Array(n).fill(-1);
     buckets.forEach((b, k) => b.forEach((i) => (bucketOf[i] = k)));
     const missing = buckets.map((b) => b.length);
     const reported: (Tensor | null | undefined)[] = new Array(n).fill(undefined);
     const reads: (Promise<Float32Array<ArrayBuffer>> | null)[] = buckets.map(() => null);
+    const exchanged: Promise<Float32Array<ArrayBuffer>>[] = [];
+    const timing = { readWaitMs: 0, reduceMs: 0, layoutMs: 0 };
+    // Every MPI call of this sync runs in one chain, in the same order on every rank: the
+    // layout check, then the buckets in plan order.
+    let chain: Promise<unknown> = this.checkLayout
+      ? this.timed(() => this.assertSameLayout(sizes), (ms) => (timing.layoutMs += ms))
+      : Promise.resolve();
+    let inFlight = 0;
+    const exchange = (k: number) => {
+      const read = reads[k]!;
+      inFlight++;
+      const done = chain.then(async () => {
+        const tRead = performance.now();
+        const values = await read;
+        timing.readWaitMs += performance.now() - tRead;
+        const tReduce = performance.now();
+        await this.comm.allReduceMean([values]);
+        timing.reduceMs += performance.now() - tReduce;
+        return values;
+      }).finally(() => inFlight--);
+      done.catch(() => {}); // awaited below; no unhandled rejection meanwhile
+      exchanged[k] = done;
+      chain = done;
+    };
     let earlyBuckets = 0;
-    const grads = withGradReadyListener((i, g) => {
-      if (i >= n || reported[i] !== undefined) return;
-      if (g) checkGradient(g);
-      reported[i] = g;
-      const k = bucketOf[i];
-      if (k >= 0 && --missing[k] === 0) {
-        reads[k] = this.readBucket(buckets[k], reported as (Tensor | null)[]);
-        reads[k]!.catch(() => {}); // awaited in `exchange`; no unhandled rejection meanwhile
-        earlyBuckets++;
-      }
-    }, compute);
+    let lastYield = 0;
+    // Let exchange continuations run every ~2 ms of recording while one is in flight.
+    const shouldYield = () => {
+      if (inFlight === 0) return false;
+      const now = performance.now();
+      if (now - lastYield < 2) return false;
+      lastYield = now;
+      return true;
+    };
+    let grads: (Tensor | null)[];
+    try {
+      grads = await withGradReadyListenerAsync((i, g) => {
+        if (i >= n || reported[i] !== undefined) return;
+        if (g) checkGradient(g);
+        reported[i] = g;
+        const k = bucketOf[i];
+        if (k >= 0 && --missing[k] === 0) {
+          reads[k] = this.readBucket(buckets[k], reported as (Tensor | null)[]);
+          reads[k]!.catch(() => {}); // awaited in the exchange chain
+          earlyBuckets++;
+          // Buckets complete in plan order (reverse parameter order), so k is the next one.
+          if (k === exchanged.length) exchange(k);
+        }
+      }, () => Promise.resolve(compute(shouldYield)));
+    } catch (e) {
+      await chain.catch(() => {}); // let MPI calls in flight finish before the error propagates
+      throw e;
+    }
     if (grads.length !== n) {
       throw new Error(`gradient sync: ${grads.length} gradients for ${n} parameters`);
     }
@@ -208,12 +254,40 @@ export class GradientSync {
       }
     });
     const t0 = performance.now();
-    const allReads = buckets.map((b, k) => reads[k] ?? this.readBucket(b, grads));
-    return await this.exchange(grads, buckets, allReads, {
-      t0,
-      recordMs: t0 - tStart,
+    for (let k = 0; k < buckets.length; k++) {
+      reads[k] ??= this.readBucket(buckets[k], grads);
+      if (k === exchanged.length) exchange(k);
+    }
+    await throwPendingErrors();
+    const out: (Tensor | null)[] = grads.map(() => null);
+    let uploadMs = 0;
+    for (let k = 0; k < buckets.length; k++) {
+      const values = await exchanged[k];
+      const tUpload = performance.now();
+      this.upload(buckets[k], grads, values, out);
+      uploadMs += performance.now() - tUpload;
+    }
+    this.record({
+      buckets: buckets.length,
+      elements: sizes.reduce((a, s) => a + s, 0),
       earlyBuckets,
+      recordMs: t0 - tStart,
+      layoutMs: timing.layoutMs,
+      readWaitMs: timing.readWaitMs,
+      reduceMs: timing.reduceMs,
+      uploadMs,
+      totalMs: performance.now() - t0,
     });
+    return out;
+  }
+
+  private async timed<T>(fn: () => Promise<T>, add: (ms: number) => void): Promise<T> {
+    const t = performance.now();
+    try {
+      return await fn();
+    } finally {
+      add(performance.now() - t);
+    }
   }
 
   /** Zeroes `totals`. */
@@ -249,7 +323,7 @@ export class GradientSync {
       this.upload(buckets[k], grads, values, out);
       uploadMs += performance.now() - tUpload;
     }
-    const stats: GradientSyncStats = {
+    this.record({
       buckets: buckets.length,
       elements: sizes.reduce((a, s) => a + Math.max(s, 0), 0),
       earlyBuckets: timing.earlyBuckets,
@@ -259,17 +333,20 @@ export class GradientSync {
       reduceMs,
       uploadMs,
       totalMs: performance.now() - timing.t0,
-    };
+    });
+    return out;
+  }
+
+  private record(stats: GradientSyncStats): void {
     this.lastStats = stats;
     const t = this.totals;
     t.calls++;
     t.totalMs += stats.totalMs;
-    t.reduceMs += reduceMs;
-    t.readWaitMs += readWaitMs;
-    t.uploadMs += uploadMs;
-    t.layoutMs += layoutMs;
+    t.reduceMs += stats.reduceMs;
+    t.readWaitMs += stats.readWaitMs;
+    t.uploadMs += stats.uploadMs;
+    t.layoutMs += stats.layoutMs;
     t.recordMs += stats.recordMs;
-    return out;
   }
 
   /**

@@ -19,7 +19,7 @@
  */
 import {
   assign,
-  grad,
+  gradAsync,
   mul,
   noGrad,
   type RandomSource,
@@ -187,11 +187,12 @@ export class GanTrainer {
         random,
       );
       const params = this.params[phase.network].map(([, p]) => p);
-      // With several ranks, buckets of final gradients are read back and exchanged while the
+      // With several ranks, buckets of final gradients are read back and all-reduced while the
       // backward is still recorded and run (gradient_sync.ts); with one, just the backward.
+      const scaled = phase.gain === 1 ? loss : mul(loss, phase.gain);
       const grads = await this.sync.averageWhileComputing(
         params,
-        () => grad(phase.gain === 1 ? loss : mul(loss, phase.gain), params),
+        (shouldYield) => gradAsync(scaled, params, shouldYield),
       );
       noGrad(() => this.optimizers[phase.network].update(grads.map((g) => g && nanToNum(g))));
       this.metrics.add(`${phase.name}/loss`, loss, step);

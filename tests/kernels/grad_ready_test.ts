@@ -41,3 +41,24 @@ Deno.test("grad-ready listener: outside withGradReadyListener, nothing is report
   });
   assertEquals(calls, 0);
 });
+
+Deno.test("gradAsync: the same gradients as grad, yielding to the event loop when asked", async () => {
+  const x = K.tensor([0.3, -0.7, 1.1, 0.2], [2, 2]).keep();
+  x.requiresGrad = true;
+  const f = () => K.sum(K.square(K.tanh(K.matmul(K.mul(x, 1.5), x))));
+  const sync = await K.scope(() => K.grad(f(), [x])[0]!).read();
+  let asked = 0;
+  let timerRan = false;
+  setTimeout(() => (timerRan = true), 0);
+  let ranDuringPass = false;
+  const [g] = await K.scopeAsync(async () => {
+    const out = await K.gradAsync(f(), [x], () => ++asked % 2 === 0);
+    ranDuringPass = timerRan; // before any read-back: only the pass's yields can have run it
+    return [await out[0]!.read()];
+  });
+  assertEquals(Array.from(g), Array.from(sync));
+  if (asked < 3) throw new Error(`shouldYield asked ${asked} times`);
+  // A yield is a real turn of the event loop: a timer queued before the pass ran during it.
+  if (!ranDuringPass) throw new Error("no macrotask ran during the pass");
+  x.dispose();
+});

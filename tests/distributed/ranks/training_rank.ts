@@ -64,7 +64,7 @@ async function train(overlap: boolean): Promise<Map<string, K.Tensor>> {
       const hidden = K.tanh(K.add(K.matmul(features, w1), b1));
       const loss = K.mean(K.square(K.sub(K.matmul(hidden, w2), y)));
       const grads = overlap
-        ? await sync.averageWhileComputing(list, () => K.grad(loss, list))
+        ? await sync.averageWhileComputing(list, (y) => K.gradAsync(loss, list, y))
         : await sync.average(K.grad(loss, list));
       K.noGrad(() => list.forEach((p, i) => K.assign(p, K.sub(p, K.mul(grads[i]!, LR)))));
       for (const p of list) p.requiresGrad = false;
