@@ -44,27 +44,13 @@ export type GradReadyListener = (index: number, grad: Tensor | null) => void;
 let gradReadyListener: GradReadyListener | null = null;
 
 /**
- * Runs `fn` with `listener` told about the gradients of the backward passes it starts
- * (`grad`, `backward`) as each becomes final — so a caller can start copying the first
- * gradients (e.g. to another GPU's host) while the rest of the backward is still recorded
- * and executed. It does not change what is computed.
+ * Runs `fn` with `listener` told about the gradients of the backward pass it starts
+ * (`grad`, or `gradAsync`, which yields) as each becomes final — so a caller can start
+ * copying the first gradients (e.g. to another GPU's host) while the rest of the backward
+ * is still recorded and executed. It does not change what is computed. The pass `fn` starts
+ * synchronously takes the listener along; other code running while it waits does not see it.
  */
-export function withGradReadyListener<T>(listener: GradReadyListener, fn: () => T): T {
-  const prev = gradReadyListener;
-  gradReadyListener = listener;
-  try {
-    return fn();
-  } finally {
-    gradReadyListener = prev;
-  }
-}
-
-/**
- * `withGradReadyListener` for a backward pass that yields (`computeGradsAsync`): the pass
- * `fn` starts synchronously takes the listener along; other code running while it waits
- * does not see it.
- */
-export async function withGradReadyListenerAsync<T>(
+export async function withGradReadyListener<T>(
   listener: GradReadyListener,
   fn: () => Promise<T>,
 ): Promise<T> {

@@ -27,7 +27,7 @@ import { gpu } from "../../kernels/runtime/device.ts";
 import { copyBuffer, submit, uploadBuffer } from "../../kernels/runtime/commands.ts";
 import { releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
 import { throwPendingErrors } from "../../kernels/runtime/kernel_cache.ts";
-import { withGradReadyListenerAsync } from "../../kernels/tensor/autograd.ts";
+import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
 import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Bucket size: large enough to amortise a read-back (~0.2 ms) and an MPI call. */
@@ -222,7 +222,7 @@ export class GradientSync {
     };
     let grads: (Tensor | null)[];
     try {
-      grads = await withGradReadyListenerAsync((i, g) => {
+      grads = await withGradReadyListener((i, g) => {
         if (i >= n || reported[i] !== undefined) return;
         if (g) checkGradient(g);
         reported[i] = g;

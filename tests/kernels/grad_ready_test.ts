@@ -6,8 +6,8 @@ import { setupGpu } from "../helpers/check.ts";
 
 await setupGpu();
 
-Deno.test("grad-ready listener: each gradient reported once, final, as soon as no rule adds to it", () => {
-  K.scope(() => {
+Deno.test("grad-ready listener: each gradient reported once, final, as soon as no rule adds to it", async () => {
+  await K.scopeAsync(async () => {
     const x = K.tensor([0.5, -1, 2], [1, 3]);
     const w1 = K.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [3, 2]);
     const w2 = K.tensor([0.7, -0.8], [2, 1]);
@@ -17,9 +17,9 @@ Deno.test("grad-ready listener: each gradient reported once, final, as soon as n
     const h = K.tanh(K.add(K.matmul(x, w1), K.matmul(K.mul(x, 2), w1)));
     const loss = K.sum(K.matmul(h, w2));
     const reports: [number, K.Tensor | null, number][] = [];
-    const grads = withGradReadyListener(
+    const grads = await withGradReadyListener(
       (i, g) => reports.push([i, g, pendingDispatches()]),
-      () => K.grad(loss, [w1, w2, unused]),
+      () => Promise.resolve(K.grad(loss, [w1, w2, unused])),
     );
     assertEquals(reports.map(([i]) => i), [1, 0, 2], "w2 first, then w1, the unused one last");
     reports.forEach(([i, g]) => {
@@ -31,9 +31,9 @@ Deno.test("grad-ready listener: each gradient reported once, final, as soon as n
   });
 });
 
-Deno.test("grad-ready listener: outside withGradReadyListener, nothing is reported", () => {
+Deno.test("grad-ready listener: outside withGradReadyListener, nothing is reported", async () => {
   let calls = 0;
-  withGradReadyListener(() => calls++, () => {});
+  await withGradReadyListener(() => calls++, () => Promise.resolve());
   K.scope(() => {
     const w = K.tensor([1, 2]);
     w.requiresGrad = true;
