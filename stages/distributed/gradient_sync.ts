@@ -210,6 +210,12 @@ export class GradientSync {
       exchanged[k] = done;
       chain = done;
     };
+    // Exchanges go in plan order; a bucket that completes early waits for its predecessors.
+    const exchangeReady = () => {
+      while (exchanged.length < buckets.length && reads[exchanged.length]) {
+        exchange(exchanged.length);
+      }
+    };
     let earlyBuckets = 0;
     let lastYield = 0;
     // Let exchange continuations run every ~2 ms of recording while one is in flight.
@@ -231,8 +237,7 @@ export class GradientSync {
           reads[k] = this.readBucket(buckets[k], reported as (Tensor | null)[]);
           reads[k]!.catch(() => {}); // awaited in the exchange chain
           earlyBuckets++;
-          // Buckets complete in plan order (reverse parameter order), so k is the next one.
-          if (k === exchanged.length) exchange(k);
+          exchangeReady();
         }
       }, () => Promise.resolve(compute(shouldYield)));
     } catch (e) {
@@ -254,10 +259,8 @@ export class GradientSync {
       }
     });
     const t0 = performance.now();
-    for (let k = 0; k < buckets.length; k++) {
-      reads[k] ??= this.readBucket(buckets[k], grads);
-      if (k === exchanged.length) exchange(k);
-    }
+    buckets.forEach((b, k) => (reads[k] ??= this.readBucket(b, grads)));
+    exchangeReady();
     await throwPendingErrors();
     const out: (Tensor | null)[] = grads.map(() => null);
     let uploadMs = 0;

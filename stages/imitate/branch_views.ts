@@ -6,17 +6,8 @@
  * stage's sample grids show and its before/after gap measures.
  * @module
  */
-import {
-  noGrad,
-  permute,
-  reshape,
-  Rng,
-  scope,
-  slice,
-  type Tensor,
-  tensor,
-} from "../../kernels/mod.ts";
-import type { TriplaneGenerator } from "../model/generator.ts";
+import { noGrad, Rng, scope, slice, tensor } from "../../kernels/mod.ts";
+import { raysToImage, type TriplaneGenerator } from "../model/generator.ts";
 import { renderFused } from "../model/fused_renderer.ts";
 import { sampleRays } from "../model/rays.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
@@ -61,11 +52,10 @@ export async function renderBranchViews(
         generator.renderer.options,
         new Rng(0),
       );
-      const toImage = (t: Tensor) => reshape(permute(t, [0, 2, 1]), [n, t.shape[2], side, side]);
       return {
         image: g.image!,
-        direct: toImage(slice(direct.rgb, [null, null, [0, 3]])),
-        depth: toImage(direct.depth),
+        direct: raysToImage(slice(direct.rgb, [null, null, [0, 3]]), side),
+        depth: raysToImage(direct.depth, side),
       };
     })
   );
