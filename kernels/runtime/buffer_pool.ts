@@ -2,11 +2,11 @@
  * GPU buffers recycled by size class, so a training step allocates nothing
  * after its first iteration.
  *
- * A buffer released while the current batch is still being recorded may be
- * handed to later dispatches of the same batch (commands run in order), but not
- * to an upload: `queue.writeBuffer` would overtake the recorded commands that
- * still read it. Such buffers wait in `releasedThisBatch` until the batch is
- * submitted.
+ * A buffer released by commands not yet submitted may be handed to later
+ * dispatches (commands run in order), but not to an upload: `queue.writeBuffer`
+ * would overtake the recorded commands that still read it. Such buffers wait in
+ * `releasedUnsubmitted` until the batch that released them is submitted
+ * (batches are sealed in order and may be submitted later, commands.ts).
  */
 import { gpu } from "./device.ts";
 import { clearBindGroupCache } from "./commands.ts";
@@ -58,6 +58,14 @@ class FreeList {
   drain(): GPUBuffer[] {
     return this.items.splice(0);
   }
+  /** Removes and returns the buffers `pick` selects (order kept). */
+  take(pick: (b: GPUBuffer) => boolean): GPUBuffer[] {
+    const taken: GPUBuffer[] = [];
+    const kept: GPUBuffer[] = [];
+    for (const b of this.items) (pick(b) ? taken : kept).push(b);
+    this.items.splice(0, this.items.length, ...kept);
+    return taken;
+  }
 }
 
 const ids = new WeakMap<GPUBuffer, number>();
@@ -77,7 +85,10 @@ function listOf(map: Map<number, FreeList>, size: number): FreeList {
 }
 
 const free = new Map<number, FreeList>();
-const releasedThisBatch = new Map<number, FreeList>();
+const releasedUnsubmitted = new Map<number, FreeList>();
+/** The batch being recorded: its number, and the batch each unsubmitted release belongs to. */
+let batchNumber = 0;
+const releasedIn = new WeakMap<GPUBuffer, number>();
 let bytesInUse = 0;
 let bytesPooled = 0;
 let peakBytesInUse = 0;
@@ -86,7 +97,7 @@ let peakBytesInUse = 0;
 export function acquireBuffer(bytes: number, forUpload = false): GPUBuffer {
   const size = sizeClass(bytes);
   const settled = free.get(size);
-  const recent = forUpload ? undefined : releasedThisBatch.get(size);
+  const recent = forUpload ? undefined : releasedUnsubmitted.get(size);
   const a = settled?.peekId();
   const b = recent?.peekId();
   let buffer: GPUBuffer | undefined;
@@ -109,26 +120,32 @@ export function acquireBuffer(bytes: number, forUpload = false): GPUBuffer {
   return buffer;
 }
 
-/** Returns a buffer to the pool (reusable by later dispatches of this batch at once). */
+/** Returns a buffer to the pool (reusable by later dispatches at once). */
 export function releaseBuffer(buffer: GPUBuffer): void {
   bytesInUse -= buffer.size;
   bytesPooled += buffer.size;
-  listOf(releasedThisBatch, buffer.size).push(buffer);
+  releasedIn.set(buffer, batchNumber);
+  listOf(releasedUnsubmitted, buffer.size).push(buffer);
 }
 
-/** Called when a batch is submitted: its released buffers become free for uploads too. */
-export function onBatchSubmitted(): void {
-  for (const [size, list] of releasedThisBatch) {
+/** The batch being recorded is sealed: returns its number (for `onBatchSubmitted`). */
+export function sealReleases(): number {
+  return batchNumber++;
+}
+
+/** Batches up to `batch` are submitted: what they released becomes free for uploads too. */
+export function onBatchSubmitted(batch: number): void {
+  for (const [size, list] of releasedUnsubmitted) {
     if (!list.length) continue;
     const target = listOf(free, size);
-    for (const b of list.drain()) target.push(b);
+    for (const b of list.take((b) => releasedIn.get(b)! <= batch)) target.push(b);
   }
 }
 
-/** Destroys every pooled (unused) buffer. */
+/** Destroys every pooled (unused) buffer. Only after `flush()`: nothing may be pending. */
 export function trimPool(): void {
   clearBindGroupCache();
-  onBatchSubmitted();
+  onBatchSubmitted(Infinity);
   for (const list of free.values()) for (const b of list.drain()) b.destroy();
   free.clear();
   bytesPooled = 0;

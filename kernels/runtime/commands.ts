@@ -2,15 +2,23 @@
  * Command batching: every dispatch is recorded into one command encoder and
  * one compute pass; nothing is submitted until a read-back, an upload that
  * needs ordering, or an explicit `flush()`. (Measured on the H100 through
- * Deno: 7.9 µs per dispatch in one pass vs 186 µs per separate submit.)
+ * Deno: 7.9 µs per dispatch in one pass vs 186 µs per separate submit.) A
+ * batch is sealed (finished) where it is asked to be submitted and submitted
+ * then, or later, in order, when deferred writes hold submissions back.
  *
  * Small per-dispatch parameters go into uniform arenas written just before
  * submission. With profiling on, each dispatch gets its own pass with
  * timestamp writes and times are summed per op name.
+ *
+ * Deferred writes (`beforeNextSubmit`): commands may be recorded before the
+ * data they read has arrived on the host (a data-parallel gradient exchange
+ * still in flight) as long as its `writeBuffer` happens before they are
+ * submitted; until every such write has settled, `submit()` refuses and
+ * `submitWhenReady()` waits.
  */
 import { gpu } from "./device.ts";
 import { type Kernel, reportGpuError, throwPendingErrors } from "./kernel_cache.ts";
-import { acquireBuffer, bufferId, onBatchSubmitted } from "./buffer_pool.ts";
+import { acquireBuffer, bufferId, onBatchSubmitted, sealReleases } from "./buffer_pool.ts";
 
 const UNIFORM = 0x40;
 const COPY_DST = 0x08;
@@ -176,8 +184,83 @@ export function copyBuffer(
   currentEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
 }
 
-/** Submits the recorded batch (no wait). Throws pending shader errors first. */
+const pendingWrites = new Set<Promise<void>>();
+let failedWrite: unknown = null;
+
+/**
+ * Holds every later submit until `write` has settled. `write` ends with the
+ * `queue.writeBuffer` calls that commands recorded from now on (or already) read,
+ * into buffers no submitted-but-unfinished or recorded command still needs
+ * (`acquireBuffer(bytes, true)`). A rejection is thrown by the next `submitWhenReady`.
+ * Whoever registers a write must already have submitted every command its own
+ * completion depends on (a read-back it waits for), or the two would wait on each other.
+ */
+export function beforeNextSubmit(write: Promise<void>): void {
+  const entry: Promise<void> = write.then(
+    () => void pendingWrites.delete(entry),
+    (e) => {
+      pendingWrites.delete(entry);
+      failedWrite ??= e;
+    },
+  );
+  pendingWrites.add(entry);
+}
+
+/**
+ * Seals the batch recorded so far (now, so the boundary does not depend on timing), waits
+ * for the deferred writes (rethrowing a failed one), then submits every sealed batch.
+ */
+export async function submitWhenReady(): Promise<void> {
+  seal();
+  while (pendingWrites.size) await Promise.all(pendingWrites);
+  if (failedWrite !== null) {
+    const e = failedWrite;
+    failedWrite = null;
+    throw e;
+  }
+  submitSealed();
+}
+
+/** Submits the recorded batch (no wait). */
 export function submit(): void {
+  if (pendingWrites.size) {
+    throw new Error("submit() while deferred writes are pending: use submitWhenReady()");
+  }
+  seal();
+  submitSealed();
+}
+
+/** A finished batch waiting for its turn, with the uniform data it reads. */
+interface SealedBatch {
+  commands: GPUCommandBuffer;
+  params: { buffer: GPUBuffer; bytes: Uint8Array<ArrayBuffer> }[];
+  /** Its number in the buffer pool's release bookkeeping. */
+  number: number;
+  profile: { buffer: GPUBuffer; slots: ProfileSlot[] } | null;
+}
+
+const sealed: SealedBatch[] = [];
+
+/** Submits the sealed batches in order, each after writing its uniform data. */
+function submitSealed(): void {
+  if (!sealed.length) return;
+  const { device } = gpu();
+  device.pushErrorScope("validation");
+  for (const batch of sealed.splice(0)) {
+    for (const p of batch.params) device.queue.writeBuffer(p.buffer, 0, p.bytes);
+    device.queue.submit([batch.commands]);
+    onBatchSubmitted(batch.number);
+    if (batch.profile) {
+      pendingProfileReads.push(readProfile(batch.profile.buffer, batch.profile.slots));
+    }
+  }
+  device.popErrorScope().then((e) => {
+    if (e) reportGpuError(new Error(`GPU validation error at submit: ${e.message}`));
+  });
+}
+
+/** Finishes the recorded batch into the sealed queue (its validation errors reported later). */
+function seal(): void {
   const g = gpu();
   if (!encoder) return;
   endPass();
@@ -191,13 +274,15 @@ export function submit(): void {
     resolve = { buffer: readBuf, slots: profileSlots };
     profileSlots = [];
   }
+  // The arenas' current contents go with the batch: later batches reuse the arenas.
+  const params: SealedBatch["params"] = [];
   for (let i = 0; i <= arenaIndex && i < arenas.length; i++) {
     const a = arenas[i];
-    if (a.used) g.device.queue.writeBuffer(a.buffer, 0, a.bytes, 0, a.used);
+    if (a.used) params.push({ buffer: a.buffer, bytes: a.bytes.slice(0, a.used) });
     a.used = 0;
   }
   arenaIndex = 0;
-  g.device.queue.submit([encoder.finish()]);
+  const commands = encoder.finish();
   encoder = null;
   const ops = opsInBatch;
   opsInBatch = [];
@@ -209,8 +294,7 @@ export function submit(): void {
       );
     }
   });
-  onBatchSubmitted();
-  if (resolve) pendingProfileReads.push(readProfile(resolve.buffer, resolve.slots));
+  sealed.push({ commands, params, number: sealReleases(), profile: resolve });
 }
 
 async function readProfile(buffer: GPUBuffer, slots: ProfileSlot[]): Promise<void> {
@@ -229,7 +313,7 @@ async function readProfile(buffer: GPUBuffer, slots: ProfileSlot[]): Promise<voi
 
 /** Submits the batch and waits until the GPU has finished it; surfaces GPU errors. */
 export async function flush(): Promise<void> {
-  submit();
+  await submitWhenReady();
   const g = gpu();
   await g.device.queue.onSubmittedWorkDone();
   if (pendingProfileReads.length) await Promise.all(pendingProfileReads.splice(0));
@@ -247,7 +331,7 @@ export async function readBuffer(
   const size = Math.ceil(bytes / 4) * 4;
   const staging = g.device.createBuffer({ size: Math.max(size, 4), usage: MAP_READ | COPY_DST });
   if (size) copyBuffer(buffer, offset, staging, 0, size);
-  submit();
+  await submitWhenReady();
   await throwPendingErrors();
   await staging.mapAsync(MAP_READ);
   if (g.lost) throw g.lost;

@@ -17,6 +17,9 @@ import { createHash } from "node:crypto";
 import type { World } from "../../pipeline/world.ts";
 import { launchedByMpi, MAX_COUNT, Mpi } from "./mpi_ffi.ts";
 
+/** Float32 host buffers averaged together. */
+export type Buffers = readonly Float32Array<ArrayBuffer>[];
+
 /** What data-parallel training needs from the process group (a pipeline `World`, and more). */
 export interface Communicator extends World {
   /** This process's rank, 0 … size−1. */
@@ -28,9 +31,11 @@ export interface Communicator extends World {
   /**
    * Replaces each buffer, in place and on every rank, by the element-wise
    * mean over ranks: sum in rank order (float32), then ÷ size. All ranks must
-   * pass buffers of the same lengths in the same order.
+   * pass buffers of the same lengths in the same order. The buffers may be a
+   * promise (a GPU read-back still in flight): the call fixes this
+   * collective's place among the others, the exchange starts when they arrive.
    */
-  allReduceMean(buffers: readonly Float32Array<ArrayBuffer>[]): Promise<void>;
+  allReduceMean(buffers: Buffers | Promise<Buffers>): Promise<void>;
   /** Rank `root`'s bytes on every rank (others pass null; lengths need not be known). */
   broadcast(bytes: Uint8Array<ArrayBuffer> | null, root?: number): Promise<Uint8Array<ArrayBuffer>>;
   /** Every rank's bytes, in rank order (all ranks pass the same length). */
@@ -68,8 +73,8 @@ export class SingleProcess implements Communicator {
   readonly size = 1;
   readonly isLeader = true;
 
-  allReduceMean(_buffers: readonly Float32Array<ArrayBuffer>[]): Promise<void> {
-    return Promise.resolve();
+  async allReduceMean(buffers: Buffers | Promise<Buffers>): Promise<void> {
+    await buffers;
   }
 
   broadcast(
@@ -126,7 +131,13 @@ export class MpiCommunicator implements Communicator {
   /** 1/size repeated, for the scaling by MPI_PROD (grown on demand). */
   private reciprocal = new Float32Array(0);
   private scratch = new Float32Array(0);
-  private reducing: Promise<void> = Promise.resolve();
+  /**
+   * Collectives run one after another in the order they were called: a collective made
+   * of several MPI calls must not interleave with another, and every rank must issue them
+   * in the same order (program order; a gradient exchange is called when its read-back is
+   * requested, not when the data arrives).
+   */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly mpi: Mpi) {
     this.rank = mpi.rank;
@@ -134,13 +145,16 @@ export class MpiCommunicator implements Communicator {
     this.isLeader = mpi.rank === 0;
   }
 
-  allReduceMean(buffers: readonly Float32Array<ArrayBuffer>[]): Promise<void> {
-    // One at a time: the calls share the scratch buffer.
-    const run = this.reducing.then(async () => {
-      for (const buffer of buffers) await this.allReduceMeanOne(buffer);
-    });
-    this.reducing = run.catch(() => {});
+  private inOrder<T>(body: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(body);
+    this.tail = run.catch(() => {});
     return run;
+  }
+
+  allReduceMean(buffers: Buffers | Promise<Buffers>): Promise<void> {
+    return this.inOrder(async () => {
+      for (const buffer of await buffers) await this.allReduceMeanOne(buffer);
+    });
   }
 
   /** Reduce-scatter (all-to-all of shards, summed here in rank order), then all-gather. */
@@ -183,30 +197,34 @@ export class MpiCommunicator implements Communicator {
     }
   }
 
-  async broadcast(
+  broadcast(
     bytes: Uint8Array<ArrayBuffer> | null,
     root = 0,
   ): Promise<Uint8Array<ArrayBuffer>> {
     const isRoot = this.rank === root;
     if (isRoot && bytes === null) throw new Error(`broadcast: root rank ${root} passed no bytes`);
-    const length = new Float64Array([isRoot ? bytes!.length : 0]);
-    await this.mpi.bcast(new Uint8Array(length.buffer), root);
-    const data = isRoot ? bytes!.slice() : new Uint8Array(length[0]);
-    await this.mpi.bcast(data, root);
-    return data;
+    return this.inOrder(async () => {
+      const length = new Float64Array([isRoot ? bytes!.length : 0]);
+      await this.mpi.bcast(new Uint8Array(length.buffer), root);
+      const data = isRoot ? bytes!.slice() : new Uint8Array(length[0]);
+      await this.mpi.bcast(data, root);
+      return data;
+    });
   }
 
-  async allGather(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>[]> {
+  allGather(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>[]> {
     const n = bytes.length;
-    const all = new Uint8Array(n * this.size);
-    const counts = new Int32Array(this.size).fill(n);
-    const displs = Int32Array.from({ length: this.size }, (_, j) => j * n);
-    await this.mpi.allgatherv(bytes, n, all, counts, displs, "byte");
-    return Array.from({ length: this.size }, (_, j) => all.slice(j * n, (j + 1) * n));
+    return this.inOrder(async () => {
+      const all = new Uint8Array(n * this.size);
+      const counts = new Int32Array(this.size).fill(n);
+      const displs = Int32Array.from({ length: this.size }, (_, j) => j * n);
+      await this.mpi.allgatherv(bytes, n, all, counts, displs, "byte");
+      return Array.from({ length: this.size }, (_, j) => all.slice(j * n, (j + 1) * n));
+    });
   }
 
   barrier(): Promise<void> {
-    return this.mpi.barrier();
+    return this.inOrder(() => this.mpi.barrier());
   }
 
   close(): void {

@@ -12,8 +12,12 @@
  * still being recorded. So the GPU runs the backward while the CPU records
  * it, the first buckets are on the host by the time recording ends, and
  * bucket k is on the wire while the GPU still computes bucket k+1's
- * gradients. Uploads are one `writeBuffer` per bucket plus GPU copies into
- * the gradients' own buffers.
+ * gradients. The call returns when the backward is recorded: GPU copies from
+ * one upload buffer per bucket into the result tensors are recorded at once,
+ * and the averaged bucket is written into that buffer when its exchange ends
+ * (`beforeNextSubmit`: nothing recorded later is submitted before). So the CPU
+ * records the optimiser step and the next phase while the last buckets are
+ * still on the wire, and the GPU waits only for the exchange's tail.
  *
  * Before the first exchange the ranks compare a fingerprint of the gradient
  * layout (which gradients exist, their sizes): ranks that ran different
@@ -24,8 +28,13 @@
  */
 import { Tensor } from "../../kernels/mod.ts";
 import { gpu } from "../../kernels/runtime/device.ts";
-import { copyBuffer, submit, uploadBuffer } from "../../kernels/runtime/commands.ts";
-import { releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
+import {
+  beforeNextSubmit,
+  copyBuffer,
+  submitWhenReady,
+  uploadBuffer,
+} from "../../kernels/runtime/commands.ts";
+import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
 import { throwPendingErrors } from "../../kernels/runtime/kernel_cache.ts";
 import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
 import { type Communicator, ranksDisagreeing } from "./communicator.ts";
@@ -57,15 +66,21 @@ export interface GradientSyncStats {
   earlyBuckets: number;
   /** Recording the backward pass (`averageWhileComputing` only; 0 for `average`). */
   recordMs: number;
-  /** The layout check (one small all-gather; also waits for the slowest rank to get there). */
+  /**
+   * The layout check (one small all-gather). `average` only: the overlapped sync queues it
+   * with its exchanges, so it is inside `reduceMs` there.
+   */
   layoutMs: number;
   /** Time spent waiting for read-backs not hidden behind recording or communication. */
   readWaitMs: number;
   /** Time in the all-reduce (communication and the rank-ordered sum). */
   reduceMs: number;
-  /** Uploading the averaged buckets (host → GPU, plus recording the copies). */
+  /** Writing the averaged buckets to the GPU (host → GPU). */
   uploadMs: number;
-  /** From the end of recording (or the call of `average`) to the averaged gradients. */
+  /**
+   * From the end of recording (or the call of `average`) to the averaged gradients on the
+   * GPU; the overlapped sync spends it while the caller records what follows.
+   */
   totalMs: number;
 }
 
@@ -124,6 +139,12 @@ export function reverseOrder(n: number): number[] {
   return Array.from({ length: n }, (_, i) => n - 1 - i);
 }
 
+/** A bucket's read-back: submitted (after any deferred writes), then its values on the host. */
+interface BucketRead {
+  submitted: Promise<void>;
+  values: Promise<Float32Array<ArrayBuffer>>;
+}
+
 /** Averages gradients over the ranks of a communicator. One per training run. */
 export class GradientSync {
   /** Timings of the last sync (null before the first, and for a world of one). */
@@ -135,6 +156,8 @@ export class GradientSync {
   private readonly overlap: boolean;
   /** Host-readable staging buffers by byte size, reused from step to step (unmapped). */
   private readonly staging = new Map<number, GPUBuffer[]>();
+  /** Exchanges in flight, of this sync or an earlier one still finishing. */
+  private inFlight = 0;
 
   constructor(readonly comm: Communicator, options: GradientSyncOptions = {}) {
     this.bucketBytes = options.bucketBytes ?? DEFAULT_BUCKET_BYTES;
@@ -151,162 +174,10 @@ export class GradientSync {
     if (this.comm.size === 1) return [...grads];
     const t0 = performance.now();
     grads.forEach(checkGradient);
-    const buckets = planBuckets(
-      grads.map((g) => g?.size ?? -1),
-      this.bucketBytes,
-      reverseOrder(grads.length),
-    );
-    const reads = buckets.map((b) => this.readBucket(b, grads));
-    return await this.exchange(grads, buckets, reads, { t0, recordMs: 0, earlyBuckets: 0 });
-  }
-
-  /**
-   * `compute(shouldYield)` (a backward pass: `gradAsync(loss, params, shouldYield)`) averaged
-   * over ranks, overlapped with it: each bucket of gradients is read back as soon as autograd
-   * reports all of its gradients final, and all-reduced as soon as it is on the host — while
-   * the rest of the backward is still recorded and run (`compute` yields to the event loop
-   * when `shouldYield()` says so, which it does while an exchange is in flight). Uploads of
-   * the averaged buckets come after the backward, in plan order, so the recorded commands do
-   * not depend on timing. Returns what `average` of the same gradients returns, bit for bit.
-   * `params` are the tensors `compute` differentiates against, in the same order (their
-   * sizes plan the buckets; ranks compare them before the first exchange).
-   */
-  async averageWhileComputing(
-    params: readonly Tensor[],
-    compute: (shouldYield: () => boolean) => Promise<(Tensor | null)[]> | (Tensor | null)[],
-  ): Promise<(Tensor | null)[]> {
-    if (this.comm.size === 1) return await compute(() => false);
-    if (!this.overlap) return await this.average(await compute(() => false));
-    const tStart = performance.now();
-    const n = params.length;
-    const sizes = params.map((p) => p.size);
-    const buckets = planBuckets(sizes, this.bucketBytes, reverseOrder(n));
-    const bucketOf = new Int32Array(n).fill(-1);
-    buckets.forEach((b, k) => b.forEach((i) => (bucketOf[i] = k)));
-    const missing = buckets.map((b) => b.length);
-    const reported: (Tensor | null | undefined)[] = new Array(n).fill(undefined);
-    const reads: (Promise<Float32Array<ArrayBuffer>> | null)[] = buckets.map(() => null);
-    const exchanged: Promise<Float32Array<ArrayBuffer>>[] = [];
-    const timing = { readWaitMs: 0, reduceMs: 0, layoutMs: 0 };
-    // Every MPI call of this sync runs in one chain, in the same order on every rank: the
-    // layout check, then the buckets in plan order.
-    let chain: Promise<unknown> = this.checkLayout
-      ? this.timed(() => this.assertSameLayout(sizes), (ms) => (timing.layoutMs += ms))
-      : Promise.resolve();
-    let inFlight = 0;
-    const exchange = (k: number) => {
-      const read = reads[k]!;
-      inFlight++;
-      const done = chain.then(async () => {
-        const tRead = performance.now();
-        const values = await read;
-        timing.readWaitMs += performance.now() - tRead;
-        const tReduce = performance.now();
-        await this.comm.allReduceMean([values]);
-        timing.reduceMs += performance.now() - tReduce;
-        return values;
-      }).finally(() => inFlight--);
-      done.catch(() => {}); // awaited below; no unhandled rejection meanwhile
-      exchanged[k] = done;
-      chain = done;
-    };
-    // Exchanges go in plan order; a bucket that completes early waits for its predecessors.
-    const exchangeReady = () => {
-      while (exchanged.length < buckets.length && reads[exchanged.length]) {
-        exchange(exchanged.length);
-      }
-    };
-    let earlyBuckets = 0;
-    let lastYield = 0;
-    // Let exchange continuations run every ~2 ms of recording while one is in flight.
-    const shouldYield = () => {
-      if (inFlight === 0) return false;
-      const now = performance.now();
-      if (now - lastYield < 2) return false;
-      lastYield = now;
-      return true;
-    };
-    let grads: (Tensor | null)[];
-    try {
-      grads = await withGradReadyListener((i, g) => {
-        if (i >= n || reported[i] !== undefined) return;
-        if (g) checkGradient(g);
-        reported[i] = g;
-        const k = bucketOf[i];
-        if (k >= 0 && --missing[k] === 0) {
-          reads[k] = this.readBucket(buckets[k], reported as (Tensor | null)[]);
-          reads[k]!.catch(() => {}); // awaited in the exchange chain
-          earlyBuckets++;
-          exchangeReady();
-        }
-      }, () => Promise.resolve(compute(shouldYield)));
-    } catch (e) {
-      await chain.catch(() => {}); // let MPI calls in flight finish before the error propagates
-      throw e;
-    }
-    if (grads.length !== n) {
-      throw new Error(`gradient sync: ${grads.length} gradients for ${n} parameters`);
-    }
-    grads.forEach((g, i) => {
-      if (g) checkGradient(g);
-      if (reported[i] !== undefined && reported[i] !== g) {
-        throw new Error(`gradient sync: gradient ${i} changed after it was reported final`);
-      }
-      if (g && g.size !== params[i].size) {
-        throw new Error(
-          `gradient sync: gradient ${i} has ${g.size} elements, its parameter ${params[i].size}`,
-        );
-      }
-    });
-    const t0 = performance.now();
-    buckets.forEach((b, k) => (reads[k] ??= this.readBucket(b, grads)));
-    exchangeReady();
-    await throwPendingErrors();
-    const out: (Tensor | null)[] = grads.map(() => null);
-    let uploadMs = 0;
-    for (let k = 0; k < buckets.length; k++) {
-      const values = await exchanged[k];
-      const tUpload = performance.now();
-      this.upload(buckets[k], grads, values, out);
-      uploadMs += performance.now() - tUpload;
-    }
-    this.record({
-      buckets: buckets.length,
-      elements: sizes.reduce((a, s) => a + s, 0),
-      earlyBuckets,
-      recordMs: t0 - tStart,
-      layoutMs: timing.layoutMs,
-      readWaitMs: timing.readWaitMs,
-      reduceMs: timing.reduceMs,
-      uploadMs,
-      totalMs: performance.now() - t0,
-    });
-    return out;
-  }
-
-  private async timed<T>(fn: () => Promise<T>, add: (ms: number) => void): Promise<T> {
-    const t = performance.now();
-    try {
-      return await fn();
-    } finally {
-      add(performance.now() - t);
-    }
-  }
-
-  /** Zeroes `totals`. */
-  resetTotals(): void {
-    this.totals = zeroTotals();
-  }
-
-  /** Layout check, then per bucket (in plan order): wait for its read-back, all-reduce, upload. */
-  private async exchange(
-    grads: readonly (Tensor | null)[],
-    buckets: number[][],
-    reads: Promise<Float32Array<ArrayBuffer>>[],
-    timing: { t0: number; recordMs: number; earlyBuckets: number },
-  ): Promise<(Tensor | null)[]> {
-    for (const r of reads) r.catch(() => {}); // awaited below, in order
     const sizes = grads.map((g) => (g ? g.size : -1));
+    const buckets = planBuckets(sizes, this.bucketBytes, reverseOrder(grads.length));
+    const reads = buckets.map((b) => this.readBucket(b, grads));
+    for (const r of reads) r.values.catch(() => {}); // awaited below, in order
     const tLayout = performance.now();
     if (this.checkLayout) await this.assertSameLayout(sizes);
     const layoutMs = performance.now() - tLayout;
@@ -317,7 +188,7 @@ export class GradientSync {
     let uploadMs = 0;
     for (let k = 0; k < buckets.length; k++) {
       const tRead = performance.now();
-      const values = await reads[k];
+      const values = await reads[k].values;
       readWaitMs += performance.now() - tRead;
       const tReduce = performance.now();
       await this.comm.allReduceMean([values]);
@@ -329,15 +200,166 @@ export class GradientSync {
     this.record({
       buckets: buckets.length,
       elements: sizes.reduce((a, s) => a + Math.max(s, 0), 0),
-      earlyBuckets: timing.earlyBuckets,
-      recordMs: timing.recordMs,
+      earlyBuckets: 0,
+      recordMs: 0,
       layoutMs,
       readWaitMs,
       reduceMs,
       uploadMs,
-      totalMs: performance.now() - timing.t0,
+      totalMs: performance.now() - t0,
     });
     return out;
+  }
+
+  /**
+   * `compute(shouldYield)` (a backward pass: `gradAsync(loss, params, shouldYield)`) averaged
+   * over ranks, overlapped with it and with what the caller records next. Each bucket of
+   * gradients is read back as soon as autograd reports all of its gradients final and
+   * all-reduced as soon as it is on the host, while the rest of the backward is still
+   * recorded and run (`compute` yields to the event loop when `shouldYield()` says so, which
+   * it does while an exchange is in flight). It returns when the backward is recorded: the
+   * result tensors are filled by GPU copies recorded now from buffers whose data is written
+   * when the exchange ends (`beforeNextSubmit`), so the caller records the optimiser step and
+   * the next phase while the last buckets are on the wire; nothing is submitted before they
+   * land. Returns what `average` of the same gradients returns, bit for bit.
+   *
+   * `params` are the tensors `compute` differentiates against, in the same order (their
+   * sizes plan the buckets; ranks compare them before the first exchange). `also`: tensors
+   * replaced in place by their rank-mean after `compute` (a tracked average such as w_avg).
+   */
+  async averageWhileComputing(
+    params: readonly Tensor[],
+    compute: (shouldYield: () => boolean) => Promise<(Tensor | null)[]> | (Tensor | null)[],
+    also: readonly Tensor[] = [],
+  ): Promise<(Tensor | null)[]> {
+    if (this.comm.size === 1) return await compute(() => false);
+    also.forEach(checkGradient);
+    if (!this.overlap) {
+      const grads = await compute(() => false);
+      const averaged = await this.average([...grads, ...also]);
+      also.forEach((t, j) =>
+        copyBuffer(averaged[grads.length + j]!.buffer, 0, t.buffer, 0, t.size * 4)
+      );
+      return averaged.slice(0, grads.length);
+    }
+    const tStart = performance.now();
+    const n = params.length;
+    const sizes = [...params, ...also].map((p) => p.size);
+    const buckets = [
+      ...planBuckets(sizes.slice(0, n), this.bucketBytes, reverseOrder(n)),
+      ...planBuckets(sizes.slice(n), this.bucketBytes).map((b) => b.map((i) => i + n)),
+    ];
+    const bucketOf = new Int32Array(n).fill(-1);
+    buckets.forEach((b, k) => b.forEach((i) => i < n && (bucketOf[i] = k)));
+    const missing = buckets.map((b) => b.length);
+    // What each bucket member holds: a gradient (once reported final) or an `also` tensor.
+    const members: (Tensor | null | undefined)[] = [...new Array(n).fill(undefined), ...also];
+    const reads: (BucketRead | null)[] = buckets.map(() => null);
+    const exchanged: Promise<Float32Array<ArrayBuffer>>[] = [];
+    const timing = { readWaitMs: 0, reduceMs: 0, uploadMs: 0, recordEnd: Infinity };
+    // The layout check, then the buckets in plan order: the communicator runs collectives in
+    // the order they are called, which is program order here (the same on every rank).
+    const layout = this.checkLayout ? this.assertSameLayout(sizes) : Promise.resolve();
+    layout.catch(() => {}); // awaited through every exchange
+    let previousDone = tStart;
+    const exchange = (k: number) => {
+      let arrived = 0;
+      const data = Promise.all([layout, reads[k]!.values]).then(([, values]) => {
+        arrived = performance.now();
+        // Waiting for data after recording ended, with the wire idle.
+        timing.readWaitMs += Math.max(0, arrived - Math.max(previousDone, timing.recordEnd));
+        return values;
+      });
+      this.inFlight++;
+      const done = this.comm.allReduceMean(data.then((v) => [v])).then(async () => {
+        const now = performance.now();
+        timing.reduceMs += now - Math.max(previousDone, arrived);
+        previousDone = now;
+        return await data;
+      }).finally(() => this.inFlight--);
+      done.catch(() => {}); // awaited through the deferred writes
+      exchanged[k] = done;
+    };
+    // Exchanges go in plan order; a bucket that completes early waits for its predecessors.
+    const exchangeReady = () => {
+      while (exchanged.length < buckets.length && reads[exchanged.length]) {
+        exchange(exchanged.length);
+      }
+    };
+    let earlyBuckets = 0;
+    let lastYield = 0;
+    // Let exchange continuations run every ~2 ms of recording while one (of any sync) is in flight.
+    const shouldYield = () => {
+      if (this.inFlight === 0) return false;
+      const now = performance.now();
+      if (now - lastYield < 2) return false;
+      lastYield = now;
+      return true;
+    };
+    let grads: (Tensor | null)[];
+    try {
+      grads = await withGradReadyListener((i, g) => {
+        if (i >= n || members[i] !== undefined) return;
+        if (g) checkGradient(g);
+        members[i] = g;
+        const k = bucketOf[i];
+        if (k >= 0 && --missing[k] === 0) {
+          reads[k] = this.readBucket(buckets[k], members);
+          earlyBuckets++;
+          exchangeReady();
+        }
+      }, () => Promise.resolve(compute(shouldYield)));
+    } catch (e) {
+      await Promise.allSettled(exchanged); // let MPI calls in flight finish first
+      throw e;
+    }
+    if (grads.length !== n) {
+      throw new Error(`gradient sync: ${grads.length} gradients for ${n} parameters`);
+    }
+    grads.forEach((g, i) => {
+      if (g) checkGradient(g);
+      if (members[i] !== undefined && members[i] !== g) {
+        throw new Error(`gradient sync: gradient ${i} changed after it was reported final`);
+      }
+      if (g && g.size !== params[i].size) {
+        throw new Error(
+          `gradient sync: gradient ${i} has ${g.size} elements, its parameter ${params[i].size}`,
+        );
+      }
+      members[i] = g;
+    });
+    timing.recordEnd = performance.now();
+    buckets.forEach((b, k) => (reads[k] ??= this.readBucket(b, members)));
+    exchangeReady();
+    // Every read-back of this sync is submitted before its own writes hold submissions back
+    // (a read-back may itself wait for the previous sync's writes).
+    await Promise.all(reads.map((r) => r!.submitted));
+    await throwPendingErrors();
+    const out: (Tensor | null)[] = grads.map(() => null);
+    const writes = buckets.map((b, k) =>
+      this.deferUpload(b, members, n, out, exchanged[k], (ms) => (timing.uploadMs += ms))
+    );
+    beforeNextSubmit(
+      Promise.all(writes).then(() =>
+        this.record({
+          buckets: buckets.length,
+          elements: sizes.reduce((a, s) => a + s, 0),
+          earlyBuckets,
+          recordMs: timing.recordEnd - tStart,
+          layoutMs: 0, // queued with the exchanges: inside reduceMs
+          readWaitMs: timing.readWaitMs,
+          reduceMs: timing.reduceMs,
+          uploadMs: timing.uploadMs,
+          totalMs: performance.now() - timing.recordEnd,
+        })
+      ),
+    );
+    return out;
+  }
+
+  /** Zeroes `totals`. */
+  resetTotals(): void {
+    this.totals = zeroTotals();
   }
 
   private record(stats: GradientSyncStats): void {
@@ -353,35 +375,46 @@ export class GradientSync {
   }
 
   /**
-   * The bucket's gradients copied (GPU copies, no kernel) into one host-readable staging
-   * buffer; submits what is recorded so far and maps the buffer. Resolves to a copy of the
-   * packed values (MPI works on it in place), the staging buffer goes back to the pool.
+   * The bucket's tensors copied (GPU copies, no kernel) into one host-readable staging
+   * buffer, recorded now; then the batch is submitted (after any deferred writes) and the
+   * buffer mapped. `values` resolves to a copy of the packed values (MPI works on it in
+   * place); the staging buffer is kept for the next step. (Deno answers the map by blocking
+   * the main thread until the GPU has finished everything submitted — see gpu_pacer.ts —
+   * so recording pauses there; mapping only after the whole backward measured slower:
+   * then no exchange overlaps the GPU's work.)
    */
   private readBucket(
     indices: readonly number[],
-    grads: readonly (Tensor | null | undefined)[],
-  ): Promise<Float32Array<ArrayBuffer>> {
-    const members = indices.map((i) => grads[i]).filter((g): g is Tensor => !!g);
+    tensors: readonly (Tensor | null | undefined)[],
+  ): BucketRead {
+    const members = indices.map((i) => tensors[i]).filter((g): g is Tensor => !!g);
     const bytes = members.reduce((a, g) => a + g.size * 4, 0);
-    if (bytes === 0) return Promise.resolve(new Float32Array(0));
+    if (bytes === 0) {
+      return { submitted: Promise.resolve(), values: Promise.resolve(new Float32Array(0)) };
+    }
     const staging = this.takeStaging(bytes);
     let offset = 0;
     for (const g of members) {
       copyBuffer(g.buffer, 0, staging, offset, g.size * 4);
       offset += g.size * 4;
     }
-    submit();
-    return staging.mapAsync(MAP_READ).then(() => {
-      const g = gpu();
-      if (g.lost) throw g.lost;
-      const values = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-      staging.unmap();
-      this.staging.get(bytes)!.push(staging);
-      return values;
-    }, (e) => {
-      staging.destroy();
-      throw e;
-    });
+    const submitted = submitWhenReady();
+    const values = submitted.then(() => staging.mapAsync(MAP_READ)).then(
+      () => {
+        const g = gpu();
+        if (g.lost) throw g.lost;
+        const values = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+        staging.unmap();
+        this.staging.get(bytes)!.push(staging);
+        return values;
+      },
+      (e) => {
+        staging.destroy();
+        throw e;
+      },
+    );
+    values.catch(() => {}); // awaited by the exchange
+    return { submitted, values };
   }
 
   private takeStaging(bytes: number): GPUBuffer {
@@ -389,6 +422,39 @@ export class GradientSync {
     if (!list) this.staging.set(bytes, list = []);
     return list.pop() ??
       gpu().device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST });
+  }
+
+  /**
+   * Records GPU copies from one upload buffer into the bucket's results (a new tensor per
+   * gradient, an `also` tensor in place) and returns the write of the averaged values into
+   * that buffer, which happens when `averaged` arrives and before the copies are submitted.
+   */
+  private deferUpload(
+    indices: readonly number[],
+    members: readonly (Tensor | null | undefined)[],
+    n: number,
+    out: (Tensor | null)[],
+    averaged: Promise<Float32Array<ArrayBuffer>>,
+    addMs: (ms: number) => void,
+  ): Promise<void> {
+    const present = indices.filter((i) => members[i]);
+    const bytes = present.reduce((a, i) => a + members[i]!.size * 4, 0);
+    if (bytes === 0) return averaged.then(() => {});
+    const packed = acquireBuffer(bytes, true);
+    let offset = 0;
+    for (const i of present) {
+      const source = members[i]!;
+      const target = i < n ? (out[i] = Tensor.empty(source.shape)) : source;
+      copyBuffer(packed, offset, target.buffer, 0, source.size * 4);
+      offset += source.size * 4;
+    }
+    // Later dispatches of this batch may reuse it: the write below lands before the batch runs.
+    releaseBuffer(packed);
+    return averaged.then((values) => {
+      const t = performance.now();
+      gpu().device.queue.writeBuffer(packed, 0, values);
+      addMs(performance.now() - t);
+    });
   }
 
   /** One upload of the averaged bucket, then a GPU copy into each gradient's new tensor. */

@@ -13,12 +13,11 @@
  * from the shared stream and keeps its interleaved rows, per-sample draws in
  * the loss go through `ShardedRandom`, gradients are averaged over ranks
  * after each backward (then sanitised, then Adam, as the original), and the
- * tracked w average is averaged after each step. With one rank every one of
+ * tracked w average is averaged with each step's last exchange. With one rank every one of
  * these is the identity.
  * @module
  */
 import {
-  assign,
   gradAsync,
   mul,
   noGrad,
@@ -155,17 +154,29 @@ export class GanTrainer {
    * this rank's part of the global batch (all of it for one rank).
    */
   async trainStep(real: RealBatch): Promise<void> {
-    for (const phase of phasesAt(this.phases, this.step)) await this.runPhase(phase, real);
-    await this.averageTrackedW();
+    const phases = phasesAt(this.phases, this.step);
+    // w_avg (updated from each rank's own latents in Dmain) ← its mean over ranks, which is the
+    // global batch's update, so every rank's G (and the saved one) carries the same average.
+    // It travels with the step's last gradient exchange instead of a read-back of its own,
+    // which would make the CPU wait for the GPU at the end of every step.
+    const wAvg = this.G.backbone.mapping.wAvg;
+    for (const [i, phase] of phases.entries()) {
+      await this.runPhase(phase, real, i === phases.length - 1 && wAvg ? [wAvg] : []);
+    }
     this.ema.update(emaBeta(this.emaSettings, this.batch, this.curNimg));
     this.step++;
   }
 
   /**
    * One phase at the current step: its own z/c draw, gradient × gain averaged over ranks,
-   * sanitised, one Adam update.
+   * sanitised, one Adam update. `alsoAverage`: tensors replaced by their rank-mean after the
+   * phase's backward (nothing changes for one rank).
    */
-  async runPhase(phase: TrainingPhase, real: RealBatch): Promise<void> {
+  async runPhase(
+    phase: TrainingPhase,
+    real: RealBatch,
+    alsoAverage: readonly Tensor[] = [],
+  ): Promise<void> {
     trainerTestHooks.beforePhase?.(this, phase, this.step);
     for (const [net, list] of Object.entries(this.params)) {
       for (const [, p] of list) p.requiresGrad = net === phase.network;
@@ -193,6 +204,7 @@ export class GanTrainer {
       const grads = await this.sync.averageWhileComputing(
         params,
         (shouldYield) => gradAsync(scaled, params, shouldYield),
+        alsoAverage,
       );
       noGrad(() => this.optimizers[phase.network].update(grads.map((g) => g && nanToNum(g))));
       this.metrics.add(`${phase.name}/loss`, loss, step);
@@ -202,20 +214,6 @@ export class GanTrainer {
       }
     });
     for (const [, p] of this.params[phase.network]) p.requiresGrad = false;
-  }
-
-  /**
-   * w_avg (updated from each rank's own latents in Dmain) ← its mean over ranks, which is the
-   * global batch's update, so every rank's G (and the saved one) carries the same average.
-   */
-  private async averageTrackedW(): Promise<void> {
-    const wAvg = this.G.backbone.mapping.wAvg;
-    if (this.comm.size === 1 || !wAvg) return;
-    const values = new Float32Array(await wAvg.read());
-    await this.comm.allReduceMean([values]);
-    const averaged = TensorClass.fromData(values, wAvg.shape);
-    noGrad(() => assign(wAvg, averaged));
-    averaged.dispose();
   }
 
   /** Parameter counts per network (for the log). */

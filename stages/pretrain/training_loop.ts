@@ -15,8 +15,7 @@
  * @module
  */
 import { join } from "node:path";
-import { flush, gpu, memoryStats } from "../../kernels/mod.ts";
-import { submit } from "../../kernels/runtime/commands.ts";
+import { flush, memoryStats } from "../../kernels/mod.ts";
 import type { StageContext } from "../../pipeline/mod.ts";
 import { GENERATOR_FORMAT } from "../io/generator_checkpoint.ts";
 import { safetensorsBytes } from "./tensor_readback.ts";
@@ -29,6 +28,7 @@ import type { GanTrainer } from "./trainer.ts";
 import { type CarriedFiles, restoreTrainingState, saveTrainingState } from "./checkpoint_state.ts";
 import { renderSampleGrid, type SampleCameras, sampleCameras } from "./samples.ts";
 import { firstNonFinite, NonFiniteLossError } from "./nan_guard.ts";
+import { GpuPacer } from "./gpu_pacer.ts";
 import { metricsAcrossRanks } from "./metrics_across_ranks.ts";
 import { shareTrainerState, trainerTensors } from "./rank_state.ts";
 import type { Communicator } from "../distributed/communicator.ts";
@@ -57,17 +57,6 @@ export interface TrainingRunOptions {
    * may write extra files into `outDir`; returns more `metrics.json` fields.
    */
   finish?: (trainer: GanTrainer, outDir: string) => Promise<Record<string, unknown>>;
-}
-
-/** Lets the GPU run one step behind: submit this step, wait for the previous one. */
-class GpuPacer {
-  private previous: Promise<unknown> = Promise.resolve();
-  async stepRecorded(): Promise<void> {
-    submit();
-    const done = gpu().device.queue.onSubmittedWorkDone();
-    await this.previous;
-    this.previous = done;
-  }
 }
 
 /** Artifact files produced during training (log lines, sample grids), carried through checkpoints. */
@@ -106,6 +95,27 @@ async function anyRank(comm: Communicator, flag: boolean): Promise<boolean> {
   if (comm.size === 1) return flag;
   const all = await comm.allGather(new Uint8Array([flag ? 1 : 0]));
   return all.some((bytes) => bytes[0] === 1);
+}
+
+/**
+ * The ranks' stop votes, one step late: the vote of step N is started after step N (the
+ * collective queues behind that step's gradient exchanges) and read after step N + 1, so
+ * the CPU never waits for the GPU to vote. One rank decides at once.
+ */
+class StopVote {
+  private pending: Promise<boolean> = Promise.resolve(false);
+  constructor(private readonly comm: Communicator) {}
+  async after(flag: boolean): Promise<boolean> {
+    if (this.comm.size === 1) return flag;
+    const previous = await this.pending;
+    this.pending = anyRank(this.comm, flag);
+    this.pending.catch(() => {}); // read after the next step (or by `settle`)
+    return previous;
+  }
+  /** The last vote's collective has finished (before the ranks' next collectives). */
+  async settle(): Promise<void> {
+    await this.pending;
+  }
 }
 
 /** Sample grid file name: kimg with three decimals, zero-padded so names sort. */
@@ -209,7 +219,8 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
 
   const bar = ctx.progress(kimg(total), "kimg");
   bar.update(kimg(trainer.step));
-  const pacer = new GpuPacer();
+  const pacer = new GpuPacer(comm.size);
+  const vote = new StopVote(comm);
   let next = trainer.step < total ? data.batchAt(trainer.step) : null;
   while (next) {
     const real = await next;
@@ -225,13 +236,14 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
     if (due(every.log) || due(every.samples) || due(every.checkpoint)) await tick(step);
     if (due(every.samples) && leader) await writeSamples(step);
     // Ctrl-C: save where we are (the pipeline then stops the run) so a rerun resumes here.
-    const stop = await anyRank(comm, ctx.signal.aborted);
+    const stop = await vote.after(ctx.signal.aborted);
     if (!last && (step % every.checkpoint === 0 || stop)) await checkpoint(step);
     if (stop && !last) {
       throw new Error(`stopped at step ${step}: another rank was interrupted; rerun to resume`);
     }
     bar.update(kimg(step));
   }
+  await vote.settle();
   await flush();
   if (comm.size > 1) await assertRanksAgree(comm, trainerTensors(trainer), "training states");
   if (!leader) return;

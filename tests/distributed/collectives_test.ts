@@ -9,6 +9,7 @@ interface CollectivesReport {
   exact: boolean;
   broadcastOk: boolean;
   gatherOk: boolean;
+  orderOk: boolean;
   digest: string;
 }
 
@@ -19,12 +20,13 @@ Deno.test("meanInRankOrder: left fold in rank order, float32 rounding, then ÷ s
   assertEquals(Array.from(meanInRankOrder([parts[0], parts[2], parts[1]])), [Math.fround(1 / 3)]);
 });
 
-Deno.test("MPI collectives: exact rank-ordered all-reduce, broadcast, all-gather; bit-identical reruns", async () => {
+Deno.test("MPI collectives: exact rank-ordered all-reduce, broadcast, all-gather, call order; bit-identical reruns", async () => {
   // 3 ranks: with 2 the sum commutes, 3 shows that the order is fixed.
   const first = await runRanks<CollectivesReport>(3, "collectives_rank.ts");
   assertEquals(first.size, 3);
   assert(first.allRanksOk && first.exact, "all-reduce equals the rank-ordered float32 mean");
   assert(first.broadcastOk && first.gatherOk, "broadcast from rank 2 and all-gather");
+  assert(first.orderOk, "collectives run in call order even when the data comes late");
   const second = await runRanks<CollectivesReport>(3, "collectives_rank.ts");
   assertEquals(second.digest, first.digest, "two runs give the same bits");
   const two = await runRanks<CollectivesReport>(2, "collectives_rank.ts");

@@ -1,6 +1,13 @@
 import * as K from "../../kernels/mod.ts";
 import { kernel } from "../../kernels/runtime/kernel_cache.ts";
-import { dispatch, pendingDispatches } from "../../kernels/runtime/commands.ts";
+import {
+  beforeNextSubmit,
+  copyBuffer,
+  dispatch,
+  pendingDispatches,
+  submit,
+} from "../../kernels/runtime/commands.ts";
+import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 
@@ -95,4 +102,27 @@ Deno.test("runtime: per-op GPU timestamps when the adapter has them", async () =
   if (!report.has("mul") || !report.has("fill")) {
     throw new Error(`ops profiled: ${[...report.keys()]}`);
   }
+});
+
+Deno.test("runtime: a deferred write lands before the commands recorded after it; submit waits", async () => {
+  await K.flush();
+  // Commands that read a buffer whose data is not on the host yet (a gradient exchange).
+  const target = K.zeros([4]);
+  const staged = acquireBuffer(16, true);
+  copyBuffer(staged, 0, target.buffer, 0, 16);
+  releaseBuffer(staged); // later dispatches may reuse it: the write still comes first
+  const doubled = K.mul(target, 2);
+  let arrive!: (data: Float32Array<ArrayBuffer>) => void;
+  const data = new Promise<Float32Array<ArrayBuffer>>((resolve) => (arrive = resolve));
+  beforeNextSubmit(data.then((d) => K.gpu().device.queue.writeBuffer(staged, 0, d)));
+  await assertThrows(() => submit(), "deferred writes are pending");
+  const read = doubled.read(); // waits for the write, then submits
+  await new Promise((r) => setTimeout(r, 20));
+  arrive(Float32Array.from([1, 2, 3, 4]));
+  assertEquals(Array.from(await read), [2, 4, 6, 8]);
+  submit(); // nothing holds submissions back any more
+  // A failed write surfaces once, at the next submit that waited for it.
+  beforeNextSubmit(Promise.reject(new Error("exchange failed")));
+  await assertThrows(() => K.flush(), "exchange failed");
+  assertEquals(Array.from(await K.add(K.tensor([1]), 1).read()), [2]);
 });

@@ -1,7 +1,8 @@
 /**
  * One rank of the collectives test (run under mpirun): all-reduce of data
  * whose rounding depends on the sum order, broadcast from a non-zero root,
- * all-gather. Rank 0 prints one JSON line with what the test checks.
+ * all-gather, and the call order of collectives whose data arrives late. Rank 0 prints one
+ * JSON line with what the test checks.
  */
 import { createHash } from "node:crypto";
 import { meanInRankOrder, openCommunicator } from "../../../stages/distributed/communicator.ts";
@@ -40,7 +41,24 @@ const gathered = await comm.allGather(new Uint8Array([comm.rank, 42]));
 const gatherOk = gathered.every((g, r) => g[0] === r && g[1] === 42);
 await comm.barrier();
 
-const agree = await comm.allGather(new Uint8Array([exact && broadcastOk && gatherOk ? 1 : 0]));
+// Collectives run in call order, not in the order their data arrives: an all-reduce whose
+// buffers come late on rank 0 (a GPU read-back) and at once elsewhere, then an all-gather
+// called 50 ms later. Run by data arrival, rank 0 would start the all-gather while the
+// others are in the all-reduce.
+const late = rankData(comm.rank, 4099);
+const lateReduce = comm.allReduceMean(
+  new Promise((resolve) => setTimeout(() => resolve([late]), comm.rank === 0 ? 300 : 0)),
+);
+await new Promise((resolve) => setTimeout(resolve, 50));
+const afterLate = comm.allGather(new Uint8Array([comm.rank, 7]));
+await lateReduce;
+const lateExact = meanInRankOrder(Array.from({ length: comm.size }, (_, r) => rankData(r, 4099)))
+  .every((v, i) => Object.is(v, late[i]));
+const orderOk = lateExact && (await afterLate).every((g, r) => g[0] === r && g[1] === 7);
+
+const agree = await comm.allGather(
+  new Uint8Array([exact && broadcastOk && gatherOk && orderOk ? 1 : 0]),
+);
 if (comm.isLeader) {
   console.log(JSON.stringify({
     size: comm.size,
@@ -48,6 +66,7 @@ if (comm.isLeader) {
     exact,
     broadcastOk,
     gatherOk,
+    orderOk,
     digest: digest.digest("hex"),
   }));
 }
