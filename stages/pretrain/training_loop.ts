@@ -2,8 +2,8 @@
  * The training loop of the `pretrain` and `imitate` stages: steps, and what happens between
  * them on a schedule of whole steps — log ticks (statistics read back, the
  * NaN/Inf guard, JSONL), sample grids, checkpoints — then the final outputs.
- * The GPU runs one step behind the CPU: each step is one submit, and the CPU
- * waits for the previous step before recording the next.
+ * The GPU runs one step behind the CPU: each step is one submit, made once the
+ * previous step has finished (`GpuPacer`).
  *
  * Everything that enters the artifact is deterministic (losses, samples,
  * weights); timings and memory go only to the run's log.
