@@ -425,9 +425,9 @@ export class GradientSync {
   }
 
   /**
-   * Records GPU copies from one upload buffer into the bucket's results (a new tensor per
-   * gradient, an `also` tensor in place) and returns the write of the averaged values into
-   * that buffer, which happens when `averaged` arrives and before the copies are submitted.
+   * Records GPU copies from one upload buffer into the bucket's results and returns the write
+   * of the averaged values into that buffer, which happens when `averaged` arrives and before
+   * the copies are submitted.
    */
   private deferUpload(
     indices: readonly number[],
@@ -437,19 +437,10 @@ export class GradientSync {
     averaged: Promise<Float32Array<ArrayBuffer>>,
     addMs: (ms: number) => void,
   ): Promise<void> {
-    const present = indices.filter((i) => members[i]);
-    const bytes = present.reduce((a, i) => a + members[i]!.size * 4, 0);
+    const bytes = indices.reduce((a, i) => a + (members[i]?.size ?? 0) * 4, 0);
     if (bytes === 0) return averaged.then(() => {});
     const packed = acquireBuffer(bytes, true);
-    let offset = 0;
-    for (const i of present) {
-      const source = members[i]!;
-      const target = i < n ? (out[i] = Tensor.empty(source.shape)) : source;
-      copyBuffer(packed, offset, target.buffer, 0, source.size * 4);
-      offset += source.size * 4;
-    }
-    // Later dispatches of this batch may reuse it: the write below lands before the batch runs.
-    releaseBuffer(packed);
+    this.copyOut(packed, indices, members, n, out);
     return averaged.then((values) => {
       const t = performance.now();
       gpu().device.queue.writeBuffer(packed, 0, values);
@@ -465,17 +456,29 @@ export class GradientSync {
     out: (Tensor | null)[],
   ): void {
     if (values.length === 0) return;
-    const packed = uploadBuffer(values);
+    this.copyOut(uploadBuffer(values), indices, grads, grads.length, out);
+  }
+
+  /**
+   * GPU copies from the packed bucket into its results: a new tensor per gradient (index < n,
+   * into `out`), an `also` tensor in place. Then the packed buffer goes back to the pool:
+   * later dispatches may reuse it (they run after the copies), uploads may not until submitted.
+   */
+  private copyOut(
+    packed: GPUBuffer,
+    indices: readonly number[],
+    members: readonly (Tensor | null | undefined)[],
+    n: number,
+    out: (Tensor | null)[],
+  ): void {
     let offset = 0;
     for (const i of indices) {
-      const g = grads[i];
-      if (!g) continue;
-      const t = Tensor.empty(g.shape);
-      copyBuffer(packed, offset, t.buffer, 0, g.size * 4);
-      offset += g.size * 4;
-      out[i] = t;
+      const source = members[i];
+      if (!source) continue;
+      const target = i < n ? (out[i] = Tensor.empty(source.shape)) : source;
+      copyBuffer(packed, offset, target.buffer, 0, source.size * 4);
+      offset += source.size * 4;
     }
-    // Later dispatches of this batch may reuse it (they run after the copies); uploads may not.
     releaseBuffer(packed);
   }
 
