@@ -19,9 +19,10 @@
  *
  * `--gpus N` re-runs this bench as N ranks (stages/distributed/launcher.ts; each pinned to its
  * GPU), gradients averaged after every phase. Rank 0 reports (s/kimg of the global batch;
- * `syncMsPerStep`: the gradient sync per training step — from the end of the backward's
- * recording to the averaged gradients written, overlapped with recording what follows, so
- * an upper bound of what it leaves exposed; `syncBreakdownMsPerStep` splits it). Scaling:
+ * `syncMsPerStep`: the gradient sync's latency per training step — from the end of the
+ * backward's recording to the averaged gradients written, while the CPU records what follows,
+ * so not what it leaves exposed (the s/kimg against one GPU says that);
+ * `syncBreakdownMsPerStep` splits it). Scaling:
  *
  *   --gpus 2 --only ffhq512-b2                 strong: the same global batch (2 = 1 per GPU)
  *   --gpus 2 --per-gpu-batch 2 --only ffhq512-b2   weak: 2 per GPU (global 4 on 2 GPUs)
@@ -348,7 +349,7 @@ for (const c of CASES) {
   const phases = Object.entries(row.phaseMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
   const b = row.syncBreakdownMsPerStep;
   const sync = comm.size > 1
-    ? `  sync ${row.syncMsPerStep.toFixed(1)} ms/step (read wait ${b!.readWait.toFixed(1)}, ` +
+    ? `  sync latency ${row.syncMsPerStep.toFixed(1)} ms/step (read ${b!.readWait.toFixed(1)}, ` +
       `exchange ${b!.exchange.toFixed(1)}, upload ${b!.upload.toFixed(1)}, layout ${
         b!.layoutCheck.toFixed(1)
       }; backward recording ${b!.backwardRecord.toFixed(1)} overlapped)`

@@ -13,8 +13,8 @@
  * Deferred writes (`beforeNextSubmit`): commands may be recorded before the
  * data they read has arrived on the host (a data-parallel gradient exchange
  * still in flight) as long as its `writeBuffer` happens before they are
- * submitted; until every such write has settled, `submit()` refuses and
- * `submitWhenReady()` waits.
+ * submitted; until such a write has settled, `submit()` refuses and the
+ * submit requests called after it (`submitWhenReady()`) wait.
  */
 import { gpu } from "./device.ts";
 import { type Kernel, reportGpuError, throwPendingErrors } from "./kernel_cache.ts";
@@ -184,50 +184,73 @@ export function copyBuffer(
   currentEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
 }
 
-const pendingWrites = new Set<Promise<void>>();
-let failedWrite: unknown = null;
+/** Deferred writes not yet settled; each resolves to its failure, or null. */
+const pendingWrites = new Set<Promise<unknown>>();
 
 /**
- * Holds every later submit until `write` has settled. `write` ends with the
- * `queue.writeBuffer` calls that commands recorded from now on (or already) read,
- * into buffers no submitted-but-unfinished or recorded command still needs
- * (`acquireBuffer(bytes, true)`). A rejection is thrown by the next `submitWhenReady`.
- * Whoever registers a write must already have submitted every command its own
- * completion depends on (a read-back it waits for), or the two would wait on each other.
+ * Holds the submission of what is recorded from now on until `write` has settled: every
+ * submit request called after this call waits for it. `write` ends with the
+ * `queue.writeBuffer` calls that commands recorded from now on (or just before, in the same
+ * synchronous stretch) read, into buffers no submitted-but-unfinished or recorded command still
+ * needs (`acquireBuffer(bytes, true)`). A rejection is thrown by the requests that waited for
+ * it. Requests called before the registration do not wait for it, so whatever the write's
+ * completion depends on (a read-back) must have been requested by then.
  */
 export function beforeNextSubmit(write: Promise<void>): void {
-  const entry: Promise<void> = write.then(
-    () => void pendingWrites.delete(entry),
-    (e) => {
-      pendingWrites.delete(entry);
-      failedWrite ??= e;
-    },
-  );
+  const entry = write.then(() => null, (e: unknown) => e ?? new Error("a deferred write failed"));
   pendingWrites.add(entry);
+  entry.then(() => pendingWrites.delete(entry));
 }
+
+/** Actions left by one submit request for the next (`submitWhenReady`'s `atNextRequest`). */
+const leftForNextRequest: (() => void)[] = [];
+/** Submit requests run one after another, in call order. */
+let requests: Promise<void> = Promise.resolve();
+/** The number of the last sealed batch (-1 before the first). */
+let lastSealed = -1;
 
 /**
- * Seals the batch recorded so far (now, so the boundary does not depend on timing), waits
- * for the deferred writes (rethrowing a failed one), then submits every sealed batch.
+ * Seals the batch recorded so far (now, so the boundary does not depend on timing); then, after
+ * earlier requests and in call order: runs the actions earlier requests left for this one, waits
+ * for the deferred writes registered before this call (rethrowing a failure), submits the sealed
+ * batches up to its own and leaves `atNextRequest` to the next request. Such an action typically
+ * maps a buffer that the previous request submitted: Deno blocks there until the GPU has
+ * finished everything submitted (see stages/pretrain/gpu_pacer.ts), so it runs while this
+ * request's batch waits sealed — the GPU is handed it as soon as it has caught up, instead of
+ * the CPU standing still while the GPU runs what it has just been given.
  */
-export async function submitWhenReady(): Promise<void> {
+export function submitWhenReady(atNextRequest?: () => void): Promise<void> {
   seal();
-  while (pendingWrites.size) await Promise.all(pendingWrites);
-  if (failedWrite !== null) {
-    const e = failedWrite;
-    failedWrite = null;
-    throw e;
-  }
-  submitSealed();
+  const upTo = lastSealed;
+  const writes = [...pendingWrites];
+  const request = requests.then(async () => {
+    runLeftActions();
+    const failure = (await Promise.all(writes)).find((e) => e !== null);
+    if (failure !== undefined) throw failure;
+    submitSealed(upTo);
+    if (atNextRequest) leftForNextRequest.push(atNextRequest);
+  });
+  requests = request.catch(() => {});
+  return request;
 }
 
-/** Submits the recorded batch (no wait). */
+/** Resolves when every submit request called so far has submitted its batches (or failed). */
+export function requestsSubmitted(): Promise<void> {
+  return requests;
+}
+
+/** Submits the recorded batch (no wait), after the actions left for the next request. */
 export function submit(): void {
   if (pendingWrites.size) {
     throw new Error("submit() while deferred writes are pending: use submitWhenReady()");
   }
+  runLeftActions();
   seal();
-  submitSealed();
+  submitSealed(lastSealed);
+}
+
+function runLeftActions(): void {
+  for (const action of leftForNextRequest.splice(0)) action();
 }
 
 /** A finished batch waiting for its turn, with the uniform data it reads. */
@@ -241,12 +264,14 @@ interface SealedBatch {
 
 const sealed: SealedBatch[] = [];
 
-/** Submits the sealed batches in order, each after writing its uniform data. */
-function submitSealed(): void {
-  if (!sealed.length) return;
+/** Submits the sealed batches numbered up to `upTo`, in order, each after writing its uniform data. */
+function submitSealed(upTo: number): void {
+  let n = 0;
+  while (n < sealed.length && sealed[n].number <= upTo) n++;
+  if (!n) return;
   const { device } = gpu();
   device.pushErrorScope("validation");
-  for (const batch of sealed.splice(0)) {
+  for (const batch of sealed.splice(0, n)) {
     for (const p of batch.params) device.queue.writeBuffer(p.buffer, 0, p.bytes);
     device.queue.submit([batch.commands]);
     onBatchSubmitted(batch.number);
@@ -294,7 +319,8 @@ function seal(): void {
       );
     }
   });
-  sealed.push({ commands, params, number: sealReleases(), profile: resolve });
+  lastSealed = sealReleases();
+  sealed.push({ commands, params, number: lastSealed, profile: resolve });
 }
 
 async function readProfile(buffer: GPUBuffer, slots: ProfileSlot[]): Promise<void> {

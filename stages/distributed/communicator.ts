@@ -4,21 +4,18 @@
  * all-gather and barrier. `SingleProcess` is the world of one, so a training
  * loop has one code path for 1 and N ranks.
  *
- * Determinism: the all-reduce is a reduce-scatter + all-gather in which each
- * element is summed in rank order, ((g₀ + g₁) + g₂) + …, in float32, then
- * divided by the world size (as the original: sum, then `/= num_gpus`). The
- * result is the same bits on every rank and on every rerun, whatever the
- * bucket sizes or network timing, because MPI only moves data here and never
- * adds (MPI_Allreduce's sum order depends on the algorithm Open MPI picks).
- * Traffic per rank is 2·(N−1)/N of the buffer, like a ring all-reduce.
+ * Determinism: the all-reduce sums in rank order, in float32, then divides by
+ * the world size, so every rank and every rerun gets the same bits
+ * (mpi_collectives.ts; `meanInRankOrder` is the definition).
  * @module
  */
 import { createHash } from "node:crypto";
 import type { World } from "../../pipeline/world.ts";
-import { launchedByMpi, MAX_COUNT, Mpi } from "./mpi_ffi.ts";
+import { launchedByMpi, Mpi } from "./mpi_ffi.ts";
+import type { MpiReply, MpiRequest } from "./mpi_thread.ts";
 
-/** Float32 host buffers averaged together. */
-export type Buffers = readonly Float32Array<ArrayBuffer>[];
+/** Float32 host buffers averaged together (in shared memory, they are not copied). */
+export type Buffers = readonly Float32Array[];
 
 /** What data-parallel training needs from the process group (a pipeline `World`, and more). */
 export interface Communicator extends World {
@@ -98,20 +95,6 @@ export class SingleProcess implements Communicator {
   close(): void {}
 }
 
-/** Shard j of n elements over `size` ranks: [start, start + count). Near-equal, in rank order. */
-function shardBounds(
-  n: number,
-  size: number,
-): { starts: Int32Array<ArrayBuffer>; counts: Int32Array<ArrayBuffer> } {
-  const starts = new Int32Array(size);
-  const counts = new Int32Array(size);
-  for (let j = 0; j < size; j++) {
-    starts[j] = Math.floor((j * n) / size);
-    counts[j] = Math.floor(((j + 1) * n) / size) - starts[j];
-  }
-  return { starts, counts };
-}
-
 /**
  * The ranks whose `value` differs from rank 0's (empty when all agree), known
  * on every rank, so all ranks can fail together instead of deadlocking.
@@ -123,111 +106,105 @@ export async function ranksDisagreeing(comm: Communicator, value: string): Promi
   return all.flatMap((d, r) => (d.every((b, i) => b === all[0][i]) ? [] : [r]));
 }
 
-/** Ranks started by mpirun/srun, talking through Open MPI. */
+/**
+ * Ranks started by mpirun/srun, talking through Open MPI. The collectives run on a worker
+ * thread of their own (mpi_thread.ts), in the order they were called here.
+ */
 export class MpiCommunicator implements Communicator {
   readonly rank: number;
   readonly size: number;
   readonly isLeader: boolean;
-  /** 1/size repeated, for the scaling by MPI_PROD (grown on demand). */
-  private reciprocal = new Float32Array(0);
-  private scratch = new Float32Array(0);
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, PromiseWithResolvers<MpiReply>>();
+  private nextId = 0;
   /**
-   * Collectives run one after another in the order they were called: a collective made
-   * of several MPI calls must not interleave with another, and every rank must issue them
-   * in the same order (program order; a gradient exchange is called when its read-back is
-   * requested, not when the data arrives).
+   * Where the last collective was handed to the worker. Every rank must issue collectives in
+   * the same order (program order; a gradient exchange is called when its read-back is
+   * requested, not when the data arrives), so one whose data is still coming holds back the
+   * ones called after it.
    */
-  private tail: Promise<unknown> = Promise.resolve();
+  private posted: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly mpi: Mpi) {
     this.rank = mpi.rank;
     this.size = mpi.size;
     this.isLeader = mpi.rank === 0;
+    this.worker = new Worker(new URL("./mpi_thread.ts", import.meta.url).href, { type: "module" });
+    this.worker.onmessage = (e: MessageEvent<MpiReply>) => {
+      const reply = e.data;
+      const waiter = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      waiter?.resolve(reply);
+    };
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      const error = new Error(`the MPI worker failed: ${e.message}`);
+      for (const waiter of this.waiting.values()) waiter.reject(error);
+      this.waiting.clear();
+    };
   }
 
-  private inOrder<T>(body: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(body);
-    this.tail = run.catch(() => {});
-    return run;
-  }
-
-  allReduceMean(buffers: Buffers | Promise<Buffers>): Promise<void> {
-    return this.inOrder(async () => {
-      for (const buffer of await buffers) await this.allReduceMeanOne(buffer);
+  /** Hands a collective to the worker once its arguments are there and earlier ones were. */
+  private request<R extends MpiRequest>(
+    make: (id: number) => R | Promise<R>,
+    transfer: (r: R) => Transferable[] = () => [],
+  ): Promise<MpiReply> {
+    let reply!: Promise<MpiReply>;
+    const handed = this.posted.then(async () => {
+      const request = await make(this.nextId++);
+      const waiter = Promise.withResolvers<MpiReply>();
+      this.waiting.set(request.id, waiter);
+      this.worker.postMessage(request, transfer(request));
+      reply = waiter.promise;
+    });
+    this.posted = handed.catch(() => {});
+    return handed.then(() => reply).then((r) => {
+      if (r.error !== undefined) throw new Error(r.error);
+      return r;
     });
   }
 
-  /** Reduce-scatter (all-to-all of shards, summed here in rank order), then all-gather. */
-  private async allReduceMeanOne(buffer: Float32Array<ArrayBuffer>): Promise<void> {
-    const n = buffer.length;
-    if (n === 0 || this.size === 1) return;
-    if (n > MAX_COUNT) throw new Error(`allReduceMean: ${n} elements exceed MPI's int count`);
-    const { starts, counts } = shardBounds(n, this.size);
-    const mine = counts[this.rank];
-    // Every rank's copy of my shard, rank j's at j·mine (reused: fresh 100 MB arrays cost page faults).
-    if (this.scratch.length < mine * this.size) this.scratch = new Float32Array(mine * this.size);
-    const received = this.scratch.subarray(0, mine * this.size);
-    const recvCounts = new Int32Array(this.size).fill(mine);
-    const recvDispls = Int32Array.from({ length: this.size }, (_, j) => j * mine);
-    await this.mpi.alltoallv(buffer, counts, starts, received, recvCounts, recvDispls, "float");
-    // The sum and the scaling run in C on a worker thread (MPI_Reduce_local), with exactly
-    // meanInRankOrder's float32 operations: part₀, then + part₁, + part₂, …, then ÷ size.
-    const reduced = received.subarray(0, mine);
-    for (let j = 1; j < this.size; j++) {
-      await this.mpi.reduceLocal(received.subarray(j * mine, (j + 1) * mine), reduced, "sum");
-    }
-    await this.divideBySize(reduced);
-    await this.mpi.allgatherv(reduced, mine, buffer, counts, starts, "float");
+  async allReduceMean(buffers: Buffers | Promise<Buffers>): Promise<void> {
+    // The worker changes shared memory in place; other buffers go through a shared copy.
+    let copies: { from: Float32Array; to: Float32Array }[] = [];
+    await this.request(async (id) => {
+      const given = await buffers;
+      copies = given.flatMap((b) =>
+        b.buffer instanceof SharedArrayBuffer
+          ? []
+          : [{ from: b, to: new Float32Array(new SharedArrayBuffer(b.byteLength)) }]
+      );
+      copies.forEach(({ from, to }) => to.set(from));
+      let c = 0;
+      const shared = given.map((b) => (b.buffer instanceof SharedArrayBuffer ? b : copies[c++].to));
+      return { id, op: "allReduceMean", buffers: shared };
+    });
+    copies.forEach(({ from, to }) => from.set(to));
   }
 
-  /**
-   * x ÷ size. For a power-of-two size, × (1/size) is exact and bit-equal to the
-   * division, and runs in C (MPI_PROD against a constant buffer); otherwise a
-   * JS loop divides.
-   */
-  private async divideBySize(x: Float32Array<ArrayBuffer>): Promise<void> {
-    const size = this.size;
-    if ((size & (size - 1)) === 0) {
-      if (this.reciprocal.length < x.length) {
-        this.reciprocal = new Float32Array(x.length).fill(1 / size);
-      }
-      await this.mpi.reduceLocal(this.reciprocal.subarray(0, x.length), x, "prod");
-    } else {
-      for (let i = 0; i < x.length; i++) x[i] /= size;
-    }
-  }
-
-  broadcast(
+  async broadcast(
     bytes: Uint8Array<ArrayBuffer> | null,
     root = 0,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    const isRoot = this.rank === root;
-    if (isRoot && bytes === null) throw new Error(`broadcast: root rank ${root} passed no bytes`);
-    return this.inOrder(async () => {
-      const length = new Float64Array([isRoot ? bytes!.length : 0]);
-      await this.mpi.bcast(new Uint8Array(length.buffer), root);
-      const data = isRoot ? bytes!.slice() : new Uint8Array(length[0]);
-      await this.mpi.bcast(data, root);
-      return data;
-    });
+    if (this.rank === root && bytes === null) {
+      throw new Error(`broadcast: root rank ${root} passed no bytes`);
+    }
+    const reply = await this.request((id) => ({ id, op: "broadcast", bytes, root }));
+    return reply.result as Uint8Array<ArrayBuffer>;
   }
 
-  allGather(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>[]> {
-    const n = bytes.length;
-    return this.inOrder(async () => {
-      const all = new Uint8Array(n * this.size);
-      const counts = new Int32Array(this.size).fill(n);
-      const displs = Int32Array.from({ length: this.size }, (_, j) => j * n);
-      await this.mpi.allgatherv(bytes, n, all, counts, displs, "byte");
-      return Array.from({ length: this.size }, (_, j) => all.slice(j * n, (j + 1) * n));
-    });
+  async allGather(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>[]> {
+    const reply = await this.request((id) => ({ id, op: "allGather", bytes }));
+    return reply.result as Uint8Array<ArrayBuffer>[];
   }
 
-  barrier(): Promise<void> {
-    return this.inOrder(() => this.mpi.barrier());
+  async barrier(): Promise<void> {
+    await this.request((id) => ({ id, op: "barrier" }));
   }
 
+  /** Stops the worker, then MPI_Finalize (call when no collective is in flight). */
   close(): void {
+    this.worker.terminate();
     this.mpi.finalize();
   }
 }

@@ -1,23 +1,28 @@
 /**
  * Gradient averaging across ranks after a phase's backward: gradients are
  * packed into buckets, each bucket is read back from the GPU, all-reduced
- * (mean, rank-ordered sum — see communicator.ts) and uploaded again.
+ * (mean, rank-ordered sum — see mpi_collectives.ts) and uploaded again.
  *
  * Overlap (DDP-style, `averageWhileComputing`): buckets follow the reverse
- * parameter order — the order in which a backward pass finishes gradients.
- * Autograd reports each gradient as soon as it is final
+ * parameter order — the order in which a backward pass finishes gradients —
+ * and the last ones are small (what is exchanged after the backward ends keeps
+ * the GPU waiting). Autograd reports each gradient as soon as it is final
  * (`withGradReadyListener`); when a bucket's last gradient is final, its
- * gradients are copied into a host-readable staging buffer, the recorded work
- * is submitted and the map requested, all while the rest of the backward is
- * still being recorded. So the GPU runs the backward while the CPU records
- * it, the first buckets are on the host by the time recording ends, and
- * bucket k is on the wire while the GPU still computes bucket k+1's
- * gradients. The call returns when the backward is recorded: GPU copies from
- * one upload buffer per bucket into the result tensors are recorded at once,
- * and the averaged bucket is written into that buffer when its exchange ends
- * (`beforeNextSubmit`: nothing recorded later is submitted before). So the CPU
- * records the optimiser step and the next phase while the last buckets are
- * still on the wire, and the GPU waits only for the exchange's tail.
+ * gradients are copied into a host-readable staging buffer and the recorded
+ * work is requested for submission, while the rest of the backward is still
+ * being recorded. Deno answers a map by blocking the main thread until the GPU
+ * has finished everything submitted, so the bucket is mapped at the *next*
+ * request, just before that one's batch is submitted: the GPU has then just
+ * finished this bucket's batch and is handed the next one at once. The
+ * exchange runs on the communicator's worker thread (mpi_thread.ts) while the
+ * main thread records or waits for the GPU.
+ *
+ * The call returns when the backward is recorded: GPU copies from one upload
+ * buffer per bucket into the result tensors are recorded at once, and the
+ * averaged bucket is written into that buffer when its exchange ends
+ * (`beforeNextSubmit`: requests made later wait for it). So the CPU records the
+ * optimiser step and the next phase meanwhile, and the GPU waits only for the
+ * exchange's tail.
  *
  * Before the first exchange the ranks compare a fingerprint of the gradient
  * layout (which gradients exist, their sizes): ranks that ran different
@@ -41,6 +46,8 @@ import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Bucket size: large enough to amortise a read-back (~0.2 ms) and an MPI call. */
 export const DEFAULT_BUCKET_BYTES = 32 << 20;
+/** The last bucket of a backward (exchanged while the GPU waits): 1/16 of a bucket. */
+const TAIL_FRACTION = 1 / 16;
 
 const MAP_READ = 0x01;
 const COPY_DST = 0x08;
@@ -71,7 +78,10 @@ export interface GradientSyncStats {
    * with its exchanges, so it is inside `reduceMs` there.
    */
   layoutMs: number;
-  /** Time spent waiting for read-backs not hidden behind recording or communication. */
+  /**
+   * `average`: waiting for read-backs. `averageWhileComputing`: from the end of the backward's
+   * recording until the last bucket was on the host (a latency: the caller records meanwhile).
+   */
   readWaitMs: number;
   /** Time in the all-reduce (communication and the rank-ordered sum). */
   reduceMs: number;
@@ -110,28 +120,34 @@ function zeroTotals(): GradientSyncTotals {
 /**
  * Which gradients go together: indices into the gradient list, grouped in the order given
  * (`order`, default 0, 1, 2, …), each bucket about `bucketBytes`. Sizes ≤ 0 are skipped.
+ * The last buckets are smaller — `tailBytes`, then doubling up to `bucketBytes` towards the
+ * front — because what is exchanged after the backward has ended keeps the GPU waiting.
  */
 export function planBuckets(
   sizes: readonly number[],
   bucketBytes: number,
   order: readonly number[] = sizes.map((_, i) => i),
+  tailBytes = bucketBytes,
 ): number[][] {
-  const buckets: number[][] = [];
+  const fromEnd: number[][] = [];
   let current: number[] = [];
   let bytes = 0;
-  for (const i of order) {
+  let cap = Math.min(tailBytes, bucketBytes);
+  for (let j = order.length - 1; j >= 0; j--) {
+    const i = order[j];
     const size = sizes[i];
     if (size <= 0) continue;
-    if (current.length && bytes + size * 4 > bucketBytes) {
-      buckets.push(current);
+    if (current.length && bytes + size * 4 > cap) {
+      fromEnd.push(current.reverse());
       current = [];
       bytes = 0;
+      cap = Math.min(bucketBytes, cap * 2);
     }
     current.push(i);
     bytes += size * 4;
   }
-  if (current.length) buckets.push(current);
-  return buckets;
+  if (current.length) fromEnd.push(current.reverse());
+  return fromEnd.reverse();
 }
 
 /** Indices n-1, …, 1, 0: the order in which a backward pass finishes parameter gradients. */
@@ -139,11 +155,13 @@ export function reverseOrder(n: number): number[] {
   return Array.from({ length: n }, (_, i) => n - 1 - i);
 }
 
-/** A bucket's read-back: submitted (after any deferred writes), then its values on the host. */
+/** A bucket's read-back: its values on the host, once the GPU has produced and copied them. */
 interface BucketRead {
-  submitted: Promise<void>;
-  values: Promise<Float32Array<ArrayBuffer>>;
+  values: Promise<SharedFloats>;
 }
+
+/** Float32 values in memory the communicator's thread works on in place. */
+type SharedFloats = Float32Array<ArrayBufferLike>;
 
 /** Averages gradients over the ranks of a communicator. One per training run. */
 export class GradientSync {
@@ -176,8 +194,8 @@ export class GradientSync {
     grads.forEach(checkGradient);
     const sizes = grads.map((g) => (g ? g.size : -1));
     const buckets = planBuckets(sizes, this.bucketBytes, reverseOrder(grads.length));
-    const reads = buckets.map((b) => this.readBucket(b, grads));
-    for (const r of reads) r.values.catch(() => {}); // awaited below, in order
+    const reads = this.readBuckets(buckets, grads);
+    submitWhenReady().catch(() => {}); // maps them (see readBuckets); a failure rejects the reads
     const tLayout = performance.now();
     if (this.checkLayout) await this.assertSameLayout(sizes);
     const layoutMs = performance.now() - tLayout;
@@ -214,14 +232,15 @@ export class GradientSync {
   /**
    * `compute(shouldYield)` (a backward pass: `gradAsync(loss, params, shouldYield)`) averaged
    * over ranks, overlapped with it and with what the caller records next. Each bucket of
-   * gradients is read back as soon as autograd reports all of its gradients final and
-   * all-reduced as soon as it is on the host, while the rest of the backward is still
-   * recorded and run (`compute` yields to the event loop when `shouldYield()` says so, which
-   * it does while an exchange is in flight). It returns when the backward is recorded: the
-   * result tensors are filled by GPU copies recorded now from buffers whose data is written
-   * when the exchange ends (`beforeNextSubmit`), so the caller records the optimiser step and
-   * the next phase while the last buckets are on the wire; nothing is submitted before they
-   * land. Returns what `average` of the same gradients returns, bit for bit.
+   * gradients is read back once autograd reports all of its gradients final (see the module
+   * doc) and all-reduced as soon as it is on the host, while the rest of the backward is
+   * recorded and run (`compute` yields to the event loop when `shouldYield()` says so: right
+   * after a bucket's request, and every ~2 ms while an exchange is in flight). It returns when
+   * the backward is recorded: the result tensors are filled by GPU copies recorded now from
+   * buffers whose data is written when the exchange ends (`beforeNextSubmit`), so the caller
+   * records the optimiser step and the next phase while the last buckets are on the wire;
+   * nothing recorded from then on is submitted before they land. Returns what `average` of
+   * the same gradients returns, bit for bit.
    *
    * `params` are the tensors `compute` differentiates against, in the same order (their
    * sizes plan the buckets; ranks compare them before the first exchange). `also`: tensors
@@ -246,7 +265,12 @@ export class GradientSync {
     const n = params.length;
     const sizes = [...params, ...also].map((p) => p.size);
     const buckets = [
-      ...planBuckets(sizes.slice(0, n), this.bucketBytes, reverseOrder(n)),
+      ...planBuckets(
+        sizes.slice(0, n),
+        this.bucketBytes,
+        reverseOrder(n),
+        this.bucketBytes * TAIL_FRACTION,
+      ),
       ...planBuckets(sizes.slice(n), this.bucketBytes).map((b) => b.map((i) => i + n)),
     ];
     const bucketOf = new Int32Array(n).fill(-1);
@@ -255,8 +279,8 @@ export class GradientSync {
     // What each bucket member holds: a gradient (once reported final) or an `also` tensor.
     const members: (Tensor | null | undefined)[] = [...new Array(n).fill(undefined), ...also];
     const reads: (BucketRead | null)[] = buckets.map(() => null);
-    const exchanged: Promise<Float32Array<ArrayBuffer>>[] = [];
-    const timing = { readWaitMs: 0, reduceMs: 0, uploadMs: 0, recordEnd: Infinity };
+    const exchanged: Promise<SharedFloats>[] = [];
+    const timing = { lastArrival: 0, reduceMs: 0, uploadMs: 0, recordEnd: Infinity };
     // The layout check, then the buckets in plan order: the communicator runs collectives in
     // the order they are called, which is program order here (the same on every rank).
     const layout = this.checkLayout ? this.assertSameLayout(sizes) : Promise.resolve();
@@ -266,8 +290,7 @@ export class GradientSync {
       let arrived = 0;
       const data = Promise.all([layout, reads[k]!.values]).then(([, values]) => {
         arrived = performance.now();
-        // Waiting for data after recording ended, with the wire idle.
-        timing.readWaitMs += Math.max(0, arrived - Math.max(previousDone, timing.recordEnd));
+        timing.lastArrival = Math.max(timing.lastArrival, arrived);
         return values;
       });
       this.inFlight++;
@@ -288,8 +311,14 @@ export class GradientSync {
     };
     let earlyBuckets = 0;
     let lastYield = 0;
-    // Let exchange continuations run every ~2 ms of recording while one (of any sync) is in flight.
+    let yieldNow = false;
+    // Yield right after a bucket's read-back was requested (the request runs then), and every
+    // ~2 ms of recording while an exchange (of any sync) is in flight (its continuations run).
     const shouldYield = () => {
+      if (yieldNow) {
+        yieldNow = false;
+        return true;
+      }
       if (this.inFlight === 0) return false;
       const now = performance.now();
       if (now - lastYield < 2) return false;
@@ -304,7 +333,8 @@ export class GradientSync {
         members[i] = g;
         const k = bucketOf[i];
         if (k >= 0 && --missing[k] === 0) {
-          reads[k] = this.readBucket(buckets[k], members);
+          [reads[k]] = this.readBuckets([buckets[k]], members);
+          yieldNow = true; // so that the request runs at this bucket's boundary
           earlyBuckets++;
           exchangeReady();
         }
@@ -329,11 +359,11 @@ export class GradientSync {
       members[i] = g;
     });
     timing.recordEnd = performance.now();
-    buckets.forEach((b, k) => (reads[k] ??= this.readBucket(b, members)));
+    const rest = buckets.flatMap((_, k) => (reads[k] ? [] : [k]));
+    this.readBuckets(rest.map((k) => buckets[k]), members).forEach((r, j) => (reads[rest[j]] = r));
     exchangeReady();
-    // Every read-back of this sync is submitted before its own writes hold submissions back
-    // (a read-back may itself wait for the previous sync's writes).
-    await Promise.all(reads.map((r) => r!.submitted));
+    // This sync's read-backs were requested before its writes are registered below, so they
+    // do not wait for them (a request waits only for writes registered before it).
     await throwPendingErrors();
     const out: (Tensor | null)[] = grads.map(() => null);
     const writes = buckets.map((b, k) =>
@@ -347,7 +377,7 @@ export class GradientSync {
           earlyBuckets,
           recordMs: timing.recordEnd - tStart,
           layoutMs: 0, // queued with the exchanges: inside reduceMs
-          readWaitMs: timing.readWaitMs,
+          readWaitMs: Math.max(0, timing.lastArrival - timing.recordEnd),
           reduceMs: timing.reduceMs,
           uploadMs: timing.uploadMs,
           totalMs: performance.now() - timing.recordEnd,
@@ -375,46 +405,54 @@ export class GradientSync {
   }
 
   /**
-   * The bucket's tensors copied (GPU copies, no kernel) into one host-readable staging
-   * buffer, recorded now; then the batch is submitted (after any deferred writes) and the
-   * buffer mapped. `values` resolves to a copy of the packed values (MPI works on it in
-   * place); the staging buffer is kept for the next step. (Deno answers the map by blocking
-   * the main thread until the GPU has finished everything submitted — see gpu_pacer.ts —
-   * so recording pauses there; mapping only after the whole backward measured slower:
-   * then no exchange overlaps the GPU's work.)
+   * Each bucket's tensors copied (GPU copies, no kernel) into a host-readable staging buffer,
+   * recorded now, then one submit request. The buffers are mapped at the *next* request (see
+   * `submitWhenReady`): Deno answers a map by blocking until the GPU has finished everything
+   * submitted, so mapping at once would stop the recording while the GPU runs what was just
+   * submitted; at the next request the following batch is recorded and sealed, and the GPU
+   * gets it as soon as it has caught up. `values` resolves to a copy of the packed values in
+   * shared memory (the communicator's worker changes it in place); staging buffers are kept
+   * for the next step.
    */
-  private readBucket(
-    indices: readonly number[],
+  private readBuckets(
+    buckets: readonly (readonly number[])[],
     tensors: readonly (Tensor | null | undefined)[],
-  ): BucketRead {
-    const members = indices.map((i) => tensors[i]).filter((g): g is Tensor => !!g);
-    const bytes = members.reduce((a, g) => a + g.size * 4, 0);
-    if (bytes === 0) {
-      return { submitted: Promise.resolve(), values: Promise.resolve(new Float32Array(0)) };
-    }
-    const staging = this.takeStaging(bytes);
-    let offset = 0;
-    for (const g of members) {
-      copyBuffer(g.buffer, 0, staging, offset, g.size * 4);
-      offset += g.size * 4;
-    }
-    const submitted = submitWhenReady();
-    const values = submitted.then(() => staging.mapAsync(MAP_READ)).then(
-      () => {
-        const g = gpu();
-        if (g.lost) throw g.lost;
-        const values = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-        staging.unmap();
-        this.staging.get(bytes)!.push(staging);
-        return values;
-      },
-      (e) => {
-        staging.destroy();
-        throw e;
-      },
-    );
-    values.catch(() => {}); // awaited by the exchange
-    return { submitted, values };
+  ): BucketRead[] {
+    const starts: (() => void)[] = [];
+    const fails: ((e: unknown) => void)[] = [];
+    const reads = buckets.map((indices): BucketRead => {
+      const members = indices.map((i) => tensors[i]).filter((g): g is Tensor => !!g);
+      const bytes = members.reduce((a, g) => a + g.size * 4, 0);
+      if (bytes === 0) return { values: Promise.resolve(new Float32Array(0)) };
+      const staging = this.takeStaging(bytes);
+      let offset = 0;
+      for (const g of members) {
+        copyBuffer(g.buffer, 0, staging, offset, g.size * 4);
+        offset += g.size * 4;
+      }
+      const values = new Promise<SharedFloats>((resolve, reject) => {
+        fails.push(reject);
+        starts.push(() =>
+          staging.mapAsync(MAP_READ).then(() => {
+            const g = gpu();
+            if (g.lost) throw g.lost;
+            const values = new Float32Array(new SharedArrayBuffer(bytes));
+            values.set(new Float32Array(staging.getMappedRange(0, bytes)));
+            staging.unmap();
+            this.staging.get(bytes)!.push(staging);
+            return values;
+          }).then(resolve, (e) => {
+            staging.destroy();
+            reject(e);
+          })
+        );
+      });
+      values.catch(() => {}); // awaited by the exchange
+      return { values };
+    });
+    const submitted = submitWhenReady(() => starts.forEach((start) => start()));
+    submitted.catch((e) => fails.forEach((fail) => fail(e)));
+    return reads;
   }
 
   private takeStaging(bytes: number): GPUBuffer {
@@ -434,7 +472,7 @@ export class GradientSync {
     members: readonly (Tensor | null | undefined)[],
     n: number,
     out: (Tensor | null)[],
-    averaged: Promise<Float32Array<ArrayBuffer>>,
+    averaged: Promise<SharedFloats>,
     addMs: (ms: number) => void,
   ): Promise<void> {
     const bytes = indices.reduce((a, i) => a + (members[i]?.size ?? 0) * 4, 0);
@@ -443,7 +481,8 @@ export class GradientSync {
     this.copyOut(packed, indices, members, n, out);
     return averaged.then((values) => {
       const t = performance.now();
-      gpu().device.queue.writeBuffer(packed, 0, values);
+      // Deno's writeBuffer reads shared memory too (measured); its type says ArrayBuffer only.
+      gpu().device.queue.writeBuffer(packed, 0, values as Float32Array<ArrayBuffer>);
       addMs(performance.now() - t);
     });
   }
@@ -452,7 +491,7 @@ export class GradientSync {
   private upload(
     indices: readonly number[],
     grads: readonly (Tensor | null)[],
-    values: Float32Array<ArrayBuffer>,
+    values: SharedFloats,
     out: (Tensor | null)[],
   ): void {
     if (values.length === 0) return;

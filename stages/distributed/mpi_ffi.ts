@@ -11,10 +11,10 @@
  * MPI's plugins (`mca_*.so`) resolve libmpi's symbols globally, and Deno's
  * `dlopen` loads with RTLD_LOCAL.
  *
- * Collectives are `nonblocking` FFI calls (they run on a Deno worker thread
- * and return a promise), so the event loop keeps serving GPU read-backs
- * while data moves. MPI is initialised with MPI_THREAD_SERIALIZED and every
- * call goes through one queue, so no two MPI calls ever run at once.
+ * Collectives are `nonblocking` FFI calls (they run on a thread of Deno's
+ * and return a promise). MPI is initialised with MPI_THREAD_SERIALIZED and
+ * every call goes through one queue, so no two MPI calls ever run at once;
+ * the communicator makes them all from one worker (mpi_thread.ts).
  * @module
  */
 
@@ -188,6 +188,20 @@ export class Mpi {
     return mpi;
   }
 
+  /**
+   * The same MPI process seen from another thread (the communicator's worker, see
+   * mpi_thread.ts): MPI must already be initialised by `init()` on the main thread, which also
+   * finalises it. Calls from the two threads must never overlap (MPI_THREAD_SERIALIZED).
+   */
+  static attach(): Mpi {
+    const handles = predefinedHandles();
+    const lib = Deno.dlopen(LIBMPI, mpiSymbols);
+    const flag = new Int32Array(1);
+    lib.symbols.MPI_Initialized(flag);
+    if (!flag[0]) throw new Error("Mpi.attach: MPI is not initialised in this process");
+    return new Mpi(lib, handles);
+  }
+
   private check(call: string, rc: number): void {
     if (rc !== MPI_SUCCESS) throw new Error(`${call} failed with MPI error code ${rc}`);
   }
@@ -210,7 +224,7 @@ export class Mpi {
   }
 
   /** MPI_Bcast of `buffer` (all of it) from `root`, in chunks below the int count limit. */
-  async bcast(buffer: Uint8Array<ArrayBuffer>, root: number): Promise<void> {
+  async bcast(buffer: Uint8Array, root: number): Promise<void> {
     const chunk = 1 << 30;
     let offset = 0;
     do {
@@ -229,10 +243,10 @@ export class Mpi {
 
   /** MPI_Alltoallv: counts and displacements in elements of `type`. */
   alltoallv(
-    send: ArrayBufferView<ArrayBuffer>,
+    send: ArrayBufferView,
     sendCounts: Int32Array<ArrayBuffer>,
     sendDispls: Int32Array<ArrayBuffer>,
-    recv: ArrayBufferView<ArrayBuffer>,
+    recv: ArrayBufferView,
     recvCounts: Int32Array<ArrayBuffer>,
     recvDispls: Int32Array<ArrayBuffer>,
     type: MpiType,
@@ -254,9 +268,9 @@ export class Mpi {
 
   /** MPI_Allgatherv: rank j's `sendCount` elements land at `displs[j]` of `recv`. */
   allgatherv(
-    send: ArrayBufferView<ArrayBuffer>,
+    send: ArrayBufferView,
     sendCount: number,
-    recv: ArrayBufferView<ArrayBuffer>,
+    recv: ArrayBufferView,
     recvCounts: Int32Array<ArrayBuffer>,
     displs: Int32Array<ArrayBuffer>,
     type: MpiType,
@@ -280,8 +294,8 @@ export class Mpi {
    * operation one IEEE float32 rounding (no reassociation: one op per element).
    */
   reduceLocal(
-    input: Float32Array<ArrayBuffer>,
-    inout: Float32Array<ArrayBuffer>,
+    input: Float32Array,
+    inout: Float32Array,
     op: MpiOp,
   ): Promise<void> {
     if (input.length !== inout.length) throw new Error("reduceLocal: lengths differ");

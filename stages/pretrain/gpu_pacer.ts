@@ -11,18 +11,25 @@
  * @module
  */
 import { gpu } from "../../kernels/mod.ts";
-import { submit } from "../../kernels/runtime/commands.ts";
+import { requestsSubmitted, submit } from "../../kernels/runtime/commands.ts";
 
 /**
- * Call after recording a step: waits for the previous step, then submits this one. With
- * several ranks it does nothing: each phase's gradient exchange already holds the next
- * submit back (deferred writes), which keeps the CPU within a phase of the GPU, and a wait
- * here would drain the GPU at every step's end.
+ * Call after recording a step. One rank: waits for the previous step, then submits this one.
+ * Several ranks: each phase's gradient exchange submits the recorded work bucket by bucket
+ * (gradient_sync.ts) and nothing here may wait for the GPU (it would drain it at every
+ * step's end); this waits until the previous step's work has been handed to the GPU, so the
+ * CPU records at most a step ahead of it.
  */
 export class GpuPacer {
+  private previous: Promise<void> = Promise.resolve();
   constructor(private readonly ranks: number) {}
   async stepRecorded(): Promise<void> {
-    if (this.ranks > 1) return;
+    if (this.ranks > 1) {
+      const handed = requestsSubmitted();
+      await this.previous;
+      this.previous = handed;
+      return;
+    }
     await gpu().device.queue.onSubmittedWorkDone();
     submit();
   }

@@ -6,6 +6,7 @@ import {
   dispatch,
   pendingDispatches,
   submit,
+  submitWhenReady,
 } from "../../kernels/runtime/commands.ts";
 import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
@@ -125,4 +126,64 @@ Deno.test("runtime: a deferred write lands before the commands recorded after it
   beforeNextSubmit(Promise.reject(new Error("exchange failed")));
   await assertThrows(() => K.flush(), "exchange failed");
   assertEquals(Array.from(await K.add(K.tensor([1]), 1).read()), [2]);
+});
+
+Deno.test("runtime: an action left for the next submit request runs at that request, not its own", async () => {
+  await K.flush();
+  const source = K.tensor([1, 2, 3, 4]);
+  const staging = K.gpu().device.createBuffer({ size: 16, usage: 0x01 | 0x08 });
+  copyBuffer(source.buffer, 0, staging, 0, 16);
+  const events: string[] = [];
+  let mapped!: Promise<void>;
+  await submitWhenReady(() => {
+    events.push("action");
+    mapped = staging.mapAsync(0x01); // the copy above was submitted by the first request
+  });
+  assertEquals(events, [], "not run by its own request");
+  const later = K.mul(source, 10); // recorded, sealed by the next request, submitted after the action
+  const next = submitWhenReady();
+  events.push("requested");
+  await next;
+  assertEquals(events, ["requested", "action"]);
+  await mapped;
+  assertEquals(Array.from(new Float32Array(staging.getMappedRange())), [1, 2, 3, 4]);
+  staging.unmap();
+  staging.destroy();
+  assertEquals(Array.from(await later.read()), [10, 20, 30, 40]);
+});
+
+Deno.test("runtime: a submit request waits only for the deferred writes registered before it", async () => {
+  await K.flush();
+  const before = K.mul(K.tensor([1, 2]), 3);
+  const first = submitWhenReady();
+  let land!: () => void;
+  const target = K.zeros([2]);
+  const staged = acquireBuffer(8, true);
+  copyBuffer(staged, 0, target.buffer, 0, 8);
+  beforeNextSubmit(
+    new Promise<void>((resolve) => (land = resolve)).then(() =>
+      K.gpu().device.queue.writeBuffer(staged, 0, Float32Array.from([5, 6]))
+    ),
+  );
+  releaseBuffer(staged);
+  const after = K.add(target, 1);
+  const second = submitWhenReady();
+  let secondDone = false;
+  second.then(() => (secondDone = true));
+  // The first request does not wait for the write registered after it.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error("the earlier request waited for a later write")),
+      2000,
+    );
+  });
+  await Promise.race([first, late]);
+  clearTimeout(timer);
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals(secondDone, false, "the later request waits for the write");
+  land();
+  await second;
+  assertEquals(Array.from(await before.read()), [3, 6]);
+  assertEquals(Array.from(await after.read()), [6, 7]);
 });

@@ -89,6 +89,7 @@ if (comm.isLeader) {
     params: plain,
     paramsOverlapped: overlapped,
     buckets,
+    overlappedBuckets: sync.lastStats?.buckets ?? 0,
     earlyBuckets: sync.lastStats?.earlyBuckets ?? 0,
   }));
 }
