@@ -19,6 +19,7 @@
 import { gpu } from "./device.ts";
 import { type Kernel, reportGpuError, throwPendingErrors } from "./kernel_cache.ts";
 import { acquireBuffer, bufferId, onBatchSubmitted, sealReleases } from "./buffer_pool.ts";
+import { timeline, timelineOn } from "./timeline.ts";
 
 const UNIFORM = 0x40;
 const COPY_DST = 0x08;
@@ -208,6 +209,8 @@ const leftForNextRequest: (() => void)[] = [];
 let requests: Promise<void> = Promise.resolve();
 /** The number of the last sealed batch (-1 before the first). */
 let lastSealed = -1;
+/** Submit requests made so far (names them in the timeline). */
+let requestCount = 0;
 
 /**
  * Seals the batch recorded so far (now, so the boundary does not depend on timing); then, after
@@ -223,11 +226,15 @@ export function submitWhenReady(atNextRequest?: () => void): Promise<void> {
   seal();
   const upTo = lastSealed;
   const writes = [...pendingWrites];
+  const id = ++requestCount;
+  timelineOn && timeline(`request ${id}: called (${writes.length} writes pending)`);
   const request = requests.then(async () => {
     runLeftActions();
+    timelineOn && timeline(`request ${id}: caught up`);
     const failure = (await Promise.all(writes)).find((e) => e !== null);
     if (failure !== undefined) throw failure;
     submitSealed(upTo);
+    timelineOn && timeline(`request ${id}: submitted`);
     if (atNextRequest) leftForNextRequest.push(atNextRequest);
   });
   requests = request.catch(() => {});

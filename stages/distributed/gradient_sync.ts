@@ -42,6 +42,7 @@ import {
 import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
 import { throwPendingErrors } from "../../kernels/runtime/kernel_cache.ts";
 import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
+import { timeline, timelineOn } from "../../kernels/runtime/timeline.ts";
 import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Bucket size: large enough to amortise a read-back (~0.2 ms) and an MPI call. */
@@ -296,6 +297,7 @@ export class GradientSync {
       this.inFlight++;
       const done = this.comm.allReduceMean(data.then((v) => [v])).then(async () => {
         const now = performance.now();
+        timelineOn && timeline(`exchange ${k}/${buckets.length}: done`);
         timing.reduceMs += now - Math.max(previousDone, arrived);
         previousDone = now;
         return await data;
@@ -359,6 +361,7 @@ export class GradientSync {
       members[i] = g;
     });
     timing.recordEnd = performance.now();
+    timelineOn && timeline(`backward recorded (${earlyBuckets}/${buckets.length} buckets read)`);
     const rest = buckets.flatMap((_, k) => (reads[k] ? [] : [k]));
     this.readBuckets(rest.map((k) => buckets[k]), members).forEach((r, j) => (reads[rest[j]] = r));
     exchangeReady();
@@ -432,8 +435,10 @@ export class GradientSync {
       }
       const values = new Promise<SharedFloats>((resolve, reject) => {
         fails.push(reject);
-        starts.push(() =>
-          staging.mapAsync(MAP_READ).then(() => {
+        starts.push(() => {
+          timelineOn && timeline(`read ${bytes} B: map`);
+          return staging.mapAsync(MAP_READ).then(() => {
+            timelineOn && timeline(`read ${bytes} B: on the host`);
             const g = gpu();
             if (g.lost) throw g.lost;
             const values = new Float32Array(new SharedArrayBuffer(bytes));
@@ -444,8 +449,8 @@ export class GradientSync {
           }).then(resolve, (e) => {
             staging.destroy();
             reject(e);
-          })
-        );
+          });
+        });
       });
       values.catch(() => {}); // awaited by the exchange
       return { values };
@@ -483,6 +488,7 @@ export class GradientSync {
       const t = performance.now();
       // Deno's writeBuffer reads shared memory too (measured); its type says ArrayBuffer only.
       gpu().device.queue.writeBuffer(packed, 0, values as Float32Array<ArrayBuffer>);
+      timelineOn && timeline(`write ${bytes} B: done`);
       addMs(performance.now() - t);
     });
   }

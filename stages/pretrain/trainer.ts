@@ -29,6 +29,7 @@ import {
 } from "../../kernels/mod.ts";
 import { type Communicator, SingleProcess } from "../distributed/communicator.ts";
 import { GradientSync } from "../distributed/gradient_sync.ts";
+import { timeline, timelineOn } from "../../kernels/runtime/timeline.ts";
 import { type BatchShard, batchShard, shardItems, shardRows } from "../distributed/batch_split.ts";
 import { ShardedRandom } from "../distributed/sharded_random.ts";
 import type { Module } from "../../kernels/nn/module.ts";
@@ -184,6 +185,7 @@ export class GanTrainer {
     const batch = this.batch;
     const step = this.step;
     const shard = this.shard;
+    timelineOn && timeline(`${phase.name} ${step}: start`);
     await scopeAsync(async () => {
       // The global batch's draws on every rank (the stream does not depend on the rank count).
       const genZ = shardRows(this.rng.normal([batch, this.G.config.zDim]), shard);
@@ -197,6 +199,7 @@ export class GanTrainer {
         this.curNimg,
         random,
       );
+      timelineOn && timeline(`${phase.name} ${step}: forward recorded`);
       const params = this.params[phase.network].map(([, p]) => p);
       // With several ranks, buckets of final gradients are read back and all-reduced while the
       // backward is still recorded and run (gradient_sync.ts); with one, just the backward.
@@ -207,6 +210,7 @@ export class GanTrainer {
         alsoAverage,
       );
       noGrad(() => this.optimizers[phase.network].update(grads.map((g) => g && nanToNum(g))));
+      timelineOn && timeline(`${phase.name} ${step}: optimiser recorded`);
       this.metrics.add(`${phase.name}/loss`, loss, step);
       for (const [name, key] of this.reported[phase.name] ?? []) {
         const value = report.get(key);
