@@ -10,6 +10,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { Worker } from "node:worker_threads";
 import type { World } from "../../pipeline/world.ts";
 import { launchedByMpi, Mpi } from "./mpi_ffi.ts";
 import type { MpiReply, MpiRequest } from "./mpi_thread.ts";
@@ -117,6 +118,8 @@ export class MpiCommunicator implements Communicator {
   private readonly worker: Worker;
   private readonly waiting = new Map<number, PromiseWithResolvers<MpiReply>>();
   private nextId = 0;
+  /** Why the worker can take no more requests (it failed or exited). */
+  private failure: Error | null = null;
   /**
    * Where the last collective was handed to the worker. Every rank must issue collectives in
    * the same order (program order; a gradient exchange is called when its read-back is
@@ -129,32 +132,41 @@ export class MpiCommunicator implements Communicator {
     this.rank = mpi.rank;
     this.size = mpi.size;
     this.isLeader = mpi.rank === 0;
-    this.worker = new Worker(new URL("./mpi_thread.ts", import.meta.url).href, { type: "module" });
-    this.worker.onmessage = (e: MessageEvent<MpiReply>) => {
-      const reply = e.data;
+    // node:worker_threads rather than a Web Worker: it can be unref'd, so an idle worker does
+    // not keep the process alive after the program's end (it is ref'd while a reply is due).
+    this.worker = new Worker(new URL("./mpi_thread.ts", import.meta.url));
+    this.worker.unref();
+    this.worker.on("message", (reply: MpiReply) => {
       const waiter = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
+      if (this.waiting.size === 0) this.worker.unref();
       waiter?.resolve(reply);
-    };
-    this.worker.onerror = (e) => {
-      e.preventDefault();
-      const error = new Error(`the MPI worker failed: ${e.message}`);
-      for (const waiter of this.waiting.values()) waiter.reject(error);
+    });
+    const fail = (error: Error) => {
+      this.failure ??= error;
+      for (const waiter of this.waiting.values()) waiter.reject(this.failure);
       this.waiting.clear();
+      this.worker.unref();
     };
+    this.worker.on("error", (e: Error) => fail(new Error(`the MPI worker failed: ${e.message}`)));
+    this.worker.on(
+      "exit",
+      (code: number) => fail(new Error(`the MPI worker exited (code ${code})`)),
+    );
   }
 
   /** Hands a collective to the worker once its arguments are there and earlier ones were. */
   private request<R extends MpiRequest>(
     make: (id: number) => R | Promise<R>,
-    transfer: (r: R) => Transferable[] = () => [],
   ): Promise<MpiReply> {
     let reply!: Promise<MpiReply>;
     const handed = this.posted.then(async () => {
       const request = await make(this.nextId++);
+      if (this.failure) throw this.failure;
       const waiter = Promise.withResolvers<MpiReply>();
+      if (this.waiting.size === 0) this.worker.ref();
       this.waiting.set(request.id, waiter);
-      this.worker.postMessage(request, transfer(request));
+      this.worker.postMessage(request);
       reply = waiter.promise;
     });
     this.posted = handed.catch(() => {});
@@ -204,6 +216,7 @@ export class MpiCommunicator implements Communicator {
 
   /** Stops the worker, then MPI_Finalize (call when no collective is in flight). */
   close(): void {
+    this.failure ??= new Error("the communicator is closed");
     this.worker.terminate();
     this.mpi.finalize();
   }

@@ -11,6 +11,7 @@
  * live in shared memory (changed in place); other data is copied.
  * @module
  */
+import { parentPort } from "node:worker_threads";
 import { MpiCollectives } from "./mpi_collectives.ts";
 import { Mpi } from "./mpi_ffi.ts";
 
@@ -26,11 +27,6 @@ export interface MpiReply {
   id: number;
   result?: Uint8Array | Uint8Array[];
   error?: string;
-}
-
-interface WorkerScope {
-  onmessage: ((e: MessageEvent<MpiRequest>) => void) | null;
-  postMessage(message: MpiReply, transfer?: Transferable[]): void;
 }
 
 async function run(collectives: MpiCollectives, request: MpiRequest): Promise<MpiReply> {
@@ -49,23 +45,23 @@ async function run(collectives: MpiCollectives, request: MpiRequest): Promise<Mp
   }
 }
 
-if ("WorkerGlobalScope" in globalThis) {
-  const scope = self as unknown as WorkerScope;
+if (parentPort) {
+  const port = parentPort;
   const collectives = new MpiCollectives(Mpi.attach());
   let tail: Promise<void> = Promise.resolve();
-  scope.onmessage = (e) => {
+  port.on("message", (request: MpiRequest) => {
     tail = tail.then(async () => {
       let reply: MpiReply;
       try {
-        reply = await run(collectives, e.data);
+        reply = await run(collectives, request);
       } catch (error) {
-        reply = { id: e.data.id, error: error instanceof Error ? error.message : String(error) };
+        reply = { id: request.id, error: error instanceof Error ? error.message : String(error) };
       }
       const result = reply.result;
       const transfer = result === undefined
         ? []
         : (Array.isArray(result) ? result : [result]).map((r) => r.buffer as ArrayBuffer);
-      scope.postMessage(reply, transfer);
+      port.postMessage(reply, transfer);
     });
-  };
+  });
 }

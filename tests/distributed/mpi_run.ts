@@ -15,17 +15,25 @@ export function denoCommand(program: string, args: readonly string[] = []): stri
   return [Deno.execPath(), "run", "-A", program, ...args];
 }
 
+/** A rank program that has not exited by then hangs (e.g. something keeps its process alive). */
+const TIMEOUT_MS = 300_000;
+
 /** Runs argv; fails with its output unless it exits 0; returns the last stdout line as JSON. */
 export async function runForJson<T>(argv: readonly string[]): Promise<T> {
   const [program, ...args] = argv;
+  const signal = AbortSignal.timeout(TIMEOUT_MS);
   const out = await new Deno.Command(program, {
     args,
     stdout: "piped",
     stderr: "piped",
     env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    signal,
   }).output();
   const stdout = new TextDecoder().decode(out.stdout);
   const stderr = new TextDecoder().decode(out.stderr);
+  if (signal.aborted) {
+    throw new Error(`${argv.join(" ")} did not exit within ${TIMEOUT_MS / 1000} s\n${stdout}`);
+  }
   if (!out.success) {
     throw new Error(`${argv.join(" ")} exited ${out.code}\n${stdout}\n${stderr}`);
   }

@@ -70,4 +70,5 @@ if (comm.isLeader) {
     digest: digest.digest("hex"),
   }));
 }
-comm.close();
+// No close(): a rank ends when its program does (the communicator's worker does not keep the
+// process alive, and MPI is finalised at exit) — runRanks fails if it hangs instead.
