@@ -156,9 +156,7 @@ export class MpiCommunicator implements Communicator {
   }
 
   /** Hands a collective to the worker once its arguments are there and earlier ones were. */
-  private request<R extends MpiRequest>(
-    make: (id: number) => R | Promise<R>,
-  ): Promise<MpiReply> {
+  private request(make: (id: number) => MpiRequest | Promise<MpiRequest>): Promise<MpiReply> {
     let reply!: Promise<MpiReply>;
     const handed = this.posted.then(async () => {
       const request = await make(this.nextId++);
