@@ -176,17 +176,15 @@ export class MpiCommunicator implements Communicator {
 
   async allReduceMean(buffers: Buffers | Promise<Buffers>): Promise<void> {
     // The worker changes shared memory in place; other buffers go through a shared copy.
-    let copies: { from: Float32Array; to: Float32Array }[] = [];
+    const copies: { from: Float32Array; to: Float32Array }[] = [];
     await this.request(async (id) => {
-      const given = await buffers;
-      copies = given.flatMap((b) =>
-        b.buffer instanceof SharedArrayBuffer
-          ? []
-          : [{ from: b, to: new Float32Array(new SharedArrayBuffer(b.byteLength)) }]
-      );
-      copies.forEach(({ from, to }) => to.set(from));
-      let c = 0;
-      const shared = given.map((b) => (b.buffer instanceof SharedArrayBuffer ? b : copies[c++].to));
+      const shared = (await buffers).map((b) => {
+        if (b.buffer instanceof SharedArrayBuffer) return b;
+        const to = new Float32Array(new SharedArrayBuffer(b.byteLength));
+        to.set(b);
+        copies.push({ from: b, to });
+        return to;
+      });
       return { id, op: "allReduceMean", buffers: shared };
     });
     copies.forEach(({ from, to }) => from.set(to));

@@ -156,11 +156,6 @@ export function reverseOrder(n: number): number[] {
   return Array.from({ length: n }, (_, i) => n - 1 - i);
 }
 
-/** A bucket's read-back: its values on the host, once the GPU has produced and copied them. */
-interface BucketRead {
-  values: Promise<SharedFloats>;
-}
-
 /** Float32 values in memory the communicator's thread works on in place. */
 type SharedFloats = Float32Array<ArrayBufferLike>;
 
@@ -207,7 +202,7 @@ export class GradientSync {
     let uploadMs = 0;
     for (let k = 0; k < buckets.length; k++) {
       const tRead = performance.now();
-      const values = await reads[k].values;
+      const values = await reads[k];
       readWaitMs += performance.now() - tRead;
       const tReduce = performance.now();
       await this.comm.allReduceMean([values]);
@@ -279,7 +274,8 @@ export class GradientSync {
     const missing = buckets.map((b) => b.length);
     // What each bucket member holds: a gradient (once reported final) or an `also` tensor.
     const members: (Tensor | null | undefined)[] = [...new Array(n).fill(undefined), ...also];
-    const reads: (BucketRead | null)[] = buckets.map(() => null);
+    // Each bucket's values on the host, once read back.
+    const reads: (Promise<SharedFloats> | null)[] = buckets.map(() => null);
     const exchanged: Promise<SharedFloats>[] = [];
     const timing = { lastArrival: 0, reduceMs: 0, uploadMs: 0, recordEnd: Infinity };
     // The layout check, then the buckets in plan order: the communicator runs collectives in
@@ -289,7 +285,7 @@ export class GradientSync {
     let previousDone = tStart;
     const exchange = (k: number) => {
       let arrived = 0;
-      const data = Promise.all([layout, reads[k]!.values]).then(([, values]) => {
+      const data = Promise.all([layout, reads[k]!]).then(([, values]) => {
         arrived = performance.now();
         timing.lastArrival = Math.max(timing.lastArrival, arrived);
         return values;
@@ -420,13 +416,13 @@ export class GradientSync {
   private readBuckets(
     buckets: readonly (readonly number[])[],
     tensors: readonly (Tensor | null | undefined)[],
-  ): BucketRead[] {
+  ): Promise<SharedFloats>[] {
     const starts: (() => void)[] = [];
     const fails: ((e: unknown) => void)[] = [];
-    const reads = buckets.map((indices): BucketRead => {
+    const reads = buckets.map((indices): Promise<SharedFloats> => {
       const members = indices.map((i) => tensors[i]).filter((g): g is Tensor => !!g);
       const bytes = members.reduce((a, g) => a + g.size * 4, 0);
-      if (bytes === 0) return { values: Promise.resolve(new Float32Array(0)) };
+      if (bytes === 0) return Promise.resolve(new Float32Array(0));
       const staging = this.takeStaging(bytes);
       let offset = 0;
       for (const g of members) {
@@ -437,7 +433,7 @@ export class GradientSync {
         fails.push(reject);
         starts.push(() => {
           timelineOn && timeline(`read ${bytes} B: map`);
-          return staging.mapAsync(MAP_READ).then(() => {
+          staging.mapAsync(MAP_READ).then(() => {
             timelineOn && timeline(`read ${bytes} B: on the host`);
             const g = gpu();
             if (g.lost) throw g.lost;
@@ -453,7 +449,7 @@ export class GradientSync {
         });
       });
       values.catch(() => {}); // awaited by the exchange
-      return { values };
+      return values;
     });
     const submitted = submitWhenReady(() => starts.forEach((start) => start()));
     submitted.catch((e) => fails.forEach((fail) => fail(e)));
