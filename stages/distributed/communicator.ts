@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import type { World } from "../../pipeline/world.ts";
 import { launchedByMpi, Mpi } from "./mpi_ffi.ts";
-import type { MpiReply, MpiRequest } from "./mpi_thread.ts";
+import { floatsToWire, type MpiReply, type MpiRequest } from "./mpi_thread.ts";
 
 /** Float32 host buffers averaged together (in shared memory, they are not copied). */
 export type Buffers = readonly Float32Array[];
@@ -156,7 +156,10 @@ export class MpiCommunicator implements Communicator {
   }
 
   /** Hands a collective to the worker once its arguments are there and earlier ones were. */
-  private request(make: (id: number) => MpiRequest | Promise<MpiRequest>): Promise<MpiReply> {
+  private request(
+    make: (id: number) => MpiRequest | Promise<MpiRequest>,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<MpiReply> {
     let reply!: Promise<MpiReply>;
     const handed = this.posted.then(async () => {
       const request = await make(this.nextId++);
@@ -164,7 +167,7 @@ export class MpiCommunicator implements Communicator {
       const waiter = Promise.withResolvers<MpiReply>();
       if (this.waiting.size === 0) this.worker.ref();
       this.waiting.set(request.id, waiter);
-      this.worker.postMessage(request);
+      this.worker.postMessage(request, transfer);
       reply = waiter.promise;
     });
     this.posted = handed.catch(() => {});
@@ -184,7 +187,7 @@ export class MpiCommunicator implements Communicator {
         to.set(b);
         copies.push({ from: b, to });
         return to;
-      });
+      }).map(floatsToWire);
       return { id, op: "allReduceMean", buffers: shared };
     });
     copies.forEach(({ from, to }) => from.set(to));
@@ -197,13 +200,19 @@ export class MpiCommunicator implements Communicator {
     if (this.rank === root && bytes === null) {
       throw new Error(`broadcast: root rank ${root} passed no bytes`);
     }
-    const reply = await this.request((id) => ({ id, op: "broadcast", bytes, root }));
-    return reply.result as Uint8Array<ArrayBuffer>;
+    // A copy crosses (transferred), so the caller's bytes stay usable.
+    const own = bytes && bytes.slice().buffer;
+    const reply = await this.request(
+      (id) => ({ id, op: "broadcast", bytes: own, root }),
+      own ? [own] : [],
+    );
+    return new Uint8Array(reply.result as ArrayBuffer);
   }
 
   async allGather(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>[]> {
-    const reply = await this.request((id) => ({ id, op: "allGather", bytes }));
-    return reply.result as Uint8Array<ArrayBuffer>[];
+    const own = bytes.slice().buffer;
+    const reply = await this.request((id) => ({ id, op: "allGather", bytes: own }), [own]);
+    return (reply.result as ArrayBuffer[]).map((b) => new Uint8Array(b));
   }
 
   async barrier(): Promise<void> {

@@ -5,7 +5,23 @@
  * JSON line with what the test checks.
  */
 import { createHash } from "node:crypto";
+import { Worker } from "node:worker_threads";
 import { meanInRankOrder, openCommunicator } from "../../../stages/distributed/communicator.ts";
+
+// Messages to the MPI worker must carry buffers, never typed-array views: Deno's
+// node:worker_threads copies a view element by element (a 32 MiB bucket took ~1 s).
+function holdsView(value: unknown): boolean {
+  if (ArrayBuffer.isView(value)) return true;
+  if (value === null || typeof value !== "object") return false;
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return false;
+  return Object.values(value).some(holdsView);
+}
+let viewsPosted = 0;
+const post = Worker.prototype.postMessage;
+Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker["postMessage"]>) {
+  if (holdsView(args[0])) viewsPosted++;
+  return post.apply(this, args);
+};
 
 const comm = openCommunicator();
 
@@ -67,6 +83,7 @@ if (comm.isLeader) {
     broadcastOk,
     gatherOk,
     orderOk,
+    viewsPosted,
     digest: digest.digest("hex"),
   }));
 }
