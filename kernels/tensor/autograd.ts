@@ -5,8 +5,8 @@
  * code, so with `createGraph` the gradient is itself a graph and can be
  * differentiated again (R1 needs the gradient of a gradient norm).
  */
-import { setImmediate } from "node:timers";
 import { type GradFn, setTensorTracker, type Tensor } from "./tensor.ts";
+import { turnEventLoop } from "../runtime/event_loop.ts";
 
 let gradEnabled = true;
 
@@ -134,8 +134,7 @@ export async function computeGradsAsync(
   for (;;) {
     const r = stepPass(pass);
     if (r.done) return r.value;
-    // setImmediate: one turn of the event loop (~6 µs in Deno; setTimeout(0) sleeps ~2 ms).
-    if (shouldYield()) await new Promise((resolve) => setImmediate(resolve));
+    if (shouldYield()) await turnEventLoop();
   }
 }
 

@@ -43,6 +43,7 @@ import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.
 import { throwPendingErrors } from "../../kernels/runtime/kernel_cache.ts";
 import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
 import { timeline, timelineOn } from "../../kernels/runtime/timeline.ts";
+import { setImmediate } from "node:timers";
 import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Bucket size: large enough to amortise a read-back (~0.2 ms) and an MPI call. */
@@ -172,6 +173,10 @@ export class GradientSync {
   private readonly staging = new Map<number, GPUBuffer[]>();
   /** Exchanges in flight, of this sync or an earlier one still finishing. */
   private inFlight = 0;
+  /** Host memory of read-backs by byte size, reused once the values are uploaded. */
+  private readonly shared = new Map<number, SharedFloats[]>();
+  /** The queue of read-back copies (`copyInTurn`). */
+  private copies: Promise<unknown> = Promise.resolve();
 
   constructor(readonly comm: Communicator, options: GradientSyncOptions = {}) {
     this.bucketBytes = options.bucketBytes ?? DEFAULT_BUCKET_BYTES;
@@ -433,16 +438,18 @@ export class GradientSync {
         fails.push(reject);
         starts.push(() => {
           timelineOn && timeline(`read ${bytes} B: map`);
-          staging.mapAsync(MAP_READ).then(() => {
-            timelineOn && timeline(`read ${bytes} B: on the host`);
-            const g = gpu();
-            if (g.lost) throw g.lost;
-            const values = new Float32Array(new SharedArrayBuffer(bytes));
-            values.set(new Float32Array(staging.getMappedRange(0, bytes)));
-            staging.unmap();
-            this.staging.get(bytes)!.push(staging);
-            return values;
-          }).then(resolve, (e) => {
+          staging.mapAsync(MAP_READ).then(() =>
+            this.copyInTurn(() => {
+              timelineOn && timeline(`read ${bytes} B: on the host`);
+              const g = gpu();
+              if (g.lost) throw g.lost;
+              const values = this.takeShared(bytes);
+              values.set(new Float32Array(staging.getMappedRange(0, bytes)));
+              staging.unmap();
+              this.staging.get(bytes)!.push(staging);
+              return values;
+            })
+          ).then(resolve, (e) => {
             staging.destroy();
             reject(e);
           });
@@ -454,6 +461,30 @@ export class GradientSync {
     const submitted = submitWhenReady(() => starts.forEach((start) => start()));
     submitted.catch((e) => fails.forEach((fail) => fail(e)));
     return reads;
+  }
+
+  /**
+   * Runs `copy` after the copies queued before it, each in a turn of the event loop of its own:
+   * maps resolve together, and a bucket's exchange starts as soon as its values are copied,
+   * not after every bucket's copy.
+   */
+  private copyInTurn<T>(copy: () => T): Promise<T> {
+    const done = this.copies.then(copy);
+    this.copies = done.then(nextTurn, nextTurn);
+    return done;
+  }
+
+  /** Shared memory for `bytes` bytes of values (reused: fresh pages cost faults and zeroing). */
+  private takeShared(bytes: number): SharedFloats {
+    return this.shared.get(bytes)?.pop() ?? new Float32Array(new SharedArrayBuffer(bytes));
+  }
+
+  /** Returns the values' memory for later read-backs. */
+  private releaseShared(values: SharedFloats): void {
+    const bytes = values.byteLength;
+    let list = this.shared.get(bytes);
+    if (!list) this.shared.set(bytes, list = []);
+    list.push(values);
   }
 
   private takeStaging(bytes: number): GPUBuffer {
@@ -484,6 +515,7 @@ export class GradientSync {
       const t = performance.now();
       // Deno's writeBuffer reads shared memory too (measured); its type says ArrayBuffer only.
       gpu().device.queue.writeBuffer(packed, 0, values as Float32Array<ArrayBuffer>);
+      this.releaseShared(values);
       timelineOn && timeline(`write ${bytes} B: done`);
       addMs(performance.now() - t);
     });
@@ -498,6 +530,7 @@ export class GradientSync {
   ): void {
     if (values.length === 0) return;
     this.copyOut(uploadBuffer(values), indices, grads, grads.length, out);
+    this.releaseShared(values);
   }
 
   /**
@@ -540,6 +573,11 @@ function checkGradient(g: Tensor | null): void {
   if (g && (g.device !== "gpu" || g.dtype !== "f32")) {
     throw new Error(`gradient sync: ${g} is not a float32 GPU tensor`);
   }
+}
+
+/** Resolves in a later turn of the event loop. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function envFlag(name: string, fallback: boolean): boolean {

@@ -30,6 +30,7 @@ import {
 import { type Communicator, SingleProcess } from "../distributed/communicator.ts";
 import { GradientSync } from "../distributed/gradient_sync.ts";
 import { timeline, timelineOn } from "../../kernels/runtime/timeline.ts";
+import { turnEventLoop } from "../../kernels/runtime/event_loop.ts";
 import { type BatchShard, batchShard, shardItems, shardRows } from "../distributed/batch_split.ts";
 import { ShardedRandom } from "../distributed/sharded_random.ts";
 import type { Module } from "../../kernels/nn/module.ts";
@@ -185,6 +186,9 @@ export class GanTrainer {
     const batch = this.batch;
     const step = this.step;
     const shard = this.shard;
+    // Read-backs and exchanges of earlier phases complete through the event loop, which the
+    // forward's recording (synchronous) does not turn.
+    if (shard.size > 1) await turnEventLoop();
     timelineOn && timeline(`${phase.name} ${step}: start`);
     await scopeAsync(async () => {
       // The global batch's draws on every rank (the stream does not depend on the rank count).
