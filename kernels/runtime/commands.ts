@@ -203,8 +203,8 @@ export function beforeNextSubmit(write: Promise<void>): void {
   entry.then(() => pendingWrites.delete(entry));
 }
 
-/** Actions left by one submit request for the next (`submitWhenReady`'s `atNextRequest`). */
-const leftForNextRequest: (() => void)[] = [];
+/** Actions deferred by submit requests until the CPU waits (`submitWhenReady`'s `whenWaiting`). */
+const deferredActions: (() => void)[] = [];
 /** Submit requests run one after another, in call order. */
 let requests: Promise<void> = Promise.resolve();
 /** The number of the last sealed batch (-1 before the first). */
@@ -214,28 +214,35 @@ let requestCount = 0;
 
 /**
  * Seals the batch recorded so far (now, so the boundary does not depend on timing); then, after
- * earlier requests and in call order: runs the actions earlier requests left for this one, waits
- * for the deferred writes registered before this call (rethrowing a failure), submits the sealed
- * batches up to its own and leaves `atNextRequest` to the next request. Such an action typically
- * maps a buffer that the previous request submitted: Deno blocks there until the GPU has
- * finished everything submitted (see stages/pretrain/gpu_pacer.ts), so it runs while this
- * request's batch waits sealed — the GPU is handed it as soon as it has caught up, instead of
- * the CPU standing still while the GPU runs what it has just been given.
+ * earlier requests and in call order: waits for the deferred writes registered before this call
+ * (rethrowing a failure) and submits the sealed batches up to its own. `whenWaiting` is deferred
+ * until the CPU has to wait: it runs, with every action deferred before it, at the first later
+ * request that finds a write it waits for unsettled (the action may be what the write waits
+ * for), at a request made with `runDeferred`, or at `flush`/`submit`.
+ *
+ * Such an action maps a buffer: Deno blocks the thread there until the GPU has finished
+ * everything submitted (see stages/pretrain/gpu_pacer.ts). Mapping while recording would stop
+ * the recording while the GPU runs the work just submitted (a training phase's first gradient
+ * bucket comes with most of its backward); mapped when the CPU waits anyway — the next phase,
+ * recorded meanwhile, needs the exchanged gradients — the block costs nothing.
  */
-export function submitWhenReady(atNextRequest?: () => void): Promise<void> {
+export function submitWhenReady(
+  whenWaiting?: () => void,
+  options: { runDeferred?: boolean } = {},
+): Promise<void> {
   seal();
   const upTo = lastSealed;
   const writes = [...pendingWrites];
   const id = ++requestCount;
   timelineOn && timeline(`request ${id}: called (${writes.length} writes pending)`);
   const request = requests.then(async () => {
-    runLeftActions();
+    if (options.runDeferred || writes.some((w) => pendingWrites.has(w))) runDeferredActions();
     timelineOn && timeline(`request ${id}: caught up`);
     const failure = (await Promise.all(writes)).find((e) => e !== null);
     if (failure !== undefined) throw failure;
     submitSealed(upTo);
     timelineOn && timeline(`request ${id}: submitted`);
-    if (atNextRequest) leftForNextRequest.push(atNextRequest);
+    if (whenWaiting) deferredActions.push(whenWaiting);
   });
   requests = request.catch(() => {});
   return request;
@@ -246,18 +253,18 @@ export function requestsSubmitted(): Promise<void> {
   return requests;
 }
 
-/** Submits the recorded batch (no wait), after the actions left for the next request. */
+/** Submits the recorded batch (no wait), after the deferred actions. */
 export function submit(): void {
   if (pendingWrites.size) {
     throw new Error("submit() while deferred writes are pending: use submitWhenReady()");
   }
-  runLeftActions();
+  runDeferredActions();
   seal();
   submitSealed(lastSealed);
 }
 
-function runLeftActions(): void {
-  for (const action of leftForNextRequest.splice(0)) action();
+function runDeferredActions(): void {
+  for (const action of deferredActions.splice(0)) action();
 }
 
 /** A finished batch waiting for its turn, with the uniform data it reads. */
@@ -346,7 +353,7 @@ async function readProfile(buffer: GPUBuffer, slots: ProfileSlot[]): Promise<voi
 
 /** Submits the batch and waits until the GPU has finished it; surfaces GPU errors. */
 export async function flush(): Promise<void> {
-  await submitWhenReady();
+  await submitWhenReady(undefined, { runDeferred: true });
   const g = gpu();
   await g.device.queue.onSubmittedWorkDone();
   if (pendingProfileReads.length) await Promise.all(pendingProfileReads.splice(0));

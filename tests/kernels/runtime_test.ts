@@ -128,7 +128,7 @@ Deno.test("runtime: a deferred write lands before the commands recorded after it
   assertEquals(Array.from(await K.add(K.tensor([1]), 1).read()), [2]);
 });
 
-Deno.test("runtime: an action left for the next submit request runs at that request, not its own", async () => {
+Deno.test("runtime: an action deferred by a submit request runs when a later request has to wait", async () => {
   await K.flush();
   const source = K.tensor([1, 2, 3, 4]);
   const staging = K.gpu().device.createBuffer({ size: 16, usage: 0x01 | 0x08 });
@@ -140,16 +140,38 @@ Deno.test("runtime: an action left for the next submit request runs at that requ
     mapped = staging.mapAsync(0x01); // the copy above was submitted by the first request
   });
   assertEquals(events, [], "not run by its own request");
-  const later = K.mul(source, 10); // recorded, sealed by the next request, submitted after the action
+  await submitWhenReady();
+  assertEquals(events, [], "nor by a request that has nothing to wait for");
+  // A write that waits for the read-back (as a gradient exchange does): the next request finds
+  // it unsettled and runs the deferred map first, or it would wait forever.
+  const target = K.zeros([4]);
+  const staged = acquireBuffer(16, true);
+  copyBuffer(staged, 0, target.buffer, 0, 16);
+  beforeNextSubmit(
+    (async () => {
+      while (!mapped) await new Promise((r) => setTimeout(r, 1));
+      await mapped;
+      const values = new Float32Array(staging.getMappedRange()).map((v) => v * 10);
+      staging.unmap();
+      K.gpu().device.queue.writeBuffer(staged, 0, values);
+    })(),
+  );
+  releaseBuffer(staged);
+  const later = K.add(target, 1); // recorded, sealed by the next request, submitted after the write
   const next = submitWhenReady();
   events.push("requested");
   await next;
   assertEquals(events, ["requested", "action"]);
-  await mapped;
+  assertEquals(Array.from(await later.read()), [11, 21, 31, 41]);
+  // flush runs what is deferred too.
+  copyBuffer(source.buffer, 0, staging, 0, 16);
+  let flushed!: Promise<void>;
+  await submitWhenReady(() => (flushed = staging.mapAsync(0x01)));
+  await K.flush();
+  await flushed;
   assertEquals(Array.from(new Float32Array(staging.getMappedRange())), [1, 2, 3, 4]);
   staging.unmap();
   staging.destroy();
-  assertEquals(Array.from(await later.read()), [10, 20, 30, 40]);
 });
 
 Deno.test("runtime: a submit request waits only for the deferred writes registered before it", async () => {
