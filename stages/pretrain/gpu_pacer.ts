@@ -11,25 +11,18 @@
  * @module
  */
 import { gpu } from "../../kernels/mod.ts";
-import { requestsSubmitted, submit } from "../../kernels/runtime/commands.ts";
+import { submit } from "../../kernels/runtime/commands.ts";
 
 /**
  * Call after recording a step. One rank: waits for the previous step, then submits this one.
- * Several ranks: each phase's gradient exchange submits the recorded work bucket by bucket
- * (gradient_sync.ts) and nothing here may wait for the GPU (it would drain it at every
- * step's end); this waits until the previous step's work has been handed to the GPU, so the
- * CPU records at most a step ahead of it.
+ * Several ranks: nothing — each phase's gradient exchange submits the recorded work bucket by
+ * bucket (gradient_sync.ts), and the trainer records a phase's forward only once the work
+ * before it was handed to the GPU (trainer.ts), so the CPU stays at most a phase ahead.
  */
 export class GpuPacer {
-  private previous: Promise<void> = Promise.resolve();
   constructor(private readonly ranks: number) {}
   async stepRecorded(): Promise<void> {
-    if (this.ranks > 1) {
-      const handed = requestsSubmitted();
-      await this.previous;
-      this.previous = handed;
-      return;
-    }
+    if (this.ranks > 1) return;
     await gpu().device.queue.onSubmittedWorkDone();
     submit();
   }
