@@ -4,9 +4,9 @@
  * (mean, rank-ordered sum — see mpi_collectives.ts) and uploaded again.
  *
  * Overlap (DDP-style, `averageWhileComputing`): buckets follow the reverse
- * parameter order — the order in which a backward pass finishes gradients —
- * and the last ones are small (what is exchanged after the backward ends keeps
- * the GPU waiting). Autograd reports each gradient as soon as it is final
+ * parameter order — roughly the order in which a backward pass finishes
+ * gradients — are exchanged in the order they complete, and the last ones are
+ * small (the last exchange keeps the GPU waiting). Autograd reports each gradient as soon as it is final
  * (`withGradReadyListener`); when a bucket's last gradient is final, its
  * gradients are copied into a host-readable staging buffer and the recorded
  * work is requested for submission, while the rest of the backward is still
@@ -289,8 +289,11 @@ export class GradientSync {
     const reads: (Promise<SharedFloats> | null)[] = buckets.map(() => null);
     const exchanged: Promise<SharedFloats>[] = [];
     const timing = { lastArrival: 0, reduceMs: 0, uploadMs: 0, recordEnd: Infinity };
-    // The layout check, then the buckets in plan order: the communicator runs collectives in
-    // the order they are called, which is program order here (the same on every rank).
+    // The layout check, then the buckets in the order their read-backs are requested: the
+    // communicator runs collectives in the order they are called, which is program order here
+    // (the backward's traversal is the same on every rank). Their maps run in that order too,
+    // so each exchange starts as soon as its bucket is copied (measured on G: in plan order the
+    // first exchange waited for the last read-back, ~60 ms per phase).
     const layout = this.checkLayout ? this.assertSameLayout(sizes) : Promise.resolve();
     layout.catch(() => {}); // awaited through every exchange
     let previousDone = tStart;
@@ -311,12 +314,6 @@ export class GradientSync {
       }).finally(() => this.inFlight--);
       done.catch(() => {}); // awaited through the deferred writes
       exchanged[k] = done;
-    };
-    // Exchanges go in plan order; a bucket that completes early waits for its predecessors.
-    const exchangeReady = () => {
-      while (exchanged.length < buckets.length && reads[exchanged.length]) {
-        exchange(exchanged.length);
-      }
     };
     let earlyBuckets = 0;
     let lastYield = 0;
@@ -345,7 +342,7 @@ export class GradientSync {
           [reads[k]] = this.readBuckets([buckets[k]], members);
           yieldNow = true; // so that the request runs at this bucket's boundary
           earlyBuckets++;
-          exchangeReady();
+          exchange(k); // in the order the backward finishes buckets: the same on every rank
         }
       }, () => Promise.resolve(compute(shouldYield)));
     } catch (e) {
@@ -371,7 +368,7 @@ export class GradientSync {
     timelineOn && timeline(`backward recorded (${earlyBuckets}/${buckets.length} buckets read)`);
     const rest = buckets.flatMap((_, k) => (reads[k] ? [] : [k]));
     this.readBuckets(rest.map((k) => buckets[k]), members).forEach((r, j) => (reads[rest[j]] = r));
-    exchangeReady();
+    rest.forEach(exchange);
     // This sync's read-backs were requested before its writes are registered below, so they
     // do not wait for them (a request waits only for writes registered before it).
     await throwPendingErrors();
