@@ -15,9 +15,9 @@
  * has to wait anyway (`submitWhenReady`): at the next phase's first request,
  * which needs these gradients — by then the CPU has recorded the optimiser
  * step and the next phase's forward while the GPU ran this backward. (Measured
- * on ffhq512: a phase's first bucket comes with ~95 % of G's backward and ~75 %
- * of D's, so mapping buckets as they come bought little overlap and stopped
- * the recording for the length of that first batch.) The exchange runs on the
+ * on ffhq512: a phase's first bucket's batch holds ~95 % of Gmain's GPU work
+ * and ~75 % of Dmain's, so mapping buckets as they come bought little overlap
+ * and stopped the recording for the length of that first batch.) The exchange runs on the
  * communicator's worker thread (mpi_thread.ts) while the main thread records
  * or waits for the GPU; the recording turns the event loop every ~2 ms while
  * an exchange is in flight, so read-backs and exchange replies are handled.

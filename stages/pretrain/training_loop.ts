@@ -2,10 +2,10 @@
  * The training loop of the `pretrain` and `imitate` stages: steps, and what happens between
  * them on a schedule of whole steps — log ticks (statistics read back, the
  * NaN/Inf guard, JSONL), sample grids, checkpoints — then the final outputs.
- * The GPU runs one step behind the CPU: with one rank each step is one submit,
- * made once the previous step has finished; with several, the gradient
+ * The GPU runs behind the CPU: with one rank each step is one submit, made
+ * once the previous step has finished (`GpuPacer`); with several, the gradient
  * exchanges submit each phase bucket by bucket and the CPU records at most a
- * step ahead (`GpuPacer`).
+ * phase ahead (the trainer).
  *
  * Everything that enters the artifact is deterministic (losses, samples,
  * weights); timings and memory go only to the run's log.
