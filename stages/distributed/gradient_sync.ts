@@ -6,21 +6,22 @@
  * Overlap (DDP-style, `averageWhileComputing`): buckets follow the reverse
  * parameter order — roughly the order in which a backward pass finishes
  * gradients — are exchanged in the order they complete, and the last ones are
- * small (the last exchange keeps the GPU waiting). Autograd reports each gradient as soon as it is final
- * (`withGradReadyListener`); when a bucket's last gradient is final, its
- * gradients are copied into a host-readable staging buffer and the recorded
- * work is requested for submission, while the rest of the backward is still
- * being recorded. Deno answers a map by blocking the main thread until the GPU
- * has finished everything submitted, so the buckets are mapped when the CPU
- * has to wait anyway (`submitWhenReady`): at the next phase's first request,
- * which needs these gradients — by then the CPU has recorded the optimiser
- * step and the next phase's forward while the GPU ran this backward. (Measured
- * on ffhq512: a phase's first bucket's batch holds ~95 % of Gmain's GPU work
- * and ~75 % of Dmain's, so mapping buckets as they come bought little overlap
- * and stopped the recording for the length of that first batch.) The exchange runs on the
- * communicator's worker thread (mpi_thread.ts) while the main thread records
- * or waits for the GPU; the recording turns the event loop every ~2 ms while
- * an exchange is in flight, so read-backs and exchange replies are handled.
+ * small (the last exchange keeps the GPU waiting). Autograd reports each
+ * gradient as soon as it is final (`withGradReadyListener`); when a bucket's
+ * last gradient is final, its gradients are copied into a host-readable
+ * staging buffer and the recorded work is requested for submission, while the
+ * rest of the backward is still being recorded. Deno answers a map by blocking
+ * the main thread until the GPU has finished everything submitted, so the
+ * buckets are mapped when the CPU has to wait anyway (`submitWhenReady`): at
+ * the next phase's first request, which needs these gradients — by then the
+ * CPU has recorded the optimiser step and the next phase's forward while the
+ * GPU ran this backward. (Measured on ffhq512: a phase's first bucket's batch
+ * holds ~95 % of Gmain's GPU work and ~75 % of Dmain's, so mapping buckets as
+ * they come bought little overlap and stopped the recording for the length of
+ * that first batch.) The exchange runs on the communicator's worker thread
+ * (mpi_thread.ts) while the main thread records or waits for the GPU; the
+ * recording turns the event loop every ~2 ms while an exchange is in flight,
+ * so read-backs and exchange replies are handled.
  *
  * The call returns when the backward is recorded: GPU copies from one upload
  * buffer per bucket into the result tensors are recorded at once, and the
