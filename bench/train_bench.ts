@@ -9,8 +9,9 @@
  * imitation term is LPIPS-VGG with random weights — the real network's cost,
  * without the weight files, which only change values. Data are synthetic
  * (fixed random images, FFHQ-like cameras): the dataset is not what is
- * measured. Wall clock after a warm-up: the cycle's steps paced as in training (the GPU
- * one step behind the CPU, `GpuPacer`), flushed once at its end; each phase alone flushed.
+ * measured. Wall clock after a warm-up: the cycle's steps paced as in training (one rank:
+ * the GPU a step behind the CPU, `GpuPacer`; several: the trainer keeps the CPU at most a
+ * phase ahead), flushed once at its end; each phase alone flushed.
  *
  *   deno run -A bench/train_bench.ts                 small, ffhq512 b4, ffhq512 b8, imitate-ffhq512-b4
  *   deno run -A bench/train_bench.ts --only imitate-ffhq512-b4
@@ -264,7 +265,7 @@ async function bench(c: Case): Promise<Row> {
   resetPeakMemory();
 
   // A whole regularisation cycle (every phase at its frequency), paced as the training loop
-  // paces it (the GPU one step behind the CPU), flushed once at the end.
+  // paces it (see the module doc), flushed once at the end.
   const cycle = trainer.phases.reduce((a, p) => Math.max(a, p.interval), 1);
   trainer.step = 0;
   trainer.sync.resetTotals();
