@@ -49,7 +49,7 @@ import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.
 import { throwPendingErrors } from "../../kernels/runtime/kernel_cache.ts";
 import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
 import { timeline, timelineOn } from "../../kernels/runtime/timeline.ts";
-import { setImmediate } from "node:timers";
+import { turnEventLoop } from "../../kernels/runtime/event_loop.ts";
 import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Bucket size: large enough to amortise a read-back (~0.2 ms) and an MPI call. */
@@ -472,7 +472,7 @@ export class GradientSync {
    */
   private copyInTurn<T>(copy: () => T): Promise<T> {
     const done = this.copies.then(copy);
-    this.copies = done.then(nextTurn, nextTurn);
+    this.copies = done.then(turnEventLoop, turnEventLoop);
     return done;
   }
 
@@ -575,11 +575,6 @@ function checkGradient(g: Tensor | null): void {
   if (g && (g.device !== "gpu" || g.dtype !== "f32")) {
     throw new Error(`gradient sync: ${g} is not a float32 GPU tensor`);
   }
-}
-
-/** Resolves in a later turn of the event loop. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function envFlag(name: string, fallback: boolean): boolean {

@@ -50,12 +50,12 @@ export function floatsToWire(values: Float32Array): SharedFloatsOnWire {
 }
 
 /** The view again, on the other side. */
-export function floatsFromWire(w: SharedFloatsOnWire): Float32Array {
+function floatsFromWire(w: SharedFloatsOnWire): Float32Array {
   return new Float32Array(w.buffer, w.byteOffset, w.length);
 }
 
 /** The bytes of a view as a buffer of their own (a copy unless the view is the whole buffer). */
-export function bytesToWire(bytes: Uint8Array): ArrayBuffer {
+function bytesToWire(bytes: Uint8Array): ArrayBuffer {
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength &&
     bytes.buffer instanceof ArrayBuffer;
   return whole ? bytes.buffer as ArrayBuffer : bytes.slice().buffer;
