@@ -5,12 +5,12 @@
  * through the event loop: a GPU read-back (Deno resolves a map after a 10 ms
  * timer), a message from a worker thread (a gradient exchange). Awaiting
  * `setImmediate` or a microtask does not make Deno poll them (measured on
- * the CPU adapter, 1 ms of work between yields: a pending map resolved after
- * 63 ms with setImmediate, never within 200 ms with a MessageChannel or a
- * microtask), and `setTimeout(0)` sleeps ~2 ms per yield. Awaiting an
- * operation that runs on Deno's thread pool does (the map resolved after
- * 11–15 ms, ~35–180 µs per yield): the cheapest one that needs no permission
- * is a digest of one byte.
+ * the CPU adapter: a pending map resolved only at the 60th setImmediate,
+ * whatever the work between them, and never across microtasks or a
+ * MessageChannel), and `setTimeout(0)` sleeps ~2 ms per yield. Awaiting an
+ * operation that runs on Deno's thread pool does (the map resolved at the
+ * first or second yield once its timer had run; ~35–180 µs per yield): the
+ * cheapest one that needs no permission is a digest of one byte.
  * @module
  */
 
