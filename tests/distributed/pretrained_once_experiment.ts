@@ -4,7 +4,7 @@
  * and a 2-rank imitate start from the same cached pretrain artifact. Test use
  * only: it isolates the imitate stage's data-parallel result.
  */
-import { defineExperiment, node } from "../../pipeline/mod.ts";
+import { defineExperiment, defineStage, node } from "../../pipeline/mod.ts";
 import mimic3d from "../../experiments/mimic3d.ts";
 import { pretrain } from "../../stages/pretrain/stage.ts";
 
@@ -12,7 +12,7 @@ export default defineExperiment({
   ...mimic3d,
   dag: {
     ...mimic3d.dag,
-    pretrain: node({ ...pretrain, dataParallel: false }, {
+    pretrain: node(defineStage({ ...pretrain, dataParallel: false }), {
       config: "pretrain",
       inputs: { data: "prep" },
     }),
