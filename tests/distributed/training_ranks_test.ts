@@ -218,6 +218,17 @@ Deno.test("data-parallel imitate: from one pretrain artifact, 2 ranks match 1 ra
       force: "imitate",
     });
     assertEquals(twoB.artifact, twoA.artifact, "two 2-rank imitate runs → the same artifact");
+    // Rank 0 alone wrote: one record and one log per run, the two imitate artifacts, no locks.
+    const list = (dir: string) => [...Deno.readDirSync(`${one.store}/${dir}`)].map((e) => e.name);
+    assertEquals([list("runs").length, list("logs").length], [3, 3]);
+    assertEquals(
+      [list("keys").length, list("objects").length],
+      [4, 4],
+      "prep, pretrain, 2 imitate",
+    );
+    assertEquals(list("locks"), []);
+    const log = Deno.readTextFileSync(`${one.store}/objects/${twoA.artifact}/out/log.jsonl`);
+    assertEquals(log.trim().split("\n").length, 2, "one line per log tick");
     assertParametersAgree(one, twoA, [...NETWORK_FILES, "D_patch.safetensors"], "imitate");
     console.log(`runs took ${[one, twoA, twoB].map((r) => r.seconds.toFixed(1)).join(", ")} s`);
   } finally {
