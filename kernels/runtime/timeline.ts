@@ -7,26 +7,19 @@
  * @module
  */
 
-function flag(): boolean {
+/** An environment variable, or undefined when unset or not permitted (then: off, no prefix). */
+function env(name: string): string | undefined {
   try {
-    return Deno.env.get("MIMIC3D_TIMELINE") === "1";
+    return Deno.env.get(name);
   } catch {
-    return false; // no env permission: off
-  }
-}
-
-function rankPrefix(): string {
-  try {
-    const rank = Deno.env.get("OMPI_COMM_WORLD_RANK") ?? Deno.env.get("PMIX_RANK");
-    return rank === undefined ? "" : `r${rank} `;
-  } catch {
-    return "";
+    return undefined;
   }
 }
 
 /** True when timeline events are printed (read once, at start). */
-export const timelineOn: boolean = flag();
-const prefix = timelineOn ? rankPrefix() : "";
+export const timelineOn: boolean = env("MIMIC3D_TIMELINE") === "1";
+const rank = timelineOn ? env("OMPI_COMM_WORLD_RANK") ?? env("PMIX_RANK") : undefined;
+const prefix = rank === undefined ? "" : `r${rank} `;
 
 /** Prints one event (call as `timelineOn && timeline(...)`: the message is built only then). */
 export function timeline(event: string): void {

@@ -82,12 +82,12 @@ export class MpiCollectives {
     }
   }
 
-  /** Rank `root`'s bytes on every rank (others pass null). */
-  async broadcast(bytes: Uint8Array | null, root: number): Promise<Uint8Array<ArrayBuffer>> {
+  /** Rank `root`'s bytes on every rank (others pass null; the root gets its own array back). */
+  async broadcast(bytes: Uint8Array | null, root: number): Promise<Uint8Array> {
     const isRoot = this.mpi.rank === root;
     const length = new Float64Array([isRoot ? bytes!.length : 0]);
     await this.mpi.bcast(new Uint8Array(length.buffer), root);
-    const data = isRoot ? bytes!.slice() : new Uint8Array(length[0]);
+    const data = isRoot ? bytes! : new Uint8Array(length[0]);
     await this.mpi.bcast(data, root);
     return data;
   }

@@ -16,7 +16,7 @@
  * @module
  */
 import { type Device, type RandomSource, reshape, type Tensor } from "../../kernels/mod.ts";
-import { type BatchShard, shardRows } from "./batch_split.ts";
+import { type BatchShard, shardItems, shardRows } from "./batch_split.ts";
 
 /** `inner`'s stream with per-sample draws taken for the global batch and sharded. */
 export class ShardedRandom implements RandomSource {
@@ -34,7 +34,12 @@ export class ShardedRandom implements RandomSource {
   integers(count: number, high: number): number[] {
     const k = this.perSampleRows(count);
     if (k === 0) return this.inner.integers(count, high);
-    return this.keepOwnRows(this.inner.integers(k * this.shard.globalBatch, high), k);
+    const all = this.inner.integers(k * this.shard.globalBatch, high);
+    const bySample = Array.from(
+      { length: this.shard.globalBatch },
+      (_, i) => all.slice(i * k, (i + 1) * k),
+    );
+    return shardItems(bySample, this.shard).flat();
   }
 
   private perSample(shape: readonly number[], draw: (shape: number[]) => Tensor): Tensor {
@@ -50,16 +55,5 @@ export class ShardedRandom implements RandomSource {
   private perSampleRows(leading: number): number {
     const { localBatch, size } = this.shard;
     return size > 1 && leading > 0 && leading % localBatch === 0 ? leading / localBatch : 0;
-  }
-
-  /** This rank's samples' k consecutive entries of a global-batch list, in local order. */
-  private keepOwnRows(all: readonly number[], k: number): number[] {
-    const { localBatch, size, rank } = this.shard;
-    const out: number[] = [];
-    for (let l = 0; l < localBatch; l++) {
-      const sample = rank + l * size;
-      out.push(...all.slice(sample * k, sample * k + k));
-    }
-    return out;
   }
 }

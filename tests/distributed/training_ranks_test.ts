@@ -61,6 +61,20 @@ interface Run {
   seconds: number;
 }
 
+/** The names in one of a store's directories. */
+function entries(store: string, dir: string): string[] {
+  return [...Deno.readDirSync(`${store}/${dir}`)].map((e) => e.name);
+}
+
+/** The store's key records (stage, artifact, key inputs). */
+function keyRecords(
+  store: string,
+): { stage: string; artifact: string; keyInputs: { worldSize?: number } }[] {
+  return entries(store, "keys").map((name) =>
+    JSON.parse(Deno.readTextFileSync(`${store}/keys/${name}`))
+  );
+}
+
 /**
  * `run <experiment> --until <until> --gpus <gpus>` in `store` (a new one if not given); the
  * artifact of `until` run with this many ranks.
@@ -96,10 +110,7 @@ async function runStages(
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   if (!out.success) throw new Error(`--gpus ${gpus} run exited ${out.code}\n${stderr}`);
-  const keys = [...Deno.readDirSync(`${store}/keys`)].map((e) =>
-    JSON.parse(Deno.readTextFileSync(`${store}/keys/${e.name}`))
-  );
-  const record = keys.find((k) =>
+  const record = keyRecords(store).find((k) =>
     k.stage === options.until && (k.keyInputs.worldSize ?? 1) === gpus
   );
   assert(record, `no ${options.until} key record for ${gpus} ranks in ${store}`);
@@ -169,8 +180,7 @@ Deno.test("data-parallel pretrain: `run --gpus 2` is deterministic, rank 0 alone
     });
 
     await t.step("only rank 0 wrote to the store", () => {
-      const list = (dir: string) =>
-        [...Deno.readDirSync(`${twoA.store}/${dir}`)].map((e) => e.name);
+      const list = (dir: string) => entries(twoA.store, dir);
       assertEquals(list("runs").length, 1, "one run record");
       assertEquals(list("logs").length, 1, "one JSONL log");
       assertEquals(list("keys").length, 2, "prep and pretrain");
@@ -207,9 +217,7 @@ Deno.test("data-parallel imitate: from one pretrain artifact, 2 ranks match 1 ra
       experiment: PRETRAINED_ONCE,
       store: one.store,
     });
-    const stages = [...Deno.readDirSync(`${one.store}/keys`)].map((e) =>
-      JSON.parse(Deno.readTextFileSync(`${one.store}/keys/${e.name}`)).stage
-    );
+    const stages = keyRecords(one.store).map((k) => k.stage);
     assertEquals(stages.filter((s) => s === "pretrain").length, 1, "one pretrain artifact");
     const twoB = await runStages(2, {
       until: "imitate",
@@ -219,7 +227,7 @@ Deno.test("data-parallel imitate: from one pretrain artifact, 2 ranks match 1 ra
     });
     assertEquals(twoB.artifact, twoA.artifact, "two 2-rank imitate runs → the same artifact");
     // Rank 0 alone wrote: one record and one log per run, the two imitate artifacts, no locks.
-    const list = (dir: string) => [...Deno.readDirSync(`${one.store}/${dir}`)].map((e) => e.name);
+    const list = (dir: string) => entries(one.store, dir);
     assertEquals([list("runs").length, list("logs").length], [3, 3]);
     assertEquals(
       [list("keys").length, list("objects").length],
