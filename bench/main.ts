@@ -29,7 +29,7 @@ import {
 import { setTapMajor } from "../kernels/ops/conv.ts";
 import { timeGpu, type Timing, wallMs } from "./timing.ts";
 
-/** PyTorch/cuBLAS/cuDNN anchors on the H100 (shared/BASELINES.md), TFLOP/s fp32, TF32 off. */
+/** PyTorch/cuBLAS/cuDNN anchors on the H100 (bench/BASELINES.md), TFLOP/s fp32, TF32 off. */
 const ANCHORS = { cublasMatmul4096: 51.6, cudnnConv3x3: 41.9 };
 
 interface Row {

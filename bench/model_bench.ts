@@ -1,6 +1,6 @@
 /**
  * Network benchmarks at the paper's sizes, wall clock end to end (what a user
- * waits for, as the PyTorch anchors in shared/BASELINES.md): EG3D FFHQ-512
+ * waits for, as the PyTorch anchors in bench/BASELINES.md): EG3D FFHQ-512
  * generator inference (64² render, 48+48 samples, SR 8XDC to 512²) at batch
  * 1/4/16, and the tri-plane backbone's forward + backward at batch 4.
  *

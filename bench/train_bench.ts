@@ -5,7 +5,7 @@
  * Dreg, and for imitate D_patchmain, D_patchreg), and peak GPU memory, for the
  * `small` preset and the paper's `ffhq512` at batch 4 and 8, and the 3-D stage
  * at FFHQ-512 batch 4 (`imitate-ffhq512-b4`: patch render + imitation + patch
- * D, compare with the original's 190.2 s/kimg in shared/BASELINES.md). Its
+ * D, compare with the original's 190.2 s/kimg in bench/BASELINES.md). Its
  * imitation term is LPIPS-VGG with random weights — the real network's cost,
  * without the weight files, which only change values. Data are synthetic
  * (fixed random images, FFHQ-like cameras): the dataset is not what is

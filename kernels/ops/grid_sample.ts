@@ -434,7 +434,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var a = s + 1u; a < e; a++) {
     let v = slots[a];
     var b = a;
-    while (b > s && slots[b - 1u] > v) { slots[b] = slots[b - 1u]; b--; }
+    // Two tests, not one joined by && in the loop head: GL miscompiles that (docs/adapters.md).
+    while (b > s) {
+      if (slots[b - 1u] <= v) { break; }
+      slots[b] = slots[b - 1u];
+      b--;
+    }
     slots[b] = v;
   }
 }`;

@@ -222,10 +222,16 @@ ${
     let ba = (tc[above] + tc[above + 1u]) * 0.5;
     tf[s] = bb + ((u - cdf[below]) / den) * (ba - bb);
   }
+  // Insertion sort, its loop test not written as \`j > 0u && tf[j - 1u] > v\`:
+  // through the GL backend that loop sorts wrongly (docs/adapters.md).
   for (var a = 1u; a < ${q}u; a++) {
     let v = tf[a];
     var j = a;
-    while (j > 0u && tf[j - 1u] > v) { tf[j] = tf[j - 1u]; j--; }
+    while (j > 0u) {
+      if (tf[j - 1u] <= v) { break; }
+      tf[j] = tf[j - 1u];
+      j--;
+    }
     tf[j] = v;
   }`
     : "";

@@ -10,7 +10,7 @@ import { setupGpu } from "../helpers/check.ts";
 
 await setupGpu();
 const fixture =
-  new URL("../../../shared/fixtures/inception_fid.safetensors", import.meta.url).pathname;
+  new URL("../fixtures/reference/inception_fid.safetensors", import.meta.url).pathname;
 
 Deno.test("FID Inception state dict = pytorch-fid's minus fc and num_batches_tracked, same order and shapes", async () => {
   const rows = JSON.parse((await readSafetensors(fixture)).metadata.config!)

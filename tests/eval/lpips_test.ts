@@ -4,15 +4,15 @@
  */
 import { Tensor } from "../../kernels/mod.ts";
 import { LPIPS_TAPS, lpipsStateDict, LpipsVgg } from "../../stages/eval/lpips.ts";
-import { formulaStateDict, type StateDictKeyRow } from "../../stages/fixtures/formula_weights.ts";
+import { formulaConfig, formulaStateDict } from "../../stages/fixtures/formula_weights.ts";
 import { readSafetensors } from "../../kernels/mod.ts";
 import { assertClose, randomValues, setupGpu } from "../helpers/check.ts";
 
 await setupGpu();
-const fixture = new URL("../../../shared/fixtures/lpips_vgg.safetensors", import.meta.url).pathname;
-const rows = async () =>
-  JSON.parse((await readSafetensors(fixture)).metadata.config!)
-    .state_dict_keys as StateDictKeyRow[];
+const fixture = new URL("../fixtures/reference/lpips_vgg.safetensors", import.meta.url).pathname;
+const fixtureConfig = async () =>
+  formulaConfig(JSON.parse((await readSafetensors(fixture)).metadata.config!));
+const rows = async () => (await fixtureConfig()).state_dict_keys;
 
 Deno.test("LPIPS state dict names/shapes = the original module's (aliases lins.* aside)", async () => {
   const original = (await rows()).filter(([, , , kind]) => !kind.startsWith("alias"));
@@ -59,7 +59,7 @@ Deno.test("lpipsStateDict maps torchvision features.{i} and vgg.pth heads onto L
 Deno.test("LPIPS on the GPU: 0 for identical images, symmetric, Σ per-layer = total", async () => {
   const net = new LpipsVgg("gpu");
   const own = net.stateDict();
-  net.loadStateDict(formulaStateDict(await rows(), "gpu", (k) => own.get(k)));
+  net.loadStateDict(formulaStateDict(await fixtureConfig(), "gpu", (k) => own.get(k)));
   const a = Tensor.fromData(randomValues(2 * 3 * 16 * 16, 1), [2, 3, 16, 16], "gpu");
   const b = Tensor.fromData(randomValues(2 * 3 * 16 * 16, 2), [2, 3, 16, 16], "gpu");
   const same = net.forward(a, a);

@@ -8,7 +8,7 @@ import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 
 await setupGpu();
-const pkl = new URL("../../../shared/fixtures/mimic3d_tiny.pkl", import.meta.url).pathname;
+const pkl = new URL("../fixtures/reference/mimic3d_tiny.pkl", import.meta.url).pathname;
 
 Deno.test("generator checkpoint: save → load rebuilds the same network and outputs", async () => {
   const imported = snapshotToCheckpoint(parseSnapshot(await Deno.readFile(pkl), pkl), "G_ema");
@@ -31,6 +31,6 @@ Deno.test("generator checkpoint: save → load rebuilds the same network and out
 Deno.test("generator checkpoint: a pickle or other file is refused with a clear error", async () => {
   await assertThrows(() => loadGenerator(pkl), "mimic3d_tiny.pkl");
   await assertThrows(() => loadGenerator("/nonexistent/x"), "no such checkpoint");
-  const other = new URL("../../../shared/fixtures/rays.safetensors", import.meta.url).pathname;
+  const other = new URL("../fixtures/reference/rays.safetensors", import.meta.url).pathname;
   await assertThrows(() => loadGenerator(other), "not a generator checkpoint");
 });

@@ -20,7 +20,7 @@ import {
 import { withTempDir } from "./fixtures.ts";
 import { cli } from "../helpers/cli.ts";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../fixtures/reference/", import.meta.url));
 const EG3D = `${FIXTURES}eg3d_tiny.pkl`;
 
 async function sha256(bytes: Uint8Array): Promise<string> {

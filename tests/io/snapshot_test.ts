@@ -17,7 +17,7 @@ import { snapshotToCheckpoint } from "../../stages/io/snapshot_checkpoint.ts";
 import { formatSnapshot, summarizeSnapshot } from "../../stages/io/snapshot_cli.ts";
 import { withTempDir } from "./fixtures.ts";
 
-const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url).pathname;
+const FIXTURES = new URL("../fixtures/reference/", import.meta.url).pathname;
 const CASES = [
   { name: "eg3d_tiny", kind: "eg3d", count: 120, keys: ["G", "D", "G_ema", "augment_pipe"] },
   { name: "mimic3d_tiny", kind: "mimic3d", count: 158, keys: ["G", "D", "G_ema", "D_patch"] },

@@ -17,7 +17,7 @@ import { renderViews } from "../../stages/render/render_views.ts";
 import { readGifStructure } from "./gif_check.ts";
 import { cli } from "../helpers/cli.ts";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../fixtures/reference/", import.meta.url));
 
 /** A temp dir with a store holding both tiny imports. */
 async function withImports(

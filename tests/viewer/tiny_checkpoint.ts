@@ -1,6 +1,6 @@
 /**
  * A tiny real checkpoint for viewer tests: the Mimic3D (or EG3D) tiny training
- * snapshot of shared/fixtures imported and saved in our format.
+ * snapshot of tests/fixtures/reference imported and saved in our format.
  */
 import { saveGenerator } from "../../stages/io/generator_checkpoint.ts";
 import { buildImportedGenerator } from "../../stages/io/import_generator.ts";
@@ -12,7 +12,7 @@ export async function writeTinyCheckpoint(
   dir: string,
   kind: "mimic3d" | "eg3d" = "mimic3d",
 ): Promise<string> {
-  const pkl = new URL(`../../../shared/fixtures/${kind}_tiny.pkl`, import.meta.url).pathname;
+  const pkl = new URL(`../fixtures/reference/${kind}_tiny.pkl`, import.meta.url).pathname;
   const imported = snapshotToCheckpoint(parseSnapshot(await Deno.readFile(pkl), pkl), "G_ema");
   const g = buildImportedGenerator(imported);
   const path = `${dir}/G_ema.safetensors`;

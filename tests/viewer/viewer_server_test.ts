@@ -158,7 +158,7 @@ Deno.test("viewer server: bad parameters → 400, unknown paths → 404", async 
 
 Deno.test("viewer server: bad checkpoint and busy port are one clear error each", async () => {
   await assertThrows(() => startViewerServer("/nonexistent/G.safetensors"), "no such checkpoint");
-  const fixture = new URL("../../../shared/fixtures/mimic3d_tiny.pkl", import.meta.url).pathname;
+  const fixture = new URL("../fixtures/reference/mimic3d_tiny.pkl", import.meta.url).pathname;
   await assertThrows(() => startViewerServer(fixture), "import it first (import-checkpoint ");
   await withServer(async (server) => {
     await assertThrows(
