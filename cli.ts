@@ -12,6 +12,7 @@ import { registerServeCommand } from "./stages/viewer/serve_command.ts";
 import { registerImportCommands } from "./stages/io/import_command.ts";
 import { registerRenderCommands } from "./stages/render/command.ts";
 import { mpiRankEntry } from "./stages/distributed/rank_entry.ts";
+import { registerShipRunCommand } from "./stages/pretrain/ship_run_command.ts";
 
 /** Builds the CLI program with every command registered. */
 export function buildCli(): Command {
@@ -37,6 +38,7 @@ export function buildCli(): Command {
   registerServeCommand(program);
   registerImportCommands(program);
   registerRenderCommands(program);
+  registerShipRunCommand(program);
   return program;
 }
 

@@ -18,6 +18,7 @@
  * dataset with `--set data.zip=ffhq512.zip`). Without a preset the pretrain
  * settings are the paper's FFHQ-512 ones.
  */
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { defineExperiment, node } from "../pipeline/mod.ts";
 import { datasetConfigSchema } from "../stages/prep/dataset_spec.ts";
@@ -130,6 +131,63 @@ const small = {
   },
 };
 
+/** A shipped run of the `demo` preset (experiments/demo/README.md says how it was trained). */
+const demoRun = (stage: string) =>
+  fileURLToPath(new URL(`./demo/${stage}.run.zip`, import.meta.url));
+
+/**
+ * A trained Mimic3D model on a CPU in minutes: 64² procedural heads, a
+ * network half as wide as `small`'s. Both training stages were trained on a
+ * GPU with this preset (and `shippedRun=null`); the files ship in
+ * experiments/demo/, and each stage takes its run after checking it was
+ * trained with exactly this config. Eval then runs here.
+ */
+const demo = {
+  data: { count: 1000, resolution: 64 },
+  pretrain: {
+    kimg: 48,
+    batch: 32,
+    generator: {
+      zDim: 128,
+      wDim: 128,
+      channelBase: 4096,
+      channelMax: 64,
+      planeResolution: 64,
+      planeChannels: 16,
+      decoderOutputDim: 16,
+      superresolution: "2X",
+      srChannels: [32, 16],
+    },
+    rendering: { resolution: 32, depthResolution: 24, depthResolutionImportance: 24 },
+    discriminator: { channelBase: 4096, channelMax: 64 },
+    loss: { blurSigma: 2, blurFadeKimg: 14, gpcRegFadeKimg: 24 },
+    output: { logEveryKimg: 1, samplesEveryKimg: 16, checkpointEveryKimg: 2, sampleSeeds: 6 },
+    shippedRun: demoRun("pretrain"),
+  },
+  imitate: {
+    kimg: 10,
+    batch: 32,
+    patchScale: 0.5, // 32² patches of the 64² image
+    imitation: { loss: "l1" }, // trained where LPIPS-VGG weights could not be downloaded
+    output: {
+      logEveryKimg: 0.5,
+      samplesEveryKimg: 5,
+      checkpointEveryKimg: 2,
+      sampleSeeds: 6,
+      gapSeeds: 6,
+    },
+    shippedRun: demoRun("imitate"),
+  },
+  eval: {
+    samples: 0,
+    meshResolution: 64,
+    geometryShapes: 8,
+    geometryReferences: 16,
+    turntableFrames: 24,
+    consistencyPairs: 4,
+  },
+};
+
 /**
  * The paper's FFHQ-512 stages (the schema defaults: imitation by LPIPS-VGG, so
  * both weight paths must be set); AFHQ changes γ, γ_patch and the swap probability.
@@ -151,7 +209,7 @@ const afhq512 = {
 export default defineExperiment({
   name: "mimic3d",
   config,
-  presets: { tiny, small, ffhq512, afhq512 },
+  presets: { demo, tiny, small, ffhq512, afhq512 },
   dag: {
     prep: node(prep, { config: "data" }),
     pretrain: node(pretrain, { config: "pretrain", inputs: { data: "prep" } }),

@@ -55,8 +55,19 @@ export function schemaAt(schema: z.ZodType, keyPath: string): z.ZodType {
 
 /** Parses the text of a `--set` value into the type the schema expects at `keyPath`. */
 export function parseValue(schema: z.ZodType, keyPath: string, text: string): unknown {
-  const target = unwrap(schemaAt(schema, keyPath));
-  return coerce(target, keyPath, text);
+  const at = schemaAt(schema, keyPath);
+  if (text.trim() === "null" && isNullable(at)) return null;
+  return coerce(unwrap(at), keyPath, text);
+}
+
+/** Whether a schema, through its wrappers (default, optional, …), accepts null. */
+function isNullable(schema: z.ZodType): boolean {
+  for (let current: z.ZodType | undefined = schema; current;) {
+    const def = defOf(current);
+    if (def.type === "nullable") return true;
+    current = def.innerType ?? (def.type === "pipe" ? def.in : undefined);
+  }
+  return false;
 }
 
 function coerce(target: z.ZodType, keyPath: string, text: string): unknown {

@@ -29,7 +29,7 @@ async function trackedFiles(): Promise<string[]> {
   return files;
 }
 
-Deno.test("no tracked file refers to a folder outside the repository (../shared)", async () => {
+Deno.test("no tracked file refers to the folder beside the checkout", async () => {
   const outside = /\.\.\/shared\b|(^|[\s`(])shared\/(fixtures|BASELINES|DESIGN|device)/;
   const offenders: string[] = [];
   for (const file of await trackedFiles()) {

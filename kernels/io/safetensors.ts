@@ -6,7 +6,10 @@
  */
 import { type Device, Tensor } from "../tensor/tensor.ts";
 
-/** A tensor read from a file, on the host. F32 as Float32Array; F64 and integers as Float64Array. */
+/**
+ * A tensor read from a file, on the host. F32 and F16 (widened exactly) as
+ * Float32Array; F64 and integers as Float64Array.
+ */
 export interface HostTensor {
   dtype: string;
   shape: number[];
@@ -88,6 +91,10 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors data")
         data = new Float32Array(count);
         for (let i = 0; i < count; i++) data[i] = dv.getFloat32(4 * i, true);
         break;
+      case "F16":
+        data = new Float32Array(count);
+        for (let i = 0; i < count; i++) data[i] = dv.getFloat16(2 * i, true);
+        break;
       case "F64":
         data = new Float64Array(count);
         for (let i = 0; i < count; i++) data[i] = dv.getFloat64(8 * i, true);
@@ -119,11 +126,14 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   return parseSafetensors(bytes, path);
 }
 
-/** Serialises named float32 values (tensors must be read first: see `saveSafetensors`). */
+/** The dtypes written: F32 (default), F16 (rounded to nearest), I64. */
+const WRITE_SIZES = { F32: 4, F16: 2, I64: 8 } as const;
+
+/** Serialises named values (tensors must be read first: see `saveSafetensors`). */
 export function serializeSafetensors(
   entries: Map<
     string,
-    { shape: readonly number[]; data: ArrayLike<number>; dtype?: "F32" | "I64" }
+    { shape: readonly number[]; data: ArrayLike<number>; dtype?: keyof typeof WRITE_SIZES }
   >,
   metadata: Record<string, string> = {},
 ): Uint8Array {
@@ -134,7 +144,7 @@ export function serializeSafetensors(
   let offset = 0;
   for (const name of names) {
     const e = entries.get(name)!;
-    const size = (e.dtype ?? "F32") === "F32" ? 4 : 8;
+    const size = WRITE_SIZES[e.dtype ?? "F32"];
     const count = e.shape.reduce((a, b) => a * b, 1);
     if (e.data.length !== count) {
       throw new Error(`tensor '${name}': ${e.data.length} values for shape [${e.shape}]`);
@@ -156,8 +166,11 @@ export function serializeSafetensors(
   let pos = 8 + head.byteLength;
   for (const name of names) {
     const e = entries.get(name)!;
-    if ((e.dtype ?? "F32") === "F32") {
+    const dtype = e.dtype ?? "F32";
+    if (dtype === "F32") {
       for (let i = 0; i < e.data.length; i++, pos += 4) view.setFloat32(pos, e.data[i], true);
+    } else if (dtype === "F16") {
+      for (let i = 0; i < e.data.length; i++, pos += 2) view.setFloat16(pos, e.data[i], true);
     } else {
       for (let i = 0; i < e.data.length; i++, pos += 8) {
         view.setBigInt64(pos, BigInt(Math.trunc(e.data[i])), true);

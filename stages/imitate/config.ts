@@ -96,6 +96,12 @@ export const imitateConfigSchema = z.strictObject({
     kimg: z.number().positive().nullable().default(null),
   }).prefault({}),
   output: outputSchema,
+  /**
+   * A finished 3-D stage shipped as a file (stages/pretrain/shipped_run.ts): taken
+   * instead of training, after checking it was trained with this config, on this
+   * dataset, from this stage's pretrained networks. null: train.
+   */
+  shippedRun: z.string().min(1).nullable().default(null),
 }).superRefine((c, ctx) => {
   // LPIPS-VGG cannot be downloaded here: without both files the loss must be named explicitly.
   if (c.imitation.loss !== "lpips") return;

@@ -20,6 +20,7 @@ import { batchShard } from "../distributed/batch_split.ts";
 import { pretrain } from "../pretrain/stage.ts";
 import { TrainingData } from "../pretrain/data_loader.ts";
 import { runTraining } from "../pretrain/training_loop.ts";
+import { shippedRunFor } from "../pretrain/shipped_run.ts";
 import { imitateConfigSchema } from "./config.ts";
 import { imitationDistance } from "./imitation_distance.ts";
 import { loadPretrained } from "./pretrained.ts";
@@ -54,17 +55,25 @@ export const imitate = defineStage({
   ],
   config: imitateConfigSchema,
   inputs: ["data", "pretrained"],
-  externalFiles: (c) =>
-    c.imitation.loss === "lpips"
+  externalFiles: (c) => [
+    ...(c.imitation.loss === "lpips"
       ? [c.imitation.vgg16Weights, c.imitation.lpipsWeights].filter((p): p is string => !!p)
-      : [],
+      : []),
+    ...(c.shippedRun ? [c.shippedRun] : []),
+  ],
   // `run --gpus N`: every rank trains on its part of the global batch.
   dataParallel: true,
   async run(ctx) {
     const comm = communicatorOf(ctx.world);
     await initGpu();
     const c = ctx.config;
-    const distance = c.imitation.weight > 0 ? await imitationDistance(c.imitation) : null;
+    const shipped = c.shippedRun
+      ? await shippedRunFor(c, c.shippedRun, "imitate", ctx.inputs.data, ctx.inputs.pretrained)
+      : undefined;
+    // A shipped run is not trained here: no imitation distance to load.
+    const distance = c.imitation.weight > 0 && !shipped
+      ? await imitationDistance(c.imitation)
+      : null;
     const networks = await loadPretrained(ctx.inputs.pretrained, ctx.seed);
     const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
       seed: ctx.seed,
@@ -85,6 +94,7 @@ export const imitate = defineStage({
         imitationLoss: c.imitation.loss,
         imitationWeight: c.imitation.weight,
         freshTensors: networks.freshTensors,
+        ...(shipped ? { shippedRun: shipped.info.origin } : {}),
       };
       // The gap before training: the pretrained G_ema with its fresh detail planes (on every
       // run, resumed or not, so the artifact does not depend on where a run was interrupted).
@@ -94,6 +104,7 @@ export const imitate = defineStage({
         ? await measureBranchGap(networks.gEma, gapSeeds, cameras)
         : null;
       await runTraining(ctx, trainer, data, {
+        shipped,
         renderSamples: renderBranchSampleGrid,
         startLog: report,
         metrics: report,

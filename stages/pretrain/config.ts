@@ -114,6 +114,12 @@ export const pretrainConfigSchema = z.strictObject({
   loss: lossSchema,
   ema: emaSchema,
   output: outputSchema,
+  /**
+   * A finished run of this stage shipped as a file (stages/pretrain/shipped_run.ts):
+   * its networks are taken instead of training, after checking it was trained with
+   * this config on this dataset. null: train.
+   */
+  shippedRun: z.string().min(1).nullable().default(null),
 });
 
 /** A parsed pretrain config. */

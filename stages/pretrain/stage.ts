@@ -17,6 +17,7 @@ import { pretrainConfigSchema } from "./config.ts";
 import { TrainingData } from "./data_loader.ts";
 import { Trainer } from "./trainer.ts";
 import { runTraining } from "./training_loop.ts";
+import { shippedRunFor } from "./shipped_run.ts";
 
 /** Every .ts module under a directory (the networks and kernels whose code shapes the weights). */
 function modulesUnder(dir: URL): URL[] {
@@ -58,11 +59,15 @@ export const pretrain = defineStage({
   ],
   config: pretrainConfigSchema,
   inputs: ["data"],
+  externalFiles: (c) => (c.shippedRun ? [c.shippedRun] : []),
   // `run --gpus N`: every rank trains on its part of the global batch.
   dataParallel: true,
   async run(ctx) {
     const comm = communicatorOf(ctx.world);
     await initGpu();
+    const shipped = ctx.config.shippedRun
+      ? await shippedRunFor(ctx.config, ctx.config.shippedRun, "pretrain", ctx.inputs.data, null)
+      : undefined;
     const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
       seed: ctx.seed,
       batch: ctx.config.batch,
@@ -71,7 +76,10 @@ export const pretrain = defineStage({
     });
     try {
       const trainer = new Trainer(ctx.config, data.resolution, ctx.seed, data, comm);
-      await runTraining(ctx, trainer, data);
+      await runTraining(ctx, trainer, data, {
+        shipped,
+        metrics: shipped ? { shippedRun: shipped.info.origin } : {},
+      });
     } finally {
       data.close();
     }

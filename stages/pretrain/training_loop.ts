@@ -35,6 +35,7 @@ import { metricsAcrossRanks } from "./metrics_across_ranks.ts";
 import { shareTrainerState, trainerTensors } from "./rank_state.ts";
 import type { Communicator } from "../distributed/communicator.ts";
 import { assertRanksAgree } from "../distributed/state_broadcast.ts";
+import { adoptShippedRun, type ShippedRun } from "./shipped_run.ts";
 
 /** Metadata format of `D.safetensors` (and `D_patch.safetensors`). */
 export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";
@@ -59,6 +60,8 @@ export interface TrainingRunOptions {
    * may write extra files into `outDir`; returns more `metrics.json` fields.
    */
   finish?: (trainer: GanTrainer, outDir: string) => Promise<Record<string, unknown>>;
+  /** A finished run to take instead of training (already checked against the stage). */
+  shipped?: ShippedRun;
 }
 
 /** Artifact files produced during training (log lines, sample grids), carried through checkpoints. */
@@ -155,9 +158,17 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   if (saved) {
     outputs.load(restoreTrainingState(trainer, saved.files));
     lastCheckpoint = saved.step;
+  } else if (options.shipped) {
+    outputs.load(adoptShippedRun(trainer, options.shipped));
+    const { origin } = options.shipped.info;
+    ctx.log(
+      `took the shipped run ${options.shipped.path}: ${total} steps trained on ${origin.device} ` +
+        `in ${(origin.seconds / 60).toFixed(1)} min (${origin.command})`,
+      { shippedRun: origin },
+    );
   }
   await shareTrainerState(trainer);
-  if (!saved) {
+  if (!saved && !options.shipped) {
     ctx.log(`training ${trainer.G.config.kind} for ${total} steps`, {
       kind: trainer.G.config.kind,
       steps: total,
