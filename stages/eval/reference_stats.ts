@@ -25,6 +25,8 @@ import { PREPARED_FILES } from "../prep/prepare_dataset.ts";
 import { type FeatureMatrix, type FeatureStatistics, featureStatistics } from "./frechet.ts";
 import { type FeatureExtractor, inceptionExtractor } from "./fid_kid.ts";
 import { loadInceptionWeights } from "./inception.ts";
+import { FID_INCEPTION } from "../weights/registry.ts";
+import { KEYED_WEIGHTS, resolveWeights, weightsExternalFile } from "../weights/weights_file.ts";
 
 /** Files of a reference artifact. */
 export const REFERENCE_FILES = {
@@ -33,17 +35,50 @@ export const REFERENCE_FILES = {
 } as const;
 
 /** The one weight file FID numbers are comparable under. */
-export const INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth";
+export const INCEPTION_WEIGHTS_NAME = FID_INCEPTION.fileName;
 
 /** Why FID/KID cannot be computed without weights (shown in metrics and the report). */
 export const NO_WEIGHTS_REASON =
-  `no FID Inception weights given: set eval.inceptionWeights to pytorch-fid's ` +
-  `${INCEPTION_WEIGHTS_NAME} (it cannot be downloaded here)`;
+  `no FID Inception weights chosen: --set eval.inceptionWeights=auto downloads pytorch-fid's ` +
+  `${INCEPTION_WEIGHTS_NAME} on first use (or give the path of a copy)`;
+
+/**
+ * The eval section's FID weights settings: `inceptionWeights` is empty (FID/KID unavailable),
+ * `auto` (the pinned file, downloaded on first use into `weightsCache` or the user cache) or
+ * a path; keys hold the file's hash, never the path or the cache directory.
+ */
+export const inceptionWeightsSchema = {
+  inceptionWeights: z.string().default(""),
+  /** Cache directory of downloaded weights (empty: MIMIC3D_CACHE, XDG_CACHE_HOME, ~/.cache). */
+  weightsCache: z.string().default(""),
+};
+
+/** The Inception setting as the stage keys see it: external file, then config marker. */
+export const inceptionKeying = {
+  externalFiles: (c: { inceptionWeights: string }) =>
+    c.inceptionWeights ? [weightsExternalFile(c.inceptionWeights, FID_INCEPTION)] : [],
+  keyConfig: <C extends { inceptionWeights: string; weightsCache: string }>(c: C) => {
+    const { weightsCache: _where, ...rest } = c;
+    return { ...rest, inceptionWeights: c.inceptionWeights ? KEYED_WEIGHTS : "" };
+  },
+};
+
+/** The local Inception weight file of a non-empty setting (downloads `auto` on first use). */
+export function inceptionWeightsFile(
+  c: { inceptionWeights: string; weightsCache: string },
+  ctx: { hashFile(path: string): Promise<string>; log(message: string): void },
+): Promise<string> {
+  return resolveWeights(c.inceptionWeights, FID_INCEPTION, {
+    cacheDir: c.weightsCache,
+    configKey: "eval.inceptionWeights",
+    hashFile: (path) => ctx.hashFile(path),
+    log: (line) => ctx.log(line),
+  });
+}
 
 /** Config the stage reads (a subset of the eval section: extra keys are ignored). */
 export const referenceStatsSchema = z.object({
-  /** Path of pytorch-fid's Inception weights; empty = FID/KID unavailable. */
-  inceptionWeights: z.string().default(""),
+  ...inceptionWeightsSchema,
   /** Reference images (0 = the whole dataset, as FID50k_full). */
   referenceImages: z.number().int().nonnegative().default(0),
 });
@@ -172,7 +207,7 @@ export const referenceStats = defineStage({
   config: referenceStatsSchema,
   inputs: ["data"],
   seeded: false,
-  externalFiles: (c) => (c.inceptionWeights ? [c.inceptionWeights] : []),
+  ...inceptionKeying,
   async run(ctx) {
     const datasetPath = join(ctx.inputs.data, PREPARED_FILES.dataset);
     const datasetImages = await countImages(datasetPath);
@@ -185,8 +220,9 @@ export const referenceStats = defineStage({
       });
       return;
     }
-    const weightsSha256 = await ctx.hashFile(ctx.config.inceptionWeights);
-    const net = await loadInceptionWeights(ctx.config.inceptionWeights);
+    const weightsFile = await inceptionWeightsFile(ctx.config, ctx);
+    const weightsSha256 = await ctx.hashFile(weightsFile);
+    const net = await loadInceptionWeights(weightsFile);
     const total = ctx.config.referenceImages > 0
       ? Math.min(ctx.config.referenceImages, datasetImages)
       : datasetImages;

@@ -22,6 +22,7 @@ import { TrainingData } from "../pretrain/data_loader.ts";
 import { runTraining } from "../pretrain/training_loop.ts";
 import { imitateConfigSchema } from "./config.ts";
 import { imitationDistance } from "./imitation_distance.ts";
+import { imitateKeyConfig, lpipsExternalFiles } from "./lpips_weights.ts";
 import { loadPretrained } from "./pretrained.ts";
 import { renderBranchSampleGrid } from "./samples.ts";
 import { gapComparisonGrid, measureBranchGap } from "./branch_gap.ts";
@@ -39,6 +40,7 @@ export const imitate = defineStage({
     ...pretrain.sources,
     source("./config.ts"),
     source("./imitation_distance.ts"),
+    source("./lpips_weights.ts"),
     source("./loss.ts"),
     source("./pretrained.ts"),
     source("./samples.ts"),
@@ -54,17 +56,20 @@ export const imitate = defineStage({
   ],
   config: imitateConfigSchema,
   inputs: ["data", "pretrained"],
-  externalFiles: (c) =>
-    c.imitation.loss === "lpips"
-      ? [c.imitation.vgg16Weights, c.imitation.lpipsWeights].filter((p): p is string => !!p)
-      : [],
+  externalFiles: (c) => lpipsExternalFiles(c.imitation),
+  keyConfig: imitateKeyConfig,
   // `run --gpus N`: every rank trains on its part of the global batch.
   dataParallel: true,
   async run(ctx) {
     const comm = communicatorOf(ctx.world);
     await initGpu();
     const c = ctx.config;
-    const distance = c.imitation.weight > 0 ? await imitationDistance(c.imitation) : null;
+    const distance = c.imitation.weight > 0
+      ? await imitationDistance(c.imitation, {
+        hashFile: (path) => ctx.hashFile(path),
+        log: (line) => ctx.log(line),
+      })
+      : null;
     const networks = await loadPretrained(ctx.inputs.pretrained, ctx.seed);
     const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
       seed: ctx.seed,
