@@ -26,7 +26,12 @@ import { type FeatureMatrix, type FeatureStatistics, featureStatistics } from ".
 import { type FeatureExtractor, inceptionExtractor } from "./fid_kid.ts";
 import { loadInceptionWeights } from "./inception.ts";
 import { FID_INCEPTION } from "../weights/registry.ts";
-import { KEYED_WEIGHTS, resolveWeights, weightsExternalFile } from "../weights/weights_file.ts";
+import {
+  KEYED_WEIGHTS,
+  resolveWeights,
+  weightsExternalFile,
+  type WeightsOptions,
+} from "../weights/weights_file.ts";
 
 /** Files of a reference artifact. */
 export const REFERENCE_FILES = {
@@ -67,8 +72,10 @@ export const inceptionKeying = {
 export function inceptionWeightsFile(
   c: { inceptionWeights: string; weightsCache: string },
   ctx: { hashFile(path: string): Promise<string>; log(message: string): void },
+  options: Pick<WeightsOptions, "mirror" | "idleTimeoutMs" | "interactive"> = {},
 ): Promise<string> {
   return resolveWeights(c.inceptionWeights, FID_INCEPTION, {
+    ...options,
     cacheDir: c.weightsCache,
     configKey: "eval.inceptionWeights",
     hashFile: (path) => ctx.hashFile(path),

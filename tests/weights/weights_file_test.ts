@@ -169,6 +169,14 @@ Deno.test("weights: a stalled download fails within the idle timeout, not a hang
   });
 });
 
+Deno.test("weights: a server that never answers fails within the idle timeout", async () => {
+  await withServer({ "/w": { kind: "silent" } }, async (s, dir, lines) => {
+    const started = performance.now();
+    await assertCleanFailure(pinned(s, "/w"), dir, lines, /stalled/);
+    assert(performance.now() - started < IDLE_MS + 3000, "bounded");
+  });
+});
+
 Deno.test("weights: a damaged cached copy is reported and replaced, also through a stat-keyed hash cache", async () => {
   await withServer({ "/w": { kind: "file", body: BODY } }, async (s, cacheDir, lines) => {
     const pin = pinned(s, "/w");

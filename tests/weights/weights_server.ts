@@ -12,6 +12,8 @@ export type Route =
   | { kind: "truncated"; body: Uint8Array; sent: number }
   /** Content-Length of the whole body, then `sent` bytes and silence until the server closes. */
   | { kind: "stall"; body: Uint8Array; sent: number }
+  /** Reads the request and never answers, until the server closes. */
+  | { kind: "silent" }
   | { kind: "status"; status: number; reason: string };
 
 /** A running test server. */
@@ -67,6 +69,9 @@ export function startWeightsServer(routes: Record<string, Route>): WeightsServer
       case "truncated":
         await write(head("200 OK", route.body.length));
         await write(route.body.subarray(0, route.sent));
+        return;
+      case "silent":
+        await closing.promise;
         return;
       case "stall":
         await write(head("200 OK", route.body.length));
