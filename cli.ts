@@ -11,6 +11,7 @@ import { registerSnapshotCommands } from "./stages/io/snapshot_cli.ts";
 import { registerServeCommand } from "./stages/viewer/serve_command.ts";
 import { registerImportCommands } from "./stages/io/import_command.ts";
 import { registerRenderCommands } from "./stages/render/command.ts";
+import { registerWeightsCommands } from "./stages/weights/command.ts";
 import { mpiRankEntry } from "./stages/distributed/rank_entry.ts";
 
 /** Builds the CLI program with every command registered. */
@@ -37,6 +38,7 @@ export function buildCli(): Command {
   registerServeCommand(program);
   registerImportCommands(program);
   registerRenderCommands(program);
+  registerWeightsCommands(program);
   return program;
 }
 

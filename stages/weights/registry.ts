@@ -43,6 +43,13 @@ export const LPIPS_VGG: PinnedWeights = {
   sha256: "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
 };
 
+/** Every pinned file by the short name the `weights` command takes. */
+export const PINNED_WEIGHTS: Readonly<Record<string, PinnedWeights>> = {
+  inception: FID_INCEPTION,
+  vgg16: VGG16,
+  lpips: LPIPS_VGG,
+};
+
 /** Whether a computed sha256 is the pinned one (equal, or starting with a pinned prefix). */
 export function matchesPin(sha256: string, pinned: PinnedWeights): boolean {
   return sha256.toLowerCase().startsWith(pinned.sha256.toLowerCase());
