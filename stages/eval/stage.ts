@@ -44,9 +44,8 @@ import {
   inceptionKeying,
   inceptionWeightsFile,
   inceptionWeightsSchema,
-  NO_WEIGHTS_REASON,
-  readReference,
-} from "./reference_stats.ts";
+} from "./inception_weights.ts";
+import { NO_WEIGHTS_REASON, readReference } from "./reference_stats.ts";
 import { readTrainingCurves, renderReport } from "./report.ts";
 import { branchesOf, headlineBranch, SampleBatch } from "./sample_render.ts";
 import type { CameraRig } from "../render/cameras.ts";

@@ -6,7 +6,7 @@
 import { ok as assert } from "node:assert";
 import { join } from "node:path";
 import { evalConfigSchema } from "../../stages/eval/stage.ts";
-import { inceptionWeightsFile } from "../../stages/eval/reference_stats.ts";
+import { inceptionWeightsFile } from "../../stages/eval/inception_weights.ts";
 import { FID_INCEPTION } from "../../stages/weights/registry.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { startWeightsServer } from "../weights/weights_server.ts";
