@@ -17,6 +17,7 @@ import { initGpu } from "../../kernels/mod.ts";
 import { defineStage } from "../../pipeline/mod.ts";
 import { communicatorOf } from "../distributed/communicator.ts";
 import { batchShard } from "../distributed/batch_split.ts";
+import { leaderFirst } from "../distributed/leader_first.ts";
 import { pretrain } from "../pretrain/stage.ts";
 import { TrainingData } from "../pretrain/data_loader.ts";
 import { runTraining } from "../pretrain/training_loop.ts";
@@ -64,11 +65,13 @@ export const imitate = defineStage({
     const comm = communicatorOf(ctx.world);
     await initGpu();
     const c = ctx.config;
+    // Rank 0 first: it downloads pinned LPIPS weights once; the other ranks then find them.
     const distance = c.imitation.weight > 0
-      ? await imitationDistance(c.imitation, {
-        hashFile: (path) => ctx.hashFile(path),
-        log: (line) => ctx.log(line),
-      })
+      ? await leaderFirst(comm, () =>
+        imitationDistance(c.imitation, {
+          hashFile: (path) => ctx.hashFile(path),
+          log: (line) => ctx.log(line),
+        }))
       : null;
     const networks = await loadPretrained(ctx.inputs.pretrained, ctx.seed);
     const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
