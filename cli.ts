@@ -11,6 +11,7 @@ import { registerSnapshotCommands } from "./stages/io/snapshot_cli.ts";
 import { registerServeCommand } from "./stages/viewer/serve_command.ts";
 import { registerImportCommands } from "./stages/io/import_command.ts";
 import { registerRenderCommands } from "./stages/render/command.ts";
+import { registerWeightsCommands } from "./stages/weights/command.ts";
 import { mpiRankEntry } from "./stages/distributed/rank_entry.ts";
 import { registerShipRunCommand } from "./stages/pretrain/ship_run_command.ts";
 
@@ -39,6 +40,7 @@ export function buildCli(): Command {
   registerImportCommands(program);
   registerRenderCommands(program);
   registerShipRunCommand(program);
+  registerWeightsCommands(program);
   return program;
 }
 

@@ -9,10 +9,11 @@
  *     ├─────────────────────┘          ▲
  *     └──► reference ──────────────────┘
  *
- * The paper's imitation loss is LPIPS-VGG, whose weights are user-supplied
- * files (`--set imitate.imitation.vgg16Weights=… --set
- * imitate.imitation.lpipsWeights=…`); without them the config must name
- * `l1` or `l2` explicitly (`--set imitate.imitation.loss=l1`).
+ * The paper's imitation loss is LPIPS-VGG; its weights (and FID's Inception
+ * weights) are `auto` — the pinned files, downloaded on first use into the
+ * user cache — or paths (`--set imitate.imitation.vgg16Weights=…`, offline).
+ * `tiny` and `small` never touch the network: imitation by `l1`, FID off
+ * unless `--set eval.inceptionWeights=auto`.
  * Presets: `tiny` (CPU adapter, seconds a step), `small` (one GPU, ~20 min on
  * the procedural set), `ffhq512` / `afhq512` (the paper's settings; give the
  * dataset with `--set data.zip=ffhq512.zip`). Without a preset the pretrain
@@ -113,7 +114,7 @@ const small = {
     kimg: 8,
     batch: 32,
     patchScale: 0.5, // 32² patches of the 64² image
-    imitation: { loss: "l1" }, // LPIPS-VGG needs user weight files; set them to use it
+    imitation: { loss: "l1" }, // no download; LPIPS-VGG: --set imitate.imitation.loss=lpips
     output: {
       logEveryKimg: 0.5,
       samplesEveryKimg: 2,
@@ -189,20 +190,27 @@ const demo = {
 };
 
 /**
- * The paper's FFHQ-512 stages (the schema defaults: imitation by LPIPS-VGG, so
- * both weight paths must be set); AFHQ changes γ, γ_patch and the swap probability.
+ * The paper's FFHQ-512 stages (the schema defaults); imitation by LPIPS-VGG and FID with the
+ * pinned weight files, downloaded on first use (or `--set …=<path>`, offline). AFHQ changes
+ * γ, γ_patch and the swap probability.
  */
-const paperEval = { samples: 50000, meshResolution: 256, turntableFrames: 120 };
+const paperImitation = { loss: "lpips", vgg16Weights: "auto", lpipsWeights: "auto" };
+const paperEval = {
+  samples: 50000,
+  meshResolution: 256,
+  turntableFrames: 120,
+  inceptionWeights: "auto",
+};
 const ffhq512 = {
   data: { resolution: 512 },
   pretrain: {},
-  imitate: {},
+  imitate: { imitation: paperImitation },
   eval: { ...paperEval, paperDataset: "ffhq512" },
 };
 const afhq512 = {
   data: { resolution: 512 },
   pretrain: { loss: { r1Gamma: 5, gpcRegProb: 0.8 } },
-  imitate: { r1GammaPatch: 5, loss: { r1Gamma: 5, gpcRegProb: 0.8 } },
+  imitate: { imitation: paperImitation, r1GammaPatch: 5, loss: { r1Gamma: 5, gpcRegProb: 0.8 } },
   eval: { ...paperEval, paperDataset: "afhq512" },
 };
 

@@ -2,9 +2,9 @@
  * The paper's comparison table: `table experiments/mimic3d_table.ts --format md`.
  * Mimic3D's published FID50k_full at 512² (FFHQ 5.4, AFHQv2-Cats 4.3) beside
  * ours from each dataset's run of `experiments/mimic3d.ts` with the paper's
- * preset. Those runs need the dataset zips and the weight files LPIPS and FID
- * use (they cannot be downloaded here): put them under `weights/` and
- * `datasets/` with these names, or edit the paths to yours. A row whose run
+ * preset. Those runs need the dataset zips (put them under `datasets/` with
+ * these names, or edit the paths to yours); the weight files LPIPS and FID use
+ * are the pinned ones, downloaded on first use (`auto`). A row whose run
  * has not been made shows "—". The last row is the `small` preset on the
  * embedded procedural heads (one GPU, ~20 minutes: `deno task demo --preset
  * small`), ours only.
@@ -13,9 +13,10 @@ import mimic3d from "./mimic3d.ts";
 import { mimic3dComparisonTable } from "./paper_tables.ts";
 
 const weights = {
-  "imitate.imitation.vgg16Weights": "weights/vgg16-397923af.pth",
-  "imitate.imitation.lpipsWeights": "weights/lpips_vgg_v0.1.pth",
-  "eval.inceptionWeights": "weights/pt_inception-2015-12-05-6726825d.pth",
+  "imitate.imitation.loss": "lpips",
+  "imitate.imitation.vgg16Weights": "auto",
+  "imitate.imitation.lpipsWeights": "auto",
+  "eval.inceptionWeights": "auto",
 };
 
 export default mimic3dComparisonTable(

@@ -8,6 +8,7 @@
 export { defineStage } from "./stage.ts";
 export type {
   CheckpointState,
+  ExternalFile,
   Progress,
   ResumedState,
   SourceRef,

@@ -69,8 +69,10 @@ export function explainChange(
   }
   const oldConfig = new Map<string, string>();
   const newConfig = new Map<string, string>();
-  flatten(before.config, configPath ?? "", oldConfig);
-  flatten(current.config, configPath ?? "", newConfig);
+  // What entered the key: a path left out of it (`keyConfig`) is no reason to rerun.
+  const keyed = (k: KeyInputs) => "keyConfig" in k ? k.keyConfig : k.config;
+  flatten(keyed(before), configPath ?? "", oldConfig);
+  flatten(keyed(current), configPath ?? "", newConfig);
   for (const key of new Set([...oldConfig.keys(), ...newConfig.keys()])) {
     if (oldConfig.get(key) !== newConfig.get(key)) {
       reasons.push(

@@ -9,6 +9,13 @@ import type { World } from "./world.ts";
 /** A source file that makes up a stage's code version: a path, a `file:` URL string or a URL. */
 export type SourceRef = string | URL;
 
+/**
+ * A file outside the store: a path (hashed when the key is computed), or a file known by a pinned
+ * content hash without reading it (`name` labels it in `status`; `sha256` is its full hash or a
+ * published prefix of it).
+ */
+export type ExternalFile = string | { name: string; sha256: string };
+
 /** Saved mid-stage state: a step counter and named byte blobs (tensors, optimizer state, RNG). */
 export interface CheckpointState {
   /** Progress marker, e.g. the training step or kimg reached. */
@@ -94,8 +101,15 @@ export interface StageSpec<Schema extends z.ZodType, InputName extends string> {
   /**
    * Files outside the store the stage reads (e.g. a user's dataset zip), derived from its config;
    * their content hashes enter the key, so the same bytes at another path still hit the cache.
+   * A file fetched at run time (downloaded on first use) is given by its pinned hash instead.
    */
-  externalFiles?: (config: z.output<Schema>) => string[];
+  externalFiles?: (config: z.output<Schema>) => ExternalFile[];
+  /**
+   * The part of the parsed config that enters the key (default: all of it). Lets a stage leave
+   * out values that do not change its output, such as where a file is kept (its bytes enter
+   * through `externalFiles`). The stage still runs with the whole parsed config.
+   */
+  keyConfig?: (config: z.output<Schema>) => unknown;
   /** Produces the outputs in `ctx.outDir`. Must be deterministic for the same key. */
   run(ctx: StageContext<z.output<Schema>, InputName>): Promise<void>;
 }

@@ -16,12 +16,17 @@ export interface KeyInputs {
   stage: string;
   /** Code version: a hand-set salt and source file → sha256 (names relative to the first source). */
   version: { salt: string | null; sources: Record<string, string> };
-  /** The stage's parsed config subset. */
+  /** The stage's parsed config subset (what it runs with). */
   config: unknown;
+  /** What of `config` enters the key, when the stage narrows it (`keyConfig`); else `config`. */
+  keyConfig?: unknown;
   /** Stage input name → artifact id. */
   inputs: Record<string, string>;
   seed: number | null;
-  /** External file path → sha256 (only the hashes enter the key, so moving a file is free). */
+  /**
+   * External file path (or pinned file name) → sha256 (only the hashes enter the key, so moving
+   * a file is free).
+   */
   external: Record<string, string>;
   /** Ranks of a data-parallel stage run on several; absent for one process (keys unchanged). */
   worldSize?: number;
@@ -32,7 +37,7 @@ export function keyOf(inputs: KeyInputs): string {
   return hashJson({
     stage: inputs.stage,
     version: inputs.version,
-    config: inputs.config,
+    config: "keyConfig" in inputs ? inputs.keyConfig : inputs.config,
     inputs: inputs.inputs,
     seed: inputs.seed,
     external: Object.values(inputs.external),
@@ -102,6 +107,10 @@ export async function keyInputsFor(
   const stage = dagNode.stage;
   const external: Record<string, string> = {};
   for (const file of stage.externalFiles?.(parsedConfig as never) ?? []) {
+    if (typeof file !== "string") {
+      external[file.name] = file.sha256;
+      continue;
+    }
     try {
       external[path.resolve(file)] = await hashCache.hash(file);
     } catch (err) {
@@ -117,6 +126,7 @@ export async function keyInputsFor(
     stage: stage.name,
     version: await stageVersion(stage),
     config: parsedConfig,
+    ...(stage.keyConfig ? { keyConfig: stage.keyConfig(parsedConfig as never) } : {}),
     inputs,
     seed: stage.seeded ? seed : null,
     external,

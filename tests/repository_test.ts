@@ -50,3 +50,17 @@ Deno.test("the reference fixture cases and their provenance README ship in the r
   assertEquals(names.includes("README.md"), true);
   assertEquals(cases.length >= 20, true, `only ${cases.length} cases in ${dir}`);
 });
+
+Deno.test("no tracked file says pretrained weights cannot be downloaded", async () => {
+  // Built from parts so this file does not match itself.
+  const stale = new RegExp(["cannot", "be", "downloaded", "here"].join(" "), "i");
+  const offenders: string[] = [];
+  for (const file of await trackedFiles()) {
+    if (/\.(safetensors|pkl|png|gif|gz|zip|npy|pth)$/.test(file)) continue;
+    const text = await Deno.readTextFile(join(root, file));
+    text.split("\n").forEach((line, i) => {
+      if (stale.test(line)) offenders.push(`${file}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assertEquals(offenders, []);
+});

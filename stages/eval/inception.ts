@@ -328,8 +328,8 @@ export function inceptionStateDict<T>(original: Map<string, T>): Map<string, T> 
 
 /**
  * Builds the FID network from pytorch-fid's weight file
- * (`pt_inception-2015-12-05-6726825d.pth`, user-supplied: it cannot be
- * downloaded here). Every convolution and BatchNorm entry must be present.
+ * (`pt_inception-2015-12-05-6726825d.pth`: a user's path, or the pinned copy
+ * `stages/weights/` downloads). Every convolution and BatchNorm entry must be present.
  */
 export async function loadInceptionWeights(
   path: string,

@@ -171,7 +171,8 @@ export function lpipsStateDict<T>(vgg16: Map<string, T>, heads: Map<string, T>):
 }
 
 /**
- * Builds LPIPS-VGG from its two user-supplied weight files: torchvision's
+ * Builds LPIPS-VGG from its two weight files (paths, e.g. resolved by
+ * `stages/weights/`): torchvision's
  * ImageNet VGG16 (`vgg16-397923af.pth`) and LPIPS v0.1's heads
  * (`lpips/weights/v0.1/vgg.pth`).
  */

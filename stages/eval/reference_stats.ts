@@ -25,6 +25,12 @@ import { PREPARED_FILES } from "../prep/prepare_dataset.ts";
 import { type FeatureMatrix, type FeatureStatistics, featureStatistics } from "./frechet.ts";
 import { type FeatureExtractor, inceptionExtractor } from "./fid_kid.ts";
 import { loadInceptionWeights } from "./inception.ts";
+import { FID_INCEPTION } from "../weights/registry.ts";
+import {
+  inceptionKeying,
+  inceptionWeightsFile,
+  inceptionWeightsSchema,
+} from "./inception_weights.ts";
 
 /** Files of a reference artifact. */
 export const REFERENCE_FILES = {
@@ -33,17 +39,16 @@ export const REFERENCE_FILES = {
 } as const;
 
 /** The one weight file FID numbers are comparable under. */
-export const INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth";
+export const INCEPTION_WEIGHTS_NAME = FID_INCEPTION.fileName;
 
 /** Why FID/KID cannot be computed without weights (shown in metrics and the report). */
 export const NO_WEIGHTS_REASON =
-  `no FID Inception weights given: set eval.inceptionWeights to pytorch-fid's ` +
-  `${INCEPTION_WEIGHTS_NAME} (it cannot be downloaded here)`;
+  `no FID Inception weights chosen: --set eval.inceptionWeights=auto downloads pytorch-fid's ` +
+  `${INCEPTION_WEIGHTS_NAME} on first use (or give the path of a copy)`;
 
 /** Config the stage reads (a subset of the eval section: extra keys are ignored). */
 export const referenceStatsSchema = z.object({
-  /** Path of pytorch-fid's Inception weights; empty = FID/KID unavailable. */
-  inceptionWeights: z.string().default(""),
+  ...inceptionWeightsSchema,
   /** Reference images (0 = the whole dataset, as FID50k_full). */
   referenceImages: z.number().int().nonnegative().default(0),
 });
@@ -172,7 +177,7 @@ export const referenceStats = defineStage({
   config: referenceStatsSchema,
   inputs: ["data"],
   seeded: false,
-  externalFiles: (c) => (c.inceptionWeights ? [c.inceptionWeights] : []),
+  ...inceptionKeying,
   async run(ctx) {
     const datasetPath = join(ctx.inputs.data, PREPARED_FILES.dataset);
     const datasetImages = await countImages(datasetPath);
@@ -185,8 +190,9 @@ export const referenceStats = defineStage({
       });
       return;
     }
-    const weightsSha256 = await ctx.hashFile(ctx.config.inceptionWeights);
-    const net = await loadInceptionWeights(ctx.config.inceptionWeights);
+    const weightsFile = await inceptionWeightsFile(ctx.config, ctx);
+    const weightsSha256 = await ctx.hashFile(weightsFile);
+    const net = await loadInceptionWeights(weightsFile);
     const total = ctx.config.referenceImages > 0
       ? Math.min(ctx.config.referenceImages, datasetImages)
       : datasetImages;

@@ -40,7 +40,12 @@ import {
 import { evaluateGeometry, type GeometryReport } from "./geometry_eval.ts";
 import { loadInceptionWeights } from "./inception.ts";
 import { writeOutputs } from "./outputs.ts";
-import { readReference } from "./reference_stats.ts";
+import {
+  inceptionKeying,
+  inceptionWeightsFile,
+  inceptionWeightsSchema,
+} from "./inception_weights.ts";
+import { NO_WEIGHTS_REASON, readReference } from "./reference_stats.ts";
 import { readTrainingCurves, renderReport } from "./report.ts";
 import { branchesOf, headlineBranch, SampleBatch } from "./sample_render.ts";
 import type { CameraRig } from "../render/cameras.ts";
@@ -49,8 +54,11 @@ import type { CameraRig } from "../render/cameras.ts";
 export const evalConfigSchema = z.strictObject({
   /** Generated images for FID/KID per branch (the paper: 50 000). */
   samples: z.number().int().nonnegative().default(16),
-  /** pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`; empty = FID/KID unavailable. */
-  inceptionWeights: z.string().default(""),
+  /**
+   * pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`: `auto` (downloaded on first use), a
+   * path, or empty = FID/KID unavailable; `weightsCache`: where `auto` keeps it.
+   */
+  ...inceptionWeightsSchema,
   /** Reference images for FID (0 = the whole dataset); read by `reference-stats`. */
   referenceImages: z.number().int().nonnegative().default(0),
   /** Samples per generator call. */
@@ -130,7 +138,7 @@ export const evaluate = defineStage({
   ],
   config: evalConfigSchema,
   inputs: ["model", "data", "reference"],
-  externalFiles: (c) => (c.inceptionWeights ? [c.inceptionWeights] : []),
+  ...inceptionKeying,
   async run(ctx) {
     const c = ctx.config;
     const { generator: g } = await loadGenerator(ctx.inputs.model);
@@ -287,6 +295,7 @@ async function measureFidKid(
     config: EvalConfig;
     inputs: Readonly<Record<"reference", string>>;
     hashFile(path: string): Promise<string>;
+    log(message: string): void;
     progress(total: number, unit?: string): { update(done: number): void; stop(): void };
   },
   g: TriplaneGenerator,
@@ -304,18 +313,17 @@ async function measureFidKid(
   };
   const reference = await readReference(ctx.inputs.reference);
   if (!reference.available) return none(reference.reason);
-  if (!c.inceptionWeights) {
-    return none("no FID Inception weights given to eval (eval.inceptionWeights)");
-  }
+  if (!c.inceptionWeights) return none(NO_WEIGHTS_REASON);
   if (c.samples < 2) return none(`eval.samples is ${c.samples}: FID needs at least 2`);
-  const weightsSha256 = await ctx.hashFile(c.inceptionWeights);
+  const weightsFile = await inceptionWeightsFile(c, ctx);
+  const weightsSha256 = await ctx.hashFile(weightsFile);
   if (weightsSha256 !== reference.weightsSha256) {
     throw new Error(
-      `eval.inceptionWeights (${c.inceptionWeights}) is not the weight file the reference ` +
+      `eval.inceptionWeights (${weightsFile}) is not the weight file the reference ` +
         `statistics were computed with: features of two networks do not make an FID`,
     );
   }
-  const extract = inceptionExtractor(await loadInceptionWeights(c.inceptionWeights));
+  const extract = inceptionExtractor(await loadInceptionWeights(weightsFile));
   const inputs = drawGenerationInputs(labels, c.samples, g.config.zDim, seed);
   const out: Record<string, MetricEntry> = {};
   for (const branch of branches) {

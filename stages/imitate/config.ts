@@ -17,20 +17,15 @@
 import { z } from "zod";
 
 const positiveInt = z.number().int().positive();
+/** A weight file: a path, or `auto` / null (unset): the pinned file, downloaded on first use. */
 const weightsPath = z.string().min(1).nullable().default(null);
-
-/** The published files the LPIPS-VGG paths stand for. */
-const WEIGHT_FILES = {
-  vgg16Weights: "torchvision's vgg16-397923af.pth",
-  lpipsWeights: "LPIPS v0.1's vgg.pth",
-};
 
 /** The imitation term: which distance between the 3-D patch and the (detached) SR crop. */
 const imitationSchema = z.strictObject({
   /**
-   * "lpips": LPIPS-VGG (the paper's), needs both weight files; "l1" / "l2":
-   * mean absolute / squared difference per pixel — honest stand-ins when the
-   * weights are not available (the run's metrics say which one was used).
+   * "lpips": LPIPS-VGG (the paper's), reads two weight files (by default the pinned ones,
+   * downloaded on first use); "l1" / "l2": mean absolute / squared difference per pixel —
+   * plain stand-ins that need no files (the run's metrics say which one was used).
    */
   loss: z.enum(["lpips", "l1", "l2"]).default("lpips"),
   weight: z.number().nonnegative().default(1),
@@ -38,6 +33,8 @@ const imitationSchema = z.strictObject({
   vgg16Weights: weightsPath,
   /** LPIPS v0.1's linear heads (`lpips/weights/v0.1/vgg.pth`); keyed by content. */
   lpipsWeights: weightsPath,
+  /** Cache directory of downloaded weights (empty: MIMIC3D_CACHE, XDG_CACHE_HOME, ~/.cache). */
+  weightsCache: z.string().default(""),
 }).prefault({});
 
 /** Adam per network and the lazy-regularisation intervals. */
@@ -102,19 +99,6 @@ export const imitateConfigSchema = z.strictObject({
    * dataset, from this stage's pretrained networks. null: train.
    */
   shippedRun: z.string().min(1).nullable().default(null),
-}).superRefine((c, ctx) => {
-  // LPIPS-VGG cannot be downloaded here: without both files the loss must be named explicitly.
-  if (c.imitation.loss !== "lpips") return;
-  const missing = (["vgg16Weights", "lpipsWeights"] as const).filter((k) => !c.imitation[k]);
-  if (!missing.length) return;
-  ctx.addIssue({
-    code: "custom",
-    path: ["imitation", missing[0]],
-    message: `imitation.loss "lpips" needs ${
-      missing.map((k) => `imitation.${k} (${WEIGHT_FILES[k]})`).join(" and ")
-    }; these weights cannot be downloaded here — give the file path, or set ` +
-      `imitation.loss to "l1" or "l2" explicitly`,
-  });
 });
 
 /** A parsed imitate config. */

@@ -1,14 +1,15 @@
 /**
  * The imitation term's per-sample distance between the 3-D branch's patch and
  * the same crop of the (detached) SR image, by the name the config uses.
- * "lpips" is LPIPS-VGG with the user's weight files, exactly the network the
- * paper uses; "l1" and "l2" are plain pixel distances, named as what they are.
+ * "lpips" is LPIPS-VGG with the configured (or pinned, downloaded) weight
+ * files, exactly the network the paper uses; "l1" and "l2" are plain pixel distances, named as what they are.
  * @module
  */
 import { abs, mean, square, sub, type Tensor } from "../../kernels/mod.ts";
 import { loadLpipsWeights, type LpipsVgg } from "../eval/lpips.ts";
 import type { ImitationDistance } from "./loss.ts";
 import type { ImitateConfig } from "./config.ts";
+import { lpipsWeightFiles } from "./lpips_weights.ts";
 
 /** The loss names the config accepts. */
 export type ImitationLossName = ImitateConfig["imitation"]["loss"];
@@ -28,9 +29,13 @@ export function lpipsDistance(net: LpipsVgg): ImitationDistance {
   return (patch3d, patch2d) => net.forward(patch3d, patch2d).distance;
 }
 
-/** The configured distance; LPIPS weights are read from the config's paths. */
+/**
+ * The configured distance. LPIPS reads its weight files from the config's paths, or the pinned
+ * files (downloaded on first use); "l1" and "l2" read no file and never touch the network.
+ */
 export async function imitationDistance(
   imitation: ImitateConfig["imitation"],
+  weights: Parameters<typeof lpipsWeightFiles>[1] = {},
 ): Promise<ImitationDistance> {
   switch (imitation.loss) {
     case "l1":
@@ -38,11 +43,8 @@ export async function imitationDistance(
     case "l2":
       return l2Distance;
     case "lpips": {
-      const { vgg16Weights, lpipsWeights } = imitation;
-      if (!vgg16Weights || !lpipsWeights) {
-        throw new Error('imitation.loss "lpips" needs imitation.vgg16Weights and lpipsWeights');
-      }
-      return lpipsDistance(await loadLpipsWeights(vgg16Weights, lpipsWeights));
+      const { vgg16, heads } = await lpipsWeightFiles(imitation, weights);
+      return lpipsDistance(await loadLpipsWeights(vgg16, heads));
     }
   }
 }

@@ -17,12 +17,14 @@ import { initGpu } from "../../kernels/mod.ts";
 import { defineStage } from "../../pipeline/mod.ts";
 import { communicatorOf } from "../distributed/communicator.ts";
 import { batchShard } from "../distributed/batch_split.ts";
+import { leaderFirst } from "../distributed/leader_first.ts";
 import { pretrain } from "../pretrain/stage.ts";
 import { TrainingData } from "../pretrain/data_loader.ts";
 import { runTraining } from "../pretrain/training_loop.ts";
 import { shippedRunFor } from "../pretrain/shipped_run.ts";
 import { imitateConfigSchema } from "./config.ts";
 import { imitationDistance } from "./imitation_distance.ts";
+import { imitateKeyConfig, lpipsExternalFiles } from "./lpips_weights.ts";
 import { loadPretrained } from "./pretrained.ts";
 import { renderBranchSampleGrid } from "./samples.ts";
 import { gapComparisonGrid, measureBranchGap } from "./branch_gap.ts";
@@ -40,6 +42,7 @@ export const imitate = defineStage({
     ...pretrain.sources,
     source("./config.ts"),
     source("./imitation_distance.ts"),
+    source("./lpips_weights.ts"),
     source("./loss.ts"),
     source("./pretrained.ts"),
     source("./samples.ts"),
@@ -56,11 +59,10 @@ export const imitate = defineStage({
   config: imitateConfigSchema,
   inputs: ["data", "pretrained"],
   externalFiles: (c) => [
-    ...(c.imitation.loss === "lpips"
-      ? [c.imitation.vgg16Weights, c.imitation.lpipsWeights].filter((p): p is string => !!p)
-      : []),
+    ...lpipsExternalFiles(c.imitation),
     ...(c.shippedRun ? [c.shippedRun] : []),
   ],
+  keyConfig: imitateKeyConfig,
   // `run --gpus N`: every rank trains on its part of the global batch.
   dataParallel: true,
   async run(ctx) {
@@ -68,11 +70,16 @@ export const imitate = defineStage({
     await initGpu();
     const c = ctx.config;
     const shipped = c.shippedRun
-      ? await shippedRunFor(c, c.shippedRun, "imitate", ctx.inputs.data, ctx.inputs.pretrained)
+      ? await shippedRunFor(imitate, c, ctx.inputs.data, ctx.inputs.pretrained)
       : undefined;
+    // Rank 0 first: it downloads pinned LPIPS weights once; the other ranks then find them.
     // A shipped run is not trained here: no imitation distance to load.
     const distance = c.imitation.weight > 0 && !shipped
-      ? await imitationDistance(c.imitation)
+      ? await leaderFirst(comm, () =>
+        imitationDistance(c.imitation, {
+          hashFile: (path) => ctx.hashFile(path),
+          log: (line) => ctx.log(line),
+        }))
       : null;
     const networks = await loadPretrained(ctx.inputs.pretrained, ctx.seed);
     const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {

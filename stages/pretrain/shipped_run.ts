@@ -15,6 +15,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import type { z } from "zod";
 import { join } from "node:path";
 import { parseSafetensors, serializeSafetensors, Tensor } from "../../kernels/mod.ts";
 import type { Module } from "../../kernels/nn/module.ts";
@@ -238,22 +239,44 @@ function canonical(value: unknown): string {
   ) ?? "undefined";
 }
 
+/** What `shippedRunFor` needs of a stage: its name, schema and key view of the config. */
+export interface ShippingStage {
+  name: string;
+  config: z.ZodType;
+  keyConfig?: (config: never) => unknown;
+}
+
 /**
- * Reads the shipped run `path` named by a stage's config and checks it against
- * the stage: its config, the dataset spec of `prepDir`, and (3-D stage) the
+ * Reads the shipped run named by a stage's config and checks it against the
+ * stage: its config (both sides parsed by today's schema and seen as the key
+ * sees them, so settings added since take their defaults and where files are
+ * kept does not count), the dataset spec of `prepDir`, and (3-D stage) the
  * hashes of the pretrained networks it must have started from.
  */
 export async function shippedRunFor(
+  stage: ShippingStage,
   config: { shippedRun: string | null; kimg: number; batch: number },
-  path: string,
-  stage: string,
   prepDir: string,
   pretrainedDir: string | null,
 ): Promise<ShippedRun> {
-  const run = await readShippedRun(path);
+  const run = await readShippedRun(config.shippedRun!);
+  const keyView = (c: unknown) => {
+    const view = stage.keyConfig ? stage.keyConfig(c as never) : c;
+    return withoutShippedRun(view as { shippedRun?: unknown });
+  };
+  let shippedConfig: unknown;
+  try {
+    shippedConfig = stage.config.parse(run.info.config);
+  } catch (e) {
+    throw new Error(
+      `shipped run ${run.path}: its ${stage.name} config is not valid today ` +
+        `(${(e as Error).message.split("\n")[0]}); set ${stage.name}.shippedRun=null to train`,
+    );
+  }
+  run.info = { ...run.info, config: keyView(shippedConfig) };
   checkShippedRun(run, {
-    stage,
-    config: withoutShippedRun(config),
+    stage: stage.name,
+    config: keyView(config),
     dataset: await datasetSpecOf(prepDir),
     pretrained: pretrainedDir ? await fileHashes(pretrainedDir, PRETRAINED_NETWORK_FILES) : null,
     steps: stepsForKimg(config.kimg, config.batch),

@@ -66,7 +66,7 @@ export const pretrain = defineStage({
     const comm = communicatorOf(ctx.world);
     await initGpu();
     const shipped = ctx.config.shippedRun
-      ? await shippedRunFor(ctx.config, ctx.config.shippedRun, "pretrain", ctx.inputs.data, null)
+      ? await shippedRunFor(pretrain, ctx.config, ctx.inputs.data, null)
       : undefined;
     const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
       seed: ctx.seed,

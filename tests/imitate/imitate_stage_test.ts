@@ -120,28 +120,3 @@ Deno.test("imitate tiny: SIGKILL + resume = uninterrupted runs (bit for bit), co
     await cleanup();
   }
 });
-
-Deno.test('imitate: loss "lpips" without weight files is one config error naming them; nothing runs', async () => {
-  const { store, cleanup } = await tempStore();
-  try {
-    const attempt = (sets: string[]) =>
-      runExperiment(mimic3d, store, { preset: "tiny", sets, quiet: true }).then(
-        () => "",
-        (e: Error) => e.message,
-      );
-    const both = await attempt(["imitate.imitation.loss=lpips"]);
-    assert(
-      both.includes("imitation.vgg16Weights") && both.includes("imitation.lpipsWeights"),
-      both,
-    );
-    assert(both.includes('"l1" or "l2"'), both);
-    const one = await attempt([
-      "imitate.imitation.loss=lpips",
-      "imitate.imitation.vgg16Weights=/nonexistent/vgg16.pth",
-    ]);
-    assert(one.includes("imitation.lpipsWeights") && !one.includes("vgg16Weights ("), one);
-    assertEquals([...Deno.readDirSync(store.at("objects"))].length, 0, "nothing ran");
-  } finally {
-    await cleanup();
-  }
-});
