@@ -43,6 +43,7 @@ import { writeOutputs } from "./outputs.ts";
 import { readReference } from "./reference_stats.ts";
 import { readTrainingCurves, renderReport } from "./report.ts";
 import { branchesOf, headlineBranch, SampleBatch } from "./sample_render.ts";
+import { MIN_SAMPLES_PER_RAY, withSamplesPerRay } from "./samples_per_ray.ts";
 import type { CameraRig } from "../render/cameras.ts";
 
 /** The eval section of an experiment config (tiny defaults: CI on a CPU adapter). */
@@ -73,6 +74,13 @@ export const evalConfigSchema = z.strictObject({
   /** Identities and the yaw step (degrees) of the reprojection test. */
   consistencyPairs: z.number().int().nonnegative().default(2),
   consistencyYawDeg: z.number().positive().default(5),
+  /**
+   * Samples per ray of every render eval makes (FID, geometry, consistency, outputs): 0 = the
+   * model's own; S splits as the trained 48 + 48 (samples_per_ray.ts: 20 = 10 + 10).
+   */
+  samplesPerRay: z.number().int().refine((s) => s === 0 || s >= MIN_SAMPLES_PER_RAY, {
+    message: `0 (the model's own) or at least ${MIN_SAMPLES_PER_RAY}`,
+  }).default(0),
   /** Paper dataset this run reproduces, for the report's comparison column. */
   paperDataset: z.enum(["none", "ffhq512", "afhq512"]).default("none"),
 });
@@ -111,6 +119,7 @@ export const evaluate = defineStage({
       "./reference_stats.ts",
       "./report.ts",
       "./sample_render.ts",
+      "./samples_per_ray.ts",
       "../render/cameras.ts",
       "../render/depth_colormap.ts",
       "../render/gif.ts",
@@ -133,7 +142,9 @@ export const evaluate = defineStage({
   externalFiles: (c) => (c.inceptionWeights ? [c.inceptionWeights] : []),
   async run(ctx) {
     const c = ctx.config;
-    const { generator: g } = await loadGenerator(ctx.inputs.model);
+    const loaded = (await loadGenerator(ctx.inputs.model)).generator;
+    const trainedRendering = loaded.config.rendering;
+    const g = c.samplesPerRay ? withSamplesPerRay(loaded, c.samplesPerRay) : loaded;
     const datasetPath = join(ctx.inputs.data, PREPARED_FILES.dataset);
     let labels: number[][];
     let datasetImages: number;
@@ -188,7 +199,7 @@ export const evaluate = defineStage({
     Object.assign(metrics, consistency.metrics);
 
     // The imitate stage's own before/after measurement of the 3-D vs 2-D branch gap.
-    const gap = await readBranchGap(ctx.inputs.model, g, ctx.outDir);
+    const gap = await readBranchGap(ctx.inputs.model, g, ctx.outDir, c.samplesPerRay > 0);
     Object.assign(metrics, gap.metrics);
 
     // Outputs people look at.
@@ -212,6 +223,19 @@ export const evaluate = defineStage({
         kind: g.config.kind,
         imgResolution: g.config.imgResolution,
         neuralRenderingResolution: g.config.neuralRenderingResolution,
+        // Samples per ray of eval's renders, and the model's own when eval.samplesPerRay changed them.
+        samplesPerRay: {
+          stratified: g.config.rendering.depthResolution,
+          importance: g.config.rendering.depthResolutionImportance,
+          ...(c.samplesPerRay
+            ? {
+              trained: {
+                stratified: trainedRendering.depthResolution,
+                importance: trainedRendering.depthResolutionImportance,
+              },
+            }
+            : {}),
+        },
         branches: branchesOf(g),
         headlineBranch: headlineBranch(g),
       },
@@ -247,12 +271,14 @@ export const evaluate = defineStage({
 /**
  * `branch_gap_psnr` / `branch_gap_l1` (3-D direct render vs SR image, after imitation, with
  * the value before it) from a Mimic3D model artifact's `metrics.json`, and its comparison
- * grid copied beside the report. EG3D models have no 3-D branch: nothing.
+ * grid copied beside the report. EG3D models have no 3-D branch: nothing. `resampled`: eval
+ * renders with other samples per ray than the imitate stage measured the gap with.
  */
 async function readBranchGap(
   modelDir: string,
   g: TriplaneGenerator,
   outDir: string,
+  resampled: boolean,
 ): Promise<{ metrics: Record<string, MetricEntry>; grid: string | null }> {
   if (g.config.kind !== "mimic3d") return { metrics: {}, grid: null };
   const trained = await Deno.readTextFile(join(modelDir, "metrics.json"))
@@ -269,7 +295,8 @@ async function readBranchGap(
     };
   }
   const protocol = `3-D direct render vs SR image, ${gap.seeds} seeds × the sample views, ` +
-    "images in [0, 1]; before = start of the imitate stage";
+    "images in [0, 1]; before = start of the imitate stage" +
+    (resampled ? "; at the model's own samples per ray, not eval.samplesPerRay" : "");
   const grid = "branch_gap.png";
   await Deno.copyFile(join(modelDir, grid), join(outDir, grid));
   return {
