@@ -44,6 +44,8 @@ import { readReference } from "./reference_stats.ts";
 import { readTrainingCurves, renderReport } from "./report.ts";
 import { branchesOf, headlineBranch, SampleBatch } from "./sample_render.ts";
 import { MIN_SAMPLES_PER_RAY, withSamplesPerRay } from "./samples_per_ray.ts";
+import { measureBranchGap } from "../imitate/branch_gap.ts";
+import { sampleCameras } from "../pretrain/samples.ts";
 import type { CameraRig } from "../render/cameras.ts";
 
 /** The eval section of an experiment config (tiny defaults: CI on a CPU adapter). */
@@ -120,6 +122,9 @@ export const evaluate = defineStage({
       "./report.ts",
       "./sample_render.ts",
       "./samples_per_ray.ts",
+      "../imitate/branch_gap.ts",
+      "../imitate/branch_views.ts",
+      "../pretrain/samples.ts",
       "../render/cameras.ts",
       "../render/depth_colormap.ts",
       "../render/gif.ts",
@@ -198,8 +203,14 @@ export const evaluate = defineStage({
     const consistency = await measureConsistency(g, rig, c, phaseSeed(3));
     Object.assign(metrics, consistency.metrics);
 
-    // The imitate stage's own before/after measurement of the 3-D vs 2-D branch gap.
-    const gap = await readBranchGap(ctx.inputs.model, g, ctx.outDir, c.samplesPerRay > 0);
+    // The imitate stage's own before/after measurement of the 3-D vs 2-D branch gap
+    // (measured again when eval renders with other samples per ray).
+    const gap = await readBranchGap(
+      ctx.inputs.model,
+      g,
+      ctx.outDir,
+      c.samplesPerRay ? labels : null,
+    );
     Object.assign(metrics, gap.metrics);
 
     // Outputs people look at.
@@ -271,14 +282,15 @@ export const evaluate = defineStage({
 /**
  * `branch_gap_psnr` / `branch_gap_l1` (3-D direct render vs SR image, after imitation, with
  * the value before it) from a Mimic3D model artifact's `metrics.json`, and its comparison
- * grid copied beside the report. EG3D models have no 3-D branch: nothing. `resampled`: eval
- * renders with other samples per ray than the imitate stage measured the gap with.
+ * grid copied beside the report. EG3D models have no 3-D branch: nothing. When eval renders
+ * with other samples per ray (`labels` given), the gap is measured again at eval's sampling
+ * with the imitate stage's seeds and views, its own value kept as `trainedSampling`.
  */
 async function readBranchGap(
   modelDir: string,
   g: TriplaneGenerator,
   outDir: string,
-  resampled: boolean,
+  labels: number[][] | null,
 ): Promise<{ metrics: Record<string, MetricEntry>; grid: string | null }> {
   if (g.config.kind !== "mimic3d") return { metrics: {}, grid: null };
   const trained = await Deno.readTextFile(join(modelDir, "metrics.json"))
@@ -294,11 +306,26 @@ async function readBranchGap(
       grid: null,
     };
   }
-  const protocol = `3-D direct render vs SR image, ${gap.seeds} seeds × the sample views, ` +
-    "images in [0, 1]; before = start of the imitate stage" +
-    (resampled ? "; at the model's own samples per ray, not eval.samplesPerRay" : "");
   const grid = "branch_gap.png";
   await Deno.copyFile(join(modelDir, grid), join(outDir, grid));
+  const views = `${gap.seeds} seeds × the sample views, images in [0, 1]`;
+  if (labels) {
+    const seeds = Array.from({ length: gap.seeds }, (_, i) => i);
+    const cameras = sampleCameras({ length: labels.length, label: (i) => labels[i] });
+    const { gap: now } = await measureBranchGap(g, seeds, cameras);
+    const { depthResolution: stratified, depthResolutionImportance: importance } =
+      g.config.rendering;
+    const protocol = `3-D direct render vs SR image at ${stratified} + ${importance} samples ` +
+      `per ray (eval.samplesPerRay), ${views}; trainedSampling = the imitate stage's value`;
+    return {
+      metrics: {
+        branch_gap_psnr: { value: now.psnr, trainedSampling: gap.after.psnr, protocol },
+        branch_gap_l1: { value: now.l1, trainedSampling: gap.after.l1, protocol },
+      },
+      grid,
+    };
+  }
+  const protocol = `3-D direct render vs SR image, ${views}; before = start of the imitate stage`;
   return {
     metrics: {
       branch_gap_psnr: { value: gap.after.psnr, before: gap.before.psnr, protocol },

@@ -74,7 +74,8 @@ const experiment = defineExperiment({
   config: z.strictObject({
     seed: z.number().int().default(0),
     data: datasetConfigSchema.prefault({ count: 8, resolution: 32, supersample: 1 }),
-    model: z.object({ densityBias: z.number().default(30) }).prefault({}),
+    model: z.object({ densityBias: z.number().default(30), gapSeeds: z.number().default(2) })
+      .prefault({}),
     eval: evalConfigSchema.prefault({
       samples: 0,
       seeds: [0],
@@ -121,6 +122,16 @@ Deno.test("samples per ray: a sweep evaluates one model three times; the table s
         trained: { stratified: 8, importance: 8 }, // tinyGeneratorConfig's
       });
       assertEquals(Number.isFinite(metrics.reprojection_3d.value), true);
+      // The branch gap measured again at this sampling; the imitate stage's value beside it.
+      assertEquals(Number.isFinite(metrics.branch_gap_psnr.value), true);
+      assertEquals(metrics.branch_gap_psnr.trainedSampling, 12.5);
+      assertEquals(
+        metrics.branch_gap_psnr.protocol.includes(
+          `${split.depthResolution} + ${split.depthResolutionImportance} samples per ray`,
+        ),
+        true,
+        metrics.branch_gap_psnr.protocol,
+      );
       assertEquals(/inceptionWeights/.test(metrics.fid_3d.unavailable), true);
     }
 
