@@ -29,7 +29,7 @@ export const TREVITHICK_2024: Paper = {
 
 /** Marks a source prints beside a number, and what they mean there. */
 export const MARKS = {
-  "†": "as reported by earlier works (Trevithick et al. quote it; they did not measure it)",
+  "†": "as reported by earlier works (Trevithick et al. quote the number from them)",
   "*": "FID on 20k generated images, not 50k",
 } as const;
 
@@ -60,7 +60,10 @@ const DATASETS = {
   afhq512: "AFHQv2-Cats-512",
 } as const satisfies Record<PaperResult["dataset"], string>;
 
-/** One FID50k_full row as printed, e.g. `fid("EpiGRAF", "ffhq512", "9.92", ["†"], ...)`. */
+/**
+ * One published FID50k_full, as printed:
+ * `fid("EpiGRAF", "ffhq512", "9.92", T, "Table 1", { marks: ["†"] })`.
+ */
 function fid(
   method: string,
   dataset: PaperResult["dataset"],
