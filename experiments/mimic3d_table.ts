@@ -1,10 +1,12 @@
 /**
  * The paper's comparison table: `table experiments/mimic3d_table.ts --format md`.
- * Mimic3D's published FID50k_full at 512² (FFHQ 5.4, AFHQv2-Cats 4.3) beside
- * ours from each dataset's run of `experiments/mimic3d.ts` with the paper's
- * preset. Those runs need the dataset zips (put them under `datasets/` with
- * these names, or edit the paths to yours); the weight files LPIPS and FID use
- * are the pinned ones, downloaded on first use (`auto`). A row whose run
+ * The published FID at 512² (Mimic3D's own abstract: FFHQ 5.4, AFHQv2-Cats 4.3;
+ * Trevithick et al.'s Tables 1 and 2: EG3D, Mimic3D and four more, each row
+ * citing its source: stages/eval/paper_results.ts) beside ours from each
+ * dataset's run of `experiments/mimic3d.ts` with the paper's preset. Those
+ * runs need the dataset zips (put them under `datasets/` with these names, or
+ * edit the paths to yours); the weight files LPIPS and FID use are the pinned
+ * ones, downloaded on first use (`auto`). A row whose run
  * has not been made shows "—". The last row is the `small` preset on the
  * embedded procedural heads (one GPU, ~20 minutes: `deno task demo --preset
  * small`), ours only.

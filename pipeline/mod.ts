@@ -19,7 +19,14 @@ export type {
 export { defineExperiment, node } from "./experiment.ts";
 export type { ConfigSelector, DagNode, Experiment, ExperimentSpec } from "./experiment.ts";
 export { defineTable, gridRows } from "./tables.ts";
-export type { Table, TableColumn, TableFormat, TableRow, TableSpec } from "./tables.ts";
+export type {
+  ReferenceValue,
+  Table,
+  TableColumn,
+  TableFormat,
+  TableRow,
+  TableSpec,
+} from "./tables.ts";
 
 // Running.
 export { configFor, runExperiment, RunInterruptedError, StageFailedError } from "./runner.ts";
@@ -31,7 +38,7 @@ export type { PointOutcome, SweepAxis, SweepOptions, SweepPoint } from "./sweep.
 export { kubernetesJob, slurmArray } from "./job_files.ts";
 export type { JobFileOptions } from "./job_files.ts";
 export { collectTable, renderTable } from "./tables.ts";
-export type { TableData } from "./tables.ts";
+export type { MeasuredValue, TableData } from "./tables.ts";
 export { loadExperiment } from "./load_module.ts";
 
 // The store.

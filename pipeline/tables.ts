@@ -1,7 +1,12 @@
 /**
  * Result tables: rows are config points of an experiment, columns are metrics read from a
  * node's metric artifact (JSON), with reference numbers (e.g. a paper's) beside the measured
- * ones; rendered as Markdown, CSV, LaTeX (booktabs) or HTML.
+ * ones; rendered as Markdown, CSV, LaTeX (booktabs) or HTML. A row may also be a reference
+ * alone (a published number with no run of ours), and each row may name its source.
+ *
+ * A metric a run could not compute is written as `{"unavailable": reason}` at the metric's key
+ * (or a parent of it); the table shows "unavailable" with the reason as a footnote, never "—"
+ * (which means: not run yet) and never another number.
  * @module
  */
 import * as path from "node:path";
@@ -10,14 +15,26 @@ import { experimentStatus } from "./status.ts";
 import type { Store } from "./store.ts";
 import { escapeHtml } from "./html.ts";
 
+/** A reference value as its source prints it: `text` keeps its precision, `marks` its notes. */
+export interface ReferenceValue {
+  value: number;
+  /** The number as printed (default: the value with the column's digits). */
+  text?: string;
+  /** Marks after the number (e.g. "†*"), explained in the table's footnotes. */
+  marks?: string;
+}
+
 /** One row: a label and the config overrides (dotted key → value) that define the point. */
 export interface TableRow {
   label: string;
-  set: Record<string, unknown>;
+  /** The point's overrides; absent for a reference-only row (a published number, no run). */
+  set?: Record<string, unknown>;
   /** The row's preset (default: the table's). */
   preset?: string;
   /** Reference values by metric name (e.g. the published numbers). */
-  reference?: Record<string, number>;
+  reference?: Record<string, number | ReferenceValue>;
+  /** Where the row's numbers come from (a citation, or who ran it); shown as its own column. */
+  source?: string;
 }
 
 /** One metric column. */
@@ -44,6 +61,8 @@ export interface TableSpec {
   referenceLabel?: string;
   /** Header suffix of measured columns (default "ours"). */
   measuredLabel?: string;
+  /** Notes printed under the table (e.g. what the reference marks mean). */
+  footnotes?: string[];
 }
 
 /** A defined table. */
@@ -83,19 +102,38 @@ export function gridRows(
   ) => (reference[row.label] ? { ...row, reference: reference[row.label] } : row));
 }
 
-/** Measured values of a table: per row, metric → number (null where not computed yet). */
+/** A measured cell: a number, why the run could not compute it, or null (not run yet). */
+export type MeasuredValue = number | { unavailable: string } | null;
+
+/** Measured values of a table: per row, metric → value (empty for reference-only rows). */
 export interface TableData {
   table: Table;
-  measured: (Record<string, number | null>)[];
+  measured: Record<string, MeasuredValue>[];
   /** Row labels whose point has not been run (or is stale). */
   missing: string[];
 }
 
+/** The value at a dotted key, or the `unavailable` reason recorded there or at a parent. */
+function metricAt(metrics: unknown, key: string): MeasuredValue {
+  let current = metrics;
+  for (const part of key.split(".")) {
+    const reason = (current as { unavailable?: unknown } | null)?.unavailable;
+    if (typeof reason === "string") return { unavailable: reason };
+    current = (current as Record<string, unknown> | null)?.[part];
+  }
+  return typeof current === "number" ? current : null;
+}
+
 /** Reads every row's metrics artifact from the store (without running anything). */
 export async function collectTable(table: Table, store: Store): Promise<TableData> {
-  const measured: Record<string, number | null>[] = [];
+  const measured: Record<string, MeasuredValue>[] = [];
   const missing: string[] = [];
+  const nothing = () => Object.fromEntries(table.columns.map((c) => [c.metric, null]));
   for (const row of table.rows) {
+    if (!row.set) {
+      measured.push({});
+      continue;
+    }
     // A row whose run cannot even be keyed yet (e.g. its dataset file is not there) is a row
     // not measured: shown as "—" with the reason, not an error for the whole table.
     const rows = await experimentStatus(table.experiment, store, {
@@ -106,23 +144,20 @@ export async function collectTable(table: Table, store: Store): Promise<TableDat
       return null;
     });
     if (!rows) {
-      measured.push(Object.fromEntries(table.columns.map((c) => [c.metric, null])));
+      measured.push(nothing());
       continue;
     }
     const target = rows.find((r) => r.node === table.node);
-    const values: Record<string, number | null> = {};
     if (target?.state === "cached" && target.artifact) {
       const file = path.join(store.filesDir(target.artifact), table.file ?? "metrics.json");
       const metrics = JSON.parse(await Deno.readTextFile(file));
-      for (const column of table.columns) {
-        const value = column.metric.split(".").reduce((v, k) => v?.[k], metrics);
-        values[column.metric] = typeof value === "number" ? value : null;
-      }
+      measured.push(
+        Object.fromEntries(table.columns.map((c) => [c.metric, metricAt(metrics, c.metric)])),
+      );
     } else {
       missing.push(row.label);
-      for (const column of table.columns) values[column.metric] = null;
+      measured.push(nothing());
     }
-    measured.push(values);
   }
   return { table, measured, missing };
 }
@@ -132,38 +167,68 @@ export type TableFormat = "md" | "csv" | "tex" | "html";
 
 interface Grid {
   header: string[];
+  /** null: not run yet ("—"); "": nothing to show (a reference-only row's measured cells). */
   body: (string | null)[][];
+  footnotes: string[];
 }
 
 function toGrid(data: TableData): Grid {
   const { table } = data;
   const ref = table.referenceLabel ?? "ref";
   const ours = table.measuredLabel ?? "ours";
+  // Reasons a metric is unavailable, lettered in order of first appearance.
+  const reasons: string[] = [];
+  const reasonMark = (reason: string) => {
+    if (!reasons.includes(reason)) reasons.push(reason);
+    return `(${String.fromCharCode(97 + reasons.indexOf(reason))})`;
+  };
   const header = ["Setting"];
   const cells: ((row: number) => string | null)[] = [];
+  if (table.rows.some((row) => row.source)) {
+    header.push("Source");
+    cells.push((i) => table.rows[i].source ?? "");
+  }
   for (const column of table.columns) {
     const label = column.label ?? column.metric;
-    const format = (
-      v: number | null | undefined,
-    ) => (v == null ? null : v.toFixed(column.digits ?? 3));
+    const digits = column.digits ?? 3;
     if (table.rows.some((row) => row.reference?.[column.metric] !== undefined)) {
       header.push(`${label} (${ref})`);
-      cells.push((i) => format(table.rows[i].reference?.[column.metric]));
+      cells.push((i) => {
+        const r = table.rows[i].reference?.[column.metric];
+        if (r === undefined) return table.rows[i].set ? null : "";
+        const { value, text, marks = "" } = typeof r === "number" ? { value: r } : r;
+        return (text ?? value.toFixed(digits)) + marks;
+      });
     }
     header.push(`${label} (${ours})`);
-    cells.push((i) => format(data.measured[i][column.metric]));
+    cells.push((i) => {
+      if (!table.rows[i].set) return "";
+      const v = data.measured[i][column.metric];
+      if (v === null || v === undefined) return null;
+      return typeof v === "number" ? v.toFixed(digits) : `unavailable ${reasonMark(v.unavailable)}`;
+    });
   }
   const body = table.rows.map((row, i) => [row.label, ...cells.map((cell) => cell(i))]);
-  return { header, body };
+  const footnotes = [
+    ...(table.footnotes ?? []),
+    ...reasons.map((r, k) => `(${String.fromCharCode(97 + k)}) unavailable: ${r}`),
+  ];
+  return { header, body, footnotes };
 }
 
 const escapeTex = (s: string) =>
-  s.replace(/([&%$#_{}])/g, "\\$1").replaceAll("~", "\\textasciitilde{}");
+  s.replace(/([&%$#_{}])/g, "\\$1").replaceAll("~", "\\textasciitilde{}").replaceAll(
+    "†",
+    "\\dag{}",
+  );
 const quoteCsv = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
 
-/** Renders a table. Missing values show as "—" (empty in CSV). */
+/**
+ * Renders a table. Not-run values show as "—" (empty in CSV); footnotes follow the table
+ * (CSV: as `# ` lines, which CSV readers take as comments, e.g. pandas' `comment="#"`).
+ */
 export function renderTable(data: TableData, format: TableFormat): string {
-  const { header, body } = toGrid(data);
+  const { header, body, footnotes } = toGrid(data);
   const title = data.table.title;
   switch (format) {
     case "md": {
@@ -172,15 +237,18 @@ export function renderTable(data: TableData, format: TableFormat): string {
         `**${title}**`,
         "",
         line(header),
-        line(header.map((_, i) => (i === 0 ? "---" : "---:"))),
+        // Text columns (the label, the source) left-aligned, numbers right.
+        line(header.map((h, i) => (i === 0 || h === "Source" ? "---" : "---:"))),
         ...body.map((row) => line(row.map((c) => c ?? "—"))),
+        ...footnotes.flatMap((f) => ["", f]),
         "",
       ].join("\n");
     }
     case "csv":
-      return [header, ...body].map((row) => row.map((c) => quoteCsv(c ?? "")).join(",")).join(
-        "\n",
-      ) + "\n";
+      return [
+        ...[header, ...body].map((row) => row.map((c) => quoteCsv(c ?? "")).join(",")),
+        ...footnotes.map((f) => `# ${f.replaceAll("\n", " ")}`),
+      ].join("\n") + "\n";
     case "tex":
       return [
         "\\begin{table}",
@@ -193,6 +261,9 @@ export function renderTable(data: TableData, format: TableFormat): string {
         ...body.map((row) => `    ${row.map((c) => escapeTex(c ?? "--")).join(" & ")} \\\\`),
         "    \\bottomrule",
         "  \\end{tabular}",
+        ...(footnotes.length
+          ? ["  \\par\\footnotesize", ...footnotes.map((f) => `  ${escapeTex(f)}\\par`)]
+          : []),
         "\\end{table}",
         "",
       ].join("\n");
@@ -212,6 +283,13 @@ export function renderTable(data: TableData, format: TableFormat): string {
           }</tr>`
         ),
         "  </tbody>",
+        ...(footnotes.length
+          ? [
+            `  <tfoot><tr><td colspan="${header.length}">${
+              footnotes.map(escapeHtml).join("<br>")
+            }</td></tr></tfoot>`,
+          ]
+          : []),
         "</table>",
         "",
       ].join("\n");

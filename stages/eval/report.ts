@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { isUnavailable, type MetricEntry } from "./fid_kid.ts";
 import type { OutputSummary } from "./outputs.ts";
-import { MIMIC3D_PAPER_RESULTS } from "./paper_results.ts";
+import { MIMIC3D_PAPER_RESULTS, sourceOf } from "./paper_results.ts";
 import { escapeHtml } from "../../pipeline/html.ts";
 import { viewerLinkHtml } from "../viewer/report_link.ts";
 
@@ -152,7 +152,7 @@ function metricRows(input: ReportInput): string {
     const paperCell = published.length === 0
       ? "—"
       : published.map((p) =>
-        `<span title="${escapeHtml(p.source)}"${
+        `<span title="${escapeHtml(sourceOf(p))}"${
           p.dataset === input.config.paperDataset ? ' class="this"' : ""
         }>${p.value} (${escapeHtml(p.method)}, ${escapeHtml(p.datasetLabel)})</span>`
       ).join("<br>");
@@ -232,7 +232,7 @@ ${metricRows(input)}
 <p class="d">Paper numbers (${
     escapeHtml(paperNote)
   }) are FID50k_full of the 3-D branch at 512²; they compare with ours only under the same protocol and dataset. Source: ${
-    escapeHtml(MIMIC3D_PAPER_RESULTS[0].source)
+    escapeHtml(`${MIMIC3D_PAPER_RESULTS[0].paper.citation}, ${MIMIC3D_PAPER_RESULTS[0].where}`)
   }.</p>
 
 <h2>Unavailable</h2>

@@ -48,6 +48,9 @@ import {
 import { NO_WEIGHTS_REASON, readReference } from "./reference_stats.ts";
 import { readTrainingCurves, renderReport } from "./report.ts";
 import { branchesOf, headlineBranch, SampleBatch } from "./sample_render.ts";
+import { MIN_SAMPLES_PER_RAY, withSamplesPerRay } from "./samples_per_ray.ts";
+import { measureBranchGap } from "../imitate/branch_gap.ts";
+import { sampleCameras } from "../pretrain/samples.ts";
 import type { CameraRig } from "../render/cameras.ts";
 
 /** The eval section of an experiment config (tiny defaults: CI on a CPU adapter). */
@@ -81,6 +84,13 @@ export const evalConfigSchema = z.strictObject({
   /** Identities and the yaw step (degrees) of the reprojection test. */
   consistencyPairs: z.number().int().nonnegative().default(2),
   consistencyYawDeg: z.number().positive().default(5),
+  /**
+   * Samples per ray of every render eval makes (FID, geometry, consistency, outputs): 0 = the
+   * model's own; S splits as the trained 48 + 48 (samples_per_ray.ts: 20 = 10 + 10).
+   */
+  samplesPerRay: z.number().int().refine((s) => s === 0 || s >= MIN_SAMPLES_PER_RAY, {
+    message: `0 (the model's own) or at least ${MIN_SAMPLES_PER_RAY}`,
+  }).default(0),
   /** Paper dataset this run reproduces, for the report's comparison column. */
   paperDataset: z.enum(["none", "ffhq512", "afhq512"]).default("none"),
 });
@@ -119,6 +129,10 @@ export const evaluate = defineStage({
       "./reference_stats.ts",
       "./report.ts",
       "./sample_render.ts",
+      "./samples_per_ray.ts",
+      "../imitate/branch_gap.ts",
+      "../imitate/branch_views.ts",
+      "../pretrain/samples.ts",
       "../render/cameras.ts",
       "../render/depth_colormap.ts",
       "../render/gif.ts",
@@ -141,7 +155,9 @@ export const evaluate = defineStage({
   ...inceptionKeying,
   async run(ctx) {
     const c = ctx.config;
-    const { generator: g } = await loadGenerator(ctx.inputs.model);
+    const loaded = (await loadGenerator(ctx.inputs.model)).generator;
+    const trainedRendering = loaded.config.rendering;
+    const g = c.samplesPerRay ? withSamplesPerRay(loaded, c.samplesPerRay) : loaded;
     const datasetPath = join(ctx.inputs.data, PREPARED_FILES.dataset);
     let labels: number[][];
     let datasetImages: number;
@@ -195,8 +211,14 @@ export const evaluate = defineStage({
     const consistency = await measureConsistency(g, rig, c, phaseSeed(3));
     Object.assign(metrics, consistency.metrics);
 
-    // The imitate stage's own before/after measurement of the 3-D vs 2-D branch gap.
-    const gap = await readBranchGap(ctx.inputs.model, g, ctx.outDir);
+    // The imitate stage's own before/after measurement of the 3-D vs 2-D branch gap
+    // (measured again when eval renders with other samples per ray).
+    const gap = await readBranchGap(
+      ctx.inputs.model,
+      g,
+      ctx.outDir,
+      c.samplesPerRay ? labels : null,
+    );
     Object.assign(metrics, gap.metrics);
 
     // Outputs people look at.
@@ -220,6 +242,19 @@ export const evaluate = defineStage({
         kind: g.config.kind,
         imgResolution: g.config.imgResolution,
         neuralRenderingResolution: g.config.neuralRenderingResolution,
+        // Samples per ray of eval's renders, and the model's own when eval.samplesPerRay changed them.
+        samplesPerRay: {
+          stratified: g.config.rendering.depthResolution,
+          importance: g.config.rendering.depthResolutionImportance,
+          ...(c.samplesPerRay
+            ? {
+              trained: {
+                stratified: trainedRendering.depthResolution,
+                importance: trainedRendering.depthResolutionImportance,
+              },
+            }
+            : {}),
+        },
         branches: branchesOf(g),
         headlineBranch: headlineBranch(g),
       },
@@ -255,12 +290,15 @@ export const evaluate = defineStage({
 /**
  * `branch_gap_psnr` / `branch_gap_l1` (3-D direct render vs SR image, after imitation, with
  * the value before it) from a Mimic3D model artifact's `metrics.json`, and its comparison
- * grid copied beside the report. EG3D models have no 3-D branch: nothing.
+ * grid copied beside the report. EG3D models have no 3-D branch: nothing. When eval renders
+ * with other samples per ray (`labels` given), the gap is measured again at eval's sampling
+ * with the imitate stage's seeds and views, its own value kept as `trainedSampling`.
  */
 async function readBranchGap(
   modelDir: string,
   g: TriplaneGenerator,
   outDir: string,
+  labels: number[][] | null,
 ): Promise<{ metrics: Record<string, MetricEntry>; grid: string | null }> {
   if (g.config.kind !== "mimic3d") return { metrics: {}, grid: null };
   const trained = await Deno.readTextFile(join(modelDir, "metrics.json"))
@@ -276,10 +314,26 @@ async function readBranchGap(
       grid: null,
     };
   }
-  const protocol = `3-D direct render vs SR image, ${gap.seeds} seeds × the sample views, ` +
-    "images in [0, 1]; before = start of the imitate stage";
   const grid = "branch_gap.png";
   await Deno.copyFile(join(modelDir, grid), join(outDir, grid));
+  const views = `${gap.seeds} seeds × the sample views, images in [0, 1]`;
+  if (labels) {
+    const seeds = Array.from({ length: gap.seeds }, (_, i) => i);
+    const cameras = sampleCameras({ length: labels.length, label: (i) => labels[i] });
+    const { gap: now } = await measureBranchGap(g, seeds, cameras);
+    const { depthResolution: stratified, depthResolutionImportance: importance } =
+      g.config.rendering;
+    const protocol = `3-D direct render vs SR image at ${stratified} + ${importance} samples ` +
+      `per ray (eval.samplesPerRay), ${views}; trainedSampling = the imitate stage's value`;
+    return {
+      metrics: {
+        branch_gap_psnr: { value: now.psnr, trainedSampling: gap.after.psnr, protocol },
+        branch_gap_l1: { value: now.l1, trainedSampling: gap.after.l1, protocol },
+      },
+      grid,
+    };
+  }
+  const protocol = `3-D direct render vs SR image, ${views}; before = start of the imitate stage`;
   return {
     metrics: {
       branch_gap_psnr: { value: gap.after.psnr, before: gap.before.psnr, protocol },

@@ -9,6 +9,7 @@ import { Rng, tensor } from "../../kernels/mod.ts";
 import { defineStage } from "../../pipeline/mod.ts";
 import { type GeneratorConfig, TriplaneGenerator } from "../../stages/model/generator.ts";
 import { saveGenerator } from "../../stages/io/generator_checkpoint.ts";
+import { encodePng } from "../../stages/io/png.ts";
 
 /** A Mimic3D generator small enough for the CPU adapter: 32² images, 16² planes + 32² detail. */
 export function tinyGeneratorConfig(kind: "mimic3d" | "eg3d" = "mimic3d"): GeneratorConfig {
@@ -51,6 +52,8 @@ export function tinyGeneratorConfig(kind: "mimic3d" | "eg3d" = "mimic3d"): Gener
  * log.jsonl. `densityBias` is added to the decoder's raw density: a random
  * network has almost no density, so with a large bias its box is solid —
  * surfaces, depth and reprojection then have something to measure.
+ * `gapSeeds` > 0 also writes the imitate stage's branch-gap record (stand-in
+ * numbers, a 1-pixel grid), which eval reads or measures again.
  */
 export const tinyModel = defineStage({
   name: "test-tiny-model",
@@ -58,6 +61,7 @@ export const tinyModel = defineStage({
   config: z.object({
     kind: z.enum(["mimic3d", "eg3d"]).default("mimic3d"),
     densityBias: z.number().default(0),
+    gapSeeds: z.number().int().nonnegative().default(0),
   }),
   async run(ctx) {
     const g = new TriplaneGenerator(tinyGeneratorConfig(ctx.config.kind), new Rng(ctx.seed + 1));
@@ -78,5 +82,12 @@ export const tinyModel = defineStage({
       })
     );
     await Deno.writeTextFile(join(ctx.outDir, "log.jsonl"), log.join("\n") + "\n");
+    if (ctx.config.gapSeeds > 0) {
+      const gap = { psnr: 12.5, l1: 0.25 };
+      const record = { branchGap: { before: gap, after: gap, seeds: ctx.config.gapSeeds } };
+      await Deno.writeTextFile(join(ctx.outDir, "metrics.json"), JSON.stringify(record));
+      const pixel = { width: 1, height: 1, channels: 3, data: new Uint8Array(3) };
+      await Deno.writeFile(join(ctx.outDir, "branch_gap.png"), encodePng(pixel));
+    }
   },
 });
