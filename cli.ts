@@ -28,7 +28,12 @@ export function buildCli(): Command {
       "run the whole DAG (prep → pretrain → imitate → eval) on the embedded procedural dataset " +
         "and print where the report is",
     )
-    .option("--preset <name>", "experiment preset: tiny (CPU, minutes) or small (one GPU)", "tiny")
+    .option(
+      "--preset <name>",
+      "demo (a GPU-trained model, evaluated here: minutes on a CPU), tiny (a few training steps) " +
+        "or small (trains on one GPU)",
+      "demo",
+    )
     .action(async (opts) => {
       await runDemo(opts.preset);
     });

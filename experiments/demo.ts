@@ -1,9 +1,11 @@
 /**
  * The `demo` command: the whole Mimic3D DAG (experiments/mimic3d.ts) on the
  * embedded procedural dataset — prep → pretrain → imitate → eval — with the
- * `tiny` preset by default (minutes on a CPU adapter) or `--preset small` on a
- * GPU. Prints progress, then where the report is and a metrics summary. A
- * second run reuses every cached stage.
+ * `demo` preset by default (a model trained on a GPU, shipped in
+ * experiments/demo/; eval runs here, minutes on a CPU adapter), `tiny` (a few
+ * training steps, for tests) or `small` (trains on one GPU). Prints progress,
+ * then where the report is and a metrics summary. A second run reuses every
+ * cached stage.
  */
 import { join } from "node:path";
 import { initGpu } from "../kernels/mod.ts";
@@ -15,11 +17,13 @@ import mimic3d from "./mimic3d.ts";
 /** What a metric in `metrics.json` looks like (a value, or why it is unavailable). */
 interface Metric {
   value?: number;
+  /** The value before the imitate stage (3-D vs 2-D branch gap). */
+  before?: number;
   unavailable?: string;
 }
 
 /** Runs the demo DAG in the default store and prints where its results are. */
-export async function runDemo(preset = "tiny"): Promise<void> {
+export async function runDemo(preset = "demo"): Promise<void> {
   const g = await initGpu();
   console.log(`adapter: ${g.name}${g.isCpu ? " (CPU)" : ""}; experiment mimic3d, preset ${preset}`);
   const store = await Store.open(defaultStoreRoot());
@@ -42,9 +46,11 @@ export async function runDemo(preset = "tiny"): Promise<void> {
   for (const [name, entry] of Object.entries(metrics)) {
     const m = entry as Metric;
     if (typeof m !== "object" || m === null || !("value" in m || "unavailable" in m)) continue;
-    const shown = m.value !== undefined
+    const shown = m.value === undefined
+      ? `unavailable: ${m.unavailable?.split(/[:(]/)[0].trim()}`
+      : m.before === undefined
       ? m.value.toPrecision(4)
-      : `unavailable: ${m.unavailable?.split(/[:(]/)[0].trim()}`;
+      : `${m.before.toPrecision(4)} before imitation → ${m.value.toPrecision(4)} after`;
     console.log(`    ${name.padEnd(16)} ${shown}`);
   }
   console.log(

@@ -35,10 +35,7 @@ export async function measureBranchGap(
   seeds: readonly number[],
   cameras: SampleCameras,
 ): Promise<BranchMeasurement> {
-  const views: BranchViews[] = [];
-  for (const view of cameras.views) {
-    views.push(await renderBranchViews(generator, seeds, cameras.conditioning, view));
-  }
+  const views = await renderBranchViews(generator, seeds, cameras.conditioning, cameras.views);
   return { gap: branchGap(views), views };
 }
 

@@ -25,51 +25,71 @@ export interface BranchViews {
 
 /**
  * Renders `seeds` (latents as the original scripts draw them, mapped with
- * `conditioning`) from camera `view` through both branches of `generator`,
- * with constant noise and fixed jitter, so reruns give the same pixels.
+ * `conditioning`) from each camera of `views` through both branches of
+ * `generator`, with constant noise and fixed jitter, so reruns give the same
+ * pixels. The tri-planes depend on the latents alone: they are made once and
+ * every view is rendered from them (both branches through the fused renderer).
  */
 export async function renderBranchViews(
   generator: TriplaneGenerator,
   seeds: readonly number[],
   conditioning: readonly number[],
-  view: readonly number[],
-): Promise<BranchViews> {
+  views: readonly (readonly number[])[],
+): Promise<BranchViews[]> {
   const n = seeds.length;
-  const { zDim, imgResolution: side } = generator.config;
-  const out = noGrad(() =>
+  const { zDim, imgResolution: side, neuralRenderingResolution: r } = generator.config;
+  const { ws, planes } = noGrad(() =>
     scope(() => {
       const z = tensor(seeds.flatMap((s) => Array.from(latentForSeed(s, zDim))), [n, zDim]);
       const cond = tensor(Array(n).fill(conditioning).flat(), [n, 25]);
-      const cam = tensor(Array(n).fill(view).flat(), [n, 25]);
       const ws = generator.mapping(z, cond);
-      const g = generator.synthesis(ws, cam, { noiseMode: "const", random: new Rng(0) });
-      const rays = sampleRays(cam, side);
-      const direct = renderFused(
-        g.planes,
-        generator.decoder,
-        rays.origins,
-        rays.directions,
-        generator.renderer.options,
-        new Rng(0),
-      );
-      return {
-        image: g.image!,
-        direct: raysToImage(slice(direct.rgb, [null, null, [0, 3]]), side),
-        depth: raysToImage(direct.depth, side),
-      };
+      return { ws, planes: generator.planes(ws, { noiseMode: "const", random: new Rng(0) }).planes };
     })
   );
+  const out: BranchViews[] = [];
   try {
-    const [image, direct, depth] = await Promise.all(
-      [out.image, out.direct, out.depth].map((t) => t.read()),
-    );
-    return {
-      shape: { image: out.image.shape, direct: out.direct.shape, depth: out.depth.shape },
-      image: new Float32Array(image),
-      direct: new Float32Array(direct),
-      depth: new Float32Array(depth),
-    };
+    for (const view of views) {
+      const rendered = noGrad(() =>
+        scope(() => {
+          const cam = tensor(Array(n).fill(view).flat(), [n, 25]);
+          const sr = generator.renderView2d(planes[0], ws, sampleRays(cam, r), r, new Rng(0));
+          const rays = sampleRays(cam, side);
+          const direct = renderFused(
+            planes,
+            generator.decoder,
+            rays.origins,
+            rays.directions,
+            generator.renderer.options,
+            new Rng(0),
+          );
+          return {
+            image: sr.image,
+            direct: raysToImage(slice(direct.rgb, [null, null, [0, 3]]), side),
+            depth: raysToImage(direct.depth, side),
+          };
+        })
+      );
+      try {
+        const [image, direct, depth] = await Promise.all(
+          [rendered.image, rendered.direct, rendered.depth].map((t) => t.read()),
+        );
+        out.push({
+          shape: {
+            image: rendered.image.shape,
+            direct: rendered.direct.shape,
+            depth: rendered.depth.shape,
+          },
+          image: new Float32Array(image),
+          direct: new Float32Array(direct),
+          depth: new Float32Array(depth),
+        });
+      } finally {
+        for (const t of Object.values(rendered)) t.dispose();
+      }
+    }
   } finally {
-    for (const t of Object.values(out)) t.dispose();
+    ws.dispose();
+    for (const p of planes) p.dispose();
   }
+  return out;
 }

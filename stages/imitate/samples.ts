@@ -24,8 +24,8 @@ export async function renderBranchSampleGrid(
   const side = generator.config.imgResolution;
   const size = Math.min(side, MAX_CELL);
   const cells: PixelImage[][] = seeds.map(() => []);
-  for (const view of cameras.views) {
-    const v = await renderBranchViews(generator, seeds, cameras.conditioning, view);
+  const views = await renderBranchViews(generator, seeds, cameras.conditioning, cameras.views);
+  for (const v of views) {
     seeds.forEach((_, i) => {
       const depth = v.depth.subarray(i * side * side, (i + 1) * side * side);
       cells[i].push(

@@ -248,9 +248,9 @@ export interface ShippingStage {
 
 /**
  * Reads the shipped run named by a stage's config and checks it against the
- * stage: its config (both sides parsed by today's schema and seen as the key
- * sees them, so settings added since take their defaults and where files are
- * kept does not count), the dataset spec of `prepDir`, and (3-D stage) the
+ * stage: its training config (both sides parsed by today's schema and seen as
+ * the key sees them, so settings added since take their defaults and where
+ * files are kept does not count; `output` aside), the dataset spec of `prepDir`, and (3-D stage) the
  * hashes of the pretrained networks it must have started from.
  */
 export async function shippedRunFor(
@@ -260,9 +260,12 @@ export async function shippedRunFor(
   pretrainedDir: string | null,
 ): Promise<ShippedRun> {
   const run = await readShippedRun(config.shippedRun!);
+  // `output` (what is logged and drawn, how often) shapes no weight: a shipped run brings its own
+  // log and samples, and the stage measures the rest with today's settings.
   const keyView = (c: unknown) => {
     const view = stage.keyConfig ? stage.keyConfig(c as never) : c;
-    return withoutShippedRun(view as { shippedRun?: unknown });
+    const { output: _, ...trained } = withoutShippedRun(view as { shippedRun?: unknown });
+    return trained;
   };
   let shippedConfig: unknown;
   try {
