@@ -43,7 +43,10 @@ export async function renderBranchViews(
       const z = tensor(seeds.flatMap((s) => Array.from(latentForSeed(s, zDim))), [n, zDim]);
       const cond = tensor(Array(n).fill(conditioning).flat(), [n, 25]);
       const ws = generator.mapping(z, cond);
-      return { ws, planes: generator.planes(ws, { noiseMode: "const", random: new Rng(0) }).planes };
+      return {
+        ws,
+        planes: generator.planes(ws, { noiseMode: "const", random: new Rng(0) }).planes,
+      };
     })
   );
   const out: BranchViews[] = [];
