@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { isUnavailable, type MetricEntry } from "./fid_kid.ts";
+import type { ShippedRunOrigin } from "../pretrain/shipped_run.ts";
 import type { OutputSummary } from "./outputs.ts";
 import { MIMIC3D_PAPER_RESULTS, sourceOf } from "./paper_results.ts";
 import { escapeHtml } from "../../pipeline/html.ts";
@@ -35,6 +36,8 @@ export interface ReportInput {
   branchGapGrid?: string | null;
   /** Where the image files are (read and inlined). */
   outDir: string;
+  /** Where the model was trained, when its stage took a shipped run (stages/pretrain/shipped_run.ts). */
+  trainedElsewhere?: ShippedRunOrigin | null;
 }
 
 const X_KEYS = ["kimg", "step", "tick", "iteration"];
@@ -223,6 +226,7 @@ pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
     ).join("")
   }</table>
 ${viewerLinkHtml(input.artifacts.model.slice(0, 12))}
+${trainedElsewhereHtml(input.trainedElsewhere)}
 
 <h2>Metrics</h2>
 <table>
@@ -288,4 +292,16 @@ ${await figure(
 </body>
 </html>
 `;
+}
+
+/** One line saying the model's training ran elsewhere (a shipped run), with how and how long. */
+function trainedElsewhereHtml(origin: ShippedRunOrigin | null | undefined): string {
+  if (!origin) return "";
+  return `<p><strong>Trained on ${escapeHtml(origin.device)}</strong> in ${
+    (origin.seconds / 60).toFixed(1)
+  } min (<code>${escapeHtml(origin.command)}</code>, commit <code>${
+    escapeHtml(origin.commit.slice(0, 12))
+  }</code>) and shipped with the repository; its training stages took that run after checking ` +
+    `it was trained with their config, dataset and inputs. Everything on this page was computed ` +
+    `from it on this machine, apart from the training curves.</p>`;
 }

@@ -281,6 +281,8 @@ export const evaluate = defineStage({
       outputs,
       branchGapGrid: gap.grid,
       outDir: ctx.outDir,
+      trainedElsewhere: await Deno.readTextFile(join(ctx.inputs.model, "metrics.json"))
+        .then((text) => JSON.parse(text).shippedRun ?? null, () => null),
     });
     await atomicWriteTextFile(join(ctx.outDir, EVAL_FILES.report), html);
     ctx.log("eval done", { unavailable: Object.keys(unavailable) });

@@ -45,6 +45,9 @@ Deno.test("demo: a trained model — branch gap before/after, geometry, meshes, 
     }
     assertEquals(metrics.mmd_cd.withSurface, metrics.mmd_cd.generated);
     const html = await Deno.readTextFile(report);
+    if (!html.includes("Trained on NVIDIA")) {
+      throw new Error("report does not say where it trained");
+    }
     for (const figure of ["grid.png", "depth_grid.png", "turntable.gif", "branch_gap.png"]) {
       if (!html.includes(figure)) throw new Error(`report does not show ${figure}`);
     }
