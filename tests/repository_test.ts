@@ -29,17 +29,22 @@ async function trackedFiles(): Promise<string[]> {
   return files;
 }
 
-Deno.test("no tracked file refers to the folder beside the checkout", async () => {
-  const outside = /\.\.\/shared\b|(^|[\s`(])shared\/(fixtures|BASELINES|DESIGN|device)/;
-  const offenders: string[] = [];
+/** `file:line: text` of every line of a tracked text file that matches `pattern`. */
+async function trackedLinesMatching(pattern: RegExp): Promise<string[]> {
+  const found: string[] = [];
   for (const file of await trackedFiles()) {
     if (/\.(safetensors|pkl|png|gif|gz|zip|npy|pth)$/.test(file)) continue;
     const text = await Deno.readTextFile(join(root, file));
     text.split("\n").forEach((line, i) => {
-      if (outside.test(line)) offenders.push(`${file}:${i + 1}: ${line.trim()}`);
+      if (pattern.test(line)) found.push(`${file}:${i + 1}: ${line.trim()}`);
     });
   }
-  assertEquals(offenders, []);
+  return found;
+}
+
+Deno.test("no tracked file refers to the folder beside the checkout", async () => {
+  const outside = /\.\.\/shared\b|(^|[\s`(])shared\/(fixtures|BASELINES|DESIGN|device)/;
+  assertEquals(await trackedLinesMatching(outside), []);
 });
 
 Deno.test("the reference fixture cases and their provenance README ship in the repository", async () => {
@@ -54,13 +59,5 @@ Deno.test("the reference fixture cases and their provenance README ship in the r
 Deno.test("no tracked file says pretrained weights cannot be downloaded", async () => {
   // Built from parts so this file does not match itself.
   const stale = new RegExp(["cannot", "be", "downloaded", "here"].join(" "), "i");
-  const offenders: string[] = [];
-  for (const file of await trackedFiles()) {
-    if (/\.(safetensors|pkl|png|gif|gz|zip|npy|pth)$/.test(file)) continue;
-    const text = await Deno.readTextFile(join(root, file));
-    text.split("\n").forEach((line, i) => {
-      if (stale.test(line)) offenders.push(`${file}:${i + 1}: ${line.trim()}`);
-    });
-  }
-  assertEquals(offenders, []);
+  assertEquals(await trackedLinesMatching(stale), []);
 });

@@ -7,15 +7,13 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { defineExperiment, node, runExperiment, Store } from "../../pipeline/mod.ts";
+import { defineExperiment, runExperiment, Store } from "../../pipeline/mod.ts";
 import { datasetConfigSchema } from "../../stages/prep/dataset_spec.ts";
-import { prep } from "../../stages/prep/stage.ts";
-import { evalConfigSchema, evaluate } from "../../stages/eval/stage.ts";
-import { referenceStats } from "../../stages/eval/reference_stats.ts";
+import { evalConfigSchema } from "../../stages/eval/stage.ts";
 import { readPly } from "../../stages/eval/mesh_io.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
-import { tinyModel } from "./tiny_eval_inputs.ts";
+import { tinyEvalDag } from "./tiny_eval_inputs.ts";
 
 await setupGpu();
 
@@ -29,15 +27,7 @@ const experiment = defineExperiment({
       .prefault({}),
     eval: evalConfigSchema.prefault({}),
   }),
-  dag: {
-    prep: node(prep, { config: "data" }),
-    model: node(tinyModel, { config: "model" }),
-    reference: node(referenceStats, { config: "eval", inputs: { data: "prep" } }),
-    eval: node(evaluate, {
-      config: "eval",
-      inputs: { model: "model", data: "prep", reference: "reference" },
-    }),
-  },
+  dag: tinyEvalDag,
 });
 
 Deno.test("eval stage: tiny generator on the CPU adapter → metrics, outputs, report", async () => {

@@ -6,7 +6,10 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { Rng, tensor } from "../../kernels/mod.ts";
-import { defineStage } from "../../pipeline/mod.ts";
+import { defineStage, node } from "../../pipeline/mod.ts";
+import { prep } from "../../stages/prep/stage.ts";
+import { evaluate } from "../../stages/eval/stage.ts";
+import { referenceStats } from "../../stages/eval/reference_stats.ts";
 import { type GeneratorConfig, TriplaneGenerator } from "../../stages/model/generator.ts";
 import { saveGenerator } from "../../stages/io/generator_checkpoint.ts";
 import { encodePng } from "../../stages/io/png.ts";
@@ -91,3 +94,14 @@ export const tinyModel = defineStage({
     }
   },
 });
+
+/** The eval tests' DAG: a procedural dataset, the tiny model beside it, reference stats, eval. */
+export const tinyEvalDag = {
+  prep: node(prep, { config: "data" }),
+  model: node(tinyModel, { config: "model" }),
+  reference: node(referenceStats, { config: "eval", inputs: { data: "prep" } }),
+  eval: node(evaluate, {
+    config: "eval",
+    inputs: { model: "model", data: "prep", reference: "reference" },
+  }),
+};

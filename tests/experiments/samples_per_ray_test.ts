@@ -12,7 +12,6 @@ import {
   collectTable,
   defineExperiment,
   gridPoints,
-  node,
   parseSweepAxes,
   renderTable,
   runSweep,
@@ -23,13 +22,11 @@ import { nodeConfig } from "../../pipeline/stage_key.ts";
 import mimic3d from "../../experiments/mimic3d.ts";
 import { SAMPLES_PER_RAY, samplesPerRayTable } from "../../experiments/paper_tables.ts";
 import { datasetConfigSchema } from "../../stages/prep/dataset_spec.ts";
-import { prep } from "../../stages/prep/stage.ts";
-import { evalConfigSchema, evaluate } from "../../stages/eval/stage.ts";
-import { referenceStats } from "../../stages/eval/reference_stats.ts";
+import { evalConfigSchema } from "../../stages/eval/stage.ts";
 import { splitSamplesPerRay } from "../../stages/eval/samples_per_ray.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
-import { tinyModel } from "../eval/tiny_eval_inputs.ts";
+import { tinyEvalDag } from "../eval/tiny_eval_inputs.ts";
 
 await setupGpu();
 
@@ -88,15 +85,7 @@ const experiment = defineExperiment({
       consistencyPairs: 1,
     }),
   }),
-  dag: {
-    prep: node(prep, { config: "data" }),
-    model: node(tinyModel, { config: "model" }),
-    reference: node(referenceStats, { config: "eval", inputs: { data: "prep" } }),
-    eval: node(evaluate, {
-      config: "eval",
-      inputs: { model: "model", data: "prep", reference: "reference" },
-    }),
-  },
+  dag: tinyEvalDag,
 });
 
 Deno.test("samples per ray: a sweep evaluates one model three times; the table says why FID is absent", async () => {
