@@ -30,7 +30,7 @@ export function buildCli(): Command {
     )
     .option(
       "--preset <name>",
-      "demo (a GPU-trained model, evaluated here: minutes on a CPU), tiny (a few training steps) " +
+      "demo (a GPU-trained model, evaluated on this machine: minutes on a CPU), tiny (a few training steps) " +
         "or small (trains on one GPU)",
       "demo",
     )

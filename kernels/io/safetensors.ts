@@ -108,7 +108,9 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors data")
         for (let i = 0; i < count; i++) data[i] = dv.getInt32(4 * i, true);
         break;
       default:
-        return fail(`tensor '${name}': dtype ${e.dtype} is not readable as numbers here`);
+        return fail(
+          `tensor '${name}': dtype ${e.dtype} is not supported (F32, F16, F64, I64, I32 are)`,
+        );
     }
     tensors.set(name, { dtype: e.dtype as string, shape, data });
   }

@@ -121,7 +121,9 @@ export async function pinningUnavailableReason(probeNode: string): Promise<strin
     }).output();
     if (!probe.success) {
       const why = new TextDecoder().decode(probe.stderr).trim();
-      return `'unshare --mount' + 'mount --bind' failed here (${why || `exit ${probe.code}`})`;
+      return `'unshare --mount' + 'mount --bind' failed on this machine (${
+        why || `exit ${probe.code}`
+      })`;
     }
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return "'unshare' is not installed (util-linux)";

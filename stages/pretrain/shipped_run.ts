@@ -182,7 +182,7 @@ export function checkShippedRun(run: ShippedRun, want: ShippedRunExpectation): v
   const differs = (what: string, shipped: unknown, here: unknown) => {
     throw new Error(
       `shipped run ${run.path} cannot stand for this ${want.stage} stage: ${what} differs ` +
-        `(shipped ${canonical(shipped)}, here ${canonical(here)}); set ` +
+        `(shipped ${canonical(shipped)}, this stage ${canonical(here)}); set ` +
         `${want.stage}.shippedRun=null to train instead`,
     );
   };
