@@ -176,8 +176,15 @@ export async function readShippedRun(path: string): Promise<ShippedRun> {
   }
 }
 
-/** Throws, naming the first difference, unless `run` is what the stage would train. */
-export function checkShippedRun(run: ShippedRun, want: ShippedRunExpectation): void {
+/**
+ * Throws, naming the first difference, unless `run` is what the stage would train;
+ * `shippedConfig`: the run's config as the stage compares it (default: as recorded).
+ */
+export function checkShippedRun(
+  run: ShippedRun,
+  want: ShippedRunExpectation,
+  shippedConfig: Record<string, unknown> = run.info.config,
+): void {
   const { info } = run;
   const differs = (what: string, shipped: unknown, here: unknown) => {
     throw new Error(
@@ -187,9 +194,9 @@ export function checkShippedRun(run: ShippedRun, want: ShippedRunExpectation): v
     );
   };
   if (info.stage !== want.stage) differs("the stage", info.stage, want.stage);
-  for (const key of new Set([...Object.keys(info.config), ...Object.keys(want.config)])) {
-    if (canonical(info.config[key]) !== canonical(want.config[key])) {
-      differs(`config '${key}'`, info.config[key], want.config[key]);
+  for (const key of new Set([...Object.keys(shippedConfig), ...Object.keys(want.config)])) {
+    if (canonical(shippedConfig[key]) !== canonical(want.config[key])) {
+      differs(`config '${key}'`, shippedConfig[key], want.config[key]);
     }
   }
   if (canonical(info.dataset) !== canonical(want.dataset)) {
@@ -276,13 +283,12 @@ export async function shippedRunFor(
         `(${(e as Error).message.split("\n")[0]}); set ${stage.name}.shippedRun=null to train`,
     );
   }
-  run.info = { ...run.info, config: keyView(shippedConfig) };
   checkShippedRun(run, {
     stage: stage.name,
     config: keyView(config),
     dataset: await datasetSpecOf(prepDir),
     pretrained: pretrainedDir ? await fileHashes(pretrainedDir, PRETRAINED_NETWORK_FILES) : null,
     steps: stepsForKimg(config.kimg, config.batch),
-  });
+  }, keyView(shippedConfig));
   return run;
 }
