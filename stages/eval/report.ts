@@ -297,11 +297,12 @@ ${await figure(
 /** One line saying the model's training ran elsewhere (a shipped run), with how and how long. */
 function trainedElsewhereHtml(origin: ShippedRunOrigin | null | undefined): string {
   if (!origin) return "";
-  return `<p><strong>Trained on ${escapeHtml(origin.device)}</strong> in ${
-    (origin.seconds / 60).toFixed(1)
-  } min (<code>${escapeHtml(origin.command)}</code>, commit <code>${
-    escapeHtml(origin.commit.slice(0, 12))
-  }</code>) and shipped with the repository; its training stages took that run after checking ` +
+  return `<p><strong>Trained on ${escapeHtml(origin.device)}</strong>: its last training stage ` +
+    `ran ${(origin.seconds / 60).toFixed(1)} min there (<code>${
+      escapeHtml(origin.command)
+    }</code>, commit <code>${
+      escapeHtml(origin.commit.slice(0, 12))
+    }</code>) and ships with the repository; its training stages took that run after checking ` +
     `it was trained with their config, dataset and inputs. Everything on this page was computed ` +
     `from it on this machine, apart from the training curves.</p>`;
 }
