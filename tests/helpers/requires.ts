@@ -101,6 +101,20 @@ export interface Gate {
 
 const printed = new Set<string>();
 
+/**
+ * The test file that called `needs` (from the stack, as Deno locates tests): Deno prints what a
+ * file logs while loading under the previous file's output, so the line names its file.
+ */
+function callerFile(): string {
+  const here = import.meta.url;
+  const frames = new Error().stack?.split("\n") ?? [];
+  const url = frames.map((f) => f.match(/(file:\/\/[^\s)]+?):\d+:\d+/)?.[1])
+    .find((u) => u !== undefined && u !== here);
+  if (!url) return "a test file";
+  const root = new URL("../../", here).href;
+  return url.startsWith(root) ? url.slice(root.length) : url;
+}
+
 /** Checks `requirements` once (when the test file loads); see the module comment. */
 export async function needs(...requirements: Requirement[]): Promise<Gate> {
   const reasons = (await Promise.all(requirements.map((r) => r.missing())))
@@ -109,7 +123,7 @@ export async function needs(...requirements: Requirement[]): Promise<Gate> {
   const ignore = reason !== null && Deno.env.get("CI") !== "true";
   if (ignore && !printed.has(reason)) {
     printed.add(reason);
-    console.log(`ignored: ${reason} (under CI=true these tests fail instead)`);
+    console.log(`${callerFile()}: tests ignored: ${reason} (under CI=true they fail instead)`);
   }
   return {
     reason,
