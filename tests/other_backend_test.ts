@@ -30,6 +30,26 @@ export function failedTests(report: string): string[] {
     .filter((m) => m !== null).map((m) => `${m![1]} (${m![2]})`);
 }
 
+/** Seconds of a Deno duration: "820µs", "6ms", "34s", "1m2s". */
+function seconds(d: string): number {
+  const m = d.match(/^(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?(?:(\d+)µs)?$/);
+  return m ? 60 * +(m[1] ?? 0) + +(m[2] ?? 0) + +(m[3] ?? 0) / 1e3 + +(m[4] ?? 0) / 1e6 : 0;
+}
+
+/** Each file's total test time in Deno's report, slowest first. */
+export function fileTimes(report: string): [string, number][] {
+  const times = new Map<string, number>();
+  let file = "";
+  for (const line of report.split("\n")) {
+    const running = line.match(/^running \d+ tests? from (\S+)/);
+    if (running) file = running[1];
+    // Top-level tests only (steps are indented and counted in their test).
+    const done = line.match(/^\S.* \.\.\. (?:ok|FAILED)[^(]*\(([^)]+)\)\s*$/);
+    if (done && file) times.set(file, (times.get(file) ?? 0) + seconds(done[1]));
+  }
+  return [...times].sort((a, b) => b[1] - a[1]);
+}
+
 gate.test({
   name: `${DIRS.join(", ")} also pass on the ${other} backend (this run: ${main})`,
   async fn() {
@@ -43,10 +63,10 @@ gate.test({
     }).output();
     const report = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     const summary = report.match(/^(ok|FAILED) \| .*$/m)?.[0] ?? "no summary";
-    const seconds = ((performance.now() - t0) / 1000).toFixed(0);
-    console.log(
-      `${BACKEND_ENV}=${other} deno test -A ${DIRS.join(" ")}: ${summary} (${seconds} s)`,
-    );
+    const took = ((performance.now() - t0) / 1000).toFixed(0);
+    console.log(`${BACKEND_ENV}=${other} deno test -A ${DIRS.join(" ")}: ${summary} (${took} s)`);
+    const slowest = fileTimes(report).slice(0, 6).map(([f, s]) => `${f} ${s.toFixed(0)} s`);
+    console.log(`slowest files there: ${slowest.join(", ")}`);
     if (out.success) return;
     const failed = failedTests(report);
     throw new Error(
@@ -78,4 +98,11 @@ Deno.test("other backend: failed test names are read from Deno's report", () => 
       "matmul: tiles (./tests/kernels/matmul_test.ts:12:6)|" +
         "fused renderer (./tests/model/renderer_test.ts:40:6)"
   ) throw new Error(names.join("|"));
+  const times = fileTimes(
+    "running 2 tests from ./a.ts\nx ... ok (1m2s)\ny ... ok (500ms)\n" +
+      "running 1 test from ./b.ts\nz ... FAILED (3s)\n",
+  );
+  if (JSON.stringify(times) !== '[["./a.ts",62.5],["./b.ts",3]]') {
+    throw new Error(JSON.stringify(times));
+  }
 });
