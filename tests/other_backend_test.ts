@@ -16,6 +16,13 @@ import { backendHasAdapter, needs, webgpuBackend } from "./helpers/requires.ts";
 const root = fileURLToPath(new URL("..", import.meta.url));
 /** What runs on the other backend: every GPU kernel, network, renderer and fixture test. */
 const DIRS = ["tests/kernels", "tests/nn", "tests/model", "tests/fixtures"];
+/**
+ * Tests that run only on the float64 CPU backend (finite differences, the fixtures' CPU runs) use
+ * no adapter: the same on both backends and the slowest part of these directories, so not rerun.
+ * A test named otherwise is rerun (a GPU test must not match these).
+ */
+const CPU_ONLY =
+  /\(CPU float64\)|passe?s? on the float64 CPU backend|\(cpu\) passes|on the CPU backend runs|backward matches finite differences|CPU twin/;
 
 /** The backend of this run: forced, or Deno's pick (Vulkan first, as wgpu orders them). */
 const main = forcedBackend() ?? (await backendHasAdapter("vulkan") ? "vulkan" : "gl");
@@ -55,7 +62,7 @@ gate.test({
   async fn() {
     const t0 = performance.now();
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["test", "-A", ...DIRS],
+      args: ["test", "-A", `--filter=/^(?!.*(${CPU_ONLY.source}))/`, ...DIRS],
       cwd: root,
       env: { [BACKEND_ENV]: other, NO_COLOR: "1" },
       stdout: "piped",

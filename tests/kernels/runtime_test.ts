@@ -18,7 +18,8 @@ await setupGpu();
 Deno.test("runtime: no adapter → one readable error line naming the driver, non-zero exit", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../../mod.ts", import.meta.url).pathname, "demo"],
-    env: { MIMIC3D_NO_ADAPTER: "1" },
+    // Not a forced backend (the other-backend run sets one): that error names the backend.
+    env: { MIMIC3D_NO_ADAPTER: "1", DENO_WEBGPU_BACKEND: "" },
     stdout: "piped",
     stderr: "piped",
   }).output();
