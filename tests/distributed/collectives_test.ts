@@ -25,7 +25,7 @@ Deno.test("meanInRankOrder: left fold in rank order, float32 rounding, then ÷ s
   assertEquals(Array.from(meanInRankOrder([parts[0], parts[2], parts[1]])), [Math.fround(1 / 3)]);
 });
 
-mpi.test({
+Deno.test(mpi.wrap({
   name:
     "MPI collectives: exact rank-ordered all-reduce, broadcast, all-gather, call order; bit-identical reruns",
   async fn() {
@@ -44,4 +44,4 @@ mpi.test({
     assertEquals(alone.size, 1, "without mpirun: a world of one");
     assert(alone.allRanksOk && alone.exact && alone.broadcastOk && alone.gatherOk, "world of one");
   },
-});
+}));

@@ -81,14 +81,14 @@ Deno.test("launcher plan: mpirun argv, GPU count check, fallback to one GPU with
   );
 });
 
-pinning.test({
+Deno.test(pinning.wrap({
   name: "launcher plan: as root, with mpirun and unshare, 2 GPUs → one rank per GPU under mpirun",
   ignore: Deno.uid() !== 0, // the mount-namespace trick needs root
   async fn() {
     const plan = await planLaunch({ gpus: 2, command: ["deno"], devDir: fakeDevDir(2) });
     assertEquals(plan.kind, "mpirun", JSON.stringify(plan));
   },
-});
+}));
 
 interface PinReport {
   rank: number;
@@ -96,7 +96,7 @@ interface PinReport {
   seen: string[];
 }
 
-pinning.test({
+Deno.test(pinning.wrap({
   name: "pinning under mpirun: each rank re-executes in a namespace that sees only its own GPU",
   ignore: Deno.uid() !== 0, // the mount-namespace trick needs root
   async fn() {
@@ -113,9 +113,9 @@ pinning.test({
     );
     Deno.removeSync(dir, { recursive: true });
   },
-});
+}));
 
-mpi.test({
+Deno.test(mpi.wrap({
   name: "launcher: `launcher.ts --gpus 2 -- <rank command>` runs two ranks",
   async fn() {
     const launcher = new URL("../../stages/distributed/launcher.ts", import.meta.url).pathname;
@@ -129,4 +129,4 @@ mpi.test({
     );
     assertEquals([report.size, report.allRanksOk], [2, true]);
   },
-});
+}));

@@ -167,7 +167,7 @@ function assertParametersAgree(one: Run, two: Run, files: string[], label: strin
   assert(flips <= MAX_FLIP_FRACTION * total, `${flips} of ${total} elements differ`);
 }
 
-mpi.test({
+Deno.test(mpi.wrap({
   name:
     "data-parallel pretrain: `run --gpus 2` is deterministic, rank 0 alone writes, and matches 1 rank",
   async fn(t) {
@@ -216,9 +216,9 @@ mpi.test({
       for (const run of [twoA, twoB, one]) await removeStore(run);
     }
   },
-});
+}));
 
-mpi.test({
+Deno.test(mpi.wrap({
   name:
     "data-parallel imitate: from one pretrain artifact, 2 ranks match 1 rank; reruns are bit-identical",
   async fn() {
@@ -256,4 +256,4 @@ mpi.test({
       await removeStore(one);
     }
   },
-});
+}));

@@ -26,7 +26,7 @@ interface TrainingReport {
 const ATOL = 1e-6;
 const RTOL = 1e-5;
 
-mpi.test({
+Deno.test(mpi.wrap({
   name:
     "data-parallel SGD: 2 ranks match 1 rank with the same global batch; 2-rank runs are bit-identical",
   async fn() {
@@ -56,4 +56,4 @@ mpi.test({
       assert(values.some((v, i) => v !== 0 && v === other[i]), `${name} trained`);
     }
   },
-});
+}));

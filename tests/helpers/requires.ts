@@ -3,7 +3,7 @@
  * driver, …): one mechanism for all of them.
  *
  *     const mpi = await needs(OPEN_MPI);
- *     mpi.test({ name: "…", async fn() { … } });
+ *     Deno.test(mpi.wrap({ name: "…", async fn() { … } }));
  *
  * Package missing, `CI` not `true`: the tests are registered with `ignore`
  * (Deno lists them as "ignored") and the one-line reason, naming the Debian
@@ -95,8 +95,11 @@ export interface Gate {
   readonly reason: string | null;
   /** True when the tests are ignored (something missing and CI is not "true"). */
   readonly ignore: boolean;
-  /** Registers a Deno test that is ignored, or fails under CI, when something is missing. */
-  test(definition: Deno.TestDefinition): void;
+  /**
+   * `definition`, ignored (or failing under CI) when something is missing: pass it to
+   * `Deno.test` in the test file, so that Deno reports the test at its own line.
+   */
+  wrap(definition: Deno.TestDefinition): Deno.TestDefinition;
 }
 
 const printed = new Set<string>();
@@ -128,16 +131,15 @@ export async function needs(...requirements: Requirement[]): Promise<Gate> {
   return {
     reason,
     ignore,
-    test(definition) {
-      const fn = definition.fn;
-      Deno.test({
+    wrap(definition) {
+      return {
         ...definition,
         ignore: ignore || definition.ignore,
-        fn: reason === null ? fn : () => {
+        fn: reason === null ? definition.fn : () => {
           // Only under CI=true (otherwise ignored): a missing package is a failure.
           throw new Error(reason);
         },
-      });
+      };
     },
   };
 }

@@ -111,7 +111,7 @@ async function waitIdle(page: Page): Promise<void> {
 // deno-lint-ignore no-explicit-any
 type Hooks = any;
 
-chromiumGate.test({
+Deno.test(chromiumGate.wrap({
   name: "viewer e2e: Chromium renders the Deno-side pixels, orbits, exports PNG and PLY",
   // Playwright keeps its pipe to the browser process in module-level state.
   sanitizeResources: false,
@@ -285,7 +285,7 @@ chromiumGate.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+}));
 
 function stringify(o: Record<string, number>): Record<string, string> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
