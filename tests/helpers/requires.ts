@@ -51,10 +51,15 @@ export const OPEN_MPI: Requirement = {
   async missing() {
     const reason = "needs Open MPI: apt-get install openmpi-bin libopenmpi-dev";
     if (!(await runs("mpirun", ["--version"]))) return reason;
-    const out = await new Deno.Command("ldconfig", { args: ["-p"], stdout: "piped" }).output()
-      .catch(() => null);
-    const libs = out ? new TextDecoder().decode(out.stdout) : "";
-    return libs.includes("libmpi.so.40") ? null : reason;
+    // The dynamic linker's cache (ldconfig is in /sbin, often not on a user's PATH).
+    for (const ldconfig of ["ldconfig", "/sbin/ldconfig"]) {
+      const out = await new Deno.Command(ldconfig, { args: ["-p"], stdout: "piped" }).output()
+        .catch(() => null);
+      if (out?.success) {
+        return new TextDecoder().decode(out.stdout).includes("libmpi.so.40") ? null : reason;
+      }
+    }
+    return reason;
   },
 };
 
