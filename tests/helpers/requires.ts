@@ -53,8 +53,10 @@ export const OPEN_MPI: Requirement = {
     if (!(await runs("mpirun", ["--version"]))) return reason;
     // The dynamic linker's cache (ldconfig is in /sbin, often not on a user's PATH).
     for (const ldconfig of ["ldconfig", "/sbin/ldconfig"]) {
-      const out = await new Deno.Command(ldconfig, { args: ["-p"], stdout: "piped" }).output()
-        .catch(() => null);
+      let out: Deno.CommandOutput | null = null;
+      try {
+        out = await new Deno.Command(ldconfig, { args: ["-p"], stdout: "piped" }).output();
+      } catch { /* not there: try the next */ }
       if (out?.success) {
         return new TextDecoder().decode(out.stdout).includes("libmpi.so.40") ? null : reason;
       }
