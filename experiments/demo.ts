@@ -8,7 +8,7 @@
  * cached stage.
  */
 import { join } from "node:path";
-import { initGpu } from "../kernels/mod.ts";
+import { describeGpu, initGpu } from "../kernels/mod.ts";
 import { runExperiment, Store } from "../pipeline/mod.ts";
 import { defaultStoreRoot } from "../pipeline/paths.ts";
 import { withInterrupt } from "../pipeline/cli.ts";
@@ -25,7 +25,7 @@ interface Metric {
 /** Runs the demo DAG in the default store and prints where its results are. */
 export async function runDemo(preset = "demo"): Promise<void> {
   const g = await initGpu();
-  console.log(`adapter: ${g.name}${g.isCpu ? " (CPU)" : ""}; experiment mimic3d, preset ${preset}`);
+  console.log(`adapter: ${describeGpu(g)}; experiment mimic3d, preset ${preset}`);
   const store = await Store.open(defaultStoreRoot());
   const t0 = performance.now();
   // Ctrl-C finishes the current training step and checkpoints: a rerun resumes there.

@@ -4,7 +4,14 @@
  * reference backend, chosen by where its input tensors live.
  * @module
  */
-export { DeviceLostError, gpu, initGpu, NoAdapterError } from "./runtime/device.ts";
+export {
+  describeGpu,
+  DeviceLostError,
+  forcedBackend,
+  gpu,
+  initGpu,
+  NoAdapterError,
+} from "./runtime/device.ts";
 export type { Gpu } from "./runtime/device.ts";
 export { KernelError } from "./runtime/kernel_cache.ts";
 export { flush, profileReport, setProfiling } from "./runtime/commands.ts";

@@ -4,14 +4,48 @@
  * High-performance adapter first, then any adapter (including Mesa's CPU
  * adapter). Optional features are requested only when present; limits are the
  * adapter's own, never assumed.
+ *
+ * The backend is Deno's choice (Vulkan when a Vulkan driver is installed, else
+ * GL on Linux) unless `DENO_WEBGPU_BACKEND` forces one (`vulkan`, `gl`,
+ * `metal`, `dx12`): Deno's own variable, read once per process at the first
+ * WebGPU use, so it must be set before the process starts. See docs/adapters.md.
  */
+
+/** Deno's variable that forces a WebGPU backend (wgpu's names; comma-separated). */
+export const BACKEND_ENV = "DENO_WEBGPU_BACKEND";
+
+/** The backend `DENO_WEBGPU_BACKEND` forces ("vulkan", "gl", …), or null when Deno picks. */
+export function forcedBackend(
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): string | null {
+  const raw = env(BACKEND_ENV)?.trim().toLowerCase();
+  if (!raw) return null;
+  // wgpu's aliases, so that messages use one name per backend.
+  const aliases: Record<string, string> = { vk: "vulkan", gles: "gl", opengl: "gl", d3d12: "dx12" };
+  return raw.split(",").map((b) => aliases[b.trim()] ?? b.trim()).join(",");
+}
+
+/** What gives an adapter on a forced backend without a GPU (Debian packages). */
+const BACKEND_HINTS: Record<string, string> = {
+  vulkan: "install a Vulkan driver (Debian, Mesa's CPU adapter lavapipe: apt-get install " +
+    "mesa-vulkan-drivers)",
+  gl: "install OpenGL ES through EGL (Debian, Mesa's llvmpipe: apt-get install libegl1 " +
+    "libegl-mesa0)",
+};
 
 /** Thrown when no WebGPU adapter exists; its message is one readable line. */
 export class NoAdapterError extends Error {
-  constructor() {
+  /** `backend`: the backend DENO_WEBGPU_BACKEND forced, if any. */
+  constructor(readonly backend: string | null = null) {
     super(
-      "no WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa's CPU " +
-        "adapter (Debian: apt-get install mesa-vulkan-drivers)",
+      backend === null
+        ? "no WebGPU adapter found: install a GPU driver with Vulkan support, or Mesa's CPU " +
+          "adapter (Debian: apt-get install mesa-vulkan-drivers)"
+        : `no WebGPU adapter on the ${backend} backend (forced by ${BACKEND_ENV}=${backend}): ` +
+          `${
+            BACKEND_HINTS[backend] ??
+              "Deno's backends are vulkan, gl, metal, dx12 (comma-separated)"
+          }, or unset ${BACKEND_ENV} to let Deno pick`,
     );
     this.name = "NoAdapterError";
   }
@@ -30,6 +64,8 @@ export interface Gpu {
   readonly device: GPUDevice;
   /** e.g. "NVIDIA H100 80GB HBM3" or "llvmpipe (LLVM 15.0.6, 256 bits)". */
   readonly name: string;
+  /** The backend DENO_WEBGPU_BACKEND forced ("vulkan", "gl", …); null when Deno picked. */
+  readonly backend: string | null;
   readonly isCpu: boolean;
   readonly hasF16: boolean;
   readonly hasTimestamps: boolean;
@@ -58,6 +94,13 @@ export function initGpu(source: AdapterSource = defaultAdapterSource): Promise<G
   return pending;
 }
 
+/** One line naming the adapter, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (CPU; DENO_WEBGPU_BACKEND=gl)". */
+export function describeGpu(g: Gpu): string {
+  const notes = [g.isCpu ? "CPU" : "", g.backend ? `${BACKEND_ENV}=${g.backend}` : ""]
+    .filter(Boolean);
+  return notes.length ? `${g.name} (${notes.join("; ")})` : g.name;
+}
+
 /** The initialised GPU; throws if `initGpu` has not completed or the device was lost. */
 export function gpu(): Gpu {
   if (!current) throw new Error("GPU not initialised: await initGpu() first");
@@ -69,7 +112,7 @@ async function acquire(source: AdapterSource): Promise<Gpu> {
   const forcedMissing = Deno.env.get("MIMIC3D_NO_ADAPTER") === "1";
   const adapter = forcedMissing ? null : (await source({ powerPreference: "high-performance" })) ??
     (await source({}));
-  if (!adapter) throw new NoAdapterError();
+  if (!adapter) throw new NoAdapterError(forcedBackend());
   const wanted: GPUFeatureName[] = ["shader-f16", "timestamp-query"];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const limitNames = [
@@ -90,6 +133,7 @@ async function acquire(source: AdapterSource): Promise<Gpu> {
   const g: Gpu = {
     device,
     name: info.description || info.device || info.vendor || "unknown adapter",
+    backend: forcedBackend(),
     isCpu: info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(info.description),
     hasF16: requiredFeatures.includes("shader-f16"),
     hasTimestamps: requiredFeatures.includes("timestamp-query"),

@@ -1,7 +1,10 @@
 import { ok as assert } from "node:assert";
 import { assertEquals } from "../helpers/assert.ts";
 import { meanInRankOrder } from "../../stages/distributed/communicator.ts";
+import { needs, OPEN_MPI } from "../helpers/requires.ts";
 import { runAlone, runRanks } from "./mpi_run.ts";
+
+const mpi = await needs(OPEN_MPI);
 
 interface CollectivesReport {
   size: number;
@@ -22,19 +25,23 @@ Deno.test("meanInRankOrder: left fold in rank order, float32 rounding, then ÷ s
   assertEquals(Array.from(meanInRankOrder([parts[0], parts[2], parts[1]])), [Math.fround(1 / 3)]);
 });
 
-Deno.test("MPI collectives: exact rank-ordered all-reduce, broadcast, all-gather, call order; bit-identical reruns", async () => {
-  // 3 ranks: with 2 the sum commutes, 3 shows that the order is fixed.
-  const first = await runRanks<CollectivesReport>(3, "collectives_rank.ts");
-  assertEquals(first.size, 3);
-  assert(first.allRanksOk && first.exact, "all-reduce equals the rank-ordered float32 mean");
-  assert(first.broadcastOk && first.gatherOk, "broadcast from rank 2 and all-gather");
-  assert(first.orderOk, "collectives run in call order even when the data comes late");
-  assertEquals(first.viewsPosted, 0, "messages to the MPI worker carry buffers, not views");
-  const second = await runRanks<CollectivesReport>(3, "collectives_rank.ts");
-  assertEquals(second.digest, first.digest, "two runs give the same bits");
-  const two = await runRanks<CollectivesReport>(2, "collectives_rank.ts");
-  assert(two.allRanksOk && two.exact && two.broadcastOk && two.gatherOk, "2 ranks");
-  const alone = await runAlone<CollectivesReport>("collectives_rank.ts");
-  assertEquals(alone.size, 1, "without mpirun: a world of one");
-  assert(alone.allRanksOk && alone.exact && alone.broadcastOk && alone.gatherOk, "world of one");
-});
+Deno.test(mpi.wrap({
+  name:
+    "MPI collectives: exact rank-ordered all-reduce, broadcast, all-gather, call order; bit-identical reruns",
+  async fn() {
+    // 3 ranks: with 2 the sum commutes, 3 shows that the order is fixed.
+    const first = await runRanks<CollectivesReport>(3, "collectives_rank.ts");
+    assertEquals(first.size, 3);
+    assert(first.allRanksOk && first.exact, "all-reduce equals the rank-ordered float32 mean");
+    assert(first.broadcastOk && first.gatherOk, "broadcast from rank 2 and all-gather");
+    assert(first.orderOk, "collectives run in call order even when the data comes late");
+    assertEquals(first.viewsPosted, 0, "messages to the MPI worker carry buffers, not views");
+    const second = await runRanks<CollectivesReport>(3, "collectives_rank.ts");
+    assertEquals(second.digest, first.digest, "two runs give the same bits");
+    const two = await runRanks<CollectivesReport>(2, "collectives_rank.ts");
+    assert(two.allRanksOk && two.exact && two.broadcastOk && two.gatherOk, "2 ranks");
+    const alone = await runAlone<CollectivesReport>("collectives_rank.ts");
+    assertEquals(alone.size, 1, "without mpirun: a world of one");
+    assert(alone.allRanksOk && alone.exact && alone.broadcastOk && alone.gatherOk, "world of one");
+  },
+}));

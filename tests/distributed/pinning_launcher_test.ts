@@ -7,7 +7,12 @@ import {
   planPinning,
 } from "../../stages/distributed/gpu_pinning.ts";
 import { mpirunCommand, planLaunch } from "../../stages/distributed/launcher.ts";
+import { needs, OPEN_MPI, UNSHARE } from "../helpers/requires.ts";
 import { denoCommand, rankProgram, runForJson, runRanks } from "./mpi_run.ts";
+
+const mpi = await needs(OPEN_MPI);
+/** Ranks pinned to their own GPU: each re-executes itself under `unshare --mount`. */
+const pinning = await needs(OPEN_MPI, UNSHARE);
 
 /** A fake /dev with "GPU" device nodes nvidia0 … (files holding their own name). */
 function fakeDevDir(count: number, directoryAt?: number): string {
@@ -74,11 +79,16 @@ Deno.test("launcher plan: mpirun argv, GPU count check, fallback to one GPU with
     unpinnable.kind === "single" && unpinnable.warning?.includes("its own GPU"),
     JSON.stringify(unpinnable),
   );
-  if (Deno.uid() === 0) {
-    const ok = await planLaunch({ gpus: 2, command, devDir: two });
-    assertEquals(ok.kind, "mpirun");
-  }
 });
+
+Deno.test(pinning.wrap({
+  name: "launcher plan: as root, with mpirun and unshare, 2 GPUs → one rank per GPU under mpirun",
+  ignore: Deno.uid() !== 0, // the mount-namespace trick needs root
+  async fn() {
+    const plan = await planLaunch({ gpus: 2, command: ["deno"], devDir: fakeDevDir(2) });
+    assertEquals(plan.kind, "mpirun", JSON.stringify(plan));
+  },
+}));
 
 interface PinReport {
   rank: number;
@@ -86,7 +96,7 @@ interface PinReport {
   seen: string[];
 }
 
-Deno.test({
+Deno.test(pinning.wrap({
   name: "pinning under mpirun: each rank re-executes in a namespace that sees only its own GPU",
   ignore: Deno.uid() !== 0, // the mount-namespace trick needs root
   async fn() {
@@ -103,17 +113,20 @@ Deno.test({
     );
     Deno.removeSync(dir, { recursive: true });
   },
-});
+}));
 
-Deno.test("launcher: `launcher.ts --gpus 2 -- <rank command>` runs two ranks", async () => {
-  const launcher = new URL("../../stages/distributed/launcher.ts", import.meta.url).pathname;
-  const report = await runForJson<{ size: number; allRanksOk: boolean }>(
-    denoCommand(launcher, [
-      "--gpus",
-      "2",
-      "--",
-      ...denoCommand(rankProgram("collectives_rank.ts")),
-    ]),
-  );
-  assertEquals([report.size, report.allRanksOk], [2, true]);
-});
+Deno.test(mpi.wrap({
+  name: "launcher: `launcher.ts --gpus 2 -- <rank command>` runs two ranks",
+  async fn() {
+    const launcher = new URL("../../stages/distributed/launcher.ts", import.meta.url).pathname;
+    const report = await runForJson<{ size: number; allRanksOk: boolean }>(
+      denoCommand(launcher, [
+        "--gpus",
+        "2",
+        "--",
+        ...denoCommand(rankProgram("collectives_rank.ts")),
+      ]),
+    );
+    assertEquals([report.size, report.allRanksOk], [2, true]);
+  },
+}));

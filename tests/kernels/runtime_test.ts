@@ -9,6 +9,7 @@ import {
   submitWhenReady,
 } from "../../kernels/runtime/commands.ts";
 import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
+import { forcedBackend, NoAdapterError } from "../../kernels/runtime/device.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 
@@ -17,7 +18,8 @@ await setupGpu();
 Deno.test("runtime: no adapter → one readable error line naming the driver, non-zero exit", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../../mod.ts", import.meta.url).pathname, "demo"],
-    env: { MIMIC3D_NO_ADAPTER: "1" },
+    // Not a forced backend (the other-backend run sets one): that error names the backend.
+    env: { MIMIC3D_NO_ADAPTER: "1", DENO_WEBGPU_BACKEND: "" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -29,6 +31,31 @@ Deno.test("runtime: no adapter → one readable error line naming the driver, no
   if (!err[0].includes("no WebGPU adapter") || !err[0].includes("mesa-vulkan-drivers")) {
     throw new Error(err[0]);
   }
+});
+
+Deno.test("runtime: a forced backend without an adapter → one line naming it and its Debian package", async () => {
+  assertEquals(forcedBackend(() => undefined), null);
+  assertEquals(forcedBackend(() => " VK "), "vulkan");
+  assertEquals(forcedBackend(() => "gles"), "gl");
+  const vulkan = new NoAdapterError("vulkan").message;
+  if (!/DENO_WEBGPU_BACKEND=vulkan.*apt-get install mesa-vulkan-drivers/.test(vulkan)) {
+    throw new Error(vulkan);
+  }
+  const gl = new NoAdapterError("gl").message;
+  if (!/DENO_WEBGPU_BACKEND=gl.*apt-get install libegl1 libegl-mesa0/.test(gl)) throw new Error(gl);
+  // End to end with a backend no machine has: the CLI's one line names it.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../mod.ts", import.meta.url).pathname, "demo"],
+    env: { DENO_WEBGPU_BACKEND: "no-such-backend" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr).trim().split("\n").filter((l) =>
+    !l.includes("XDG_RUNTIME_DIR")
+  );
+  if (out.code === 0) throw new Error("exit code 0 without an adapter");
+  assertEquals(err.length, 1, `stderr: ${err.join(" | ")}`);
+  if (!err[0].includes("no WebGPU adapter on the no-such-backend backend")) throw new Error(err[0]);
 });
 
 Deno.test("runtime: a WGSL error surfaces as an exception naming the op", async () => {

@@ -7,7 +7,7 @@
  * that a browser without WebGPU gets a clear message.
  *
  * Needs Debian's `chromium` (`.ci/run` installs it). Without it the test is
- * ignored, except under CI=true, where it fails.
+ * ignored with the reason, except under CI=true, where it fails (tests/helpers/requires.ts).
  */
 import { type Browser, chromium, type Page } from "playwright-core";
 import { initGpu, noGrad, Rng, scopeAsync, slice, Tensor } from "../../kernels/mod.ts";
@@ -20,14 +20,17 @@ import { latentForSeed } from "../../stages/render/seed_latent.ts";
 import { startViewerServer, type ViewerServer } from "../../stages/viewer/server.ts";
 import { toByte, type ViewerModel } from "../../stages/viewer/viewer_model.ts";
 import { assertEquals } from "../helpers/assert.ts";
+import { CHROMIUM, CHROMIUM_PATH, needs } from "../helpers/requires.ts";
 import { writeTinyCheckpoint } from "./tiny_checkpoint.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 /**
- * The flags of the issue, plus Vulkan compositing: without the last three,
- * Chromium's GPU process crashes creating the WebGPU canvas swap chain on
- * SwiftShader ("Could not find SharedImageBackingFactory … WebgpuSwapChainTexture"),
- * and every WebGPU call then fails with "A valid external Instance reference no longer exists".
+ * WebGPU without a GPU: Chromium runs it on its bundled SwiftShader (Vulkan on the CPU), whatever
+ * Vulkan driver the system has. The page's WebGPU canvas needs a shared-image backing for the swap
+ * chain that only Vulkan compositing gives (`--enable-features=Vulkan`, on SwiftShader too); without
+ * one the GPU process fails "Could not find SharedImageBackingFactory … WebgpuSwapChainTexture" and
+ * every WebGPU call of the page then dies with "A valid external Instance reference no longer
+ * exists". ANGLE must stay on SwiftShader: `--use-angle=vulkan` wants the system's Vulkan driver
+ * (VK_KHR_surface) and fails to initialise without mesa-vulkan-drivers.
  */
 const CHROMIUM_ARGS = [
   "--headless=new",
@@ -38,13 +41,10 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
   "--no-first-run",
   "--enable-features=Vulkan",
-  "--use-angle=vulkan",
+  "--use-angle=swiftshader",
   "--use-vulkan=swiftshader",
 ];
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-if (!hasChromium) {
-  console.warn(`viewer e2e: ${CHROMIUM} missing (apt-get install chromium)`);
-}
+const chromiumGate = await needs(CHROMIUM);
 
 /** The fixed view compared against the Deno-side render. */
 const VIEW = { seed: 7, psi: 0.7, yaw: 0.35, pitch: 0.12, focal: 4.2647, res: 48 };
@@ -111,9 +111,8 @@ async function waitIdle(page: Page): Promise<void> {
 // deno-lint-ignore no-explicit-any
 type Hooks = any;
 
-Deno.test({
+Deno.test(chromiumGate.wrap({
   name: "viewer e2e: Chromium renders the Deno-side pixels, orbits, exports PNG and PLY",
-  ignore: !hasChromium && Deno.env.get("CI") !== "true",
   // Playwright keeps its pipe to the browser process in module-level state.
   sanitizeResources: false,
   sanitizeOps: false,
@@ -126,7 +125,7 @@ Deno.test({
       server = await startViewerServer(await writeTinyCheckpoint(dir), { port: 0 });
       const reference = await denoRender(server.model);
       browser = await chromium.launch({
-        executablePath: CHROMIUM,
+        executablePath: CHROMIUM_PATH,
         args: CHROMIUM_ARGS,
         timeout: 30_000,
       });
@@ -143,10 +142,17 @@ Deno.test({
         meshLevel: "-0.5",
       });
       await page.goto(`${server.url}?${query}`);
-      await page.waitForFunction(() => (globalThis as Hooks).viewer?.ready);
+      // Polling, not requestAnimationFrame: frames stop when Chromium's GPU process fails.
+      await page.waitForFunction(() => (globalThis as Hooks).viewer?.ready, null, { polling: 100 });
       await page.evaluate(() => (globalThis as Hooks).viewer.ready);
+      const state = await page.getAttribute("body", "data-state");
+      if (state !== "ready") {
+        // Before waiting for the viewer to be idle: a page whose WebGPU died never is.
+        throw new Error(
+          `the page's WebGPU failed in Chromium (state ${state}): ${pageErrors.join("; ")}`,
+        );
+      }
       await waitIdle(page);
-      assertEquals(await page.getAttribute("body", "data-state"), "ready", pageErrors.join("\n"));
 
       // One source of truth: the page compiled the server's WGSL for its own limits.
       const storage = await page.evaluate(async () => {
@@ -249,7 +255,7 @@ Deno.test({
       // f16 planes (the server's default on an adapter with shader-f16): same view, looser bound.
       const f16Query = new URLSearchParams({ ...stringify(VIEW), dtype: "f16" });
       await page.goto(`${server.url}?${f16Query}`);
-      await page.waitForFunction(() => (globalThis as Hooks).viewer?.ready);
+      await page.waitForFunction(() => (globalThis as Hooks).viewer?.ready, null, { polling: 100 });
       await page.evaluate(() => (globalThis as Hooks).viewer.ready);
       const f16Pixels = await page.evaluate(() => (globalThis as Hooks).viewer.readPixels());
       const f16Levels = compareLevels(f16Pixels.data, reference.bytes);
@@ -279,7 +285,7 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+}));
 
 function stringify(o: Record<string, number>): Record<string, string> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));

@@ -561,7 +561,7 @@ function showError(e) {
   // and the compositor on GL (headless Linux without a GPU); Vulkan compositing avoids it.
   const hint = /Instance reference no longer exists/.test(text)
     ? `<br><br>The browser's GPU process failed while presenting to the canvas. Headless Chromium
-      on SwiftShader needs <code>--enable-features=Vulkan --use-angle=vulkan
+      on SwiftShader needs <code>--enable-features=Vulkan --use-angle=swiftshader
       --use-vulkan=swiftshader</code> besides <code>--enable-unsafe-webgpu</code>.`
     : "";
   showMessage("Something went wrong", escapeHtml(text) + hint);
