@@ -109,6 +109,7 @@ export function gpu(): Gpu {
 }
 
 async function acquire(source: AdapterSource): Promise<Gpu> {
+  giveMesaARuntimeDir();
   const forcedMissing = Deno.env.get("MIMIC3D_NO_ADAPTER") === "1";
   const adapter = forcedMissing ? null : (await source({ powerPreference: "high-performance" })) ??
     (await source({}));
@@ -145,4 +146,16 @@ async function acquire(source: AdapterSource): Promise<Gpu> {
     if (info.reason !== "destroyed") console.error(g.lost.message);
   });
   return g;
+}
+
+/**
+ * Mesa's EGL (probed for the GL backend) prints "error: XDG_RUNTIME_DIR is invalid or not
+ * set" twice when the variable is missing, as it is for root in containers and CI: a
+ * directory of this user's, set before the first WebGPU call, keeps that out of every output.
+ */
+function giveMesaARuntimeDir(): void {
+  if (Deno.build.os !== "linux" || Deno.env.get("XDG_RUNTIME_DIR")) return;
+  const dir = `/tmp/mimic3d-runtime-${Deno.uid() ?? "user"}`;
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  Deno.env.set("XDG_RUNTIME_DIR", dir);
 }
