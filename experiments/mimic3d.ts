@@ -179,13 +179,14 @@ const demo = {
     },
     shippedRun: demoRun("imitate"),
   },
+  // Sized for a few minutes on a CPU: FID needs Inception weights (`eval.inceptionWeights=auto`).
   eval: {
     samples: 0,
     meshResolution: 64,
-    geometryShapes: 8,
-    geometryReferences: 16,
-    turntableFrames: 24,
-    consistencyPairs: 4,
+    geometryShapes: 6,
+    geometryReferences: 12,
+    turntableFrames: 16,
+    consistencyPairs: 2,
   },
 };
 
