@@ -101,7 +101,6 @@ export const imitate = defineStage({
         imitationLoss: c.imitation.loss,
         imitationWeight: c.imitation.weight,
         freshTensors: networks.freshTensors,
-        ...(shipped ? { shippedRun: shipped.info.origin } : {}),
       };
       // The gap before training: the pretrained G_ema with its fresh detail planes (on every
       // run, resumed or not, so the artifact does not depend on where a run was interrupted).

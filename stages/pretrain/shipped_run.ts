@@ -14,11 +14,11 @@
  * grids. fp16 halves the file; the adopted networks are those fp16 values.
  * @module
  */
-import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { join } from "node:path";
 import { parseSafetensors, serializeSafetensors, Tensor } from "../../kernels/mod.ts";
 import type { Module } from "../../kernels/nn/module.ts";
+import { canonicalJson, sha256Hex } from "../../pipeline/canonical_json.ts";
 import { ZipReader } from "../io/zip_reader.ts";
 import { ZipWriter } from "../io/zip_writer.ts";
 import type { CarriedFiles } from "./checkpoint_state.ts";
@@ -93,7 +93,7 @@ export function withoutShippedRun<C extends { shippedRun?: unknown }>(
 export async function fileHashes(dir: string, names: string[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const name of names) {
-    out[name] = createHash("sha256").update(await Deno.readFile(join(dir, name))).digest("hex");
+    out[name] = sha256Hex(await Deno.readFile(join(dir, name)));
   }
   return out;
 }
@@ -235,15 +235,9 @@ export function adoptShippedRun(trainer: GanTrainer, run: ShippedRun): CarriedFi
   return { ...run.files };
 }
 
-/** JSON with sorted keys: equal values, equal strings. */
+/** Canonical JSON, or "absent" for a key one side lacks. */
 function canonical(value: unknown): string {
-  return JSON.stringify(
-    value,
-    (_k, v) =>
-      v && typeof v === "object" && !Array.isArray(v)
-        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
-        : v,
-  ) ?? "undefined";
+  return value === undefined ? "absent" : canonicalJson(value);
 }
 
 /** What `shippedRunFor` needs of a stage: its name, schema and key view of the config. */

@@ -76,10 +76,7 @@ export const pretrain = defineStage({
     });
     try {
       const trainer = new Trainer(ctx.config, data.resolution, ctx.seed, data, comm);
-      await runTraining(ctx, trainer, data, {
-        shipped,
-        metrics: shipped ? { shippedRun: shipped.info.origin } : {},
-      });
+      await runTraining(ctx, trainer, data, { shipped });
     } finally {
       data.close();
     }

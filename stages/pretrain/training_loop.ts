@@ -263,6 +263,7 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   const finished = options.finish ? await options.finish(trainer, ctx.outDir) : {};
   await writeArtifact(ctx.outDir, trainer, outputs, total, batch, {
     ...options.metrics,
+    ...(options.shipped ? { shippedRun: options.shipped.info.origin } : {}),
     ...finished,
   });
 }
