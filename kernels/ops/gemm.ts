@@ -386,6 +386,13 @@ export const TILES: readonly GemmTile[] = [
   { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 },
 ];
 
+/**
+ * The tile on CPU adapters (llvmpipe, lavapipe). They compile each kernel at its first use and
+ * run a workgroup on one core: there this tile compiles ~15× faster than the GPU tiles and
+ * runs ~2× faster (BENCHMARKS.md, "The demo on a cold shader cache").
+ */
+export const CPU_TILE: GemmTile = { bm: 16, bn: 16, bk: 4, tm: 4, tn: 4 };
+
 /** Knobs of the GEMM generator for benchmarks and experiments; the defaults are production. */
 export interface GemmTuning {
   /** Use this tile for every GEMM instead of choosing one. */
@@ -424,6 +431,7 @@ export function tileFits(t: GemmTile): boolean {
  */
 export function chooseTile(M: number, N: number, batch: number, splitK = false): GemmTile {
   if (tuning.tile) return tuning.tile;
+  if (gpu().isCpu) return CPU_TILE;
   const fits = TILES.filter(tileFits);
   for (const t of fits) {
     const groups = Math.ceil(M / t.bm) * Math.ceil(N / t.bn) * batch;

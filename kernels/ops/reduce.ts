@@ -47,8 +47,8 @@ function mergedLayout(
 
 function reduceSource(kind: ReduceKind, reduced: boolean[], perWorkgroup: boolean): string {
   const rank = reduced.length;
-  // Params: [outCount, reduceCount, sizes(rank), strides(rank)]
-  const words = 2 + 2 * rank;
+  // Params: [outCount, reduceCount, sizes(rank), strides(rank), chunks, chunkLength]
+  const words = 4 + 2 * rank;
   const init = kind === "sum" ? "0.0" : "-3.4028234663852886e38";
   const combine = (a: string, b: string) => (kind === "sum" ? `${a} + ${b}` : `max(${a}, ${b})`);
   const keptDims = reduced.map((r, i) => (!r ? i : -1)).filter((i) => i >= 0);
@@ -90,16 +90,21 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   out[o] = acc;
 }`;
   }
+  // Workgroup w reduces chunk w % chunks of output w / chunks and writes out[w].
   return `// reduce_${kind}_wg
 ${head}
 var<workgroup> partial: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let o = wid.x + wid.y * nwg.x;
+  let w = wid.x + wid.y * nwg.x;
+  let chunks = P(${2 + 2 * rank}u);
+  let o = w / chunks;
+  let rBegin = (w % chunks) * P(${3 + 2 * rank}u);
+  let rEnd = min(P(1u), rBegin + P(${3 + 2 * rank}u));
   var base = 0u;
   ${keptDims.length ? decompose(keptDims, "o", "base") : ""}
   var acc = ${init};
-  for (var r = lid; r < P(1u); r += ${WG}u) {
+  for (var r = rBegin + lid; r < rEnd; r += ${WG}u) {
     ${redOffset}
     acc = ${combine("acc", "src[off]")};
   }
@@ -109,34 +114,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (lid < s) { partial[lid] = ${combine("partial[lid]", "partial[lid + s]")}; }
     workgroupBarrier();
   }
-  if (lid == 0u && o < P(0u)) { out[o] = partial[0]; }
+  if (lid == 0u && o < P(0u)) { out[w] = partial[0]; }
 }`;
 }
 
 function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[]): Tensor {
   x.assertLive();
   const outShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  const out = Tensor.empty(outShape, x.device);
   const outCount = numel(outShape);
   const redCount = axes.reduce((n, a) => n * x.shape[a], 1);
-  if (x.device === "cpu") {
-    const src = x.cpuData;
-    const dst = out.cpuData;
-    dst.fill(kind === "sum" ? 0 : -Infinity);
-    const outStrides = contiguousStrides(outShape);
-    const idx = new Array<number>(x.rank).fill(0);
-    for (let i = 0; i < x.size; i++) {
-      let o = 0;
-      for (let d = 0; d < x.rank; d++) if (!axes.includes(d)) o += idx[d] * outStrides[d];
-      dst[o] = kind === "sum" ? dst[o] + src[i] : Math.max(dst[o], src[i]);
-      for (let d = x.rank - 1; d >= 0; d--) {
-        if (++idx[d] < x.shape[d]) break;
-        idx[d] = 0;
-      }
-    }
-    return out;
-  }
-  if (outCount === 0) return out;
+  if (x.device === "cpu") return reduceOnCpu(kind, x, axes, outShape);
+  if (outCount === 0) return Tensor.empty(outShape, x.device);
   const { sizes, reduced } = mergedLayout(x.shape, axes);
   if (redCount === 0) throw new Error(`${kind}: reduction over an empty axis`);
   if (sizes.length === 0) {
@@ -146,7 +134,11 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[]): Tensor {
   }
   const strides = contiguousStrides(sizes);
   const perWorkgroup = redCount >= 512 && outCount <= 65536;
-  const p = new Params().u32(outCount, redCount, ...sizes, ...strides);
+  const chunks = perWorkgroup ? chunkCount(outCount, redCount) : 1;
+  const chunkLength = Math.ceil(redCount / chunks);
+  // With several chunks per output, a second pass reduces the partials [outCount, chunks].
+  const out = Tensor.empty(chunks > 1 ? [outCount, chunks] : outShape, x.device);
+  const p = new Params().u32(outCount, redCount, ...sizes, ...strides, chunks, chunkLength);
   dispatch({
     kernel: kernel(
       `reduce_${kind}`,
@@ -155,9 +147,45 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[]): Tensor {
     ),
     buffers: [x.buffer, out.buffer],
     params: p.bytes(),
-    workgroups: perWorkgroup ? grid(outCount, 1) : grid(outCount),
+    workgroups: perWorkgroup ? grid(outCount * chunks, 1) : grid(outCount),
   });
+  if (chunks === 1) return out;
+  const folded = reduceRaw(kind, out, [1]);
+  out.dispose();
+  const result = folded.viewAs(outShape);
+  folded.dispose();
+  return result;
+}
+
+function reduceOnCpu(kind: ReduceKind, x: Tensor, axes: number[], outShape: number[]): Tensor {
+  const out = Tensor.empty(outShape, x.device);
+  const src = x.cpuData;
+  const dst = out.cpuData;
+  dst.fill(kind === "sum" ? 0 : -Infinity);
+  const outStrides = contiguousStrides(outShape);
+  const idx = new Array<number>(x.rank).fill(0);
+  for (let i = 0; i < x.size; i++) {
+    let o = 0;
+    for (let d = 0; d < x.rank; d++) if (!axes.includes(d)) o += idx[d] * outStrides[d];
+    dst[o] = kind === "sum" ? dst[o] + src[i] : Math.max(dst[o], src[i]);
+    for (let d = x.rank - 1; d >= 0; d--) {
+      if (++idx[d] < x.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
   return out;
+}
+
+/**
+ * Chunks each output's reduction is split into: a few outputs over many
+ * elements would otherwise leave all but a few workgroups of the GPU idle.
+ * Chunks hold at least 16 elements per thread, and the dispatch aims for
+ * ~1,024 workgroups; the split is fixed by the sizes, so results stay bit-identical.
+ */
+function chunkCount(outCount: number, redCount: number): number {
+  const byLength = Math.floor(redCount / (16 * WG));
+  const byOccupancy = Math.ceil(1024 / outCount);
+  return Math.max(1, Math.min(byLength, byOccupancy));
 }
 
 /** Options of reductions. */
