@@ -24,6 +24,8 @@ export { backward, detach, grad, gradAsync } from "./ops/grad.ts";
 export type { GradOptions } from "./ops/grad.ts";
 export * from "./ops/elementwise.ts";
 export { max, mean, sum, sumTo } from "./ops/reduce.ts";
+export { nanToNum, NON_FINITE_WGSL } from "./ops/nan_to_num.ts";
+export type { NanToNumOptions } from "./ops/nan_to_num.ts";
 export { concat, expand, pad, permute, reshape, slice, stack, transpose } from "./ops/movement.ts";
 export type { SliceRange } from "./ops/movement.ts";
 export { full, ones, onesLike, scalar, tensor, zeros, zerosLike } from "./ops/creation.ts";

@@ -53,7 +53,9 @@ export class NetworkOptimizer {
     this.settings = lazyRegAdamSettings(settings, regInterval);
     this.names = [...params.keys()];
     // One Adam per parameter so each keeps its own step count (torch's per-parameter state).
-    this.adams = [...params.values()].map((p) => new Adam([p], this.settings));
+    // Gradients are sanitised as the original's loop does before every step (nan_to_num:
+    // NaN → 0, ±Inf → ±1e5), inside the update kernel.
+    this.adams = [...params.values()].map((p) => new Adam([p], { ...this.settings, sanitize: {} }));
   }
 
   /** One update; grads align with the parameters, null = no gradient (skipped). */

@@ -47,7 +47,6 @@ import {
 } from "./phases.ts";
 import { type AdamSettings, NetworkOptimizer } from "./optimizers.ts";
 import { defaultEmaKimg, emaBeta, type EmaSettings, GeneratorEma } from "./ema.ts";
-import { nanToNum } from "./nan_to_num.ts";
 import { MetricAccumulators } from "./training_metrics.ts";
 import type { RealBatch } from "./data_loader.ts";
 
@@ -216,7 +215,7 @@ export class GanTrainer {
         (shouldYield) => gradAsync(scaled, params, shouldYield),
         alsoAverage,
       );
-      noGrad(() => this.optimizers[phase.network].update(grads.map((g) => g && nanToNum(g))));
+      noGrad(() => this.optimizers[phase.network].update(grads));
       timelineOn && timeline(`${phase.name} ${step}: optimiser recorded`);
       this.metrics.add(`${phase.name}/loss`, loss, step);
       for (const [name, key] of this.reported[phase.name] ?? []) {

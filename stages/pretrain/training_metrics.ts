@@ -7,11 +7,10 @@
  * the phase that went wrong first.
  * @module
  */
-import { Tensor } from "../../kernels/mod.ts";
+import { NON_FINITE_WGSL, Tensor } from "../../kernels/mod.ts";
 import { kernel } from "../../kernels/runtime/kernel_cache.ts";
 import { dispatch } from "../../kernels/runtime/commands.ts";
 import { Params, paramsDecl } from "../../kernels/ops/params.ts";
-import { NON_FINITE_WGSL } from "./nan_to_num.ts";
 import { readTensors } from "./tensor_readback.ts";
 
 const ACCUMULATE = `// metric_accumulate

@@ -14,7 +14,7 @@ import {
 } from "../../stages/pretrain/optimizers.ts";
 import { defaultEmaKimg, emaBeta } from "../../stages/pretrain/ema.ts";
 import { phasesAt, regInterval, trainingPhases } from "../../stages/pretrain/phases.ts";
-import { nanToNum } from "../../stages/pretrain/nan_to_num.ts";
+import { nanToNum } from "../../kernels/mod.ts";
 import { firstNonFinite } from "../../stages/pretrain/nan_guard.ts";
 import { MetricAccumulators } from "../../stages/pretrain/training_metrics.ts";
 import { intervalSteps, stepsForKimg } from "../../stages/pretrain/config.ts";

@@ -7,30 +7,43 @@
  * by float comparisons, which shader compilers may assume NaN-free.
  * @module
  */
-import { Tensor } from "../../kernels/mod.ts";
-import { kernel } from "../../kernels/runtime/kernel_cache.ts";
-import { dispatch } from "../../kernels/runtime/commands.ts";
-import { ELEMENT_MAIN, grid, Params, paramsDecl } from "../../kernels/ops/params.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { kernel } from "../runtime/kernel_cache.ts";
+import { dispatch } from "../runtime/commands.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
 
 /** WGSL: whether an f32 is NaN or ±Inf, from its bits. */
 export const NON_FINITE_WGSL = `
 fn isNonFinite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u; }`;
 
+/**
+ * WGSL `nanToNum(x)`: NaN, +Inf and −Inf replaced by the parameter words `first`,
+ * `first + 1` and `first + 2` (f32).
+ */
+export function nanToNumWgsl(first: number): string {
+  return `${NON_FINITE_WGSL}
+fn nanToNum(v: f32) -> f32 {
+  if (!isNonFinite(v)) { return v; }
+  let bits = bitcast<u32>(v);
+  if ((bits & 0x007fffffu) != 0u) { return PF(${first}u); }
+  if ((bits & 0x80000000u) != 0u) { return PF(${first + 2}u); }
+  return PF(${first + 1}u);
+}`;
+}
+
+/** The float64 twin of the WGSL `nanToNum`. */
+export function nanToNumValue(v: number, options: NanToNumOptions = {}): number {
+  const { nan = 0, posinf = 1e5, neginf = -1e5 } = options;
+  return Number.isNaN(v) ? nan : v === Infinity ? posinf : v === -Infinity ? neginf : v;
+}
+
 const NAN_TO_NUM = `// nan_to_num
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 ${paramsDecl(2, 4)}
-${NON_FINITE_WGSL}
+${nanToNumWgsl(1)}
 ${ELEMENT_MAIN}
-  let v = x[i];
-  var out = v;
-  if (isNonFinite(v)) {
-    let bits = bitcast<u32>(v);
-    if ((bits & 0x007fffffu) != 0u) { out = PF(1u); }
-    else if ((bits & 0x80000000u) != 0u) { out = PF(3u); }
-    else { out = PF(2u); }
-  }
-  y[i] = out;
+  y[i] = nanToNum(x[i]);
 }`;
 
 /** Replacement values (torch's `nan_to_num` arguments). */
@@ -44,10 +57,7 @@ export interface NanToNumOptions {
 export function nanToNum(x: Tensor, options: NanToNumOptions = {}): Tensor {
   const { nan = 0, posinf = 1e5, neginf = -1e5 } = options;
   if (x.device === "cpu") {
-    const data = Float64Array.from(
-      x.cpuData.subarray(0, x.size),
-      (v) => Number.isNaN(v) ? nan : v === Infinity ? posinf : v === -Infinity ? neginf : v,
-    );
+    const data = Float64Array.from(x.cpuData.subarray(0, x.size), (v) => nanToNumValue(v, options));
     return Tensor.fromData(data, x.shape, "cpu");
   }
   const y = Tensor.empty(x.shape);
