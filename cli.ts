@@ -14,6 +14,7 @@ import { registerRenderCommands } from "./stages/render/command.ts";
 import { registerWeightsCommands } from "./stages/weights/command.ts";
 import { mpiRankEntry } from "./stages/distributed/rank_entry.ts";
 import { registerShipRunCommand } from "./stages/pretrain/ship_run_command.ts";
+import { reportCliError } from "./pipeline/cli_errors.ts";
 
 /** Builds the CLI program with every command registered. */
 export function buildCli(): Command {
@@ -56,11 +57,6 @@ export async function main(args: string[]): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (err) {
-    // commander already printed its own message (help, unknown option, ...).
-    if (err instanceof Error && "code" in err && typeof err.code === "string") {
-      return err.code === "commander.helpDisplayed" || err.code === "commander.version" ? 0 : 2;
-    }
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
+    return reportCliError(err);
   }
 }

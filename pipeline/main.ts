@@ -4,6 +4,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { registerPipelineCommands } from "./cli.ts";
+import { reportCliError } from "./cli_errors.ts";
 
 /** Runs the pipeline CLI; errors become one `error: ...` line and exit code 1. */
 export async function pipelineMain(args: string[]): Promise<number> {
@@ -13,11 +14,7 @@ export async function pipelineMain(args: string[]): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (err) {
-    if (err instanceof Error && "code" in err && typeof err.code === "string") {
-      return err.code === "commander.helpDisplayed" || err.code === "commander.version" ? 0 : 2;
-    }
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
+    return reportCliError(err);
   }
 }
 

@@ -75,6 +75,9 @@ export class ImageDataset {
       if (err instanceof Deno.errors.NotFound) {
         throw new DatasetError(path, undefined, "no such file");
       }
+      if (err instanceof Deno.errors.IsADirectory) {
+        throw new DatasetError(path, undefined, "a directory, not a dataset zip");
+      }
       throw err;
     }
     try {
