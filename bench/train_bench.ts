@@ -16,6 +16,7 @@
  *   deno run -A bench/train_bench.ts                 small, ffhq512 b4, ffhq512 b8, imitate-ffhq512-b4
  *   deno run -A bench/train_bench.ts --only imitate-ffhq512-b4
  *   deno run -A bench/train_bench.ts --quick         the tiny preset, both stages (CPU adapter smoke test)
+ *   deno run -A bench/train_bench.ts --profile       also GPU time per op over one more cycle
  *   deno run -A bench/train_bench.ts --gpus 2 --only ffhq512-b8   data-parallel: 2 ranks under mpirun
  *
  * `--gpus N` re-runs this bench as N ranks (stages/distributed/launcher.ts; each pinned to its
@@ -44,8 +45,10 @@ import {
   memoryStats,
   mul,
   noGrad,
+  profileReport,
   resetPeakMemory,
   Rng,
+  setProfiling,
   sub,
   tensor,
 } from "../kernels/mod.ts";
@@ -79,6 +82,7 @@ interface Case {
 
 const args = Deno.args.filter((a) => a !== "--");
 const quick = args.includes("--quick");
+const profiling = args.includes("--profile");
 const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
 const gpusAt = args.indexOf("--gpus");
@@ -235,6 +239,8 @@ interface Row {
   perGpuBatch: number;
   /** Per step: backward recording (overlapped), layout check, read-back wait, exchange, upload. */
   syncBreakdownMsPerStep?: Record<string, number>;
+  /** `--profile`: GPU time per op over one cycle, largest first. */
+  profile?: ProfileRow[];
   /** The 1-GPU s/kimg compared against, and the scaling efficiency (see the module doc). */
   baselineSecPerKimg?: number;
   scalingEfficiency?: number;
@@ -245,6 +251,52 @@ async function timed(fn: () => void | Promise<void>): Promise<number> {
   await fn();
   await flush();
   return performance.now() - t0;
+}
+
+/**
+ * GPU time per op over one more cycle, every dispatch timed (each in its own pass, so the
+ * totals include per-pass overhead): ms per step, dispatches per step, share of the GPU time.
+ */
+async function profileCycle(
+  trainer: GanTrainer,
+  real: RealBatch,
+  cycle: number,
+): Promise<ProfileRow[]> {
+  if (!setProfiling(true)) {
+    console.log("--profile: this adapter has no timestamp queries");
+    return [];
+  }
+  profileReport(true);
+  for (let i = 0; i < cycle; i++) await timed(() => trainer.trainStep(real));
+  setProfiling(false);
+  const ops = [...profileReport(true)].map(([op, { ms, count }]) => ({
+    op,
+    msPerStep: ms / cycle,
+    dispatchesPerStep: count / cycle,
+  }));
+  const total = ops.reduce((a, o) => a + o.msPerStep, 0);
+  const rows = ops.map((o) => ({ ...o, share: o.msPerStep / total }))
+    .sort((a, b) => b.msPerStep - a.msPerStep);
+  console.log(
+    `  GPU time per step ${total.toFixed(1)} ms over ${
+      rows.reduce((a, o) => a + o.dispatchesPerStep, 0).toFixed(0)
+    } dispatches; largest shares:`,
+  );
+  for (const r of rows.slice(0, 15)) {
+    console.log(
+      `    ${r.op.padEnd(34)} ${(100 * r.share).toFixed(1).padStart(5)} %  ${
+        r.msPerStep.toFixed(2).padStart(8)
+      } ms  ${r.dispatchesPerStep.toFixed(0).padStart(6)} dispatches`,
+    );
+  }
+  return rows;
+}
+
+interface ProfileRow {
+  op: string;
+  msPerStep: number;
+  dispatchesPerStep: number;
+  share: number;
 }
 
 async function bench(c: Case): Promise<Row> {
@@ -294,6 +346,7 @@ async function bench(c: Case): Promise<Row> {
     }
     phaseMs[phase.name] = median(times);
   }
+  const profile = profiling ? await profileCycle(trainer, real, cycle) : undefined;
   await trainer.metrics.drain();
   const row: Row = {
     name: c.name,
@@ -316,6 +369,7 @@ async function bench(c: Case): Promise<Row> {
     syncMsPerStep,
     scaling: weak ? "weak" : "strong",
     perGpuBatch: batch,
+    ...(profile ? { profile } : {}),
   };
   if (comm.size > 1) {
     row.syncBreakdownMsPerStep = {

@@ -150,7 +150,9 @@ export function dispatch(d: Dispatch): void {
     throw new Error(`op '${d.kernel.op}': dispatch ${x}×${y}×${z} exceeds ${max} per dimension`);
   }
   let p: GPUComputePassEncoder;
-  if (profiling && querySet && profileSlots.length < QUERY_CAPACITY / 2) {
+  if (profiling && querySet) {
+    // The query set is full: seal the batch so that every dispatch is timed.
+    if (profileSlots.length === QUERY_CAPACITY / 2) seal();
     endPass();
     const slot = profileSlots.length;
     profileSlots.push({ op: d.kernel.op });
