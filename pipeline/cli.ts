@@ -10,6 +10,7 @@ import { defaultStoreRoot } from "./paths.ts";
 import { Store } from "./store.ts";
 import { loadDefault, loadExperiment } from "./load_module.ts";
 import { runExperiment } from "./runner.ts";
+import { releaseHeldLocksSync } from "./key_lock.ts";
 import { experimentStatus, formatStatus } from "./status.ts";
 import { gridPoints, parseSweepAxes, runSweep } from "./sweep.ts";
 import { type JobFileOptions, kubernetesJob, slurmArray } from "./job_files.ts";
@@ -28,19 +29,34 @@ function storeOf(command: AnyCommand): Promise<Store> {
   return Store.open(store ?? defaultStoreRoot());
 }
 
-/** Runs `work` with Ctrl-C wired to an AbortSignal; a second Ctrl-C exits at once. */
+/**
+ * Runs `work` with Ctrl-C and SIGTERM (what Slurm and Kubernetes send on timeout or preemption)
+ * wired to an AbortSignal: the run finishes its current step, checkpoints and releases its
+ * locks. A second signal exits at once (the store is consistent at every instant), removing
+ * this process's locks first.
+ */
 export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const onInterrupt = () => {
-    if (controller.signal.aborted) Deno.exit(130); // the store is consistent at every instant
-    console.error("interrupt: finishing the current step (Ctrl-C again to quit now)");
-    controller.abort();
-  };
-  Deno.addSignalListener("SIGINT", onInterrupt);
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const code = signal === "SIGINT" ? 130 : 143;
+    const handler = () => {
+      if (controller.signal.aborted) {
+        releaseHeldLocksSync();
+        Deno.exit(code);
+      }
+      console.error(
+        `${signal === "SIGINT" ? "interrupt" : "terminated (SIGTERM)"}: finishing the current ` +
+          `step (${signal === "SIGINT" ? "Ctrl-C" : "a second signal"} again to quit now)`,
+      );
+      controller.abort();
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
   try {
     return await work(controller.signal);
   } finally {
-    Deno.removeSignalListener("SIGINT", onInterrupt);
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
   }
 }
 

@@ -1,11 +1,16 @@
 /**
  * One writer per key: an exclusive lock file `locks/<key>.lock` holding the owner's pid, host,
- * process start time and lock time. A lock whose owner process is gone (on this host) is stale
- * and is broken, so a `kill -9` never wedges the store.
+ * process start time and lock time. A lock is stale, and broken, when
+ * - its owner is on this host and its process is gone (a `kill -9`),
+ * - its owner is on another host and has not renewed its lease (the file's mtime, touched every
+ *   `LEASE_RENEW_MS` while held) for `LEASE_MS`: a preempted pod or node never comes back, and
+ *   its replacement has another hostname,
+ * - it cannot be read: a lock is written in one step (link of a complete file), so an empty or
+ *   damaged one is left by a crash of the filesystem, not by a live writer.
+ * `releaseHeldLocksSync` removes this process's locks on the way out (SIGTERM).
  */
 import * as path from "node:path";
 import { hostname } from "node:os";
-import { readJsonOrNull } from "./atomic_fs.ts";
 
 /** Who holds a lock. */
 export interface LockOwner {
@@ -14,6 +19,23 @@ export interface LockOwner {
   /** Kernel start time of the owner process (Linux), to tell a reused pid from the owner. */
   processStart: string | null;
   lockedAt: string;
+}
+
+/** A held lock's lease: renewed every `LEASE_RENEW_MS`, expired (other hosts) after `LEASE_MS`. */
+export const LEASE_MS = 10 * 60_000;
+export const LEASE_RENEW_MS = 60_000;
+
+/** The lock files this process holds (to release on SIGTERM). */
+const held = new Set<string>();
+
+/** Removes every lock this process holds, synchronously (for signal handlers about to exit). */
+export function releaseHeldLocksSync(): void {
+  for (const file of held) {
+    try {
+      Deno.removeSync(file);
+    } catch { /* already gone */ }
+  }
+  held.clear();
 }
 
 /** A held lock; release it in a `finally`. */
@@ -25,8 +47,8 @@ export interface HeldLock {
 export interface AcquireOptions {
   /** Called once when the lock is busy, with its owner (to tell the user why we wait). */
   onWait?: (owner: LockOwner) => void;
-  /** Called when a stale lock was broken. */
-  onStaleBroken?: (owner: LockOwner) => void;
+  /** Called when a stale lock was broken (owner null: the lock file could not be read). */
+  onStaleBroken?: (owner: LockOwner | null) => void;
   signal?: AbortSignal;
   pollMs?: number;
 }
@@ -45,11 +67,13 @@ export async function acquireLock(
   let waited = false;
   for (;;) {
     options.signal?.throwIfAborted();
-    if (await tryCreate(lockFile, me)) {
-      return { release: () => releaseIfMine(lockFile, me) };
+    if (await tryCreate(lockFile, me)) return holdLock(lockFile, me);
+    const owner = await readLock(lockFile);
+    if (owner === "unreadable") {
+      if (await breakStale(lockFile, null)) options.onStaleBroken?.(null);
+      continue;
     }
-    const owner = await readJsonOrNull<LockOwner>(lockFile).catch(() => null);
-    if (owner && isStale(owner)) {
+    if (owner && isStale(owner, await leaseAge(lockFile))) {
       if (await breakStale(lockFile, owner)) options.onStaleBroken?.(owner);
       continue;
     }
@@ -61,10 +85,51 @@ export async function acquireLock(
   }
 }
 
+/** Registers a freshly created lock and renews its lease until released. */
+function holdLock(lockFile: string, me: LockOwner): HeldLock {
+  held.add(lockFile);
+  const renew = setInterval(() => {
+    const now = new Date();
+    Deno.utime(lockFile, now, now).catch(() => {});
+  }, LEASE_RENEW_MS);
+  Deno.unrefTimer(renew);
+  return {
+    release: async () => {
+      clearInterval(renew);
+      held.delete(lockFile);
+      await releaseIfMine(lockFile, me);
+    },
+  };
+}
+
+/** The lock's owner, null when there is no lock, "unreadable" when its content is not an owner. */
+async function readLock(lockFile: string): Promise<LockOwner | null | "unreadable"> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(lockFile);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    return "unreadable";
+  }
+  try {
+    const owner = JSON.parse(text) as LockOwner;
+    return typeof owner?.pid === "number" && typeof owner.host === "string" ? owner : "unreadable";
+  } catch {
+    return "unreadable";
+  }
+}
+
+/** Milliseconds since the lock's lease was last renewed (its mtime); 0 when unknown. */
+async function leaseAge(lockFile: string): Promise<number> {
+  const mtime = await Deno.stat(lockFile).then((s) => s.mtime).catch(() => null);
+  return mtime ? Date.now() - mtime.getTime() : 0;
+}
+
 /** Reads the current owner of a lock, or null when it is free or stale. */
 export async function liveLockOwner(lockFile: string): Promise<LockOwner | null> {
-  const owner = await readJsonOrNull<LockOwner>(lockFile).catch(() => null);
-  return owner && !isStale(owner) ? owner : null;
+  const owner = await readLock(lockFile);
+  if (owner === null || owner === "unreadable") return null;
+  return isStale(owner, await leaseAge(lockFile)) ? null : owner;
 }
 
 /** Creates the lock with its content in one step: write a temp file, hard-link it into place. */
@@ -82,9 +147,12 @@ async function tryCreate(lockFile: string, owner: LockOwner): Promise<boolean> {
   }
 }
 
-/** Stale = owner on this host and its process is gone (or the pid now belongs to another process). */
-function isStale(owner: LockOwner): boolean {
-  if (owner.host !== hostname()) return false; // can't see other hosts' processes
+/**
+ * Stale = owner on this host and its process is gone (or the pid now belongs to another
+ * process); owner on another host (whose processes we cannot see) and its lease expired.
+ */
+function isStale(owner: LockOwner, leaseAgeMs: number): boolean {
+  if (owner.host !== hostname()) return leaseAgeMs > LEASE_MS;
   if (!pidAlive(owner.pid)) return true;
   const start = processStartTime(owner.pid);
   return owner.processStart !== null && start !== null && start !== owner.processStart;
@@ -94,7 +162,7 @@ function isStale(owner: LockOwner): boolean {
  * Breaks a stale lock by renaming it aside (only one contender wins the rename), then checks it
  * moved the lock it judged stale; if a live owner's lock was taken by mistake, it is put back.
  */
-async function breakStale(lockFile: string, judged: LockOwner): Promise<boolean> {
+async function breakStale(lockFile: string, judged: LockOwner | null): Promise<boolean> {
   const aside = `${lockFile}.stale-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await Deno.rename(lockFile, aside);
@@ -102,16 +170,22 @@ async function breakStale(lockFile: string, judged: LockOwner): Promise<boolean>
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
   }
-  const moved = await readJsonOrNull<LockOwner>(aside).catch(() => null);
-  const same = moved?.pid === judged.pid && moved?.lockedAt === judged.lockedAt;
+  const moved = await readLock(aside);
+  const same = judged === null
+    ? moved === "unreadable"
+    : moved !== null && moved !== "unreadable" && moved.pid === judged.pid &&
+      moved.lockedAt === judged.lockedAt;
   if (!same) await Deno.link(aside, lockFile).catch(() => {});
   await Deno.remove(aside).catch(() => {});
   return same;
 }
 
 async function releaseIfMine(lockFile: string, me: LockOwner): Promise<void> {
-  const owner = await readJsonOrNull<LockOwner>(lockFile).catch(() => null);
-  if (owner?.pid === me.pid && owner.lockedAt === me.lockedAt) {
+  const owner = await readLock(lockFile);
+  if (
+    owner !== null && owner !== "unreadable" && owner.pid === me.pid &&
+    owner.lockedAt === me.lockedAt
+  ) {
     await Deno.remove(lockFile).catch(() => {});
   }
 }

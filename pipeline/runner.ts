@@ -266,7 +266,11 @@ async function executeNode(store: Store, ex: Execution): Promise<NodeOutcome> {
       log.event("lock_wait", { node: name, key, owner });
     },
     onStaleBroken: (owner) => {
-      say(`[${name}] recovered a stale lock left by pid ${owner.pid} on ${owner.host}`);
+      say(
+        owner
+          ? `[${name}] recovered a stale lock left by pid ${owner.pid} on ${owner.host}`
+          : `[${name}] removed an unreadable (empty or damaged) lock file`,
+      );
       log.event("lock_recovered", { node: name, key, owner });
     },
   });
