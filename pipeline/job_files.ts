@@ -62,20 +62,31 @@ export function slurmArray(points: readonly SweepPoint[], options: JobFileOption
   ].join("\n");
 }
 
-/** A Kubernetes Indexed Job with one completion per point. */
+/** Where the pods mount the store volume when the store path given is relative. */
+export const KUBERNETES_STORE_MOUNT = "/mimic3d-store";
+
+/**
+ * A Kubernetes Indexed Job with one completion per point. The store volume is mounted at the
+ * store path when it is absolute, else at `KUBERNETES_STORE_MOUNT`: Kubernetes would make a
+ * relative mount path absolute while the task resolved it against the image's working
+ * directory, and every pod would write a private store. Values are written as YAML
+ * double-quoted strings (JSON), so `:` or `#` in a path or image name cannot change the YAML.
+ */
 export function kubernetesJob(points: readonly SweepPoint[], options: JobFileOptions): string {
   const name = jobName(options.experiment);
+  const store = options.store.startsWith("/") ? options.store : KUBERNETES_STORE_MOUNT;
   const script = [
     caseBlock(points, "JOB_COMPLETION_INDEX", ""),
-    `exec ${options.launcher} ${commonArgs(options)} "\${point[@]}"`,
+    `exec ${options.launcher} ${commonArgs({ ...options, store })} "\${point[@]}"`,
   ].join("\n");
+  const q = (value: string | number) => JSON.stringify(String(value));
   return [
     "# " +
     `${points.length} sweep points of ${options.experiment}; apply with: kubectl apply -f ${name}.yaml`,
     "apiVersion: batch/v1",
     "kind: Job",
     "metadata:",
-    `  name: ${name}`,
+    `  name: ${q(name)}`,
     "spec:",
     "  completionMode: Indexed",
     `  completions: ${points.length}`,
@@ -86,18 +97,18 @@ export function kubernetesJob(points: readonly SweepPoint[], options: JobFileOpt
     "      restartPolicy: Never",
     "      containers:",
     "        - name: point",
-    `          image: ${options.image}`,
+    `          image: ${q(options.image)}`,
     '          command: ["bash", "-c"]',
     "          args:",
     "            - |",
     ...script.split("\n").map((line) => `              ${line}`),
     "          volumeMounts:",
     "            - name: store",
-    `              mountPath: ${options.store}`,
+    `              mountPath: ${q(store)}`,
     "      volumes:",
     "        - name: store",
     "          persistentVolumeClaim:",
-    `            claimName: ${options.volumeClaim}`,
+    `            claimName: ${q(options.volumeClaim)}`,
     "",
   ].join("\n");
 }

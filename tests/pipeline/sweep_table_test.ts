@@ -1,4 +1,4 @@
-import { assertEquals, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { fileURLToPath } from "node:url";
 import toy from "../../experiments/toy.ts";
 import table from "../../experiments/toy_table.ts";
@@ -10,6 +10,7 @@ import {
   runSweep,
 } from "../../pipeline/mod.ts";
 import { pipelineMain } from "../../pipeline/main.ts";
+import { KUBERNETES_STORE_MOUNT, kubernetesJob } from "../../pipeline/job_files.ts";
 import { countLines, runCli, sandbox, TOY } from "./helpers.ts";
 
 const GOLDEN = fileURLToPath(new URL("./golden/", import.meta.url));
@@ -122,6 +123,23 @@ Deno.test("sweep --emit slurm and k8s write golden job files", async () => {
   } finally {
     await box.cleanup();
   }
+});
+
+Deno.test("k8s emit: a relative store is mounted at one absolute path that the tasks use; values are quoted", () => {
+  const yaml = kubernetesJob([{ values: { "train.lr": 0.05 }, sets: ["train.lr=0.05"] }], {
+    experiment: "toy",
+    store: ".mimic3d",
+    launcher: "deno run -A mod.ts",
+    parallelism: 1,
+    sets: [],
+    image: "registry.example:5000/mimic3d:1 #tag",
+    volumeClaim: "store: shared",
+  });
+  assert(yaml.includes(`mountPath: "${KUBERNETES_STORE_MOUNT}"`), yaml);
+  assert(yaml.includes(`--store ${KUBERNETES_STORE_MOUNT} `), yaml);
+  assert(!yaml.includes(".mimic3d"), yaml);
+  assert(yaml.includes('image: "registry.example:5000/mimic3d:1 #tag"'), yaml);
+  assert(yaml.includes('claimName: "store: shared"'), yaml);
 });
 
 Deno.test("sweep values with commas inside lists and bad sweep values", () => {
