@@ -10,7 +10,7 @@ import { defaultStoreRoot } from "./paths.ts";
 import { Store } from "./store.ts";
 import { loadDefault, loadExperiment } from "./load_module.ts";
 import { runExperiment } from "./runner.ts";
-import { releaseHeldLocksSync } from "./key_lock.ts";
+import { breakLock, describeLock, releaseHeldLocksSync } from "./key_lock.ts";
 import { experimentStatus, formatStatus } from "./status.ts";
 import { gridPoints, parseSweepAxes, runSweep } from "./sweep.ts";
 import { type JobFileOptions, kubernetesJob, slurmArray } from "./job_files.ts";
@@ -225,9 +225,11 @@ export function registerPipelineCommands(
       const points = gridPoints(parseSweepAxes(experiment.config, opts.set));
       if (opts.emit) {
         const { store } = command.optsWithGlobals() as { store?: string };
+        const given = store ?? defaultStoreRoot();
         const jobOptions: JobFileOptions = {
           experiment: experimentRef,
-          store: store ?? defaultStoreRoot(),
+          // Slurm tasks see this machine's shared filesystem: the store as an absolute path.
+          store: opts.emit === "slurm" ? path.resolve(given) : given,
           launcher: opts.launcher,
           parallelism: opts.jobs,
           sets: opts.fixed,
@@ -313,6 +315,40 @@ export function registerPipelineCommands(
           `produced by ${record.stage} (key ${record.key.slice(0, 12)}, run ${record.runId})`,
         );
         console.log(`  ${JSON.stringify(record.keyInputs)}`);
+      }
+    });
+
+  program.command("unlock")
+    .description(
+      "show the store's stage locks (owner, lease, live/stale/unreadable); --break removes one",
+    )
+    .option("--break <key>", "remove the lock of this key (or unique key prefix), even a live one")
+    .action(async (opts, command) => {
+      const store = await storeOf(command);
+      const names = [...Deno.readDirSync(store.at("locks"))]
+        .filter((e) => e.name.endsWith(".lock")).map((e) => e.name.slice(0, -".lock".length));
+      if (opts.break !== undefined) {
+        const matches = names.filter((k) => k.startsWith(opts.break!));
+        if (matches.length !== 1) {
+          throw new Error(
+            `unlock --break ${opts.break}: ${matches.length ? "ambiguous" : "no lock"} ` +
+              `(locks: ${names.map((k) => k.slice(0, 12)).join(", ") || "none"})`,
+          );
+        }
+        await breakLock(store.at("locks", `${matches[0]}.lock`));
+        console.log(`removed the lock of ${matches[0]}`);
+        return;
+      }
+      if (names.length === 0) console.log("no locks");
+      for (const key of names) {
+        const lock = await describeLock(store.at("locks", `${key}.lock`));
+        if (!lock) continue;
+        const who = lock.owner ? `pid ${lock.owner.pid} on ${lock.owner.host}` : "(unreadable)";
+        console.log(
+          `${key.slice(0, 12)}  ${lock.state.padEnd(10)}  ${who}, lease renewed ${
+            Math.round(lock.leaseAgeMs / 1000)
+          } s ago`,
+        );
       }
     });
 

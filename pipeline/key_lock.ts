@@ -2,11 +2,12 @@
  * One writer per key: an exclusive lock file `locks/<key>.lock` holding the owner's pid, host,
  * process start time and lock time. A lock is stale, and broken, when
  * - its owner is on this host and its process is gone (a `kill -9`),
- * - its owner is on another host and has not renewed its lease (the file's mtime, touched every
- *   `LEASE_RENEW_MS` while held) for `LEASE_MS`: a preempted pod or node never comes back, and
- *   its replacement has another hostname,
- * - it cannot be read: a lock is written in one step (link of a complete file), so an empty or
- *   damaged one is left by a crash of the filesystem, not by a live writer.
+ * - its lease has expired, whatever the host: the holder touches the file (its mtime) every
+ *   `LEASE_RENEW_MS`, and a lock untouched for `LEASE_MS` has no live holder. A preempted pod or
+ *   node never comes back, and its replacement has another hostname.
+ * A lock that cannot be read (empty or damaged: locks are written complete, fsynced, and linked
+ * into place, so only a crash of the filesystem leaves one) is reported and waited on for at
+ * most one lease.
  * `releaseHeldLocksSync` removes this process's locks on the way out (SIGTERM).
  */
 import * as path from "node:path";
@@ -45,8 +46,8 @@ export interface HeldLock {
 
 /** Options for waiting on a lock held by a live process. */
 export interface AcquireOptions {
-  /** Called once when the lock is busy, with its owner (to tell the user why we wait). */
-  onWait?: (owner: LockOwner) => void;
+  /** Called once when the lock is busy, with its owner (null: unreadable) to tell the user why we wait. */
+  onWait?: (owner: LockOwner | null) => void;
   /** Called when a stale lock was broken (owner null: the lock file could not be read). */
   onStaleBroken?: (owner: LockOwner | null) => void;
   signal?: AbortSignal;
@@ -70,16 +71,17 @@ export async function acquireLock(
     if (await tryCreate(lockFile, me)) return holdLock(lockFile, me);
     const owner = await readLock(lockFile);
     if (owner === "unreadable") {
-      if (await breakStale(lockFile, null)) options.onStaleBroken?.(null);
-      continue;
-    }
-    if (owner && isStale(owner, await leaseAge(lockFile))) {
+      if (await leaseAge(lockFile) > LEASE_MS) {
+        if (await breakStale(lockFile, null)) options.onStaleBroken?.(null);
+        continue;
+      }
+    } else if (owner && isStale(owner, await leaseAge(lockFile))) {
       if (await breakStale(lockFile, owner)) options.onStaleBroken?.(owner);
       continue;
     }
-    if (owner && !waited) {
+    if (owner !== null && !waited) {
       waited = true;
-      options.onWait?.(owner);
+      options.onWait?.(owner === "unreadable" ? null : owner);
     }
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 100));
   }
@@ -135,7 +137,9 @@ export async function liveLockOwner(lockFile: string): Promise<LockOwner | null>
 /** Creates the lock with its content in one step: write a temp file, hard-link it into place. */
 async function tryCreate(lockFile: string, owner: LockOwner): Promise<boolean> {
   const temp = path.join(path.dirname(lockFile), `.${crypto.randomUUID()}.tmp`);
-  await Deno.writeTextFile(temp, JSON.stringify(owner));
+  using file = await Deno.open(temp, { write: true, createNew: true });
+  await file.write(new TextEncoder().encode(JSON.stringify(owner)));
+  await file.sync();
   try {
     await Deno.link(temp, lockFile);
     return true;
@@ -148,11 +152,12 @@ async function tryCreate(lockFile: string, owner: LockOwner): Promise<boolean> {
 }
 
 /**
- * Stale = owner on this host and its process is gone (or the pid now belongs to another
- * process); owner on another host (whose processes we cannot see) and its lease expired.
+ * Stale = its lease expired, or its owner is on this host and the process is gone (or the pid
+ * now belongs to another process).
  */
 function isStale(owner: LockOwner, leaseAgeMs: number): boolean {
-  if (owner.host !== hostname()) return leaseAgeMs > LEASE_MS;
+  if (leaseAgeMs > LEASE_MS) return true;
+  if (owner.host !== hostname()) return false; // can't see other hosts' processes
   if (!pidAlive(owner.pid)) return true;
   const start = processStartTime(owner.pid);
   return owner.processStart !== null && start !== null && start !== owner.processStart;
@@ -212,5 +217,41 @@ function processStartTime(pid: number): string | null {
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
   } catch {
     return null;
+  }
+}
+
+/** A lock as `unlock` shows it. */
+export interface LockReport {
+  file: string;
+  owner: LockOwner | null;
+  /** Milliseconds since the holder last renewed the lease. */
+  leaseAgeMs: number;
+  state: "live" | "stale" | "unreadable";
+}
+
+/** Describes the lock file (null if there is none). */
+export async function describeLock(lockFile: string): Promise<LockReport | null> {
+  const owner = await readLock(lockFile);
+  if (owner === null) return null;
+  const leaseAgeMs = await leaseAge(lockFile);
+  if (owner === "unreadable") {
+    return { file: lockFile, owner: null, leaseAgeMs, state: "unreadable" };
+  }
+  return {
+    file: lockFile,
+    owner,
+    leaseAgeMs,
+    state: isStale(owner, leaseAgeMs) ? "stale" : "live",
+  };
+}
+
+/** Removes a lock whatever its state (`unlock --break`); false if there was none. */
+export async function breakLock(lockFile: string): Promise<boolean> {
+  try {
+    await Deno.remove(lockFile);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
   }
 }

@@ -8,7 +8,7 @@ import { ancestorsOf, type Experiment } from "./experiment.ts";
 import { resolveConfig } from "./config_overrides.ts";
 import { experimentSeed, type KeyInputs, keyInputsFor, keyOf, nodeConfig } from "./stage_key.ts";
 import { CorruptArtifactError, removeTree, type Store } from "./store.ts";
-import { acquireLock } from "./key_lock.ts";
+import { acquireLock, LEASE_MS } from "./key_lock.ts";
 import { CheckpointSlot } from "./checkpoints.ts";
 import { newRunId, RunLog } from "./run_log.ts";
 import { startProgress } from "./progress_bar.ts";
@@ -262,7 +262,12 @@ async function executeNode(store: Store, ex: Execution): Promise<NodeOutcome> {
   const lock = await acquireLock(store.at("locks", `${key}.lock`), {
     signal: ex.signal,
     onWait: (owner) => {
-      say(`[${name}] waiting: pid ${owner.pid} on ${owner.host} is computing it`);
+      say(
+        owner
+          ? `[${name}] waiting: pid ${owner.pid} on ${owner.host} is computing it`
+          : `[${name}] waiting: its lock file cannot be read (empty or damaged); it is broken ` +
+            `once untouched for ${LEASE_MS / 60_000} min (or: unlock ${key.slice(0, 12)} --break)`,
+      );
       log.event("lock_wait", { node: name, key, owner });
     },
     onStaleBroken: (owner) => {

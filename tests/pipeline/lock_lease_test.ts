@@ -7,21 +7,37 @@ import toy from "../../experiments/toy.ts";
 import { experimentStatus, runExperiment } from "../../pipeline/mod.ts";
 import {
   acquireLock,
+  describeLock,
   LEASE_MS,
   liveLockOwner,
   releaseHeldLocksSync,
 } from "../../pipeline/key_lock.ts";
 import { readRunLog } from "../../pipeline/run_log.ts";
-import { PIPELINE_CLI, REPO, sandbox, TOY } from "./helpers.ts";
+import { PIPELINE_CLI, REPO, runCli, sandbox, TOY } from "./helpers.ts";
 
 const lockFiles = (dir: string) =>
   [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".lock")).map((e) => e.name);
 
-Deno.test("an empty or damaged lock file is removed, and the run goes on", async () => {
+Deno.test("an empty or damaged lock file is reported, and broken once a lease has passed", async () => {
   const box = await sandbox();
   try {
     const [generate] = await experimentStatus(toy, box.store);
-    await Deno.writeTextFile(box.store.at("locks", `${generate.key}.lock`), "");
+    const lockFile = box.store.at("locks", `${generate.key}.lock`);
+    await Deno.writeTextFile(lockFile, "");
+    assertEquals((await describeLock(lockFile))?.state, "unreadable");
+    // Fresh, it is waited on (a run gives up here through its abort signal).
+    const waits: (string | null)[] = [];
+    const abort = new AbortController();
+    const pending = acquireLock(lockFile, {
+      pollMs: 10,
+      signal: abort.signal,
+      onWait: (owner) => waits.push(owner?.host ?? null),
+    }).then(() => "acquired", () => "aborted");
+    await new Promise((r) => setTimeout(r, 100));
+    abort.abort();
+    assertEquals([await pending, waits], ["aborted", [null]]);
+    const old = new Date(Date.now() - LEASE_MS - 60_000);
+    await Deno.utime(lockFile, old, old);
     const result = await runExperiment(toy, box.store, { quiet: true });
     assertEquals(result.executed.length, 5);
     const events = await readRunLog(result.logFile);
@@ -102,5 +118,33 @@ Deno.test("releaseHeldLocksSync (a second signal's exit) removes this process's 
     await mine.release(); // nothing left to remove: no error
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("unlock lists the store's locks; unlock --break removes one", async () => {
+  const box = await sandbox();
+  try {
+    const key = (await experimentStatus(toy, box.store))[0].key!;
+    const lockFile = box.store.at("locks", `${key}.lock`);
+    const owner = { pid: 1, host: "other-host", processStart: null, lockedAt: "x" };
+    await Deno.writeTextFile(lockFile, JSON.stringify(owner));
+    const list = await runCli(["--store", box.store.root, "unlock"]);
+    assertEquals(list.code, 0, list.stderr);
+    assert(list.stdout.includes(`${key.slice(0, 12)}  live`), list.stdout);
+    assert(list.stdout.includes("pid 1 on other-host"), list.stdout);
+    const removed = await runCli([
+      "--store",
+      box.store.root,
+      "unlock",
+      "--break",
+      key.slice(0, 8),
+    ]);
+    assertEquals(removed.code, 0, removed.stderr);
+    assertEquals(lockFiles(box.store.at("locks")), []);
+    const none = await runCli(["--store", box.store.root, "unlock", "--break", "ffff"]);
+    assertEquals(none.code, 1);
+    assert(none.stderr.includes("no lock"), none.stderr);
+  } finally {
+    await box.cleanup();
   }
 });

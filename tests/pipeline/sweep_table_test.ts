@@ -142,6 +142,29 @@ Deno.test("k8s emit: a relative store is mounted at one absolute path that the t
   assert(yaml.includes('claimName: "store: shared"'), yaml);
 });
 
+Deno.test("slurm emit: a relative store becomes the absolute path every task shares", async () => {
+  const box = await sandbox();
+  try {
+    const code = await pipelineMain([
+      "--store",
+      "relative-store",
+      "sweep",
+      "toy",
+      "--emit",
+      "slurm",
+      "--out",
+      box.dir,
+      "--set",
+      "train.lr=0.05,0.1",
+    ]);
+    assertEquals(code, 0);
+    const script = await Deno.readTextFile(`${box.dir}/mimic3d-toy-sweep.sbatch`);
+    assertStringIncludes(script, `--store ${Deno.cwd()}/relative-store `);
+  } finally {
+    await box.cleanup();
+  }
+});
+
 Deno.test("sweep values with commas inside lists and bad sweep values", () => {
   let message = "";
   try {
