@@ -145,6 +145,9 @@ async function acquire(source: AdapterSource): Promise<Gpu> {
     g.lost = new DeviceLostError(info.message || info.reason || "unknown reason");
     if (info.reason !== "destroyed") console.error(g.lost.message);
   });
+  // Destroy the device while the runtime is still whole, so that the driver finishes its work
+  // and stops its threads before the process exits (not while exit tears the driver down).
+  globalThis.addEventListener("unload", () => device.destroy(), { once: true });
   return g;
 }
 
