@@ -24,8 +24,41 @@ interface GatherAxis {
   div: number;
 }
 
-function gatherSource(rank: number): string {
+/** An axis that reads source coordinate = output coordinate, always in range. */
+function isPlain(a: GatherAxis): boolean {
+  return a.mul === 1 && a.shift === 0 && a.div === 1 && a.size <= a.srcSize;
+}
+
+/**
+ * The same gather over fewer axes: plain axes of size 1 are dropped, and a plain axis merges
+ * into the plain axis outside it when both read one contiguous run of the source (broadcast
+ * axes, stride 0, included). Each axis left costs the kernel integer divisions per element.
+ */
+function simplifyAxes(axes: GatherAxis[]): GatherAxis[] {
+  const out: GatherAxis[] = [];
+  for (const a of axes) {
+    if (a.size === 1 && isPlain(a)) continue;
+    const outer = out[out.length - 1];
+    if (
+      outer && isPlain(outer) && isPlain(a) && a.size === a.srcSize &&
+      outer.srcStride === a.srcStride * a.srcSize
+    ) {
+      out[out.length - 1] = {
+        size: outer.size * a.size,
+        srcSize: outer.srcSize * a.srcSize,
+        srcStride: a.srcStride,
+        mul: 1,
+        shift: 0,
+        div: 1,
+      };
+    } else out.push(a);
+  }
+  return out.length ? out : [{ size: 1, srcSize: 1, srcStride: 0, mul: 1, shift: 0, div: 1 }];
+}
+
+function gatherSource(plain: boolean[]): string {
   // Params per axis: size, srcSize, srcStride, mul, shift(i32), div; then total.
+  const rank = plain.length;
   const words = 1 + 6 * rank;
   const lines = [
     `// gather`,
@@ -40,12 +73,16 @@ function gatherSource(rank: number): string {
   for (let d = rank - 1; d >= 0; d--) {
     const b = 1 + 6 * d;
     lines.push(`  {`);
-    lines.push(`    let c = i32(rem % P(${b}u)); rem = rem / P(${b}u);`);
-    lines.push(`    let t = c * PI(${b + 3}u) - PI(${b + 4}u);`);
-    lines.push(`    let dv = PI(${b + 5}u);`);
-    lines.push(`    let s = t / dv;`);
-    lines.push(`    ok = ok && t >= 0 && s * dv == t && s < PI(${b + 1}u);`);
-    lines.push(`    off += u32(max(s, 0)) * P(${b + 2}u);`);
+    if (plain[d]) {
+      lines.push(`    off += (rem % P(${b}u)) * P(${b + 2}u); rem = rem / P(${b}u);`);
+    } else {
+      lines.push(`    let c = i32(rem % P(${b}u)); rem = rem / P(${b}u);`);
+      lines.push(`    let t = c * PI(${b + 3}u) - PI(${b + 4}u);`);
+      lines.push(`    let dv = PI(${b + 5}u);`);
+      lines.push(`    let s = t / dv;`);
+      lines.push(`    ok = ok && t >= 0 && s * dv == t && s < PI(${b + 1}u);`);
+      lines.push(`    off += u32(max(s, 0)) * P(${b + 2}u);`);
+    }
     lines.push(`  }`);
   }
   lines.push(`  out[i] = select(0.0, src[min(off, arrayLength(&src) - 1u)], ok);`);
@@ -83,10 +120,12 @@ function gatherRaw(x: Tensor, axes: GatherAxis[]): Tensor {
     if (n && x.size === 0) throw new Error("gather from an empty tensor");
     return out;
   }
+  const simple = simplifyAxes(axes);
+  const plain = simple.map(isPlain);
   const p = new Params().u32(n);
-  for (const a of axes) p.u32(a.size, a.srcSize, a.srcStride).i32(a.mul, a.shift, a.div);
+  for (const a of simple) p.u32(a.size, a.srcSize, a.srcStride).i32(a.mul, a.shift, a.div);
   dispatch({
-    kernel: kernel("gather", () => gatherSource(axes.length), String(axes.length)),
+    kernel: kernel("gather", () => gatherSource(plain), plain.map(Number).join("")),
     buffers: [x.buffer, out.buffer],
     params: p.bytes(),
     workgroups: grid(n),
