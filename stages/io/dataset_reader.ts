@@ -141,7 +141,12 @@ export class ImageDataset {
   async readImage(rawIndex: number): Promise<PixelImage> {
     const name = this.imageNames[rawIndex];
     if (name === undefined) throw new RangeError(`image index ${rawIndex} out of range`);
-    const image = await decodeEntry(this.zip, this.path, name);
+    const image = await decodeEntry(
+      this.zip,
+      this.path,
+      name,
+      maxPngBytes(this.resolution, this.channels),
+    );
     checkSquareImage(image, this.path, name);
     if (image.width !== this.resolution) {
       throw new DatasetError(
@@ -238,10 +243,24 @@ async function readEntry(zip: ZipReader, name: string): Promise<string> {
   }
 }
 
-async function decodeEntry(zip: ZipReader, path: string, name: string): Promise<PixelImage> {
+/**
+ * The most bytes a PNG of the dataset's resolution and channels can take: its raw 16-bit
+ * scanlines, doubled for deflate's stored blocks, chunk headers and metadata, plus 1 MiB. A
+ * larger entry is refused before it is inflated.
+ */
+export function maxPngBytes(resolution: number, channels: number): number {
+  return 2 * resolution * (1 + resolution * channels * 2) + 2 ** 20;
+}
+
+async function decodeEntry(
+  zip: ZipReader,
+  path: string,
+  name: string,
+  maxBytes?: number,
+): Promise<PixelImage> {
   let bytes: Uint8Array;
   try {
-    bytes = await zip.read(name);
+    bytes = await zip.read(name, maxBytes);
   } catch (err) {
     if (err instanceof ZipError) throw new DatasetError(path, name, stripPath(err, path, name));
     throw err;

@@ -17,6 +17,15 @@ import {
   ZIP64_MARK_32,
 } from "./zip_format.ts";
 
+/** The largest entry `read` inflates unless told otherwise (a zip bomb's first defence). */
+export const MAX_ENTRY_BYTES = 256 * 2 ** 20;
+
+/** Relative, with no ".." part: safe to join under a directory. */
+export function isSafeEntryName(name: string): boolean {
+  if (name.startsWith("/") || name.startsWith("\\") || /^[A-Za-z]:/.test(name)) return false;
+  return !name.split(/[\\/]/).includes("..");
+}
+
 /** Thrown for a damaged or unsupported archive; the message names the zip (and entry). */
 export class ZipError extends Error {
   constructor(zipPath: string, reason: string, entryName?: string) {
@@ -77,10 +86,22 @@ export class ZipReader {
     return this.#entries.has(name);
   }
 
-  /** Reads and decompresses one entry, checking its size and CRC-32. */
-  read(name: string): Promise<Uint8Array> {
+  /**
+   * Reads and decompresses one entry, checking its size and CRC-32. An entry that declares more
+   * than `maxBytes` is refused before anything is inflated (inflation stops at the declared size).
+   */
+  read(name: string, maxBytes = MAX_ENTRY_BYTES): Promise<Uint8Array> {
     const entry = this.#entries.get(name);
     if (!entry) return Promise.reject(new ZipError(this.path, "no such entry", name));
+    if (entry.uncompressedSize > maxBytes) {
+      return Promise.reject(
+        new ZipError(
+          this.path,
+          `declares ${entry.uncompressedSize} bytes, more than the ${maxBytes} allowed here`,
+          name,
+        ),
+      );
+    }
     const result = this.#queue.then(() => this.#readEntry(entry));
     this.#queue = result.catch(() => {});
     return result;
@@ -201,6 +222,9 @@ async function readCentralDirectory(
     if (recordEnd > directory.length) throw fail(`central directory cut at entry ${i}`);
     const nameStart = at + RECORD_SIZE.centralFile;
     const name = decoder.decode(directory.subarray(nameStart, nameStart + nameLength));
+    if (!isSafeEntryName(name)) {
+      throw fail(`unsafe entry name ${JSON.stringify(name)} (absolute, or with a ".." part)`);
+    }
     let uncompressedSize: number = view.getUint32(24, true);
     let compressedSize: number = view.getUint32(20, true);
     let localHeaderOffset: number = view.getUint32(42, true);

@@ -219,3 +219,36 @@ Deno.test("bad input: the writer rejects mixed shapes and bad labels and writes 
     assertEquals(listDir(dir), []);
   });
 });
+
+Deno.test("bad input: zip entry names that escape (absolute, `..`) are refused", async () => {
+  await withTempDir(async (dir) => {
+    // Our writer refuses such names: write a same-length safe name, then swap the bytes.
+    for (const name of ["../../evil.png", "/abs/x.png", "sub/../../x.png"]) {
+      const safe = "a".repeat(name.length - 4) + ".png";
+      const path = `${dir}/bad.zip`;
+      await writeRawZip(path, {
+        [safe]: png(8, 8),
+        "dataset.json": labels([[name, testLabel(0)]]),
+      });
+      const bytes = await Deno.readFile(path);
+      const [from, to] = [safe, name].map((t) => new TextEncoder().encode(t));
+      for (let i = 0; i + from.length <= bytes.length; i++) {
+        if (from.every((b, j) => bytes[i + j] === b)) bytes.set(to, i);
+      }
+      await Deno.writeFile(path, bytes);
+      await assertThrows(() => ImageDataset.open(path), /bad\.zip: .*unsafe entry name "/);
+    }
+  });
+});
+
+Deno.test("bad input: an image entry larger than its resolution allows is refused uninflated", async () => {
+  await withTempDir(async (dir) => {
+    // 3 MiB of zeros deflate to a few KiB; an 8×8 PNG can never be that large.
+    const message = await badDatasetError(dir, {
+      "a.png": png(8, 8),
+      "b.png": new Uint8Array(3 * 2 ** 20),
+      "dataset.json": labels([["a.png", testLabel(0)], ["b.png", testLabel(1)]]),
+    }, /bad\.zip: b\.png: declares 3145728 bytes, more than the \d+ allowed/);
+    assertEquals(message.includes("not a valid PNG"), false);
+  });
+});
