@@ -61,9 +61,10 @@ export async function startViewerServer(
   const controller = new AbortController();
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
+    const guard = new RequestGuard(hostname);
     server = Deno.serve(
       { port, hostname, signal: controller.signal, onListen: () => {} },
-      (request) => handle(model, request),
+      (request) => guard.refusal(request) ?? handle(model, request, guard),
     );
   } catch (e) {
     if (owned) model.dispose();
@@ -92,7 +93,47 @@ export async function startViewerServer(
   };
 }
 
-async function handle(model: ViewerModel, request: Request): Promise<Response> {
+/** The largest mesh grid a request may ask for (a 512³ grid takes minutes on a CPU adapter). */
+export const MAX_MESH_RESOLUTION = 256;
+
+/**
+ * What every request must pass: its `Host` names this server (loopback names or the bind
+ * address), not another site that resolves to it (DNS rebinding); an `Origin`, when sent, is
+ * the same host, so pages of other sites cannot call the server through the browser. One mesh
+ * (the heavy request) is computed at a time; others get 503 instead of queueing behind it.
+ */
+class RequestGuard {
+  readonly #hosts: Set<string>;
+  meshBusy = false;
+
+  constructor(bindHost: string) {
+    this.#hosts = new Set([
+      "127.0.0.1",
+      "localhost",
+      "[::1]",
+      bindHost.includes(":") ? `[${bindHost}]` : bindHost,
+    ]);
+  }
+
+  /** A 403 response for a request from elsewhere, or null. */
+  refusal(request: Request): Response | null {
+    const host = request.headers.get("host") ?? "";
+    if (!this.#hosts.has(host.replace(/:\d+$/, ""))) {
+      return text(403, `forbidden: Host ${JSON.stringify(host)} is not this viewer`);
+    }
+    const origin = request.headers.get("origin");
+    if (origin !== null && origin !== `http://${host}`) {
+      return text(403, `forbidden: Origin ${JSON.stringify(origin)} is not this viewer`);
+    }
+    return null;
+  }
+}
+
+async function handle(
+  model: ViewerModel,
+  request: Request,
+  guard: RequestGuard,
+): Promise<Response> {
   const url = new URL(request.url);
   if (request.method !== "GET" && request.method !== "HEAD") {
     return text(405, "only GET is served");
@@ -129,10 +170,13 @@ async function handle(model: ViewerModel, request: Request): Promise<Response> {
       }
       case "/mesh.ply": {
         const latent = latentParams(q);
+        const resolution = intParam(q, "res", 128, 8, MAX_MESH_RESOLUTION);
+        if (guard.meshBusy) return text(503, "busy with another mesh: retry when it is done");
+        guard.meshBusy = true;
         const { ply, faces } = await model.mesh(latent, {
-          resolution: intParam(q, "res", 128, 8, 512),
+          resolution,
           level: numberParam(q, "level", 10),
-        });
+        }).finally(() => guard.meshBusy = false);
         return new Response(asBody(ply), {
           headers: {
             "content-type": "application/octet-stream",

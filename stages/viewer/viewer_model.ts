@@ -130,7 +130,8 @@ export class ViewerModel {
     );
     const c = this.generator.config;
     return {
-      checkpoint: this.path,
+      // The last two path parts (artifact and file): no absolute paths leave the server.
+      checkpoint: this.path.split(/[\\/]/).filter(Boolean).slice(-2).join("/"),
       kind: c.kind,
       zDim: c.zDim,
       imgResolution: c.imgResolution,

@@ -10,7 +10,11 @@ import { decodePng } from "../../stages/io/png.ts";
 import { readPly } from "../../stages/eval/mesh_io.ts";
 import { fusedKernelShape, fusedRenderSource } from "../../stages/model/fused_renderer.ts";
 import { sampleRays } from "../../stages/model/rays.ts";
-import { startViewerServer, type ViewerServer } from "../../stages/viewer/server.ts";
+import {
+  MAX_MESH_RESOLUTION,
+  startViewerServer,
+  type ViewerServer,
+} from "../../stages/viewer/server.ts";
 import { serveCommandLine, viewerLinkHtml } from "../../stages/viewer/report_link.ts";
 import { cameraRays, orbitCameraLabel } from "../../stages/viewer/page/orbit_camera.js";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
@@ -153,6 +157,36 @@ Deno.test("viewer server: bad parameters → 400, unknown paths → 404", async 
     const post = await fetch(new URL("/", server.url), { method: "POST" });
     assertEquals(post.status, 405);
     await post.body?.cancel();
+  });
+});
+
+Deno.test("viewer server: a forged Host or a foreign Origin gets 403; no absolute paths; mesh grid capped", async () => {
+  await withServer(async (server) => {
+    // A raw request: fetch sets Host itself.
+    const status = async (headers: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      await conn.write(
+        new TextEncoder().encode(`GET /model.json HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`),
+      );
+      const reply = new Uint8Array(256);
+      const n = await conn.read(reply);
+      conn.close();
+      return new TextDecoder().decode(reply.subarray(0, n ?? 0)).split(" ")[1];
+    };
+    const local = `Host: 127.0.0.1:${server.port}\r\n`;
+    assertEquals(await status(`Host: attacker.example\r\n`), "403");
+    assertEquals(await status(`Host: attacker.example:${server.port}\r\n`), "403");
+    assertEquals(await status(`${local}Origin: http://attacker.example\r\n`), "403");
+    assertEquals(await status(`${local}Origin: http://127.0.0.1:${server.port}\r\n`), "200");
+    const same = await fetch(new URL("/model.json", server.url));
+    assertEquals(same.status, 200);
+    const info = await same.json();
+    if (String(info.checkpoint).startsWith("/")) {
+      throw new Error(`model.json shows an absolute path: ${info.checkpoint}`);
+    }
+    const big = await fetch(new URL(`/mesh.ply?res=${MAX_MESH_RESOLUTION + 1}`, server.url));
+    assertEquals(big.status, 400);
+    await big.body?.cancel();
   });
 });
 
