@@ -225,11 +225,9 @@ export function registerPipelineCommands(
       const points = gridPoints(parseSweepAxes(experiment.config, opts.set));
       if (opts.emit) {
         const { store } = command.optsWithGlobals() as { store?: string };
-        const given = store ?? defaultStoreRoot();
         const jobOptions: JobFileOptions = {
           experiment: experimentRef,
-          // Slurm tasks see this machine's shared filesystem: the store as an absolute path.
-          store: opts.emit === "slurm" ? path.resolve(given) : given,
+          store: store ?? defaultStoreRoot(),
           launcher: opts.launcher,
           parallelism: opts.jobs,
           sets: opts.fixed,

@@ -3,6 +3,7 @@
  * Indexed Job, one task per point, every task running `run` against one shared store (the store's
  * locks make shared upstream stages run once). We emit files; we do not schedule.
  */
+import * as path from "node:path";
 import type { SweepPoint } from "./sweep.ts";
 
 /** What the job files need to know. */
@@ -45,19 +46,23 @@ function caseBlock(points: readonly SweepPoint[], indexVar: string, indent: stri
   return lines.join("\n");
 }
 
-/** A Slurm batch script with one array task per point. */
+/**
+ * A Slurm batch script with one array task per point. The tasks see this machine's shared
+ * filesystem: a relative store becomes its absolute path here.
+ */
 export function slurmArray(points: readonly SweepPoint[], options: JobFileOptions): string {
   const name = jobName(options.experiment);
+  const store = path.resolve(options.store);
   return [
     "#!/bin/bash",
     `#SBATCH --job-name=${name}`,
     `#SBATCH --array=0-${points.length - 1}%${options.parallelism}`,
     `#SBATCH --output=${name}-%A_%a.log`,
     `# ${points.length} sweep points of ${options.experiment}, one array task each, sharing the store`,
-    `# ${options.store}. Submit with: sbatch ${name}.sbatch`,
+    `# ${store}. Submit with: sbatch ${name}.sbatch`,
     "set -euo pipefail",
     caseBlock(points, "SLURM_ARRAY_TASK_ID", ""),
-    `exec ${options.launcher} ${commonArgs(options)} "\${point[@]}"`,
+    `exec ${options.launcher} ${commonArgs({ ...options, store })} "\${point[@]}"`,
     "",
   ].join("\n");
 }
@@ -79,7 +84,7 @@ export function kubernetesJob(points: readonly SweepPoint[], options: JobFileOpt
     caseBlock(points, "JOB_COMPLETION_INDEX", ""),
     `exec ${options.launcher} ${commonArgs({ ...options, store })} "\${point[@]}"`,
   ].join("\n");
-  const q = (value: string | number) => JSON.stringify(String(value));
+  const q = (value: string) => JSON.stringify(value);
   return [
     "# " +
     `${points.length} sweep points of ${options.experiment}; apply with: kubectl apply -f ${name}.yaml`,

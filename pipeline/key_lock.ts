@@ -22,7 +22,7 @@ export interface LockOwner {
   lockedAt: string;
 }
 
-/** A held lock's lease: renewed every `LEASE_RENEW_MS`, expired (other hosts) after `LEASE_MS`. */
+/** A held lock's lease: renewed every `LEASE_RENEW_MS`, expired (any host) after `LEASE_MS`. */
 export const LEASE_MS = 10 * 60_000;
 export const LEASE_RENEW_MS = 60_000;
 
@@ -69,19 +69,14 @@ export async function acquireLock(
   for (;;) {
     options.signal?.throwIfAborted();
     if (await tryCreate(lockFile, me)) return holdLock(lockFile, me);
-    const owner = await readLock(lockFile);
-    if (owner === "unreadable") {
-      if (await leaseAge(lockFile) > LEASE_MS) {
-        if (await breakStale(lockFile, null)) options.onStaleBroken?.(null);
-        continue;
-      }
-    } else if (owner && isStale(owner, await leaseAge(lockFile))) {
-      if (await breakStale(lockFile, owner)) options.onStaleBroken?.(owner);
+    const lock = await describeLock(lockFile);
+    if (lock?.state === "stale") {
+      if (await breakStale(lockFile, lock.owner)) options.onStaleBroken?.(lock.owner);
       continue;
     }
-    if (owner !== null && !waited) {
+    if (lock && !waited) {
       waited = true;
-      options.onWait?.(owner === "unreadable" ? null : owner);
+      options.onWait?.(lock.owner);
     }
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 100));
   }
@@ -127,11 +122,10 @@ async function leaseAge(lockFile: string): Promise<number> {
   return mtime ? Date.now() - mtime.getTime() : 0;
 }
 
-/** Reads the current owner of a lock, or null when it is free or stale. */
+/** Reads the current owner of a lock, or null when it is free, stale or unreadable. */
 export async function liveLockOwner(lockFile: string): Promise<LockOwner | null> {
-  const owner = await readLock(lockFile);
-  if (owner === null || owner === "unreadable") return null;
-  return isStale(owner, await leaseAge(lockFile)) ? null : owner;
+  const lock = await describeLock(lockFile);
+  return lock?.state === "live" ? lock.owner : null;
 }
 
 /** Creates the lock with its content in one step: write a temp file, hard-link it into place. */
@@ -220,12 +214,14 @@ function processStartTime(pid: number): string | null {
   }
 }
 
-/** A lock as `unlock` shows it. */
+/** A lock and its judgement: what `acquireLock`, `status` and `unlock` go by. */
 export interface LockReport {
   file: string;
+  /** Null: the file could not be read. */
   owner: LockOwner | null;
   /** Milliseconds since the holder last renewed the lease. */
   leaseAgeMs: number;
+  /** "unreadable": within its first lease (waited on); after it, "stale" like any other. */
   state: "live" | "stale" | "unreadable";
 }
 
@@ -235,7 +231,8 @@ export async function describeLock(lockFile: string): Promise<LockReport | null>
   if (owner === null) return null;
   const leaseAgeMs = await leaseAge(lockFile);
   if (owner === "unreadable") {
-    return { file: lockFile, owner: null, leaseAgeMs, state: "unreadable" };
+    const state = leaseAgeMs > LEASE_MS ? "stale" : "unreadable";
+    return { file: lockFile, owner: null, leaseAgeMs, state };
   }
   return {
     file: lockFile,

@@ -266,7 +266,7 @@ async function executeNode(store: Store, ex: Execution): Promise<NodeOutcome> {
         owner
           ? `[${name}] waiting: pid ${owner.pid} on ${owner.host} is computing it`
           : `[${name}] waiting: its lock file cannot be read (empty or damaged); it is broken ` +
-            `once untouched for ${LEASE_MS / 60_000} min (or: unlock ${key.slice(0, 12)} --break)`,
+            `once untouched for ${LEASE_MS / 60_000} min (or: unlock --break ${key.slice(0, 12)})`,
       );
       log.event("lock_wait", { node: name, key, owner });
     },

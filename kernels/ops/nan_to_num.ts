@@ -31,9 +31,16 @@ fn nanToNum(v: f32) -> f32 {
 }`;
 }
 
+/** The replacements [nan, posinf, neginf], defaults filled in (the original's 0, ±1e5). */
+export function nanToNumReplacements(
+  { nan = 0, posinf = 1e5, neginf = -1e5 }: NanToNumOptions = {},
+): [number, number, number] {
+  return [nan, posinf, neginf];
+}
+
 /** The float64 twin of the WGSL `nanToNum`. */
 export function nanToNumValue(v: number, options: NanToNumOptions = {}): number {
-  const { nan = 0, posinf = 1e5, neginf = -1e5 } = options;
+  const [nan, posinf, neginf] = nanToNumReplacements(options);
   return Number.isNaN(v) ? nan : v === Infinity ? posinf : v === -Infinity ? neginf : v;
 }
 
@@ -55,7 +62,6 @@ export interface NanToNumOptions {
 
 /** A copy of `x` with NaN → nan, +Inf → posinf, −Inf → neginf (defaults: the original's 0, ±1e5). */
 export function nanToNum(x: Tensor, options: NanToNumOptions = {}): Tensor {
-  const { nan = 0, posinf = 1e5, neginf = -1e5 } = options;
   if (x.device === "cpu") {
     const data = Float64Array.from(x.cpuData.subarray(0, x.size), (v) => nanToNumValue(v, options));
     return Tensor.fromData(data, x.shape, "cpu");
@@ -64,7 +70,7 @@ export function nanToNum(x: Tensor, options: NanToNumOptions = {}): Tensor {
   dispatch({
     kernel: kernel("nan_to_num", NAN_TO_NUM),
     buffers: [x.buffer, y.buffer],
-    params: new Params().u32(x.size).f32(nan, posinf, neginf).bytes(),
+    params: new Params().u32(x.size).f32(...nanToNumReplacements(options)).bytes(),
     workgroups: grid(x.size),
   });
   return y;

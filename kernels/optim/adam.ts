@@ -2,15 +2,20 @@
  * Adam (Kingma & Ba), exactly as torch.optim.Adam computes it:
  *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
  *   p ← p − (lr/(1−β₁ᵗ)) · m / (√v/√(1−β₂ᵗ) + ε)
- * One fused in-place kernel per parameter (optionally sanitising the gradient first). Its state (m, v, step) is plain
- * tensors and numbers, so it checkpoints with the model.
+ * One fused in-place kernel per parameter, optionally sanitising the gradient first. Its state
+ * (m, v, step) is plain tensors and numbers, so it checkpoints with the model.
  */
 import type { Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
 import { ELEMENT_MAIN, grid, Params, paramsDecl } from "../ops/params.ts";
 import { zerosLike } from "../ops/creation.ts";
-import { type NanToNumOptions, nanToNumValue, nanToNumWgsl } from "../ops/nan_to_num.ts";
+import {
+  type NanToNumOptions,
+  nanToNumReplacements,
+  nanToNumValue,
+  nanToNumWgsl,
+} from "../ops/nan_to_num.ts";
 
 // Params: count, lr/(1−β₁ᵗ), β₁, β₂, ε, √(1−β₂ᵗ), then nan_to_num's replacements.
 const adamSource = (sanitize: boolean) =>
@@ -93,7 +98,7 @@ export class Adam {
       }
       const s = this.sanitize;
       const params = new Params().u32(p.size).f32(this.lr / bc1, b1, b2, this.eps, Math.sqrt(bc2));
-      if (s) params.f32(s.nan ?? 0, s.posinf ?? 1e5, s.neginf ?? -1e5);
+      if (s) params.f32(...nanToNumReplacements(s));
       dispatch({
         kernel: kernel("adam_step", () => adamSource(s !== null), String(s !== null)),
         buffers: [p.buffer, g.buffer, m.buffer, v.buffer],

@@ -248,7 +248,7 @@ async function readEntry(zip: ZipReader, name: string): Promise<string> {
  * scanlines, doubled for deflate's stored blocks, chunk headers and metadata, plus 1 MiB. A
  * larger entry is refused before it is inflated.
  */
-export function maxPngBytes(resolution: number, channels: number): number {
+function maxPngBytes(resolution: number, channels: number): number {
   return 2 * resolution * (1 + resolution * channels * 2) + 2 ** 20;
 }
 

@@ -59,9 +59,10 @@ export async function startViewerServer(
   const owned = typeof checkpoint === "string";
   const model = owned ? await ViewerModel.load(checkpoint) : checkpoint;
   const controller = new AbortController();
+  const urlHost = hostname.includes(":") ? `[${hostname}]` : hostname;
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    const guard = new RequestGuard(hostname);
+    const guard = new RequestGuard(urlHost);
     server = Deno.serve(
       { port, hostname, signal: controller.signal, onListen: () => {} },
       (request) => guard.refusal(request) ?? handle(model, request, guard),
@@ -79,9 +80,8 @@ export async function startViewerServer(
     throw e;
   }
   const bound = server.addr.port;
-  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return {
-    url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${bound}/`,
+    url: `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${bound}/`,
     port: bound,
     model,
     finished: server.finished,
@@ -106,13 +106,9 @@ class RequestGuard {
   readonly #hosts: Set<string>;
   meshBusy = false;
 
+  /** `bindHost` as a URL writes it (IPv6 in brackets). */
   constructor(bindHost: string) {
-    this.#hosts = new Set([
-      "127.0.0.1",
-      "localhost",
-      "[::1]",
-      bindHost.includes(":") ? `[${bindHost}]` : bindHost,
-    ]);
+    this.#hosts = new Set(["127.0.0.1", "localhost", "[::1]", bindHost]);
   }
 
   /** A 403 response for a request from elsewhere, or null. */
