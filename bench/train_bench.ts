@@ -46,6 +46,7 @@ import {
   mul,
   noGrad,
   profileReport,
+  profileShapes,
   resetPeakMemory,
   Rng,
   setProfiling,
@@ -240,7 +241,7 @@ interface Row {
   /** Per step: backward recording (overlapped), layout check, read-back wait, exchange, upload. */
   syncBreakdownMsPerStep?: Record<string, number>;
   /** `--profile`: GPU time per op over one cycle, largest first. */
-  profile?: ProfileRow[];
+  profile?: Profile;
   /** The 1-GPU s/kimg compared against, and the scaling efficiency (see the module doc). */
   baselineSecPerKimg?: number;
   scalingEfficiency?: number;
@@ -261,12 +262,13 @@ async function profileCycle(
   trainer: GanTrainer,
   real: RealBatch,
   cycle: number,
-): Promise<ProfileRow[]> {
+): Promise<Profile> {
   if (!setProfiling(true)) {
     console.log("--profile: this adapter has no timestamp queries");
-    return [];
+    return { ops: [], shapes: [] };
   }
   profileReport(true);
+  profileShapes(true);
   for (let i = 0; i < cycle; i++) await timed(() => trainer.trainStep(real));
   setProfiling(false);
   const ops = [...profileReport(true)].map(([op, { ms, count }]) => ({
@@ -289,14 +291,35 @@ async function profileCycle(
       } ms  ${r.dispatchesPerStep.toFixed(0).padStart(6)} dispatches`,
     );
   }
-  return rows;
+  // The GEMMs (convolutions, matmuls) by shape: where a faster kernel would pay most.
+  const shapes = profileShapes(true).map((s) => ({
+    op: s.op,
+    shape: s.shape,
+    msPerStep: s.ms / cycle,
+    dispatchesPerStep: s.count / cycle,
+    tflops: s.flops / (s.ms / 1000) / 1e12,
+  })).sort((a, b) => b.msPerStep - a.msPerStep);
+  console.log("  largest GEMM shapes:");
+  for (const s of shapes.slice(0, 25)) {
+    console.log(
+      `    ${s.op.padEnd(28)} ${s.shape.padEnd(52)} ${s.msPerStep.toFixed(2).padStart(7)} ms  ${
+        s.dispatchesPerStep.toFixed(1).padStart(5)
+      }×  ${s.tflops.toFixed(1).padStart(5)} TFLOP/s`,
+    );
+  }
+  return { ops: rows, shapes };
 }
 
-interface ProfileRow {
-  op: string;
-  msPerStep: number;
-  dispatchesPerStep: number;
-  share: number;
+interface Profile {
+  ops: { op: string; msPerStep: number; dispatchesPerStep: number; share: number }[];
+  /** GEMM dispatches (convolutions, matmuls) by op and shape, slowest first. */
+  shapes: {
+    op: string;
+    shape: string;
+    msPerStep: number;
+    dispatchesPerStep: number;
+    tflops: number;
+  }[];
 }
 
 async function bench(c: Case): Promise<Row> {

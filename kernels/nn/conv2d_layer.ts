@@ -4,6 +4,7 @@
  * with the layer's activation. The caller's `gain` multiplies the activation
  * gain and the clamp, as in the original.
  */
+import { scope } from "../tensor/scope.ts";
 import type { Device, Tensor } from "../tensor/tensor.ts";
 import { mul } from "../ops/elementwise.ts";
 import { zeros } from "../ops/creation.ts";
@@ -52,17 +53,19 @@ export class Conv2dLayer extends Module {
   }
 
   forward(x: Tensor, gain = 1): Tensor {
-    const act = this.options.activation ?? "linear";
-    const y = conv2dResample(x, mul(this.weight, this.weightGain), this.filter, {
-      up: this.options.up ?? 1,
-      down: this.options.down ?? 1,
-      padding: Math.floor(this.kernelSize / 2),
-    });
-    const clamp = this.options.convClamp ?? null;
-    return biasAct(y, this.bias, {
-      act,
-      gain: defaultGain(act) * gain,
-      clamp: clamp === null ? null : clamp * gain,
+    return scope(() => {
+      const act = this.options.activation ?? "linear";
+      const y = conv2dResample(x, mul(this.weight, this.weightGain), this.filter, {
+        up: this.options.up ?? 1,
+        down: this.options.down ?? 1,
+        padding: Math.floor(this.kernelSize / 2),
+      });
+      const clamp = this.options.convClamp ?? null;
+      return biasAct(y, this.bias, {
+        act,
+        gain: defaultGain(act) * gain,
+        clamp: clamp === null ? null : clamp * gain,
+      });
     });
   }
 }

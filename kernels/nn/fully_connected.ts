@@ -3,6 +3,7 @@
  * stored as N(0,1)/lr_mul and scaled at run time by lr_mul/√fan_in, biases by
  * lr_mul, so every layer learns at the same effective rate.
  */
+import { scope } from "../tensor/scope.ts";
 import type { Device, Tensor } from "../tensor/tensor.ts";
 import { add, mul } from "../ops/elementwise.ts";
 import { full } from "../ops/creation.ts";
@@ -50,10 +51,12 @@ export class FullyConnected extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const w = mul(this.weight, this.weightGain);
-    const b = this.bias && (this.biasGain !== 1 ? mul(this.bias, this.biasGain) : this.bias);
-    const y = matmul(x, w, { transB: true });
-    if (this.activation === "linear") return b ? add(y, b) : y;
-    return biasAct(y, b, { act: this.activation, dim: y.rank - 1 });
+    return scope(() => {
+      const w = mul(this.weight, this.weightGain);
+      const b = this.bias && (this.biasGain !== 1 ? mul(this.bias, this.biasGain) : this.bias);
+      const y = matmul(x, w, { transB: true });
+      if (this.activation === "linear") return b ? add(y, b) : y;
+      return biasAct(y, b, { act: this.activation, dim: y.rank - 1 });
+    });
   }
 }

@@ -9,6 +9,7 @@
  * - fused (eval mode): one grouped convolution with per-sample weights
  *   w·s·d, the batch folded into the channel axis (+ noise).
  */
+import { scope } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { add, mul, rsqrt, square } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
@@ -52,38 +53,46 @@ export function modulatedConv2d(
   styles: Tensor,
   options: ModulatedConv2dOptions = {},
 ): Tensor {
-  const [n, cin, h, w] = x.shape;
-  const [cout, wcin, kh, kw] = weight.shape;
-  if (wcin !== cin || styles.shape[0] !== n || styles.shape[1] !== cin) {
-    throw new Error(
-      `modulatedConv2d: x [${x.shape}], weight [${weight.shape}] and styles [${styles.shape}] do not fit`,
+  return scope(() => {
+    const [n, cin, h, w] = x.shape;
+    const [cout, wcin, kh, kw] = weight.shape;
+    if (wcin !== cin || styles.shape[0] !== n || styles.shape[1] !== cin) {
+      throw new Error(
+        `modulatedConv2d: x [${x.shape}], weight [${weight.shape}] and styles [${styles.shape}] do not fit`,
+      );
+    }
+    const demodulate = options.demodulate ?? true;
+    const filter = options.filter ?? defaultFilter;
+    const resample = {
+      up: options.up ?? 1,
+      down: options.down ?? 1,
+      padding: options.padding ?? 0,
+    };
+    const noise = options.noise ?? null;
+
+    if (!options.fused) {
+      let y = mul(x, reshape(styles, [n, cin, 1, 1]));
+      y = conv2dResample(y, weight, filter, resample);
+      if (demodulate) {
+        y = mul(y, reshape(demodulationCoefficients(weight, styles), [n, cout, 1, 1]));
+      }
+      return noise ? add(y, noise) : y;
+    }
+
+    let wn = mul(reshape(weight, [1, cout, cin, kh, kw]), reshape(styles, [n, 1, cin, 1, 1]));
+    if (demodulate) {
+      const d = rsqrt(add(sum(square(wn), [2, 3, 4]), 1e-8));
+      wn = mul(wn, reshape(d, [n, cout, 1, 1, 1]));
+    }
+    const grouped = conv2dResample(
+      reshape(x, [1, n * cin, h, w]),
+      reshape(wn, [n * cout, cin, kh, kw]),
+      filter,
+      { ...resample, groups: n },
     );
-  }
-  const demodulate = options.demodulate ?? true;
-  const filter = options.filter ?? defaultFilter;
-  const resample = { up: options.up ?? 1, down: options.down ?? 1, padding: options.padding ?? 0 };
-  const noise = options.noise ?? null;
-
-  if (!options.fused) {
-    let y = mul(x, reshape(styles, [n, cin, 1, 1]));
-    y = conv2dResample(y, weight, filter, resample);
-    if (demodulate) y = mul(y, reshape(demodulationCoefficients(weight, styles), [n, cout, 1, 1]));
+    const y = reshape(grouped, [n, cout, grouped.shape[2], grouped.shape[3]]);
     return noise ? add(y, noise) : y;
-  }
-
-  let wn = mul(reshape(weight, [1, cout, cin, kh, kw]), reshape(styles, [n, 1, cin, 1, 1]));
-  if (demodulate) {
-    const d = rsqrt(add(sum(square(wn), [2, 3, 4]), 1e-8));
-    wn = mul(wn, reshape(d, [n, cout, 1, 1, 1]));
-  }
-  const grouped = conv2dResample(
-    reshape(x, [1, n * cin, h, w]),
-    reshape(wn, [n * cout, cin, kh, kw]),
-    filter,
-    { ...resample, groups: n },
-  );
-  const y = reshape(grouped, [n, cout, grouped.shape[2], grouped.shape[3]]);
-  return noise ? add(y, noise) : y;
+  });
 }
 
 const defaultFilter = setupFilter([1, 3, 3, 1]);

@@ -114,6 +114,10 @@ function geometry(
 }
 
 const outShape = (g: ConvGeometry) => [g.n, g.cout, g.oh, g.ow];
+
+/** The geometry as profiles name it (bench/conv_shapes_torch.py reads this form back). */
+const shapeName = (g: ConvGeometry) =>
+  `N${g.n} C${g.cin} H${g.h} W${g.w} O${g.cout} k${g.kh}x${g.kw} s${g.sy}x${g.sx} p${g.py}x${g.px} g${g.groups}`;
 const sameShape = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -554,6 +558,7 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     splits: 1,
     kChunk: K,
     extra: convParams(g),
+    shape: shapeName(g),
   });
   if (wk !== w) wk.dispose();
   return out;
@@ -591,6 +596,7 @@ function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     splits: 1,
     kChunk: K,
     extra: convParams(g),
+    shape: shapeName(g),
   });
   if (wk !== w) wk.dispose();
   return dx;
@@ -626,6 +632,7 @@ function weightGradRaw(x: Tensor, gy: Tensor, g: ConvGeometry, wShape: readonly 
     splits,
     kChunk,
     extra: convParams(g, size),
+    shape: shapeName(g),
   });
   if (splits === 1) return partial;
   // Fixed-order sum over the splits: deterministic, unlike float atomics.
@@ -647,6 +654,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   return record(forwardRaw(x, w, g), {
     name: "conv2d",
     inputs: [x, w],
+    saved: [...(x.requiresGrad ? [w] : []), ...(w.requiresGrad ? [x] : [])],
     backward: (gy) => [
       x.requiresGrad ? conv2dInputGrad(gy, w, x.shape, options) : null,
       w.requiresGrad ? conv2dWeightGrad(x, gy, w.shape, options) : null,
@@ -670,6 +678,7 @@ export function conv2dInputGrad(
   return record(inputGradRaw(gy, w, g), {
     name: "conv2d_input_grad",
     inputs: [gy, w],
+    saved: [...(gy.requiresGrad ? [w] : []), ...(w.requiresGrad ? [gy] : [])],
     backward: (gg) => [
       gy.requiresGrad ? conv2d(gg, w, options) : null,
       w.requiresGrad ? conv2dWeightGrad(gg, gy, w.shape, options) : null,
@@ -693,6 +702,7 @@ export function conv2dWeightGrad(
   return record(weightGradRaw(x, gy, g, wShape), {
     name: "conv2d_weight_grad",
     inputs: [x, gy],
+    saved: [...(x.requiresGrad ? [gy] : []), ...(gy.requiresGrad ? [x] : [])],
     backward: (gg) => [
       x.requiresGrad ? conv2dInputGrad(gy, gg, x.shape, options) : null,
       gy.requiresGrad ? conv2d(x, gg, options) : null,

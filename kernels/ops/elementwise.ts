@@ -23,7 +23,18 @@ interface MapOp {
   cpu: (...x: number[]) => number;
   /** Gradients w.r.t. each operand given the output gradient `g`, inputs and output. */
   backward?: (g: Tensor, inputs: Operand[], out: Tensor) => (Tensor | null)[];
+  /**
+   * Which values `backward` reads (operand indices, "out"), given which operands need a
+   * gradient: what a memory scope keeps for it (GradFn.saved). Omitted: none.
+   */
+  reads?: (needsGrad: boolean[]) => (number | "out")[];
 }
+
+/** Whether an operand is a tensor that needs a gradient (backward rules skip the others). */
+const needs = (o: Operand) => o instanceof Tensor && o.requiresGrad;
+const X = () => [0];
+const OUT = () => ["out" as const];
+const BOTH = () => [0, 1];
 
 function sigmoid64(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
@@ -34,64 +45,106 @@ function softplus64(x: number): number {
 
 const ops = {
   neg: { wgsl: "-$0", cpu: (a) => -a, backward: (g) => [neg(g)] },
-  exp: { wgsl: "exp($0)", cpu: Math.exp, backward: (g, _, y) => [mul(g, y)] },
-  log: { wgsl: "log($0)", cpu: Math.log, backward: (g, [x]) => [div(g, x)] },
-  sqrt: { wgsl: "sqrt($0)", cpu: Math.sqrt, backward: (g, _, y) => [div(mul(g, 0.5), y)] },
+  exp: { wgsl: "exp($0)", cpu: Math.exp, backward: (g, _, y) => [mul(g, y)], reads: OUT },
+  log: { wgsl: "log($0)", cpu: Math.log, backward: (g, [x]) => [div(g, x)], reads: X },
+  sqrt: {
+    wgsl: "sqrt($0)",
+    cpu: Math.sqrt,
+    backward: (g, _, y) => [div(mul(g, 0.5), y)],
+    reads: OUT,
+  },
   rsqrt: {
     wgsl: "inverseSqrt($0)",
     cpu: (a) => 1 / Math.sqrt(a),
     backward: (g, _, y) => [mul(g, mul(mul(y, mul(y, y)), -0.5))],
+    reads: OUT,
   },
-  abs: { wgsl: "abs($0)", cpu: Math.abs, backward: (g, [x]) => [mul(g, sign(x as Tensor))] },
+  abs: {
+    wgsl: "abs($0)",
+    cpu: Math.abs,
+    backward: (g, [x]) => [mul(g, sign(x as Tensor))],
+    reads: X,
+  },
   sign: { wgsl: "sign($0)", cpu: Math.sign },
   floor: { wgsl: "floor($0)", cpu: Math.floor },
-  sin: { wgsl: "sin($0)", cpu: Math.sin, backward: (g, [x]) => [mul(g, cos(x as Tensor))] },
-  cos: { wgsl: "cos($0)", cpu: Math.cos, backward: (g, [x]) => [neg(mul(g, sin(x as Tensor)))] },
+  sin: {
+    wgsl: "sin($0)",
+    cpu: Math.sin,
+    backward: (g, [x]) => [mul(g, cos(x as Tensor))],
+    reads: X,
+  },
+  cos: {
+    wgsl: "cos($0)",
+    cpu: Math.cos,
+    backward: (g, [x]) => [neg(mul(g, sin(x as Tensor)))],
+    reads: X,
+  },
   tanh: {
     wgsl: "tanh($0)",
     cpu: Math.tanh,
     backward: (g, _, y) => [mul(g, sub(1, mul(y, y)))],
+    reads: OUT,
   },
   sigmoid: {
     // Written to stay finite for large |x| on every adapter.
     wgsl: "select(exp($0) / (1.0 + exp($0)), 1.0 / (1.0 + exp(-$0)), $0 >= 0.0)",
     cpu: sigmoid64,
     backward: (g, _, y) => [mul(g, mul(y, sub(1, y)))],
+    reads: OUT,
   },
   softplus: {
     wgsl: "select(log(1.0 + exp($0)), $0, $0 > 20.0)",
     cpu: softplus64,
     backward: (g, [x]) => [mul(g, sigmoid(x as Tensor))],
+    reads: X,
   },
   reciprocal: {
     wgsl: "1.0 / $0",
     cpu: (a) => 1 / a,
     backward: (g, _, y) => [neg(mul(g, mul(y, y)))],
+    reads: OUT,
   },
-  square: { wgsl: "$0 * $0", cpu: (a) => a * a, backward: (g, [x]) => [mul(g, mul(x, 2))] },
+  square: {
+    wgsl: "$0 * $0",
+    cpu: (a) => a * a,
+    backward: (g, [x]) => [mul(g, mul(x, 2))],
+    reads: X,
+  },
   relu: {
     wgsl: "max($0, 0.0)",
     cpu: (a) => Math.max(a, 0),
     backward: (g, [x]) => [mul(g, gt(x, 0))],
+    reads: X,
   },
   leakyRelu: {
     wgsl: "select($0 * $1, $0, $0 > 0.0)",
     cpu: (x, slope) => (x > 0 ? x : x * slope),
     backward: (g, [x, slope]) => [mul(g, where(gt(x, 0), 1, slope)), null],
+    reads: () => [0, 1],
   },
   clamp: {
     wgsl: "clamp($0, $1, $2)",
     cpu: (x, lo, hi) => Math.min(Math.max(x, lo), hi),
     // PyTorch passes the gradient where lo ≤ x ≤ hi.
     backward: (g, [x, lo, hi]) => [mul(g, mul(ge(x, lo), le(x, hi))), null, null],
+    reads: () => [0, 1, 2],
   },
   add: { wgsl: "$0 + $1", cpu: (a, b) => a + b, backward: (g) => [g, g] },
   sub: { wgsl: "$0 - $1", cpu: (a, b) => a - b, backward: (g) => [g, neg(g)] },
-  mul: { wgsl: "$0 * $1", cpu: (a, b) => a * b, backward: (g, [a, b]) => [mul(g, b), mul(g, a)] },
+  mul: {
+    wgsl: "$0 * $1",
+    cpu: (a, b) => a * b,
+    backward: (g, [a, b]) => [needs(a) ? mul(g, b) : null, needs(b) ? mul(g, a) : null],
+    reads: ([da, db]) => [...(da ? [1] : []), ...(db ? [0] : [])],
+  },
   div: {
     wgsl: "$0 / $1",
     cpu: (a, b) => a / b,
-    backward: (g, [a, b]) => [div(g, b), neg(div(mul(g, a), mul(b, b)))],
+    backward: (g, [a, b]) => [
+      needs(a) ? div(g, b) : null,
+      needs(b) ? neg(div(mul(g, a), mul(b, b))) : null,
+    ],
+    reads: ([, db]) => (db ? [0, 1] : [1]),
   },
   pow: {
     // x^p for x > 0, or any x with an integer-valued p.
@@ -99,9 +152,10 @@ const ops = {
       "select(pow(abs($0), $1) * select(1.0, -1.0, $0 < 0.0 && fract($1 * 0.5) != 0.0), pow($0, $1), $0 > 0.0)",
     cpu: (a, b) => Math.pow(a, b),
     backward: (g, [a, b], y) => [
-      mul(g, mul(b, pow(a, sub(b, 1)))),
-      typeof b === "number" ? null : mul(g, mul(y, log(a as Tensor))),
+      needs(a) ? mul(g, mul(b, pow(a, sub(b, 1)))) : null,
+      needs(b) ? mul(g, mul(y, log(a as Tensor))) : null,
     ],
+    reads: ([, db]) => (db ? [0, 1, "out"] : [0, 1]),
   },
   maximum: {
     wgsl: "max($0, $1)",
@@ -111,6 +165,7 @@ const ops = {
       const wa = add(gt(a, b), mul(eq(a, b), 0.5));
       return [mul(g, wa), mul(g, sub(1, wa))];
     },
+    reads: BOTH,
   },
   minimum: {
     wgsl: "min($0, $1)",
@@ -119,6 +174,7 @@ const ops = {
       const wa = add(lt(a, b), mul(eq(a, b), 0.5));
       return [mul(g, wa), mul(g, sub(1, wa))];
     },
+    reads: BOTH,
   },
   gt: { wgsl: "select(0.0, 1.0, $0 > $1)", cpu: (a, b) => Number(a > b) },
   ge: { wgsl: "select(0.0, 1.0, $0 >= $1)", cpu: (a, b) => Number(a >= b) },
@@ -129,6 +185,7 @@ const ops = {
     wgsl: "select($2, $1, $0 != 0.0)",
     cpu: (c, a, b) => (c !== 0 ? a : b),
     backward: (g, [c]) => [null, where(c, g, 0), where(c, 0, g)],
+    reads: X,
   },
 } satisfies Record<string, MapOp>;
 
@@ -236,9 +293,12 @@ function apply(name: MapOpName, ...operands: Operand[]): Tensor {
   const op: MapOp = ops[name];
   const tensorInputs = operands.filter((o): o is Tensor => o instanceof Tensor);
   if (!op.backward) return out;
+  const needsGrad = operands.map(needs);
   return record(out, {
     name,
     inputs: tensorInputs,
+    saved: (op.reads?.(needsGrad) ?? []).map((r) => r === "out" ? out : operands[r])
+      .filter((t): t is Tensor => t instanceof Tensor),
     backward: (g) => {
       const grads = op.backward!(g, operands, out);
       const result: (Tensor | null)[] = [];

@@ -351,6 +351,8 @@ export interface GemmLaunch {
   /** K per split (a multiple of BK). */
   kChunk: number;
   extra: number[];
+  /** The shape profiles report (default: the GEMM's M×N×K). */
+  shape?: string;
 }
 
 /** Records the dispatches of a GEMM (several when the batch exceeds the z limit). */
@@ -372,7 +374,14 @@ export function launchGemm(
   for (let b0 = 0; b0 < l.batch; b0 += perDispatch) {
     const nb = Math.min(perDispatch, l.batch - b0);
     const p = new Params().u32(l.M, l.N, l.K, l.kChunk, mTiles, nTiles, l.splits, b0, ...l.extra);
-    dispatch({ kernel: k, buffers, params: p.bytes(), workgroups: [x, y, nb * l.splits] });
+    dispatch({
+      kernel: k,
+      buffers,
+      params: p.bytes(),
+      workgroups: [x, y, nb * l.splits],
+      shape: l.shape ?? `${l.M}×${l.N}×${l.K}${l.batch > 1 ? ` ×${l.batch}` : ""}`,
+      flops: 2 * l.M * l.N * l.K * nb,
+    });
   }
 }
 

@@ -583,6 +583,7 @@ export function gridSampleImageGrad(
   return record(out, {
     name: "grid_sample_image_grad",
     inputs: [gOut, grid],
+    saved: [grid],
     backward: (
       gg,
     ) => [gridSample(gg, grid), grid.requiresGrad ? noSecondOrder("∂²/∂image∂grid") : null],
@@ -595,6 +596,7 @@ export function gridSampleGridGrad(gOut: Tensor, image: Tensor, grid: Tensor): T
   return record(out, {
     name: "grid_sample_grid_grad",
     inputs: [gOut, image, grid],
+    saved: [],
     backward: () => noSecondOrder("through ∂/∂grid"),
   });
 }
@@ -608,6 +610,7 @@ export function gridSample(image: Tensor, grid: Tensor): Tensor {
   return record(out, {
     name: "grid_sample",
     inputs: [image, grid],
+    saved: grid.requiresGrad ? [image, grid] : [grid],
     backward: (g) => [
       image.requiresGrad ? gridSampleImageGrad(g, grid, image.shape) : null,
       grid.requiresGrad ? gridSampleGridGrad(g, image, grid) : null,

@@ -215,6 +215,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   return record(out, {
     name: "matmul",
     inputs: [a, b],
+    saved: [...(a.requiresGrad ? [b] : []), ...(b.requiresGrad ? [a] : [])],
     backward: (g) => {
       // With A' = op(A), B' = op(B): dA' = g·B'ᵀ and dB' = A'ᵀ·g; a stored-transposed
       // operand receives the transpose, which is again one product with flags.

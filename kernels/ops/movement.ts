@@ -148,6 +148,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   return record(x.viewAs(resolved), {
     name: "reshape",
     inputs: [x],
+    saved: [],
     backward: (g) => [reshape(g, x.shape)],
   });
 }
@@ -171,7 +172,12 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
     })),
   );
   const inverse = perm.map((_, i) => perm.indexOf(i));
-  return record(out, { name: "permute", inputs: [x], backward: (g) => [permute(g, inverse)] });
+  return record(out, {
+    name: "permute",
+    inputs: [x],
+    saved: [],
+    backward: (g) => [permute(g, inverse)],
+  });
 }
 
 /** Swaps two axes. */
@@ -196,7 +202,12 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
     return { size: d, srcSize: d, srcStride: own === 1 ? 0 : strides[j], mul: 1, shift: 0, div: 1 };
   });
   const out = gatherRaw(x, axes);
-  return record(out, { name: "expand", inputs: [x], backward: (g) => [sumTo(g, x.shape)] });
+  return record(out, {
+    name: "expand",
+    inputs: [x],
+    saved: [],
+    backward: (g) => [sumTo(g, x.shape)],
+  });
 }
 
 /** Per-axis range [start, end) with step, or null for the whole axis. */
@@ -232,6 +243,7 @@ export function slice(x: Tensor, ranges: SliceRange[]): Tensor {
   return record(out, {
     name: "slice",
     inputs: [x],
+    saved: [],
     backward: (g) => [unslice(g, x.shape, spec.map((s) => [s.start, s.step]))],
   });
 }
@@ -254,7 +266,12 @@ function unslice(g: Tensor, shape: readonly number[], spec: [number, number][]):
     [start, step],
     i,
   ) => [start, start + step * g.shape[i], step]);
-  return record(out, { name: "unslice", inputs: [g], backward: (gg) => [slice(gg, ranges)] });
+  return record(out, {
+    name: "unslice",
+    inputs: [g],
+    saved: [],
+    backward: (gg) => [slice(gg, ranges)],
+  });
 }
 
 /** Zero padding: pads[i] = [before, after] for axis i (missing axes unpadded; negative crops). */
@@ -343,6 +360,7 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   return record(out, {
     name: "concat",
     inputs: xs,
+    saved: [],
     backward: (g) =>
       xs.map((t, k) => {
         const r: SliceRange[] = t.shape.map(() => null);

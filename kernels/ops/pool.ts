@@ -269,6 +269,7 @@ function maxPoolScatter(grad: Tensor, argmax: Tensor, g: PoolGeometry, like: Ten
   return record(out, {
     name: "max_pool2d_scatter",
     inputs: [grad],
+    saved: [argmax],
     backward: (gg) => [maxPoolSelect(gg, argmax, g)],
   });
 }
@@ -297,6 +298,7 @@ function maxPoolSelect(x: Tensor, argmax: Tensor, g: PoolGeometry): Tensor {
   return record(out, {
     name: "max_pool2d_select",
     inputs: [x],
+    saved: [argmax],
     backward: (gg) => [maxPoolScatter(gg, argmax, g, x)],
   });
 }
@@ -312,6 +314,7 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   return record(values, {
     name: "max_pool2d",
     inputs: [x],
+    saved: [argmax],
     backward: (grad) => [maxPoolScatter(grad, argmax, g, x)],
   });
 }
@@ -420,6 +423,7 @@ function avgPoolForward(x: Tensor, g: PoolGeometry, includePad: boolean): Tensor
   return record(out, {
     name: "avg_pool2d",
     inputs: [x],
+    saved: [],
     backward: (grad) => [avgPoolScatter(grad, g, includePad, x)],
   });
 }
@@ -458,6 +462,7 @@ function avgPoolScatter(grad: Tensor, g: PoolGeometry, includePad: boolean, like
   return record(out, {
     name: "avg_pool2d_scatter",
     inputs: [grad],
+    saved: [],
     backward: (gg) => [avgPoolForward(gg, g, includePad)],
   });
 }

@@ -205,6 +205,7 @@ export function sum(x: Tensor, axes?: number | number[], options: ReduceOptions 
   const out = record(reduceRaw("sum", x, ax), {
     name: "sum",
     inputs: [x],
+    saved: [],
     backward: (g) => [expand(g, x.shape)],
   });
   return finish(out, x, ax, options.keepDims ?? false);
@@ -220,11 +221,13 @@ export function mean(x: Tensor, axes?: number | number[], options: ReduceOptions
 /** Maximum over `axes`; the gradient is shared evenly among tied maxima. */
 export function max(x: Tensor, axes?: number | number[], options: ReduceOptions = {}): Tensor {
   const ax = normalizeAxes(axes, x.rank);
-  const out = record(reduceRaw("max", x, ax), {
+  const values = reduceRaw("max", x, ax);
+  const out = record(values, {
     name: "max",
     inputs: [x],
+    saved: [x, values],
     backward: (g) => {
-      const mask = eq(x, out);
+      const mask = eq(x, values);
       const count = sum(mask, ax, { keepDims: true });
       return [mul(div(mask, count), g)];
     },

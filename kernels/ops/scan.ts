@@ -89,6 +89,7 @@ export function cumsum(x: Tensor, axis: number, options: ScanOptions = {}): Tens
   return record(out, {
     name: "cumsum",
     inputs: [x],
+    saved: [],
     backward: (g) => [cumsum(g, axis, { exclusive: options.exclusive, reverse: !options.reverse })],
   });
 }
@@ -99,6 +100,7 @@ export function cumprod(x: Tensor, axis: number, options: ScanOptions = {}): Ten
   return record(out, {
     name: "cumprod",
     inputs: [x],
+    saved: [x, out],
     backward: (g) => [
       div(
         cumsum(mul(g, out), axis, { exclusive: options.exclusive, reverse: !options.reverse }),

@@ -190,6 +190,7 @@ export function takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor 
   return record(out, {
     name: "take_along_axis",
     inputs: [x],
+    saved: [idx],
     backward: (g) => [scatterAddAlongAxis(g, idx, x.shape[ax], ax)],
   });
 }
@@ -215,6 +216,7 @@ export function scatterAddAlongAxis(
   return record(out, {
     name: "scatter_add_along_axis",
     inputs: [src],
+    saved: [indices],
     backward: (g) => [takeAlongAxis(g, indices, ax)],
   });
 }

@@ -40,6 +40,10 @@ export interface Dispatch {
   buffers: (GPUBuffer | BufferSlice)[];
   params?: ArrayBufferView;
   workgroups: [number, number?, number?];
+  /** What it computes (a convolution's geometry, a GEMM's sizes): profiles total time per shape. */
+  shape?: string;
+  /** Floating-point operations, for the rate a profile reports per shape. */
+  flops?: number;
 }
 
 const ARENA_BYTES = 1 << 16;
@@ -53,6 +57,15 @@ interface Arena {
 
 interface ProfileSlot {
   op: string;
+  shape?: string;
+  flops?: number;
+}
+
+/** GPU time of one op, or of one op at one shape. */
+export interface ProfileTotal {
+  ms: number;
+  count: number;
+  flops: number;
 }
 
 let encoder: GPUCommandEncoder | null = null;
@@ -66,7 +79,9 @@ let profiling = false;
 let querySet: GPUQuerySet | null = null;
 const QUERY_CAPACITY = 4096;
 let profileSlots: ProfileSlot[] = [];
-const profileTotals = new Map<string, { ms: number; count: number }>();
+const profileTotals = new Map<string, ProfileTotal>();
+/** Keyed by op and shape, for the dispatches that name their shape. */
+const shapeTotals = new Map<string, ProfileTotal & { op: string; shape: string }>();
 const pendingProfileReads: Promise<void>[] = [];
 
 function currentEncoder(): GPUCommandEncoder {
@@ -155,7 +170,7 @@ export function dispatch(d: Dispatch): void {
     if (profileSlots.length === QUERY_CAPACITY / 2) seal();
     endPass();
     const slot = profileSlots.length;
-    profileSlots.push({ op: d.kernel.op });
+    profileSlots.push({ op: d.kernel.op, shape: d.shape, flops: d.flops });
     p = currentEncoder().beginComputePass({
       timestampWrites: {
         querySet,
@@ -342,12 +357,23 @@ function seal(): void {
 async function readProfile(buffer: GPUBuffer, slots: ProfileSlot[]): Promise<void> {
   await buffer.mapAsync(MAP_READ);
   const t = new BigUint64Array(buffer.getMappedRange());
-  slots.forEach((s, i) => {
-    const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
-    const e = profileTotals.get(s.op) ?? { ms: 0, count: 0 };
+  const add = (e: ProfileTotal, ms: number, s: ProfileSlot) => {
     e.ms += ms;
     e.count++;
-    profileTotals.set(s.op, e);
+    e.flops += s.flops ?? 0;
+  };
+  slots.forEach((s, i) => {
+    const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+    let e = profileTotals.get(s.op);
+    if (!e) profileTotals.set(s.op, e = { ms: 0, count: 0, flops: 0 });
+    add(e, ms, s);
+    if (s.shape === undefined) return;
+    const key = `${s.op} ${s.shape}`;
+    let byShape = shapeTotals.get(key);
+    if (!byShape) {
+      shapeTotals.set(key, byShape = { op: s.op, shape: s.shape, ms: 0, count: 0, flops: 0 });
+    }
+    add(byShape, ms, s);
   });
   buffer.unmap();
   buffer.destroy();
@@ -404,9 +430,16 @@ export function setProfiling(on: boolean): boolean {
 }
 
 /** GPU time per op name since the last reset, in milliseconds (profiling mode). */
-export function profileReport(reset = true): Map<string, { ms: number; count: number }> {
+export function profileReport(reset = true): Map<string, ProfileTotal> {
   const copy = new Map(profileTotals);
   if (reset) profileTotals.clear();
+  return copy;
+}
+
+/** GPU time per op and shape since the last reset, for the dispatches that name their shape. */
+export function profileShapes(reset = true): (ProfileTotal & { op: string; shape: string })[] {
+  const copy = [...shapeTotals.values()];
+  if (reset) shapeTotals.clear();
   return copy;
 }
 

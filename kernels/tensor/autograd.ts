@@ -5,7 +5,8 @@
  * code, so with `createGraph` the gradient is itself a graph and can be
  * differentiated again (R1 needs the gradient of a gradient norm).
  */
-import { type GradFn, setTensorTracker, type Tensor } from "./tensor.ts";
+import { type GradFn, savedBy, setTensorTracker, type Tensor } from "./tensor.ts";
+import { scope } from "./scope.ts";
 import { turnEventLoop } from "../runtime/event_loop.ts";
 
 let gradEnabled = true;
@@ -207,6 +208,15 @@ function* backwardSteps(
       else finalAfter.set(pos, [i]);
     });
   }
+  // Without createGraph, a value kept only for this pass (`savedOnly`) is released once the
+  // last rule reading it has run, as PyTorch frees a graph's buffers during backward.
+  const reads = new Map<Tensor, number>();
+  if (!createGraph) {
+    for (const t of order) {
+      if (!t.gradFn || !needed.has(t.id)) continue;
+      for (const s of savedBy(t)) if (s.savedOnly) reads.set(s, (reads.get(s) ?? 0) + 1);
+    }
+  }
   const refs = new Map<Tensor, number>();
   const grads = new Map<number, Tensor>();
   const release = (t: Tensor) => {
@@ -232,7 +242,10 @@ function* backwardSteps(
     }
     const g = grads.get(t.id);
     if (!g || !t.gradFn || !needed.has(t.id)) continue;
-    const inGrads = t.gradFn.backward(g);
+    // In a scope: the rule's temporaries go when it returns (with createGraph, but what the
+    // new graph reads).
+    const rule = t.gradFn;
+    const inGrads = scope(() => rule.backward(g));
     t.gradFn.inputs.forEach((inp, i) => {
       const gi = inGrads[i];
       if (!gi || !inp.requiresGrad || !needed.has(inp.id)) {
@@ -247,6 +260,15 @@ function* backwardSteps(
     if (!wanted.has(t.id)) {
       grads.delete(t.id);
       release(g);
+    }
+    for (const s of reads.size ? savedBy(t) : []) {
+      const n = reads.get(s);
+      if (n === undefined) continue;
+      if (n > 1) reads.set(s, n - 1);
+      else {
+        reads.delete(s);
+        s.releaseValue();
+      }
     }
     yield;
   }

@@ -1,10 +1,14 @@
 /**
  * Memory scopes: every tensor created inside a scope is disposed when it ends,
- * except the tensors it returns and tensors marked `keep()`. A training step
- * runs in one scope, so its intermediates (and the autograd graph holding
- * them) are released deterministically, without relying on the JS GC.
+ * except the tensors it returns, tensors marked `keep()`, and the values the
+ * returned tensors' backward pass will read (`GradFn.saved`); intermediates the
+ * backward only walks through lose their storage but stay graph nodes. A
+ * training step runs in one scope, so its intermediates (and the autograd graph
+ * holding them) are released deterministically, without relying on the JS GC;
+ * scopes around layers inside it free what a layer's backward does not need as
+ * soon as the layer returns, as PyTorch frees unsaved activations.
  */
-import { setTensorTracker, Tensor } from "./tensor.ts";
+import { nextTensorId, savedBy, setTensorTracker, Tensor } from "./tensor.ts";
 
 function collectReturned(value: unknown, into: Set<Tensor>, depth = 0): void {
   if (depth > 8 || value === null || typeof value !== "object") return;
@@ -22,25 +26,56 @@ function collectReturned(value: unknown, into: Set<Tensor>, depth = 0): void {
   }
 }
 
-function release(created: Tensor[], result: unknown, outer: ((t: Tensor) => void) | null): void {
+/**
+ * The tensors whose values a later backward pass reads (`GradFn.saved`), and the graph nodes
+ * passed on the way, which must stay nodes even where their values go: found by walking the
+ * graph back from the survivors through every tensor created since the scope opened (ids
+ * from `firstId`), its inner scopes' included.
+ */
+function graphNeeds(roots: Iterable<Tensor>, firstId: number) {
+  const saved = new Set<Tensor>();
+  const nodes = new Set<Tensor>();
+  const stack = [...roots];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (nodes.has(t) || !t.gradFn) continue;
+    nodes.add(t);
+    for (const s of savedBy(t)) if (s.id >= firstId) saved.add(s);
+    for (const x of t.gradFn.inputs) if (x.id >= firstId) stack.push(x);
+  }
+  return { saved, nodes };
+}
+
+function release(
+  created: Tensor[],
+  firstId: number,
+  result: unknown,
+  outer: ((t: Tensor) => void) | null,
+): void {
   const survivors = new Set<Tensor>();
   collectReturned(result, survivors);
+  for (const t of created) if (t.kept) survivors.add(t);
+  const { saved, nodes } = graphNeeds(survivors, firstId);
   for (const t of created) {
-    if (t.kept || survivors.has(t)) {
+    if (survivors.has(t) || saved.has(t)) {
+      if (!survivors.has(t)) t.savedOnly = true;
       outer?.(t); // survivors belong to the enclosing scope
-      continue;
+    } else if (nodes.has(t)) {
+      t.releaseValue();
+    } else {
+      t.dispose();
     }
-    t.dispose();
   }
 }
 
 /** Starts tracking new tensors; the returned function ends the scope, releasing all but `result`'s. */
 function openScope(): (result: unknown) => void {
   const created: Tensor[] = [];
+  const firstId = nextTensorId();
   const outer = setTensorTracker((t) => created.push(t));
   return (result) => {
     setTensorTracker(outer);
-    release(created, result, outer);
+    release(created, firstId, result, outer);
   };
 }
 

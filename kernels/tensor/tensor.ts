@@ -25,9 +25,20 @@ export interface GradFn {
   inputs: Tensor[];
   /** Gradients w.r.t. `inputs` (null where an input needs none), written with differentiable ops. */
   backward(grad: Tensor): (Tensor | null)[];
+  /**
+   * The tensors whose values `backward` reads: some inputs, the output, or tensors it
+   * captured (an argmax). Omitted: every input and the output. Memory scopes keep exactly
+   * these alive for the backward pass and release the other intermediates at once.
+   */
+  saved?: Tensor[];
 }
 
 let nextId = 1;
+
+/** The id the next tensor will get: ids grow with creation, so they tell what came after. */
+export function nextTensorId(): number {
+  return nextId;
+}
 type Tracker = (t: Tensor) => void;
 let tracker: Tracker | null = null;
 
@@ -36,6 +47,12 @@ export function setTensorTracker(t: Tracker | null): Tracker | null {
   const prev = tracker;
   tracker = t;
   return prev;
+}
+
+/** The values `t`'s backward rule reads (GradFn.saved; all inputs and `t` when not declared). */
+export function savedBy(t: Tensor): Tensor[] {
+  const fn = t.gradFn!;
+  return fn.saved ?? [...fn.inputs, t];
 }
 
 /** Number of elements of a shape. */
@@ -70,6 +87,11 @@ export class Tensor {
   name = "";
   /** Kept tensors survive the memory scope that created them. */
   kept = false;
+  /**
+   * Outlived its memory scope only because a backward pass reads it (`GradFn.saved`): no
+   * code can reach it but the graph, so that pass releases it once the last reader has run.
+   */
+  savedOnly = false;
   private disposed = false;
 
   constructor(storage: Storage, shape: readonly number[], dtype: DType = "f32") {
@@ -125,9 +147,17 @@ export class Tensor {
 
   /** Releases this tensor's reference to its storage. Idempotent. */
   dispose(): void {
+    this.gradFn = null;
+    this.releaseValue();
+  }
+
+  /**
+   * Releases the storage but stays a node of the autograd graph: for intermediates that a
+   * backward pass walks through without reading their values. Idempotent.
+   */
+  releaseValue(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.gradFn = null;
     const s = this.storage;
     if (--s.refs === 0 && s.kind === "gpu") releaseBuffer(s.buffer);
   }

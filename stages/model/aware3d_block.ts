@@ -8,6 +8,7 @@
  * up 1; roll-out 's' when there are two) that make the 2× detail planes.
  * All of them use the backbone block's last w, repeated for their 3 layers.
  */
+import { scope } from "../../kernels/tensor/scope.ts";
 import { add, expand, reshape, slice, type Tensor } from "../../kernels/mod.ts";
 import type { Rng } from "../../kernels/ops/random.ts";
 import type { Device } from "../../kernels/tensor/tensor.ts";
@@ -73,14 +74,16 @@ export class Aware3DBlock extends Module {
     ws: Tensor,
     options: SynthesisForwardOptions = {},
   ): Tensor[] {
-    const [n, ch, h, w] = img2d.shape;
-    let x = reshape(img2d, [n * 3, ch / 3, h, w]);
-    if (prev) x = add(x, prev);
-    const [, k, wDim] = ws.shape;
-    const last = expand(slice(ws, [null, [k - 1, k]]), [n, 3, wDim]);
-    const out = [this.block.forward(x, null, last, options).img!];
-    if (this.block2) out.push(this.block2.forward(out[0], null, last, options).img!);
-    if (this.block3) out.push(this.block3.forward(out[1], null, last, options).img!);
-    return out;
+    return scope(() => {
+      const [n, ch, h, w] = img2d.shape;
+      let x = reshape(img2d, [n * 3, ch / 3, h, w]);
+      if (prev) x = add(x, prev);
+      const [, k, wDim] = ws.shape;
+      const last = expand(slice(ws, [null, [k - 1, k]]), [n, 3, wDim]);
+      const out = [this.block.forward(x, null, last, options).img!];
+      if (this.block2) out.push(this.block2.forward(out[0], null, last, options).img!);
+      if (this.block3) out.push(this.block3.forward(out[1], null, last, options).img!);
+      return out;
+    });
   }
 }

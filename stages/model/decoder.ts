@@ -5,6 +5,7 @@
  * the other channels get MipNeRF's widened sigmoid, sigmoid·(1+2·0.001) − 0.001.
  * Ray directions are ignored, as in the original.
  */
+import { scope } from "../../kernels/tensor/scope.ts";
 import {
   type Device,
   mean,
@@ -61,14 +62,16 @@ export class OSGDecoder extends Module {
 
   /** Decodes `sampledFeatures` [N, 3, M, C]. */
   forward(sampledFeatures: Tensor): DecodedSamples {
-    const [n, , m, c] = sampledFeatures.shape;
-    const x = reshape(mean(sampledFeatures, 1), [n * m, c]);
-    const y = reshape(this.output.forward(softplus(this.hidden.forward(x))), [n, m, -1]);
-    const sigma = slice(y, [null, null, [0, 1]]);
-    const rgb = sub(
-      mul(sigmoid(slice(y, [null, null, [1, 1 + this.config.outputDim]])), 1 + 2 * 0.001),
-      0.001,
-    );
-    return { rgb, sigma };
+    return scope(() => {
+      const [n, , m, c] = sampledFeatures.shape;
+      const x = reshape(mean(sampledFeatures, 1), [n * m, c]);
+      const y = reshape(this.output.forward(softplus(this.hidden.forward(x))), [n, m, -1]);
+      const sigma = slice(y, [null, null, [0, 1]]);
+      const rgb = sub(
+        mul(sigmoid(slice(y, [null, null, [1, 1 + this.config.outputDim]])), 1 + 2 * 0.001),
+        0.001,
+      );
+      return { rgb, sigma };
+    });
   }
 }

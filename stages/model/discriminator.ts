@@ -7,6 +7,7 @@
  *   size] = 6 channels, conditioned on the 25-d camera label.
  * - `SingleDiscriminator` (Mimic3D's patch D): one image, no conditioning.
  */
+import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
   concat,
@@ -72,14 +73,16 @@ class DiscriminatorBlock extends Module {
   }
 
   forward(x: Tensor | null, img: Tensor): Tensor {
-    if (this.fromrgb) {
-      const y = this.fromrgb.forward(img);
-      x = x ? add(x, y) : y;
-    }
-    if (!x) throw new Error("discriminator block: no input features");
-    const y = this.skip.forward(x, Math.SQRT1_2);
-    const h = this.conv1.forward(this.conv0.forward(x), Math.SQRT1_2);
-    return add(y, h);
+    return scope(() => {
+      if (this.fromrgb) {
+        const y = this.fromrgb.forward(img);
+        x = x ? add(x, y) : y;
+      }
+      if (!x) throw new Error("discriminator block: no input features");
+      const y = this.skip.forward(x, Math.SQRT1_2);
+      const h = this.conv1.forward(this.conv0.forward(x), Math.SQRT1_2);
+      return add(y, h);
+    });
   }
 }
 
@@ -118,17 +121,19 @@ class DiscriminatorEpilogue extends Module {
   }
 
   forward(x: Tensor, cmap: Tensor | null): Tensor {
-    let h = this.mbstdNumChannels > 0
-      ? minibatchStd(x, this.mbstdGroupSize, this.mbstdNumChannels)
-      : x;
-    h = this.conv.forward(h);
-    h = this.fc.forward(reshape(h, [h.shape[0], -1]));
-    h = this.out.forward(h);
-    if (this.cmapDim > 0) {
-      if (!cmap) throw new Error("discriminator: conditioning label missing");
-      h = mul(sum(mul(h, cmap), 1, { keepDims: true }), 1 / Math.sqrt(this.cmapDim));
-    }
-    return h;
+    return scope(() => {
+      let h = this.mbstdNumChannels > 0
+        ? minibatchStd(x, this.mbstdGroupSize, this.mbstdNumChannels)
+        : x;
+      h = this.conv.forward(h);
+      h = this.fc.forward(reshape(h, [h.shape[0], -1]));
+      h = this.out.forward(h);
+      if (this.cmapDim > 0) {
+        if (!cmap) throw new Error("discriminator: conditioning label missing");
+        h = mul(sum(mul(h, cmap), 1, { keepDims: true }), 1 / Math.sqrt(this.cmapDim));
+      }
+      return h;
+    });
   }
 }
 

@@ -4,6 +4,7 @@
  * lrelu FC layers to w, broadcast to `numWs` copies, and optionally truncated
  * towards the tracked average w_avg.
  */
+import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
   concat,
@@ -87,42 +88,44 @@ export class MappingNetwork extends Module {
   }
 
   forward(z: Tensor | null, c: Tensor | null, options: MappingForward = {}): Tensor {
-    const parts: Tensor[] = [];
-    if (this.config.zDim > 0) {
-      if (!z) throw new Error("mapping: z is required (z_dim > 0)");
-      parts.push(normalize2ndMoment(z));
-    }
-    if (this.embed) {
-      if (!c) throw new Error("mapping: c is required (c_dim > 0)");
-      parts.push(normalize2ndMoment(this.embed.forward(c)));
-    }
-    let x = parts.length === 1 ? parts[0] : concat(parts, 1);
-    for (const fc of this.layers) x = fc.forward(x);
-    const wAvg = this.wAvg;
-    if (!wAvg || this.config.numWs === null) return x;
-    if (options.updateEmas) {
-      const beta = this.config.wAvgBeta ?? 0.998;
-      // w_avg ← mean(x) + β·(w_avg − mean(x))  (torch.lerp)
-      noGrad(() => {
-        const m = mean(x, 0);
-        assign(wAvg, add(m, mul(sub(wAvg, m), beta)));
-      });
-    }
-    const n = x.shape[0];
-    const numWs = this.config.numWs;
-    let ws = expand(reshape(x, [n, 1, this.config.wDim]), [n, numWs, this.config.wDim]);
-    const psi = options.truncationPsi ?? 1;
-    if (psi !== 1) {
-      const cutoff = options.truncationCutoff ?? null;
-      const truncated = add(wAvg, mul(sub(ws, wAvg), psi));
-      if (cutoff === null) ws = truncated;
-      else {
-        ws = concat([
-          slice(truncated, [null, [0, cutoff]]),
-          slice(ws, [null, [cutoff, numWs]]),
-        ], 1);
+    return scope(() => {
+      const parts: Tensor[] = [];
+      if (this.config.zDim > 0) {
+        if (!z) throw new Error("mapping: z is required (z_dim > 0)");
+        parts.push(normalize2ndMoment(z));
       }
-    }
-    return ws;
+      if (this.embed) {
+        if (!c) throw new Error("mapping: c is required (c_dim > 0)");
+        parts.push(normalize2ndMoment(this.embed.forward(c)));
+      }
+      let x = parts.length === 1 ? parts[0] : concat(parts, 1);
+      for (const fc of this.layers) x = fc.forward(x);
+      const wAvg = this.wAvg;
+      if (!wAvg || this.config.numWs === null) return x;
+      if (options.updateEmas) {
+        const beta = this.config.wAvgBeta ?? 0.998;
+        // w_avg ← mean(x) + β·(w_avg − mean(x))  (torch.lerp)
+        noGrad(() => {
+          const m = mean(x, 0);
+          assign(wAvg, add(m, mul(sub(wAvg, m), beta)));
+        });
+      }
+      const n = x.shape[0];
+      const numWs = this.config.numWs;
+      let ws = expand(reshape(x, [n, 1, this.config.wDim]), [n, numWs, this.config.wDim]);
+      const psi = options.truncationPsi ?? 1;
+      if (psi !== 1) {
+        const cutoff = options.truncationCutoff ?? null;
+        const truncated = add(wAvg, mul(sub(ws, wAvg), psi));
+        if (cutoff === null) ws = truncated;
+        else {
+          ws = concat([
+            slice(truncated, [null, [0, cutoff]]),
+            slice(ws, [null, [cutoff, numWs]]),
+          ], 1);
+        }
+      }
+      return ws;
+    });
   }
 }

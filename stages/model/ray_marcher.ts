@@ -8,6 +8,7 @@
  * the whole depth tensor (all rays of the batch, not per ray); every feature
  * channel, not only RGB, is mapped by ·2 − 1.
  */
+import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
   clamp,
@@ -53,21 +54,26 @@ export function marchRays(
   depths: Tensor,
   { whiteBack = false } = {},
 ): MarchResult {
-  const s = depths.shape[2];
-  const deltas = sub(slice(depths, [null, null, [1, s]]), slice(depths, [null, null, [0, s - 1]]));
-  const colorsMid = midpoints(colors);
-  const depthsMid = midpoints(depths);
-  const sigma = softplus(sub(midpoints(densities), 1));
-  const alpha = sub(1, exp(neg(mul(sigma, deltas))));
-  const transmittance = cumprod(add(sub(1, alpha), 1e-10), 2, { exclusive: true });
-  const weights = mul(alpha, transmittance);
-  let rgb = sum(mul(weights, colorsMid), 2);
-  const weightTotal = sum(weights, 2);
-  // Σw·t/Σw; a ray with Σw = 0 is NaN in the original, then +inf, then clamped to the max depth.
-  const hit = gt(weightTotal, 0);
-  const ratio = div(sum(mul(weights, depthsMid), 2), where(hit, weightTotal, 1));
-  const [lo, hi] = noGrad(() => [neg(max(neg(depths))), max(depths)]);
-  const depth = clamp(where(hit, ratio, 3.4e38), lo, hi);
-  if (whiteBack) rgb = sub(add(rgb, 1), weightTotal);
-  return { rgb: sub(mul(rgb, 2), 1), depth, weights };
+  return scope(() => {
+    const s = depths.shape[2];
+    const deltas = sub(
+      slice(depths, [null, null, [1, s]]),
+      slice(depths, [null, null, [0, s - 1]]),
+    );
+    const colorsMid = midpoints(colors);
+    const depthsMid = midpoints(depths);
+    const sigma = softplus(sub(midpoints(densities), 1));
+    const alpha = sub(1, exp(neg(mul(sigma, deltas))));
+    const transmittance = cumprod(add(sub(1, alpha), 1e-10), 2, { exclusive: true });
+    const weights = mul(alpha, transmittance);
+    let rgb = sum(mul(weights, colorsMid), 2);
+    const weightTotal = sum(weights, 2);
+    // Σw·t/Σw; a ray with Σw = 0 is NaN in the original, then +inf, then clamped to the max depth.
+    const hit = gt(weightTotal, 0);
+    const ratio = div(sum(mul(weights, depthsMid), 2), where(hit, weightTotal, 1));
+    const [lo, hi] = noGrad(() => [neg(max(neg(depths))), max(depths)]);
+    const depth = clamp(where(hit, ratio, 3.4e38), lo, hi);
+    if (whiteBack) rgb = sub(add(rgb, 1), weightTotal);
+    return { rgb: sub(mul(rgb, 2), 1), depth, weights };
+  });
 }

@@ -9,6 +9,7 @@
  * stratified jitter [N, M, D, 1], importance uniforms [N·M, D_imp]) or drawn
  * from an `Rng` in that order.
  */
+import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
   concat,
@@ -152,8 +153,10 @@ export class ImportanceRenderer {
 
   /** Samples `planes` (one tri-plane or a list summed) + decoder at points [N, M·S, 3]. */
   runModel(planes: Tensor[], decoder: OSGDecoder, points: Tensor): DecodedSamples {
-    const features = sampleTriplanes(planes, points, this.options);
-    return decoder.forward(features);
+    return scope(() => {
+      const features = sampleTriplanes(planes, points, this.options);
+      return decoder.forward(features);
+    });
   }
 
   /**

@@ -18,6 +18,7 @@
  * fp16 on CUDA when `sr_num_fp16_res > 0` (EG3D's FFHQ config) and then also
  * clamps conv outputs to ±256; the clamp is kept (`convClamp`), fp16 is not.
  */
+import { scope } from "../../kernels/tensor/scope.ts";
 import {
   type Device,
   expand,
@@ -168,21 +169,23 @@ export class Superresolution extends Module {
   }
 
   forward(rgb: Tensor, x: Tensor, ws: Tensor, options: SynthesisForwardOptions = {}): Tensor {
-    const [n, count, wDim] = ws.shape;
-    // The last w, three times (conv0, conv1, torgb of each block).
-    const w = expand(slice(ws, [null, [count - 1, count]]), [n, 3, wDim]);
-    const size = x.shape[3];
-    // 4X resizes only upwards (`<`), 2X and 8XDC whenever the size differs.
-    const resize = this.config.kind === "SuperresolutionHybrid4X"
-      ? size < this.inputResolution
-      : size !== this.inputResolution;
-    if (resize) {
-      const antialias = this.config.antialias ?? true;
-      x = bilinearResize(x, this.inputResolution, { antialias });
-      rgb = bilinearResize(rgb, this.inputResolution, { antialias });
-    }
-    const a = this.block0.forward(x, rgb, w, options);
-    const b = this.block1.forward(a.x, a.img, w, options);
-    return b.img!;
+    return scope(() => {
+      const [n, count, wDim] = ws.shape;
+      // The last w, three times (conv0, conv1, torgb of each block).
+      const w = expand(slice(ws, [null, [count - 1, count]]), [n, 3, wDim]);
+      const size = x.shape[3];
+      // 4X resizes only upwards (`<`), 2X and 8XDC whenever the size differs.
+      const resize = this.config.kind === "SuperresolutionHybrid4X"
+        ? size < this.inputResolution
+        : size !== this.inputResolution;
+      if (resize) {
+        const antialias = this.config.antialias ?? true;
+        x = bilinearResize(x, this.inputResolution, { antialias });
+        rgb = bilinearResize(rgb, this.inputResolution, { antialias });
+      }
+      const a = this.block0.forward(x, rgb, w, options);
+      const b = this.block1.forward(a.x, a.img, w, options);
+      return b.img!;
+    });
   }
 }

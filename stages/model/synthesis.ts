@@ -8,6 +8,7 @@
  * Everything runs in float32 (G's `num_fp16_res` is 0 in EG3D); conv_clamp is
  * kept as an option because the SR blocks of real checkpoints set 256.
  */
+import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
   type Device,
@@ -156,33 +157,35 @@ export class SynthesisLayer extends Module {
    * x holds N·3 planes). `gain` scales activation and clamp.
    */
   forward(x: Tensor, w: Tensor, options: SynthesisForwardOptions = {}, gain = 1): Tensor {
-    const styles = planeStyles(this.affine.forward(w), this.rollOut);
-    if (this.rollOut === "b") x = aware3d(x);
-    const mode = options.noiseMode ?? "random";
-    let noise: Tensor | null = null;
-    if (this.noiseStrength && this.noiseConst && mode === "random") {
-      if (!options.randomNoise) {
-        throw new Error(
-          "SynthesisLayer: noiseMode 'random' needs a randomNoise source (see noiseFromRng)",
-        );
+    return scope(() => {
+      const styles = planeStyles(this.affine.forward(w), this.rollOut);
+      if (this.rollOut === "b") x = aware3d(x);
+      const mode = options.noiseMode ?? "random";
+      let noise: Tensor | null = null;
+      if (this.noiseStrength && this.noiseConst && mode === "random") {
+        if (!options.randomNoise) {
+          throw new Error(
+            "SynthesisLayer: noiseMode 'random' needs a randomNoise source (see noiseFromRng)",
+          );
+        }
+        const n = options.randomNoise([x.shape[0], 1, this.resolution, this.resolution], x.device);
+        noise = mul(n, this.noiseStrength);
+      } else if (this.noiseStrength && this.noiseConst && mode === "const") {
+        noise = mul(this.noiseConst, this.noiseStrength);
       }
-      const n = options.randomNoise([x.shape[0], 1, this.resolution, this.resolution], x.device);
-      noise = mul(n, this.noiseStrength);
-    } else if (this.noiseStrength && this.noiseConst && mode === "const") {
-      noise = mul(this.noiseConst, this.noiseStrength);
-    }
-    const y = modulatedConv2d(x, this.weight, styles, {
-      noise,
-      up: this.up,
-      padding: this.padding,
-      filter: this.filter,
-      fused: options.fusedModconv ?? false,
-    });
-    const clamp = this.convClamp === null ? null : this.convClamp * gain;
-    return biasAct(y, this.bias, {
-      act: this.activation,
-      gain: defaultGain(this.activation) * gain,
-      clamp,
+      const y = modulatedConv2d(x, this.weight, styles, {
+        noise,
+        up: this.up,
+        padding: this.padding,
+        filter: this.filter,
+        fused: options.fusedModconv ?? false,
+      });
+      const clamp = this.convClamp === null ? null : this.convClamp * gain;
+      return biasAct(y, this.bias, {
+        act: this.activation,
+        gain: defaultGain(this.activation) * gain,
+        clamp,
+      });
     });
   }
 }
@@ -233,13 +236,15 @@ export class ToRGBLayer extends Module {
 
   /** x [N, in, H, W], w [N, wDim] → [N, out, H, W] (rolled out: N·3 planes). */
   forward(x: Tensor, w: Tensor, options: SynthesisForwardOptions = {}): Tensor {
-    const styles = planeStyles(mul(this.affine.forward(w), this.weightGain), this.rollOut);
-    if (this.rollOut === "b") x = aware3d(x);
-    const y = modulatedConv2d(x, this.weight, styles, {
-      demodulate: false,
-      fused: options.fusedModconv ?? false,
+    return scope(() => {
+      const styles = planeStyles(mul(this.affine.forward(w), this.weightGain), this.rollOut);
+      if (this.rollOut === "b") x = aware3d(x);
+      const y = modulatedConv2d(x, this.weight, styles, {
+        demodulate: false,
+        fused: options.fusedModconv ?? false,
+      });
+      return biasAct(y, this.bias, { act: "linear", clamp: this.convClamp });
     });
-    return biasAct(y, this.bias, { act: "linear", clamp: this.convClamp });
   }
 }
 
@@ -364,42 +369,44 @@ export class SynthesisBlock extends Module {
     ws: Tensor,
     options: SynthesisForwardOptions = {},
   ): { x: Tensor; img: Tensor | null } {
-    const [n, count, wDim] = ws.shape;
-    if (count !== this.numConv + this.numTorgb || wDim !== this.wDim) {
-      throw new Error(
-        `SynthesisBlock ${this.resolution}: ws [${ws.shape}] should be [N, ${
-          this.numConv + this.numTorgb
-        }, ${this.wDim}]`,
-      );
-    }
-    let k = 0;
-    let h: Tensor;
-    if (this.const) {
-      const shape = [this.outChannels, this.resolution, this.resolution];
-      h = this.conv1.forward(
-        expand(reshape(this.const, [1, ...shape]), [n, ...shape]),
-        wAt(ws, k++),
-        options,
-      );
-    } else {
-      if (!x) throw new Error(`SynthesisBlock ${this.resolution}: needs an input x`);
-      if (this.skip) {
-        const y = this.skip.forward(x, Math.SQRT1_2);
-        h = this.conv0!.forward(x, wAt(ws, k++), options);
-        h = this.conv1.forward(h, wAt(ws, k++), options, Math.SQRT1_2);
-        h = add(y, h);
-      } else {
-        h = this.conv0!.forward(x, wAt(ws, k++), options);
-        h = this.conv1.forward(h, wAt(ws, k++), options);
+    return scope(() => {
+      const [n, count, wDim] = ws.shape;
+      if (count !== this.numConv + this.numTorgb || wDim !== this.wDim) {
+        throw new Error(
+          `SynthesisBlock ${this.resolution}: ws [${ws.shape}] should be [N, ${
+            this.numConv + this.numTorgb
+          }, ${this.wDim}]`,
+        );
       }
-    }
-    let out = img;
-    if (out && this.up > 1) out = upsample2d(out, this.filter, this.up);
-    if (this.torgb) {
-      const y = this.torgb.forward(h, wAt(ws, k), options);
-      out = out ? add(out, y) : y;
-    }
-    return { x: h, img: out };
+      let k = 0;
+      let h: Tensor;
+      if (this.const) {
+        const shape = [this.outChannels, this.resolution, this.resolution];
+        h = this.conv1.forward(
+          expand(reshape(this.const, [1, ...shape]), [n, ...shape]),
+          wAt(ws, k++),
+          options,
+        );
+      } else {
+        if (!x) throw new Error(`SynthesisBlock ${this.resolution}: needs an input x`);
+        if (this.skip) {
+          const y = this.skip.forward(x, Math.SQRT1_2);
+          h = this.conv0!.forward(x, wAt(ws, k++), options);
+          h = this.conv1.forward(h, wAt(ws, k++), options, Math.SQRT1_2);
+          h = add(y, h);
+        } else {
+          h = this.conv0!.forward(x, wAt(ws, k++), options);
+          h = this.conv1.forward(h, wAt(ws, k++), options);
+        }
+      }
+      let out = img;
+      if (out && this.up > 1) out = upsample2d(out, this.filter, this.up);
+      if (this.torgb) {
+        const y = this.torgb.forward(h, wAt(ws, k), options);
+        out = out ? add(out, y) : y;
+      }
+      return { x: h, img: out };
+    });
   }
 }
 

@@ -88,6 +88,54 @@ Deno.test("runtime: scopes release intermediates; the pool reuses their buffers"
   x.dispose();
 });
 
+Deno.test("runtime: a scope keeps what its result's backward reads, releases the rest, and the gradients hold", async () => {
+  await K.flush();
+  const n = 1 << 14;
+  const x = K.tensor(Float32Array.from({ length: n }, (_, i) => (i % 7) / 7 - 0.4), [n]).keep();
+  const w = K.tensor(Float32Array.from({ length: n }, (_, i) => (i % 5) / 5 + 0.1), [n]).keep();
+  x.requiresGrad = w.requiresGrad = true;
+  // A "layer": a = x·w, b = a + 1 (add reads nothing), y = exp(b) (reads its output y).
+  const layer = () => K.exp(K.add(K.mul(x, w), 1));
+  const base = K.memoryStats().inUse;
+  const y = K.scope(layer);
+  const bytes = n * 4;
+  // Kept: y only (exp's saved value is y; mul reads x and w, which live outside the scope).
+  assertEquals(K.memoryStats().inUse - base, bytes);
+  const [gx, gw] = K.grad(K.sum(y), [x, w]);
+  const [ex, ew] = K.grad(K.sum(layer()), [x, w]);
+  assertEquals(Array.from(await gx!.read()), Array.from(await ex!.read()));
+  assertEquals(Array.from(await gw!.read()), Array.from(await ew!.read()));
+  x.requiresGrad = w.requiresGrad = false;
+});
+
+Deno.test("runtime: a backward pass releases values kept only for it once read; a second pass says so", async () => {
+  await K.flush();
+  const n = 1 << 14;
+  const x = K.tensor(Float32Array.from({ length: n }, (_, i) => (i % 9) / 9), [n]).keep();
+  x.requiresGrad = true;
+  await K.scopeAsync(async () => {
+    // Two layers: the inner values (x² and its square) are kept for the backward only.
+    const h = K.scope(() => K.square(K.square(x)));
+    const loss = K.sum(K.scope(() => K.square(h)));
+    const seed = K.onesLike(loss);
+    const before = K.memoryStats().inUse;
+    const [g] = K.grad(loss, [x], { gradOutput: seed });
+    // The pass made ∂x and released x², which only its rules read (h is still ours); the
+    // intermediate gradients and the rules' temporaries went as soon as they were used.
+    assertEquals(K.memoryStats().inUse - before, 0);
+    const values = await x.read();
+    const got = await g!.read();
+    for (const i of [0, 1, 100, n - 1]) {
+      const want = 8 * Math.fround(values[i]) ** 7;
+      if (Math.abs(got[i] - want) > 1e-5 * Math.max(1, Math.abs(want))) {
+        throw new Error(`∂x⁸ at ${i}: ${got[i]} vs ${want}`);
+      }
+    }
+    await assertThrows(() => K.grad(loss, [x]), "was disposed");
+  });
+  x.requiresGrad = false;
+});
+
 Deno.test("runtime: a disposed tensor used again gives a clear error", async () => {
   const t = K.scope(() => {
     const inner = K.tensor([1, 2]);

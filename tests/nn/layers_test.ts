@@ -4,7 +4,15 @@ import { FullyConnected } from "../../kernels/nn/fully_connected.ts";
 import { biasAct } from "../../kernels/nn/bias_act.ts";
 import { minibatchStd } from "../../kernels/nn/minibatch_std.ts";
 import { Conv2dLayer } from "../../kernels/nn/conv2d_layer.ts";
-import { assertClose, assertGpuMatchesCpu, gradcheck, input, setupGpu } from "../helpers/check.ts";
+import {
+  assertClose,
+  assertGpuMatchesCpu,
+  gradcheck,
+  input,
+  randomValues,
+  setupGpu,
+} from "../helpers/check.ts";
+import { assertEquals } from "../helpers/assert.ts";
 
 await setupGpu();
 
@@ -23,6 +31,38 @@ Deno.test("bias_act: lrelu with gain and clamp equals its definition; GPU = CPU;
     return Math.min(Math.max((z > 0 ? z : 0.2 * z) * 1.3, -0.9), 0.9);
   });
   assertClose(y, expected, "bias_act definition", { atol: 1e-12, rtol: 0 });
+});
+
+Deno.test("bias_act: the fused kernels give the op-by-op chain's bits, forward, gradient and second order", async () => {
+  // The chain bias_act replaced: add, activation, ·gain, clamp.
+  const chain = (x: K.Tensor, b: K.Tensor, act: "lrelu" | "relu" | "linear") => {
+    let y = K.add(x, K.reshape(b, [1, 3, 1]));
+    if (act === "lrelu") y = K.leakyRelu(y, 0.2);
+    if (act === "relu") y = K.relu(y);
+    return K.clamp(K.mul(y, 1.3), -0.9, 0.9);
+  };
+  for (const act of ["lrelu", "relu", "linear"] as const) {
+    const x = K.Tensor.fromData(randomValues(2 * 3 * 50, 11, -2, 2), [2, 3, 50]);
+    const b = K.Tensor.fromData(randomValues(3, 12), [3]);
+    const w = K.Tensor.fromData(randomValues(3 * 50, 13), [3, 50]);
+    x.requiresGrad = b.requiresGrad = w.requiresGrad = true;
+    const run = (f: (x: K.Tensor, b: K.Tensor) => K.Tensor) => {
+      const y = f(K.mul(x, w), b);
+      // R1-like: the gradient w.r.t. x with a graph, then the gradient of its square.
+      const [gx] = K.grad(K.sum(K.mul(y, y)), [x], { createGraph: true });
+      const [gw, gb] = K.grad(K.sum(K.square(gx!)), [w, b]);
+      return [y, gx!, gw!, ...(gb ? [gb] : [])];
+    };
+    const fused = run((x, b) => biasAct(x, b, { act, gain: 1.3, clamp: 0.9 }));
+    const reference = run((x, b) => chain(x, b, act));
+    assertEquals(fused.length, reference.length, `${act}: which gradients exist`);
+    for (
+      const [i, name] of ["y", "∂x", "∂w of |∂x|²", "∂b of |∂x|²"].slice(0, fused.length).entries()
+    ) {
+      const [a, r] = [await fused[i].read(), await reference[i].read()];
+      assertEquals(a, r, `${act}: ${name} differs from the chain`);
+    }
+  }
 });
 
 Deno.test("FullyConnected: equalized learning rate (weight·lr/√in, bias·lr); GPU = CPU; gradcheck", async () => {
