@@ -17,6 +17,11 @@
  *   deno run -A bench/train_bench.ts --only imitate-ffhq512-b4
  *   deno run -A bench/train_bench.ts --quick         the tiny preset, both stages (CPU adapter smoke test)
  *   deno run -A bench/train_bench.ts --profile       also GPU time per op over one more cycle
+ *   deno run -A bench/train_bench.ts --plan-memory --only ffhq512-b8
+ *                                                    peak memory of each phase without running a
+ *                                                    kernel (seconds, any adapter; dispatches are
+ *                                                    dropped, allocations kept: the same bytes as a
+ *                                                    real run, BENCHMARKS.md)
  *   deno run -A bench/train_bench.ts --gpus 2 --only ffhq512-b8   data-parallel: 2 ranks under mpirun
  *
  * `--gpus N` re-runs this bench as N ranks (stages/distributed/launcher.ts; each pinned to its
@@ -49,9 +54,11 @@ import {
   profileShapes,
   resetPeakMemory,
   Rng,
+  setDryRun,
   setProfiling,
   sub,
   tensor,
+  zeros,
 } from "../kernels/mod.ts";
 import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
 import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
@@ -84,6 +91,7 @@ interface Case {
 const args = Deno.args.filter((a) => a !== "--");
 const quick = args.includes("--quick");
 const profiling = args.includes("--profile");
+const planOnly = args.includes("--plan-memory");
 const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
 const gpusAt = args.indexOf("--gpus");
@@ -413,9 +421,43 @@ async function bench(c: Case): Promise<Row> {
   return row;
 }
 
+/** Peak pool memory of each phase (and the parameters and optimiser state it stands on), in MiB. */
+async function planMemory(c: Case): Promise<void> {
+  const trainer = makeTrainer(c);
+  const batch = trainer.shard.localBatch;
+  const real: RealBatch = {
+    images: zeros([batch, 3, c.resolution, c.resolution]).keep(),
+    labels: tensor(Array.from({ length: batch }, (_, i) => labels.label(i)).flat(), [batch, 25])
+      .keep(),
+  };
+  const peaks: string[] = [];
+  let highest = 0;
+  for (const phase of trainer.phases) {
+    await trainer.runPhase(phase, real); // first call: the optimiser's state appears
+    resetPeakMemory();
+    await trainer.runPhase(phase, real);
+    const peak = memoryStats().peak / 2 ** 20;
+    highest = Math.max(highest, peak);
+    peaks.push(`${phase.name} ${peak.toFixed(0)}`);
+  }
+  console.log(
+    `${c.name.padEnd(18)} batch ${String(trainer.batch).padStart(2)}  peak ${
+      highest.toFixed(0)
+    } MiB  per phase (MiB): ${peaks.join(", ")}`,
+  );
+  real.images.dispose();
+  real.labels.dispose();
+}
+
 await initGpu();
 const g = gpu();
 const date = new Date().toISOString().slice(0, 10);
+if (planOnly) {
+  setDryRun(true);
+  console.log("peak memory per phase, planned (no kernel runs):");
+  for (const c of CASES) if (!only || only.has(c.name)) await planMemory(c);
+  Deno.exit(0);
+}
 const say = (line: string) => comm.isLeader && console.log(line);
 const ranksNote = comm.size > 1 ? `, ${comm.size} ranks` : "";
 say(`device: ${g.name}${quick ? " (quick: tiny preset)" : ""}${ranksNote}, ${date}`);

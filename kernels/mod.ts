@@ -14,7 +14,13 @@ export {
 } from "./runtime/device.ts";
 export type { Gpu } from "./runtime/device.ts";
 export { KernelError } from "./runtime/kernel_cache.ts";
-export { flush, profileReport, profileShapes, setProfiling } from "./runtime/commands.ts";
+export {
+  flush,
+  profileReport,
+  profileShapes,
+  setDryRun,
+  setProfiling,
+} from "./runtime/commands.ts";
 export { memoryStats, resetPeakMemory, trimPool } from "./runtime/buffer_pool.ts";
 export { Tensor } from "./tensor/tensor.ts";
 export type { Device, DType } from "./tensor/tensor.ts";

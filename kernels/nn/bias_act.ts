@@ -12,7 +12,7 @@
  * is linear in ∂y and its own adjoint: second order (R1) goes through the same
  * kernel.
  */
-import { record } from "../tensor/autograd.ts";
+import { isGradEnabled, record } from "../tensor/autograd.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
@@ -199,7 +199,11 @@ export function biasAct(x: Tensor, b: Tensor | null, options: BiasActOptions = {
     throw new Error(`biasAct: bias [${b.shape}] does not fit x [${x.shape}] along its channels`);
   }
   const biasShape = x.shape.map((d, i) => (i === (options.dim ?? 1) ? d : 1));
-  return record(run("forward", p, x, b), {
+  const y = run("forward", p, x, b);
+  if (isGradEnabled() && (x.requiresGrad || b?.requiresGrad)) {
+    y.recipe = { operands: b ? [x, b] : [x], run: () => run("forward", p, x, b) };
+  }
+  return record(y, {
     name: "bias_act",
     inputs: b ? [x, b] : [x],
     saved: masked(p) ? [x, ...(b ? [b] : [])] : [],

@@ -19,7 +19,8 @@
 import { noGrad, record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { sum } from "./reduce.ts";
-import { permute, reshape } from "./movement.ts";
+import { depthwiseForward, depthwiseInputGrad, isDepthwise } from "./depthwise_conv.ts";
+import { permute, reshape, slice } from "./movement.ts";
 import {
   checksForced,
   chooseSplits,
@@ -444,6 +445,124 @@ function inputGradTapMajorSpec(
   };
 }
 
+/**
+ * The input gradient of a strided convolution, one output phase at a time: the input pixels
+ * (iy, ix) ≡ (RY, RX) mod (SY, SX) receive only from the taps ky ≡ RY + PY (mod SY), kx ≡ RX + PX
+ * (mod SX). So each phase is a dense GEMM over its own pixels and taps, where the plain strided
+ * gradient gathers every tap for every pixel and multiplies most by zero (3/4 of them at stride 2
+ * with 3×3 kernels). K = tap·CoutG + co over the phase's taps; the weights come sliced to those
+ * taps and permuted to [G, taps, CoutG, CinG]. Phase and tap offsets are parameters: one kernel
+ * serves every phase.
+ */
+function inputGradPhaseSpec(g: ConvGeometry, tile: GemmTile, M: number, N: number, K: number) {
+  const aWidth = M % 4 === 0 ? 4 : 1;
+  const w: GemmOperand = {
+    width: aWidth,
+    fast: "free",
+    setupFree: (f, v) => `let ${v} = grp * K * CinG + ${f};`,
+    load: (v, _kv, k) => (aWidth === 4 ? `w[(${v} + ${k} * CinG) / 4u]` : `w[${v} + ${k} * CinG]`),
+  };
+  // Column f = (image, a, b): input pixel (RY + SY·a, RX + SX·b); tap t: output pixel
+  // (a + dy, b + dx) with dy = (RY + PY − ky) / SY exact (negative ones wrap and fail `< OH`).
+  const gy: GemmOperand = {
+    width: 1,
+    fast: "free",
+    setupFree: (f, v) =>
+      `let ${v}_p = ${f} % PHW;
+  let ${v}_a = ${v}_p / PW;
+  let ${v}_b = ${v}_p % PW;
+  let ${v}_base = (${f} / PHW) * Cout * OHW + grp * CoutG * OHW;`,
+    setupTile: (k0, tv) =>
+      `let ${tv}tap = ${k0} / CoutG;
+    let ${tv}dy = u32((i32(RY) + PY - i32(KY0 + u32(SY) * (${tv}tap / NKX))) / SY);
+    let ${tv}dx = u32((i32(RX) + PX - i32(KX0 + u32(SX) * (${tv}tap % NKX))) / SX);
+    let ${tv}co = ${k0} % CoutG;`,
+    load: (v, _kv, k, tv) => {
+      const oy = `(${v}_a + ${tv}dy)`;
+      const ox = `(${v}_b + ${tv}dx)`;
+      return `select(0.0, gy[${v}_base + (${tv}co + ${k} - k0) * OHW + ${oy} * OW + ${ox}], ` +
+        `${oy} < OH && ${ox} < OW)`;
+    },
+  };
+  const forced = checksForced();
+  return {
+    op: "conv2d_input_grad_phase",
+    tile,
+    a: w,
+    b: gy,
+    out: {
+      width: 1,
+      setupRow: (m, v) => `let ${v} = (grp * CinG + ${m}) * HW;`,
+      setupCol: (n, v) =>
+        `let ${v} = (${n} / PHW) * Cin * HW + (RY + u32(SY) * ((${n} % PHW) / PW)) * W + ` +
+        `RX + u32(SX) * ((${n} % PHW) % PW);`,
+      index: (row, col) => `${row} + ${col}`,
+    },
+    bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> w: ${arr(aWidth)};
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;`,
+    bindingCount: 3,
+    extraParams: [...CONV_PARAMS, "RY", "RX", "KY0", "KX0", "NKX", "PH", "PW"],
+    batchSetup: `${GROUP_SETUP} let PHW = PH * PW;`,
+    prelude: prelude(g),
+    checkM: forced || M % tile.bm !== 0,
+    checkN: forced || N % tile.bn !== 0,
+    checkK: forced || K % tile.bk !== 0,
+  } satisfies GemmSpec;
+}
+
+/**
+ * Whether a strided input gradient runs by phases: every phase must have taps (kernel ≥ stride)
+ * and the tap-major K order must apply (CoutG a multiple of the tile depth).
+ */
+const byPhases = (g: ConvGeometry, tile: GemmTile) =>
+  (g.sy > 1 || g.sx > 1) && g.kh >= g.sy && g.kw >= g.sx &&
+  tapMajor(g.cout / g.groups, g, tile);
+
+/** The strided input gradient as SY·SX phase GEMMs writing their own pixels of dx. */
+function inputGradByPhases(gy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor): void {
+  const cinG = g.cin / g.groups;
+  const coutG = g.cout / g.groups;
+  for (let ry = 0; ry < g.sy; ry++) {
+    for (let rx = 0; rx < g.sx; rx++) {
+      const ph = Math.ceil((g.h - ry) / g.sy);
+      const pw = Math.ceil((g.w - rx) / g.sx);
+      if (ph <= 0 || pw <= 0) continue;
+      const ky0 = (((ry + g.py) % g.sy) + g.sy) % g.sy;
+      const kx0 = (((rx + g.px) % g.sx) + g.sx) % g.sx;
+      const nky = Math.ceil((g.kh - ky0) / g.sy);
+      const nkx = Math.ceil((g.kw - kx0) / g.sx);
+      const M = cinG;
+      const N = g.n * ph * pw;
+      const K = coutG * nky * nkx;
+      const tile = chooseTile(M, N, g.groups);
+      // The phase's taps, permuted to [G, taps, CoutG, CinG].
+      const wk = noGrad(() =>
+        permute(
+          reshape(slice(w, [null, null, [ky0, g.kh, g.sy], [kx0, g.kw, g.sx]]), [
+            g.groups,
+            coutG,
+            cinG,
+            nky * nkx,
+          ]),
+          [0, 3, 1, 2],
+        )
+      );
+      launchGemm(inputGradPhaseSpec(g, tile, M, N, K), [gy.buffer, wk.buffer, dx.buffer], {
+        M,
+        N,
+        K,
+        batch: g.groups,
+        splits: 1,
+        kChunk: K,
+        extra: [...convParams(g), ry, rx, ky0, kx0, nkx, ph, pw],
+        shape: () => `${shapeName(g)} phase ${ry},${rx}`,
+      });
+      wk.dispose();
+    }
+  }
+}
+
 function weightGradSpec(
   g: ConvGeometry,
   tile: ReturnType<typeof chooseTile>,
@@ -528,11 +647,13 @@ function checkDevices(what: string, a: Tensor, b: Tensor): void {
 }
 
 function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  if (x.device === "gpu" && isDepthwise(g)) return depthwiseForward(x, w, g, () => shapeName(g));
   const out = Tensor.empty(outShape(g), x.device);
   if (x.device === "cpu") {
     convCpu("forward", g, x.cpuData, w.cpuData, out.cpuData);
     return out;
   }
+
   const M = g.cout / g.groups;
   const N = g.n * g.oh * g.ow;
   const K = (g.cin / g.groups) * g.kh * g.kw;
@@ -558,24 +679,32 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     splits: 1,
     kChunk: K,
     extra: convParams(g),
-    shape: shapeName(g),
+    shape: () => shapeName(g),
   });
   if (wk !== w) wk.dispose();
   return out;
 }
 
 function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  if (gy.device === "gpu" && isDepthwise(g)) {
+    return depthwiseInputGrad(gy, w, g, () => shapeName(g));
+  }
   const dx = Tensor.empty([g.n, g.cin, g.h, g.w], gy.device);
   if (gy.device === "cpu") {
     dx.cpuData.fill(0);
     convCpu("input", g, dx.cpuData, w.cpuData, gy.cpuData);
     return dx;
   }
+
   const M = g.cin / g.groups;
   const N = g.n * g.h * g.w;
   const K = (g.cout / g.groups) * g.kh * g.kw;
   if (dx.size === 0) return dx;
   const tile = chooseTile(M, N, g.groups);
+  if (byPhases(g, tile)) {
+    inputGradByPhases(gy, w, g, dx);
+    return dx;
+  }
   const spec = inputGradSpec(g, tile);
   // Tap-major K order: weights [G·CoutG, CinG, taps] → [G, taps, CoutG, CinG].
   const wk = spec.op === "conv2d_input_grad_tap_major"
@@ -596,7 +725,7 @@ function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     splits: 1,
     kChunk: K,
     extra: convParams(g),
-    shape: shapeName(g),
+    shape: () => shapeName(g),
   });
   if (wk !== w) wk.dispose();
   return dx;
@@ -632,7 +761,7 @@ function weightGradRaw(x: Tensor, gy: Tensor, g: ConvGeometry, wShape: readonly 
     splits,
     kChunk,
     extra: convParams(g, size),
-    shape: shapeName(g),
+    shape: () => shapeName(g),
   });
   if (splits === 1) return partial;
   // Fixed-order sum over the splits: deterministic, unlike float atomics.

@@ -5,7 +5,7 @@
  * Number operands travel as uniform floats, so a changing scalar (a learning
  * rate, a gain) never compiles a new pipeline.
  */
-import { record } from "../tensor/autograd.ts";
+import { isGradEnabled, noGrad, record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
@@ -294,6 +294,9 @@ function apply(name: MapOpName, ...operands: Operand[]): Tensor {
   const tensorInputs = operands.filter((o): o is Tensor => o instanceof Tensor);
   if (!op.backward) return out;
   const needsGrad = operands.map(needs);
+  if (isGradEnabled() && needsGrad.some((n) => n)) {
+    out.recipe = { operands: tensorInputs, run: () => noGrad(() => runMap(name, operands)) };
+  }
   return record(out, {
     name,
     inputs: tensorInputs,

@@ -352,7 +352,7 @@ export interface GemmLaunch {
   kChunk: number;
   extra: number[];
   /** The shape profiles report (default: the GEMM's M×N×K). */
-  shape?: string;
+  shape?: () => string;
 }
 
 /** Records the dispatches of a GEMM (several when the batch exceeds the z limit). */
@@ -379,7 +379,7 @@ export function launchGemm(
       buffers,
       params: p.bytes(),
       workgroups: [x, y, nb * l.splits],
-      shape: l.shape ?? `${l.M}×${l.N}×${l.K}${l.batch > 1 ? ` ×${l.batch}` : ""}`,
+      shape: l.shape ?? (() => `${l.M}×${l.N}×${l.K}${l.batch > 1 ? ` ×${l.batch}` : ""}`),
       flops: 2 * l.M * l.N * l.K * nb,
     });
   }

@@ -41,7 +41,7 @@ export interface Dispatch {
   params?: ArrayBufferView;
   workgroups: [number, number?, number?];
   /** What it computes (a convolution's geometry, a GEMM's sizes): profiles total time per shape. */
-  shape?: string;
+  shape?: () => string;
   /** Floating-point operations, for the rate a profile reports per shape. */
   flops?: number;
 }
@@ -152,8 +152,23 @@ export function clearBindGroupCache(): void {
   bindGroups.clear();
 }
 
+let dryRun = false;
+
+/**
+ * Memory planning: with dry runs on, dispatches are dropped (nothing is computed, values are
+ * garbage) while every buffer is still acquired and released as in a real run, so
+ * `memoryStats().peak` is the real run's peak, found in seconds. Meant for CPU adapters, where
+ * buffers that are never written take no memory. Returns the previous setting.
+ */
+export function setDryRun(on: boolean): boolean {
+  const prev = dryRun;
+  dryRun = on;
+  return prev;
+}
+
 /** Records one dispatch into the current batch. */
 export function dispatch(d: Dispatch): void {
+  if (dryRun) return;
   const g = gpu();
   const slices: BufferSlice[] = d.buffers.map((b) => ("buffer" in b ? b : { buffer: b }));
   if (d.params) slices.push(paramSlot(d.params));
@@ -170,7 +185,7 @@ export function dispatch(d: Dispatch): void {
     if (profileSlots.length === QUERY_CAPACITY / 2) seal();
     endPass();
     const slot = profileSlots.length;
-    profileSlots.push({ op: d.kernel.op, shape: d.shape, flops: d.flops });
+    profileSlots.push({ op: d.kernel.op, shape: d.shape?.(), flops: d.flops });
     p = currentEncoder().beginComputePass({
       timestampWrites: {
         querySet,

@@ -46,19 +46,60 @@ function graphNeeds(roots: Iterable<Tensor>, firstId: number) {
   return { saved, nodes };
 }
 
+/** Below this many elements a value is kept: recomputing it would cost more than it frees. */
+const MIN_RECOMPUTED = 1 << 16;
+
+/**
+ * The values kept for a backward pass that are dropped now and computed again when read
+ * (rematerialisation): outputs of element-wise ops (`Tensor.recipe`) whose operands stay anyway
+ * (kept for the backward or as parameters) or are small (a style vector beside the activations
+ * it scales; then the operand is kept instead). An operand from an enclosing scope counts only
+ * when it is a parameter: that scope decides about the rest. Adds the small operands it needs to
+ * `saved`.
+ */
+function chooseRecomputed(
+  created: readonly Tensor[],
+  firstId: number,
+  survivors: ReadonlySet<Tensor>,
+  saved: Set<Tensor>,
+): Set<Tensor> {
+  const chosen = new Set<Tensor>();
+  for (const t of created) {
+    const recipe = t.recipe;
+    if (!recipe || t.size < MIN_RECOMPUTED || !saved.has(t) || survivors.has(t)) continue;
+    if (t.isDisposed) continue;
+    const staying = (o: Tensor) =>
+      !o.isDisposed &&
+      (o.kept || survivors.has(o) || (saved.has(o) && !chosen.has(o)) || o.size * 16 <= t.size);
+    if (!recipe.operands.every(staying)) continue;
+    if (recipe.operands.some((o) => o.id < firstId && !o.kept && o.size * 16 > t.size)) continue;
+    chosen.add(t);
+    for (const o of recipe.operands) if (o.id >= firstId && !o.kept) saved.add(o);
+  }
+  return chosen;
+}
+
 function release(
   created: Tensor[],
   firstId: number,
   result: unknown,
   outer: ((t: Tensor) => void) | null,
 ): void {
+  if (!created.length) return;
   const survivors = new Set<Tensor>();
   collectReturned(result, survivors);
   for (const t of created) if (t.kept) survivors.add(t);
+  if (!created.some((t) => t.gradFn)) {
+    // No graph (no grad mode: inference, backward rules): nothing is kept for later.
+    for (const t of created) survivors.has(t) ? outer?.(t) : t.dispose();
+    return;
+  }
   const { saved, nodes } = graphNeeds(survivors, firstId);
+  const recompute = chooseRecomputed(created, firstId, survivors, saved);
   for (const t of created) {
     if (survivors.has(t) || saved.has(t)) {
       if (!survivors.has(t)) t.savedOnly = true;
+      if (recompute.has(t)) t.releaseForRecompute();
       outer?.(t); // survivors belong to the enclosing scope
     } else if (nodes.has(t)) {
       t.releaseValue();

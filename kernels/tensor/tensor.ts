@@ -49,10 +49,28 @@ export function setTensorTracker(t: Tracker | null): Tracker | null {
   return prev;
 }
 
-/** The values `t`'s backward rule reads (GradFn.saved; all inputs and `t` when not declared). */
+/**
+ * The values `t`'s backward rule reads (GradFn.saved; all inputs and `t` when not declared),
+ * and for a value to be recomputed, the operands it is recomputed from.
+ */
 export function savedBy(t: Tensor): Tensor[] {
   const fn = t.gradFn!;
-  return fn.saved ?? [...fn.inputs, t];
+  const saved = fn.saved ?? [...fn.inputs, t];
+  if (!saved.some((s) => s.recomputed)) return saved;
+  const all: Tensor[] = [];
+  const add = (s: Tensor) => {
+    all.push(s);
+    if (s.recomputed) s.recipe!.operands.forEach(add);
+  };
+  saved.forEach(add);
+  return all;
+}
+
+/** How to compute a tensor's value again from its operands (a cheap element-wise op). */
+export interface Recipe {
+  operands: Tensor[];
+  /** A new tensor with the same value, computed without recording a gradient. */
+  run(): Tensor;
 }
 
 /** Number of elements of a shape. */
@@ -78,7 +96,7 @@ export class Tensor {
   readonly shape: readonly number[];
   readonly size: number;
   readonly dtype: DType;
-  readonly storage: Storage;
+  #storage: Storage;
   requiresGrad = false;
   gradFn: GradFn | null = null;
   /** Accumulated gradient of a leaf after `backward()`. */
@@ -92,18 +110,27 @@ export class Tensor {
    * code can reach it but the graph, so that pass releases it once the last reader has run.
    */
   savedOnly = false;
+  /** Set by element-wise ops that record a gradient: lets a scope drop the value and recompute it. */
+  recipe: Recipe | null = null;
+  /** The value was released to be recomputed from `recipe` when a backward rule reads it. */
+  recomputed = false;
   private disposed = false;
 
   constructor(storage: Storage, shape: readonly number[], dtype: DType = "f32") {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape [${shape.join(", ")}]`);
     }
-    this.storage = storage;
+    this.#storage = storage;
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
     this.dtype = dtype;
     storage.refs++;
     tracker?.(this);
+  }
+
+  /** Backing memory (shared with views). */
+  get storage(): Storage {
+    return this.#storage;
   }
 
   get device(): Device {
@@ -131,6 +158,7 @@ export class Tensor {
   }
 
   assertLive(): void {
+    if (this.disposed && this.recomputed) this.recompute();
     if (this.disposed) {
       throw new Error(
         `tensor #${this.id}${this.name ? ` '${this.name}'` : ""} [${this.shape}] was disposed ` +
@@ -148,7 +176,24 @@ export class Tensor {
   /** Releases this tensor's reference to its storage. Idempotent. */
   dispose(): void {
     this.gradFn = null;
+    this.recipe = null;
+    this.recomputed = false;
     this.releaseValue();
+  }
+
+  /** Releases the value, to be computed again from `recipe` when next read. */
+  releaseForRecompute(): void {
+    if (!this.recipe) throw new Error(`tensor #${this.id}: no recipe to recompute it from`);
+    this.recomputed = true;
+    this.releaseValue();
+  }
+
+  private recompute(): void {
+    const fresh = this.recipe!.run();
+    this.#storage = fresh.storage;
+    this.#storage.refs++;
+    fresh.dispose();
+    this.disposed = false;
   }
 
   /**

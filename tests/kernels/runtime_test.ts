@@ -108,6 +108,26 @@ Deno.test("runtime: a scope keeps what its result's backward reads, releases the
   x.requiresGrad = w.requiresGrad = false;
 });
 
+Deno.test("runtime: a kept element-wise value whose operands stay is dropped and recomputed when read", async () => {
+  await K.flush();
+  const shape = [1, 4, 128, 128];
+  const n = 4 * 128 * 128;
+  const x = K.tensor(Float32Array.from({ length: n }, (_, i) => (i % 11) / 11 - 0.3), shape)
+    .keep();
+  const s = K.tensor([0.5, -1.5, 2, 0.25], [1, 4, 1, 1]).keep();
+  x.requiresGrad = s.requiresGrad = true;
+  // square reads x·s; x·s is recomputable from x and s, which stay (parameters here).
+  const layer = () => K.square(K.mul(x, s));
+  const base = K.memoryStats().inUse;
+  const y = K.scope(layer);
+  assertEquals(K.memoryStats().inUse - base, n * 4); // y only
+  const [gx, gs] = K.grad(K.sum(y), [x, s]);
+  const [ex, es] = K.grad(K.sum(layer()), [x, s]);
+  assertEquals(Array.from(await gx!.read()), Array.from(await ex!.read()));
+  assertEquals(Array.from(await gs!.read()), Array.from(await es!.read()));
+  x.requiresGrad = s.requiresGrad = false;
+});
+
 Deno.test("runtime: a backward pass releases values kept only for it once read; a second pass says so", async () => {
   await K.flush();
   const n = 1 << 14;
