@@ -382,6 +382,16 @@ function inputGradSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
   };
 }
 
+/** A(ci, k) of the input gradients: the weights permuted to [G, taps, CoutG, CinG], ci fastest. */
+function tapMajorWeights(width: 1 | 4): GemmOperand {
+  return {
+    width,
+    fast: "free",
+    setupFree: (f, v) => `let ${v} = grp * K * CinG + ${f};`,
+    load: (v, _kv, k) => (width === 4 ? `w[(${v} + ${k} * CinG) / 4u]` : `w[${v} + ${k} * CinG]`),
+  };
+}
+
 /**
  * Input gradient with k = tap·CoutG + co. A(ci, k) comes from the weights permuted to
  * [G, kh·kw, CoutG, CinG] (contiguous along ci: vec4 loads straight into shared memory).
@@ -396,12 +406,7 @@ function inputGradTapMajorSpec(
   strided: boolean,
 ): GemmSpec {
   const aWidth = M % 4 === 0 ? 4 : 1;
-  const w: GemmOperand = {
-    width: aWidth,
-    fast: "free",
-    setupFree: (f, v) => `let ${v} = grp * K * CinG + ${f};`,
-    load: (v, _kv, k) => (aWidth === 4 ? `w[(${v} + ${k} * CinG) / 4u]` : `w[${v} + ${k} * CinG]`),
-  };
+  const w = tapMajorWeights(aWidth);
   const gy: GemmOperand = {
     width: 1,
     fast: "free",
@@ -456,12 +461,7 @@ function inputGradTapMajorSpec(
  */
 function inputGradPhaseSpec(g: ConvGeometry, tile: GemmTile, M: number, N: number, K: number) {
   const aWidth = M % 4 === 0 ? 4 : 1;
-  const w: GemmOperand = {
-    width: aWidth,
-    fast: "free",
-    setupFree: (f, v) => `let ${v} = grp * K * CinG + ${f};`,
-    load: (v, _kv, k) => (aWidth === 4 ? `w[(${v} + ${k} * CinG) / 4u]` : `w[${v} + ${k} * CinG]`),
-  };
+  const w = tapMajorWeights(aWidth);
   // Column f = (image, a, b): input pixel (RY + SY·a, RX + SX·b); tap t: output pixel
   // (a + dy, b + dx) with dy = (RY + PY − ky) / SY exact (negative ones wrap and fail `< OH`).
   const gy: GemmOperand = {
