@@ -80,8 +80,9 @@ export interface StageSpec<Schema extends z.ZodType, InputName extends string> {
   /** Stable stage name; part of the cache key. */
   name: string;
   /**
-   * Files whose contents are the stage's code version (its own module via `import.meta.url`, the
-   * modules holding its WGSL, ...). Editing any of them invalidates the stage's cached outputs.
+   * The stage's entry module(s), normally `[import.meta.url]`: the code version is their static
+   * import closure (every local module and locked npm package they reach,
+   * `import_closure.ts`), so editing any module the stage runs invalidates its cached outputs.
    */
   sources: readonly SourceRef[];
   /** Extra version salt, bumped by hand to invalidate outputs without a source edit. */

@@ -5,7 +5,8 @@
  */
 import * as path from "node:path";
 import { fromFileUrl } from "./paths.ts";
-import { hashJson, sha256Hex } from "./canonical_json.ts";
+import { hashJson } from "./canonical_json.ts";
+import { clearImportClosures, importClosure } from "./import_closure.ts";
 import { describeIssue } from "./config_overrides.ts";
 import { type DagNode, selectConfig } from "./experiment.ts";
 import type { SourceRef, Stage } from "./stage.ts";
@@ -14,7 +15,10 @@ import type { FileHashCache } from "./file_hash.ts";
 /** The recorded ingredients of a key, kept so `status` can say what changed. */
 export interface KeyInputs {
   stage: string;
-  /** Code version: a hand-set salt and source file → sha256 (names relative to the first source). */
+  /**
+   * Code version: a hand-set salt, and the stage module's import closure: module (relative to
+   * the project root) → sha256, and "npm:package" → the locked version.
+   */
   version: { salt: string | null; sources: Record<string, string> };
   /** The stage's parsed config subset (what it runs with). */
   config: unknown;
@@ -45,8 +49,6 @@ export function keyOf(inputs: KeyInputs): string {
   });
 }
 
-const sourceHashes = new Map<string, string>();
-
 /** Local path of a stage source reference. */
 export function sourcePath(ref: SourceRef): string {
   const text = ref instanceof URL ? ref.href : ref;
@@ -55,29 +57,20 @@ export function sourcePath(ref: SourceRef): string {
   return path.resolve(text);
 }
 
-/** Hashes a stage's source files (once per process) into its code version. */
+/** A stage's code version: the import closure of its source modules (read once per process). */
 export async function stageVersion(stage: Stage): Promise<KeyInputs["version"]> {
-  const files = stage.sources.map(sourcePath);
-  const base = path.dirname(files[0]);
-  const sources: Record<string, string> = {};
-  for (const file of files) {
-    let hash = sourceHashes.get(file);
-    if (hash === undefined) {
-      try {
-        hash = sha256Hex(await Deno.readFile(file));
-      } catch {
-        throw new Error(`stage "${stage.name}": cannot read source file ${file}`);
-      }
-      sourceHashes.set(file, hash);
-    }
-    sources[path.relative(base, file) || path.basename(file)] = hash;
+  let closure;
+  try {
+    closure = await importClosure(stage.sources.map(sourcePath));
+  } catch (e) {
+    throw new Error(`stage "${stage.name}": ${e instanceof Error ? e.message : e}`);
   }
-  return { salt: stage.version ?? null, sources };
+  return { salt: stage.version ?? null, sources: { ...closure.files, ...closure.packages } };
 }
 
-/** Forgets hashed sources (tests that edit a stage's source within one process). */
+/** Forgets read modules (tests that edit a stage's source within one process). */
 export function clearSourceHashes(): void {
-  sourceHashes.clear();
+  clearImportClosures();
 }
 
 /** Parses a node's config subset with its stage's schema; errors name the full key path. */

@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { readSafetensors } from "../../kernels/mod.ts";
-import { defineStage } from "../../pipeline/mod.ts";
+import { defineStage } from "../../pipeline/stage.ts";
 import { atomicWriteFile, atomicWriteTextFile } from "../io/atomic_write.ts";
 import { ImageDataset } from "../io/dataset_reader.ts";
 import type { PixelImage } from "../io/png.ts";
@@ -160,20 +160,11 @@ export async function readReference(dir: string): Promise<ReferenceStatistics> {
   };
 }
 
-const source = (path: string) => new URL(path, import.meta.url);
-
 /** The reference-statistics stage: inputs `{ data: <prep artifact> }`. */
 export const referenceStats = defineStage({
   name: "reference-stats",
-  sources: [
-    import.meta.url,
-    source("./fid_kid.ts"),
-    source("./frechet.ts"),
-    source("./inception.ts"),
-    source("../io/dataset_reader.ts"),
-    source("../io/png.ts"),
-    source("../io/pth.ts"),
-  ],
+  // The code version is this module's import closure (pipeline/import_closure.ts).
+  sources: [import.meta.url],
   config: referenceStatsSchema,
   inputs: ["data"],
   seeded: false,

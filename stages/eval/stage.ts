@@ -18,7 +18,7 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { defineStage } from "../../pipeline/mod.ts";
+import { defineStage } from "../../pipeline/stage.ts";
 import { atomicWriteTextFile } from "../io/atomic_write.ts";
 import { ImageDataset } from "../io/dataset_reader.ts";
 import { loadGenerator } from "../io/generator_checkpoint.ts";
@@ -106,50 +106,11 @@ export const EVAL_FILES = {
   report: "report.html",
 } as const;
 
-const source = (path: string) => new URL(path, import.meta.url);
-
 /** The eval stage. */
 export const evaluate = defineStage({
   name: "eval",
-  sources: [
-    import.meta.url,
-    ...[
-      "./consistency.ts",
-      "./dataset_rig.ts",
-      "./fid_kid.ts",
-      "./frechet.ts",
-      "./geometry.ts",
-      "./geometry_eval.ts",
-      "./inception.ts",
-      "./marching_cubes.ts",
-      "./marching_cubes_tables.ts",
-      "./mesh_io.ts",
-      "./outputs.ts",
-      "./paper_results.ts",
-      "./reference_stats.ts",
-      "./report.ts",
-      "./sample_render.ts",
-      "./samples_per_ray.ts",
-      "../imitate/branch_gap.ts",
-      "../imitate/branch_views.ts",
-      "../pretrain/samples.ts",
-      "../render/cameras.ts",
-      "../render/depth_colormap.ts",
-      "../render/gif.ts",
-      "../render/seed_latent.ts",
-      "../render/seed_scene.ts",
-      "../render/turntable.ts",
-      "../model/generator.ts",
-      "../model/fused_renderer.ts",
-      "../model/renderer.ts",
-      "../model/rays.ts",
-      "../prep/head_sdf.ts",
-      "../prep/procedural_dataset.ts",
-      "../io/generator_checkpoint.ts",
-      "../io/image_grid.ts",
-      "../io/png.ts",
-    ].map(source),
-  ],
+  // The code version is this module's import closure (pipeline/import_closure.ts).
+  sources: [import.meta.url],
   config: evalConfigSchema,
   inputs: ["model", "data", "reference"],
   ...inceptionKeying,

@@ -4,7 +4,7 @@
  * only when the loss reads them, never by a path or the cache directory.
  * @module
  */
-import type { ExternalFile } from "../../pipeline/mod.ts";
+import type { ExternalFile } from "../../pipeline/stage.ts";
 import { LPIPS_VGG, VGG16 } from "../weights/registry.ts";
 import {
   AUTO,

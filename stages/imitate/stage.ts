@@ -14,11 +14,10 @@
  */
 import { join } from "node:path";
 import { initGpu } from "../../kernels/mod.ts";
-import { defineStage } from "../../pipeline/mod.ts";
+import { defineStage } from "../../pipeline/stage.ts";
 import { communicatorOf } from "../distributed/communicator.ts";
 import { batchShard } from "../distributed/batch_split.ts";
 import { leaderFirst } from "../distributed/leader_first.ts";
-import { pretrain } from "../pretrain/stage.ts";
 import { TrainingData } from "../pretrain/data_loader.ts";
 import { runTraining } from "../pretrain/training_loop.ts";
 import { shippedRunFor } from "../pretrain/shipped_run.ts";
@@ -32,30 +31,11 @@ import { sampleCameras } from "../pretrain/samples.ts";
 import { encodePng } from "../io/png.ts";
 import { ImitateTrainer } from "./trainer.ts";
 
-const source = (path: string) => new URL(path, import.meta.url);
-
 /** The imitate stage. */
 export const imitate = defineStage({
   name: "imitate",
-  sources: [
-    // Everything the pretrain stage's code version covers (trainer, loop, networks, kernels, io).
-    ...pretrain.sources,
-    source("./config.ts"),
-    source("./imitation_distance.ts"),
-    source("./lpips_weights.ts"),
-    source("./loss.ts"),
-    source("./pretrained.ts"),
-    source("./samples.ts"),
-    source("./branch_gap.ts"),
-    source("./branch_views.ts"),
-    source("./stage.ts"),
-    source("./trainer.ts"),
-    source("../eval/lpips.ts"),
-    source("../io/image_resize.ts"),
-    source("../io/pickle_vm.ts"),
-    source("../io/pth.ts"),
-    source("../io/torch_storage.ts"),
-  ],
+  // The code version is this module's import closure (pipeline/import_closure.ts).
+  sources: [import.meta.url],
   config: imitateConfigSchema,
   inputs: ["data", "pretrained"],
   externalFiles: (c) => [

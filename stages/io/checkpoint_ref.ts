@@ -4,7 +4,7 @@
  * error for a training-snapshot pickle (import it first) or an unknown id.
  */
 import path from "node:path";
-import { Store } from "../../pipeline/mod.ts";
+import { Store } from "../../pipeline/store.ts";
 
 /** A path on disk as it is; otherwise the files of the store artifact whose id starts with `ref`. */
 export async function resolveCheckpointPath(ref: string, storeRoot: string): Promise<string> {

@@ -8,38 +8,15 @@
  * file is not rehashed).
  * @module
  */
-import { defineStage } from "../../pipeline/mod.ts";
+import { defineStage } from "../../pipeline/stage.ts";
 import { datasetStageSchema } from "./dataset_spec.ts";
 import { prepareDataset } from "./prepare_dataset.ts";
-
-const source = (path: string) => new URL(path, import.meta.url);
 
 /** The prep stage. */
 export const prep = defineStage({
   name: "prep",
-  sources: [
-    import.meta.url,
-    source("./dataset_spec.ts"),
-    source("./prepare_dataset.ts"),
-    source("./procedural_dataset.ts"),
-    source("./procedural_camera.ts"),
-    source("./head_params.ts"),
-    source("./head_sdf.ts"),
-    source("./render_procedural.ts"),
-    source("./seeded_rng.ts"),
-    source("../io/camera_label.ts"),
-    source("../io/dataset_check.ts"),
-    source("../io/dataset_grid.ts"),
-    source("../io/dataset_info.ts"),
-    source("../io/dataset_labels.ts"),
-    source("../io/dataset_reader.ts"),
-    source("../io/dataset_writer.ts"),
-    source("../io/image_grid.ts"),
-    source("../io/npy.ts"),
-    source("../io/png.ts"),
-    source("../io/zip_reader.ts"),
-    source("../io/zip_writer.ts"),
-  ],
+  // The code version is this module's import closure (pipeline/import_closure.ts).
+  sources: [import.meta.url],
   config: datasetStageSchema,
   seeded: false,
   externalFiles: (spec) => (spec.kind === "zip" ? [spec.path] : []),

@@ -8,9 +8,8 @@
  * @module
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { initGpu } from "../../kernels/mod.ts";
-import { defineStage } from "../../pipeline/mod.ts";
+import { defineStage } from "../../pipeline/stage.ts";
 import { communicatorOf } from "../distributed/communicator.ts";
 import { batchShard } from "../distributed/batch_split.ts";
 import { pretrainConfigSchema } from "./config.ts";
@@ -19,44 +18,11 @@ import { Trainer } from "./trainer.ts";
 import { runTraining } from "./training_loop.ts";
 import { shippedRunFor } from "./shipped_run.ts";
 
-/** Every .ts module under a directory (the networks and kernels whose code shapes the weights). */
-function modulesUnder(dir: URL): URL[] {
-  const out: URL[] = [];
-  const walk = (d: URL) => {
-    for (const e of Deno.readDirSync(fileURLToPath(d))) {
-      if (e.isDirectory) walk(new URL(`${e.name}/`, d));
-      else if (e.name.endsWith(".ts")) out.push(new URL(e.name, d));
-    }
-  };
-  walk(dir);
-  return out.sort((a, b) => a.href.localeCompare(b.href));
-}
-
-const source = (path: string) => new URL(path, import.meta.url);
-
 /** The pretrain stage. */
 export const pretrain = defineStage({
   name: "pretrain",
-  sources: [
-    ...modulesUnder(source("./")),
-    ...modulesUnder(source("../model/")),
-    ...modulesUnder(source("../../kernels/")),
-    // How ranks split the batch, draw per-sample numbers and average gradients.
-    source("../distributed/batch_split.ts"),
-    source("../distributed/communicator.ts"),
-    source("../distributed/gradient_sync.ts"),
-    source("../distributed/sharded_random.ts"),
-    source("../distributed/state_broadcast.ts"),
-    source("../io/camera_label.ts"),
-    source("../io/dataset_reader.ts"),
-    source("../io/generator_checkpoint.ts"),
-    source("../io/image_grid.ts"),
-    source("../io/png.ts"),
-    source("../io/zip_reader.ts"),
-    source("../prep/seeded_rng.ts"),
-    source("../render/depth_colormap.ts"),
-    source("../render/seed_latent.ts"),
-  ],
+  // The code version is this module's import closure (pipeline/import_closure.ts).
+  sources: [import.meta.url],
   config: pretrainConfigSchema,
   inputs: ["data"],
   externalFiles: (c) => (c.shippedRun ? [c.shippedRun] : []),

@@ -18,7 +18,7 @@
  */
 import { join } from "node:path";
 import { flush, memoryStats } from "../../kernels/mod.ts";
-import type { StageContext } from "../../pipeline/mod.ts";
+import type { StageContext } from "../../pipeline/stage.ts";
 import { GENERATOR_FORMAT } from "../io/generator_checkpoint.ts";
 import { safetensorsBytes } from "./tensor_readback.ts";
 import { encodePng } from "../io/png.ts";

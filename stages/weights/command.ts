@@ -5,7 +5,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { sha256File } from "../../pipeline/mod.ts";
+import { sha256File } from "../../pipeline/file_hash.ts";
 import { matchesPin, PINNED_WEIGHTS, type PinnedWeights } from "./registry.ts";
 import { cachedWeightsPath, ensurePinnedWeights } from "./weights_file.ts";
 

@@ -9,7 +9,8 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { type ExternalFile, sha256File } from "../../pipeline/mod.ts";
+import type { ExternalFile } from "../../pipeline/stage.ts";
+import { sha256File } from "../../pipeline/file_hash.ts";
 import { type EnvReader, weightsCacheDir } from "./cache_dir.ts";
 import { downloadProgress } from "./download_progress.ts";
 import { matchesPin, type PinnedWeights } from "./registry.ts";
