@@ -375,14 +375,18 @@ export function registerPipelineCommands(
 
   program.command("verify")
     .description("rehash every artifact against its manifest")
-    .option("--repair", "remove corrupted artifacts so the next run recomputes them")
+    .option("--repair", "remove corrupted artifacts and damaged cache keys so the next run recomputes them")
     .action(async (opts, command) => {
       const report = await verifyStore(await storeOf(command), opts);
       for (const bad of report.corrupted) console.log(`corrupted ${bad.id}: ${bad.problem}`);
       for (const key of report.danglingKeys) {
         console.log(`cache key ${key.slice(0, 12)} points at a missing artifact`);
       }
-      const problems = report.corrupted.length + report.danglingKeys.length;
+      for (const name of report.damagedKeys) {
+        console.log(`cache key file keys/${name} is damaged (cannot be read)`);
+      }
+      const problems = report.corrupted.length + report.danglingKeys.length +
+        report.damagedKeys.length;
       console.log(
         `checked ${report.checked} artifacts: ${
           problems === 0
@@ -392,7 +396,7 @@ export function registerPipelineCommands(
       );
       if (problems > 0 && !report.repaired) {
         throw new Error(
-          `${report.corrupted.length} corrupted artifacts; run \`verify --repair\` then rerun to recompute them`,
+          `${problems} problems in the store; run \`verify --repair\` then rerun to recompute what they held`,
         );
       }
     });

@@ -7,7 +7,8 @@
 import * as path from "node:path";
 import { readJsonOrNull, writeJsonAtomic } from "./atomic_fs.ts";
 import type { CheckpointPointer } from "./checkpoints.ts";
-import { pidAlive } from "./key_lock.ts";
+import { LEASE_MS, liveLockOwner, pidAlive } from "./key_lock.ts";
+import { hostname } from "node:os";
 import { listFiles } from "./manifest.ts";
 import { sha256Hex } from "./canonical_json.ts";
 import { CorruptArtifactError, type KeyRecord, removeTree, type Store } from "./store.ts";
@@ -71,14 +72,50 @@ export async function collectGarbage(
     report.keyRecords++;
     if (!options.dryRun) await store.removeKeyRecord(record.key);
   }
+  const liveOwners = await liveLockOwners(store);
   for await (const entry of Deno.readDir(store.at("tmp"))) {
-    const pid = Number(entry.name.split("-")[1]);
-    const orphan = entry.name.startsWith("trash-") || (Number.isInteger(pid) && !pidAlive(pid));
-    if (!orphan) continue;
+    if (!(await orphanStagingDir(store, entry.name, liveOwners, graceMs))) continue;
     report.stagingDirs.push(entry.name);
     if (!options.dryRun) await removeTree(store.at("tmp", entry.name));
   }
   return report;
+}
+
+/** "pid@host" of every lock whose holder is alive (a fresh lease, or a live pid here). */
+async function liveLockOwners(store: Store): Promise<Set<string>> {
+  const owners = new Set<string>();
+  for await (const entry of Deno.readDir(store.at("locks"))) {
+    if (!entry.name.endsWith(".lock")) continue;
+    const owner = await liveLockOwner(store.at("locks", entry.name));
+    if (owner) owners.add(`${owner.pid}@${owner.host}`);
+  }
+  return owners;
+}
+
+/**
+ * Whether a staging directory (`<purpose>-<pid>-<random>@<host>`) belongs to no running stage:
+ * on this host, its process is gone; on another host (a shared store), no lock with a live
+ * lease is held by that process. Directories younger than the grace period are always kept,
+ * and so are other hosts' directories of the older naming without a host, until past the
+ * lock lease. Trash (objects being deleted) is always removable.
+ */
+async function orphanStagingDir(
+  store: Store,
+  name: string,
+  liveOwners: Set<string>,
+  graceMs: number,
+): Promise<boolean> {
+  if (name.startsWith("trash-")) return true;
+  const info = await Deno.stat(store.at("tmp", name)).catch(() => null);
+  const age = info?.mtime ? Date.now() - info.mtime.getTime() : 0;
+  if (age < graceMs) return false;
+  const at = name.lastIndexOf("@");
+  const host = at < 0 ? null : name.slice(at + 1);
+  const pid = Number((at < 0 ? name : name.slice(0, at)).split("-")[1]);
+  if (!Number.isInteger(pid)) return false;
+  if (host === hostname() || host === null && age < LEASE_MS) return !pidAlive(pid);
+  if (host === null) return true;
+  return !liveOwners.has(`${pid}@${host}`);
 }
 
 /** What `verify` found. */
@@ -86,6 +123,8 @@ export interface VerifyReport {
   checked: number;
   corrupted: { id: string; problem: string }[];
   danglingKeys: string[];
+  /** Key files that cannot be read (`keys/<name>`): their stage reruns once they are removed. */
+  damagedKeys: string[];
   repaired: boolean;
 }
 
@@ -97,7 +136,13 @@ export async function verifyStore(
   store: Store,
   options: { repair?: boolean } = {},
 ): Promise<VerifyReport> {
-  const report: VerifyReport = { checked: 0, corrupted: [], danglingKeys: [], repaired: false };
+  const report: VerifyReport = {
+    checked: 0,
+    corrupted: [],
+    danglingKeys: [],
+    damagedKeys: [],
+    repaired: false,
+  };
   for (const id of await store.listObjects()) {
     report.checked++;
     try {
@@ -108,7 +153,8 @@ export async function verifyStore(
     }
   }
   const bad = new Set(report.corrupted.map((c) => c.id));
-  const records = await store.listKeyRecords();
+  const { records, damaged } = await store.scanKeyRecords();
+  report.damagedKeys = damaged;
   for (const record of records) {
     if (!bad.has(record.artifact) && !(await store.hasObject(record.artifact))) {
       report.danglingKeys.push(record.key);
@@ -126,6 +172,7 @@ export async function verifyStore(
       }
     }
     for (const id of bad) await store.removeObject(id);
+    for (const name of damaged) await Deno.remove(store.at("keys", name));
     report.repaired = true;
   }
   return report;

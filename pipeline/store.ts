@@ -12,6 +12,7 @@
  * @module
  */
 import * as path from "node:path";
+import { hostname } from "node:os";
 import { sha256Hex } from "./canonical_json.ts";
 import { exists, readJsonOrNull, syncDirectory, syncFile, writeJsonAtomic } from "./atomic_fs.ts";
 import { FileHashCache, sha256File } from "./file_hash.ts";
@@ -101,9 +102,13 @@ export class Store {
     await this.#hashCache?.save();
   }
 
-  /** Creates a fresh staging directory (with an empty `out/`) on the store's filesystem. */
+  /**
+   * Creates a fresh staging directory (with an empty `out/`) on the store's filesystem, named
+   * `<purpose>-<pid>-<random>@<host>` so that `gc` on a shared store can tell whose it is.
+   */
   async makeStagingDir(purpose: string): Promise<{ dir: string; outDir: string }> {
-    const dir = this.at("tmp", `${purpose}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+    const name = `${purpose}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}@${hostname()}`;
+    const dir = this.at("tmp", name);
     await Deno.mkdir(path.join(dir, "out"), { recursive: true });
     return { dir, outDir: path.join(dir, "out") };
   }
@@ -260,13 +265,26 @@ export class Store {
 
   /** Every key record in the store. */
   async listKeyRecords(): Promise<KeyRecord[]> {
+    return (await this.scanKeyRecords()).records;
+  }
+
+  /** Every key record, and the names of key files that cannot be read (damaged). */
+  async scanKeyRecords(): Promise<{ records: KeyRecord[]; damaged: string[] }> {
     const records: KeyRecord[] = [];
+    const damaged: string[] = [];
     for await (const entry of Deno.readDir(this.at("keys"))) {
       if (!entry.name.endsWith(".json") || entry.name.startsWith(".")) continue;
-      const record = await readJsonOrNull<KeyRecord>(this.at("keys", entry.name));
-      if (record) records.push(record);
+      try {
+        const record = await readJsonOrNull<KeyRecord>(this.at("keys", entry.name));
+        if (record && typeof record.key === "string" && typeof record.artifact === "string") {
+          records.push(record);
+        } else if (record) damaged.push(entry.name);
+      } catch {
+        damaged.push(entry.name);
+      }
     }
-    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return { records, damaged: damaged.sort() };
   }
 }
 

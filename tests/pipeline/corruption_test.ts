@@ -25,7 +25,7 @@ Deno.test("a flipped byte is reported by verify and by a run, and recomputed on 
     const cli = await runCli(["verify", "--store", box.store.root]);
     assertEquals(cli.code, 1);
     assertEquals(cli.stderr.trim().split("\n").length, 1);
-    assertStringIncludes(cli.stderr, "error: 1 corrupted artifacts; run `verify --repair`");
+    assertStringIncludes(cli.stderr, "error: 1 problems in the store; run `verify --repair`");
 
     // A run that reads it (reused as a cached output and as train/evaluate's input) refuses.
     const error = await assertRejects(() => runExperiment(toy, box.store, { quiet: true }));
@@ -86,6 +86,67 @@ Deno.test("gc keeps what runs reference and removes the rest; export/import roun
       Error,
       "do not match its manifest.json",
     );
+  } finally {
+    await box.cleanup();
+  }
+});
+
+Deno.test("a damaged key file is reported by verify, which carries on; --repair removes it; gc and ls keep working", async () => {
+  const box = await sandbox();
+  try {
+    const first = await runExperiment(toy, box.store, { quiet: true });
+    const keyFile = (await Array.fromAsync(Deno.readDir(box.store.at("keys"))))
+      .map((e) => e.name).find((n) => n.endsWith(".json"))!;
+    await Deno.chmod(box.store.at("keys", keyFile), 0o644);
+    await Deno.writeTextFile(box.store.at("keys", keyFile), '{"key": "trunc');
+    const report = await verifyStore(box.store);
+    assertEquals(report.damagedKeys, [keyFile]);
+    assertEquals(report.checked, Object.keys(first.nodes).length); // every object still checked
+    const cli = await runCli(["verify", "--store", box.store.root]);
+    assertEquals(cli.code, 1);
+    assertStringIncludes(cli.stdout, `cache key file keys/${keyFile} is damaged`);
+    for (const command of [["ls"], ["gc", "--dry-run"]]) {
+      const run = await runCli([...command, "--store", box.store.root]);
+      assertEquals(run.code, 0, `${command[0]}: ${run.stderr}`);
+    }
+    assert((await verifyStore(box.store, { repair: true })).repaired);
+    assertEquals((await verifyStore(box.store)).damagedKeys, []);
+    // The stage whose key was lost reruns and writes it again; the rest stays cached.
+    assertEquals((await runExperiment(toy, box.store, { quiet: true })).executed.length, 1);
+  } finally {
+    await box.cleanup();
+  }
+});
+
+Deno.test("gc removes staging dirs of dead processes on this host, and leaves another host's live job alone", async () => {
+  const box = await sandbox();
+  try {
+    const { collectGarbage } = await import("../../pipeline/mod.ts");
+    const { hostname } = await import("node:os");
+    const deadPid = 2 ** 22 + 12345; // above Linux's pid_max: never alive
+    const mine = `stage-${deadPid}-aaaaaaaa@${hostname()}`;
+    // Its pid is dead here, as any pid of another host may be: only the lock tells.
+    const otherLive = `stage-${deadPid + 1}-bbbbbbbb@another-host`;
+    const otherDead = `stage-4242-cccccccc@another-host`;
+    for (const name of [mine, otherLive, otherDead]) {
+      await Deno.mkdir(box.store.at("tmp", name, "out"), { recursive: true });
+    }
+    // The other host's job holds a lock with a fresh lease (owner pid@host as it wrote it).
+    await Deno.writeTextFile(
+      box.store.at("locks", "k.lock"),
+      JSON.stringify({
+        pid: deadPid + 1,
+        host: "another-host",
+        processStart: null,
+        lockedAt: new Date().toISOString(),
+      }),
+    );
+    const gc = await collectGarbage(box.store, { graceSeconds: 0 });
+    assertEquals(gc.stagingDirs.sort(), [mine, otherDead].sort());
+    assert(await Deno.stat(box.store.at("tmp", otherLive)).then(() => true));
+    // Within the grace period nothing of anyone's is touched.
+    await Deno.mkdir(box.store.at("tmp", `stage-${deadPid}-dddddddd@${hostname()}`));
+    assertEquals((await collectGarbage(box.store, { graceSeconds: 600 })).stagingDirs, []);
   } finally {
     await box.cleanup();
   }
