@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { readJsonOrNull, writeJsonAtomic } from "./atomic_fs.ts";
 import type { CheckpointPointer } from "./checkpoints.ts";
 import { LEASE_MS, liveLockOwner, pidAlive } from "./key_lock.ts";
+import { type KeyInputs, keyOf } from "./stage_key.ts";
 import { hostname } from "node:os";
 import { listFiles } from "./manifest.ts";
 import { sha256Hex } from "./canonical_json.ts";
@@ -118,6 +119,15 @@ async function orphanStagingDir(
   return !liveOwners.has(`${pid}@${host}`);
 }
 
+/** Whether a key record's key is the hash of the inputs recorded with it (not edited). */
+function keyMatchesInputs(record: KeyRecord): boolean {
+  try {
+    return keyOf(record.keyInputs as KeyInputs) === record.key;
+  } catch {
+    return false;
+  }
+}
+
 /** What `verify` found. */
 export interface VerifyReport {
   checked: number;
@@ -153,7 +163,13 @@ export async function verifyStore(
     }
   }
   const bad = new Set(report.corrupted.map((c) => c.id));
-  const { records, damaged } = await store.scanKeyRecords();
+  const scan = await store.scanKeyRecords();
+  // A record whose key is not the hash of its own inputs was edited: as good as damaged.
+  const records = scan.records.filter(keyMatchesInputs);
+  const damaged = [
+    ...scan.damaged,
+    ...scan.records.filter((r) => !keyMatchesInputs(r)).map((r) => `${r.key}.json`),
+  ].sort();
   report.damagedKeys = damaged;
   for (const record of records) {
     if (!bad.has(record.artifact) && !(await store.hasObject(record.artifact))) {
@@ -217,6 +233,15 @@ export async function importArtifact(
   } catch {
     throw new Error(`${dir} has no manifest.json; is it a directory written by export?`);
   }
+  const records = (await readJsonOrNull<KeyRecord[]>(path.join(dir, "keys.json"))) ?? [];
+  const forged = records.find((r) => !keyMatchesInputs(r));
+  if (forged) {
+    throw new Error(
+      `${dir}/keys.json: cache key ${
+        String(forged.key).slice(0, 12)
+      } does not match the inputs recorded with it (edited export?); nothing imported`,
+    );
+  }
   const staging = await store.makeStagingDir("import");
   for (const file of await listFiles(path.join(dir, "out")).catch(() => [])) {
     const target = path.join(staging.outDir, file);
@@ -228,7 +253,6 @@ export async function importArtifact(
     await store.removeObject(id);
     throw new Error(`files in ${dir}/out do not match its manifest.json (damaged export)`);
   }
-  const records = (await readJsonOrNull<KeyRecord[]>(path.join(dir, "keys.json"))) ?? [];
   let installed = 0;
   for (const record of records) {
     if (record.artifact !== id || await store.readKeyRecord(record.key)) continue;

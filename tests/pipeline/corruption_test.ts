@@ -80,6 +80,21 @@ Deno.test("gc keeps what runs reference and removes the rest; export/import roun
     const imported = await importArtifact(other, exported);
     assertEquals(imported, { id: result.nodes.evaluate.artifact, keys: 1 });
     await other.check(imported.id, "full");
+    // An export whose key was edited (to make another config's run reuse this artifact).
+    const keysFile = `${exported}/keys.json`;
+    const original = await Deno.readTextFile(keysFile);
+    const records = JSON.parse(original);
+    records[0].key = "0".repeat(64);
+    await Deno.chmod(keysFile, 0o644).catch(() => {});
+    await Deno.writeTextFile(keysFile, JSON.stringify(records));
+    const third = await Store.open(`${box.dir}/third-store`);
+    await assertRejects(
+      () => importArtifact(third, exported),
+      Error,
+      "does not match the inputs recorded with it",
+    );
+    assertEquals(await third.listObjects(), []);
+    await Deno.writeTextFile(keysFile, original);
     await flipOneByte(`${exported}/out/metrics.json`);
     await assertRejects(
       () => importArtifact(other, exported),
@@ -109,10 +124,18 @@ Deno.test("a damaged key file is reported by verify, which carries on; --repair 
       const run = await runCli([...command, "--store", box.store.root]);
       assertEquals(run.code, 0, `${command[0]}: ${run.stderr}`);
     }
+    // A record edited to claim another key is as good as damaged.
+    const other = (await box.store.listKeyRecords())[0];
+    await Deno.chmod(box.store.at("keys", `${other.key}.json`), 0o644);
+    await Deno.writeTextFile(
+      box.store.at("keys", `${other.key}.json`),
+      JSON.stringify({ ...other, keyInputs: { ...(other.keyInputs as object), seed: 99 } }),
+    );
+    assertEquals((await verifyStore(box.store)).damagedKeys, [keyFile, `${other.key}.json`].sort());
     assert((await verifyStore(box.store, { repair: true })).repaired);
     assertEquals((await verifyStore(box.store)).damagedKeys, []);
-    // The stage whose key was lost reruns and writes it again; the rest stays cached.
-    assertEquals((await runExperiment(toy, box.store, { quiet: true })).executed.length, 1);
+    // The stages whose keys were lost rerun (and write them again); the rest stays cached.
+    assertEquals((await runExperiment(toy, box.store, { quiet: true })).executed.length, 2);
   } finally {
     await box.cleanup();
   }
