@@ -10,7 +10,8 @@ import {
   runSweep,
 } from "../../pipeline/mod.ts";
 import { pipelineMain } from "../../pipeline/main.ts";
-import { KUBERNETES_STORE_MOUNT, kubernetesJob } from "../../pipeline/job_files.ts";
+import { KUBERNETES_STORE_MOUNT, kubernetesJob, shellQuote } from "../../pipeline/job_files.ts";
+import { parse as parseYaml } from "yaml";
 import { countLines, runCli, sandbox, TOY } from "./helpers.ts";
 
 const GOLDEN = fileURLToPath(new URL("./golden/", import.meta.url));
@@ -140,6 +141,34 @@ Deno.test("k8s emit: a relative store is mounted at one absolute path that the t
   assert(!yaml.includes(".mimic3d"), yaml);
   assert(yaml.includes('image: "registry.example:5000/mimic3d:1 #tag"'), yaml);
   assert(yaml.includes('claimName: "store: shared"'), yaml);
+});
+
+Deno.test("k8s emit: the YAML parses; unusual values round-trip; the mount path is the store path the task uses", () => {
+  for (const store of [".mimic3d", "/mnt/shared store: #1"]) {
+    const image = "registry.example:5000/mimic3d:1 #tag";
+    const claim = 'store: "shared" #2';
+    const text = kubernetesJob([{ values: { "train.lr": 0.05 }, sets: ["train.lr=0.05"] }], {
+      experiment: "toy",
+      store,
+      launcher: "deno run -A mod.ts",
+      parallelism: 2,
+      sets: [],
+      image,
+      volumeClaim: claim,
+    });
+    // deno-lint-ignore no-explicit-any
+    const job = parseYaml(text) as any;
+    const pod = job.spec.template.spec;
+    const container = pod.containers[0];
+    assertEquals(job.kind, "Job");
+    assertEquals(job.spec.parallelism, 2);
+    assertEquals(container.image, image);
+    assertEquals(pod.volumes[0].persistentVolumeClaim.claimName, claim);
+    const mountPath = container.volumeMounts[0].mountPath;
+    assertEquals(mountPath, store.startsWith("/") ? store : KUBERNETES_STORE_MOUNT);
+    // The task's --store is that same path, as bash reads the script.
+    assertStringIncludes(container.args[0], `--store ${shellQuote(mountPath)} `);
+  }
 });
 
 Deno.test("slurm emit: a relative store becomes the absolute path every task shares", async () => {
