@@ -375,7 +375,10 @@ export function registerPipelineCommands(
 
   program.command("verify")
     .description("rehash every artifact against its manifest")
-    .option("--repair", "remove corrupted artifacts and damaged cache keys so the next run recomputes them")
+    .option(
+      "--repair",
+      "remove corrupted artifacts and damaged cache keys so the next run recomputes them",
+    )
     .action(async (opts, command) => {
       const report = await verifyStore(await storeOf(command), opts);
       for (const bad of report.corrupted) console.log(`corrupted ${bad.id}: ${bad.problem}`);

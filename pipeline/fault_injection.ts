@@ -1,6 +1,7 @@
 /**
  * Crash testing: `MIMIC3D_FAULT=<point>[@<n>]` makes the process SIGKILL itself the n-th time
- * (default first) it reaches a named point, so tests can kill exactly mid-write. Inert otherwise.
+ * (default first) it reaches a named point, so tests can kill exactly mid-write;
+ * `<point>[@<n>]=enospc` throws the error a full disk gives there instead. Inert otherwise.
  */
 const hits = new Map<string, number>();
 
@@ -17,11 +18,18 @@ export type FaultPoint =
 export function faultPoint(point: FaultPoint): void {
   const spec = Deno.env.get("MIMIC3D_FAULT");
   if (!spec) return;
-  const [name, nth] = spec.split("@");
+  const [where, action] = spec.split("=");
+  const [name, nth] = where.split("@");
   if (name !== point) return;
   const count = (hits.get(point) ?? 0) + 1;
   hits.set(point, count);
   if (count !== Number(nth ?? "1")) return;
+  if (action === "enospc") {
+    // What Deno throws for a write on a full filesystem (os error 28, a string `code`).
+    throw Object.assign(new Error(`No space left on device (os error 28): ${point}`), {
+      code: "ENOSPC",
+    });
+  }
   console.error(`fault injected at ${point}`);
   Deno.kill(Deno.pid, "SIGKILL");
 }

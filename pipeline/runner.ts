@@ -363,7 +363,16 @@ async function executeLocked(store: Store, ex: Execution): Promise<NodeOutcome> 
     throw wrapped;
   }
   progressBars.forEach((bar) => bar.stop());
-  const artifact = await store.commit(staging.dir);
+  let artifact: string;
+  try {
+    artifact = await store.commit(staging.dir);
+  } catch (err) {
+    // A full disk, say: the outputs are lost with the staging dir; the stage's checkpoint stays.
+    await removeTree(staging.dir).catch(() => {});
+    const wrapped = new StageFailedError(name, err);
+    log.event("stage_failed", { node: name, key, error: wrapped.message });
+    throw wrapped;
+  }
   await store.writeKeyRecord({
     key,
     artifact,

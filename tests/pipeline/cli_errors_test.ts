@@ -4,6 +4,7 @@
  * commander's own (those alone were printed by commander already and exit 2).
  */
 import { assert, assertEquals } from "./assert.ts";
+import { Store } from "../../pipeline/store.ts";
 
 const mod = new URL("../../mod.ts", import.meta.url).pathname;
 
@@ -40,6 +41,30 @@ Deno.test("CLI: filesystem and module-load errors are printed, exit 1", async ()
         `${args.join(" ")}: ${JSON.stringify(stderr)} lacks ${wanted}`,
       );
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: a full disk while storing an artifact prints the error, exits 1 and stores nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const toy = new URL("../../experiments/toy.ts", import.meta.url).pathname;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", mod, "--store", `${dir}/store`, "run", toy, "--quiet"],
+      env: { MIMIC3D_FAULT: "commit:before-rename=enospc" },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 1, stderr);
+    assert(stderr.startsWith('error: stage "'), stderr); // names the stage
+    assert(stderr.includes("No space left on device"), stderr);
+    assertEquals(stderr.trim().split("\n").length, 1, stderr);
+    const store = await Store.open(`${dir}/store`);
+    assertEquals(await store.listObjects(), []);
+    assertEquals(await store.listKeyRecords(), []);
+    assertEquals(await Array.fromAsync(Deno.readDir(store.at("tmp"))), []); // no staging left
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
