@@ -6,7 +6,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { defaultStoreRoot } from "../../pipeline/paths.ts";
-import { startViewerServer } from "./server.ts";
+import { isLoopback, startViewerServer } from "./server.ts";
 import { resolveCheckpointPath } from "../io/checkpoint_ref.ts";
 
 /** Registers `serve` on the CLI program. */
@@ -21,7 +21,7 @@ export function registerServeCommand(program: Command): void {
     .option("--port <port>", "TCP port (0 = any free port)", "8080")
     .option(
       "--host <host>",
-      "interface to listen on (the viewer has no authentication)",
+      "interface to listen on (beyond loopback, requests need the printed URL's token)",
       "127.0.0.1",
     )
     .action(async (checkpoint, options, command) => {
@@ -31,7 +31,8 @@ export function registerServeCommand(program: Command): void {
       }
       if (!isLoopback(options.host)) {
         console.error(
-          `warning: listening on ${options.host}: anyone who can reach it can use this GPU`,
+          `note: listening on ${options.host}: only requests with the token in the URL below ` +
+            "(or its cookie) are served; share that URL only with those who may use this GPU",
         );
       }
       const { store } = command.optsWithGlobals() as { store?: string };
@@ -47,8 +48,4 @@ export function registerServeCommand(program: Command): void {
         Deno.removeSignalListener("SIGINT", stop);
       }
     });
-}
-
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
 }

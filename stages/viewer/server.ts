@@ -24,7 +24,7 @@ export interface ViewerServerOptions {
 
 /** A running viewer server. */
 export interface ViewerServer {
-  /** e.g. http://127.0.0.1:8080/ */
+  /** e.g. http://127.0.0.1:8080/; bound beyond loopback, it carries the access token. */
   readonly url: string;
   readonly port: number;
   readonly model: ViewerModel;
@@ -61,11 +61,13 @@ export async function startViewerServer(
   const controller = new AbortController();
   const urlHost = hostname.includes(":") ? `[${hostname}]` : hostname;
   let server: Deno.HttpServer<Deno.NetAddr>;
+  let guard: RequestGuard;
   try {
-    const guard = new RequestGuard(urlHost);
+    guard = new RequestGuard(urlHost, isLoopback(hostname) ? null : randomToken());
+    const g = guard;
     server = Deno.serve(
       { port, hostname, signal: controller.signal, onListen: () => {} },
-      (request) => guard.refusal(request) ?? handle(model, request, guard),
+      async (request) => g.refusal(request) ?? g.admit(request, await handle(model, request, g)),
     );
   } catch (e) {
     if (owned) model.dispose();
@@ -80,8 +82,9 @@ export async function startViewerServer(
     throw e;
   }
   const bound = server.addr.port;
+  const shown = urlHost === "0.0.0.0" || urlHost === "[::]" ? "127.0.0.1" : urlHost;
   return {
-    url: `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${bound}/`,
+    url: `http://${shown}:${bound}/${guard.token ? `?token=${guard.token}` : ""}`,
     port: bound,
     model,
     finished: server.finished,
@@ -106,15 +109,23 @@ class RequestGuard {
   readonly #hosts: Set<string>;
   meshBusy = false;
 
-  /** `bindHost` as a URL writes it (IPv6 in brackets). */
-  constructor(bindHost: string) {
+  /**
+   * `bindHost` as a URL writes it (IPv6 in brackets). `token`: bound beyond loopback, where any
+   * host name may reach the viewer, every request must carry this secret instead (the URL's
+   * `?token=`, then a same-site cookie set from it).
+   */
+  constructor(bindHost: string, readonly token: string | null) {
     this.#hosts = new Set(["127.0.0.1", "localhost", "[::1]", bindHost]);
   }
 
   /** A 403 response for a request from elsewhere, or null. */
   refusal(request: Request): Response | null {
     const host = request.headers.get("host") ?? "";
-    if (!this.#hosts.has(host.replace(/:\d+$/, ""))) {
+    if (this.token) {
+      if (!this.#presentsToken(request)) {
+        return text(403, "forbidden: open the URL that `serve` printed, with its token");
+      }
+    } else if (!this.#hosts.has(host.replace(/:\d+$/, ""))) {
       return text(403, `forbidden: Host ${JSON.stringify(host)} is not this viewer`);
     }
     const origin = request.headers.get("origin");
@@ -123,6 +134,39 @@ class RequestGuard {
     }
     return null;
   }
+
+  /** Sets the token cookie on a response to a request that brought the token in its URL. */
+  admit(request: Request, response: Response): Response {
+    if (!this.token || new URL(request.url).searchParams.get("token") !== this.token) {
+      return response;
+    }
+    response.headers.append(
+      "set-cookie",
+      `${TOKEN_COOKIE}=${this.token}; HttpOnly; SameSite=Strict; Path=/`,
+    );
+    return response;
+  }
+
+  #presentsToken(request: Request): boolean {
+    if (new URL(request.url).searchParams.get("token") === this.token) return true;
+    const cookies = (request.headers.get("cookie") ?? "").split(/;\s*/);
+    return cookies.includes(`${TOKEN_COOKIE}=${this.token}`);
+  }
+}
+
+const TOKEN_COOKIE = "mimic3d_viewer";
+
+function randomToken(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+/** Whether a listen address is the loopback interface only. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
 
 async function handle(

@@ -47,11 +47,14 @@ Deno.test("viewer camera (page JS) = lookAtCameraLabel and sampleRays", async ()
 });
 
 /** Runs `fn` against a server of the tiny Mimic3D checkpoint on a free loopback port. */
-async function withServer(fn: (server: ViewerServer, dir: string) => Promise<void>) {
+async function withServer(
+  fn: (server: ViewerServer, dir: string) => Promise<void>,
+  hostname = "127.0.0.1",
+) {
   const dir = await Deno.makeTempDir({ prefix: "viewer_server_" });
   let server: ViewerServer | null = null;
   try {
-    server = await startViewerServer(await writeTinyCheckpoint(dir), { port: 0 });
+    server = await startViewerServer(await writeTinyCheckpoint(dir), { port: 0, hostname });
     await fn(server, dir);
   } finally {
     await server?.close();
@@ -188,6 +191,31 @@ Deno.test("viewer server: a forged Host or a foreign Origin gets 403; no absolut
     assertEquals(big.status, 400);
     await big.body?.cancel();
   });
+});
+
+Deno.test("viewer server: bound beyond loopback, only requests with the printed URL's token (or its cookie) are served", async () => {
+  await withServer(async (server) => {
+    const url = new URL(server.url);
+    const token = url.searchParams.get("token");
+    assertEquals(token?.length, 32);
+    const at = (path: string, init?: RequestInit) =>
+      fetch(new URL(path, `http://127.0.0.1:${server.port}`), init);
+    for (const path of ["/", "/model.json", "/model.json?token=wrong"]) {
+      const refused = await at(path);
+      assertEquals(refused.status, 403, path);
+      await refused.body?.cancel();
+    }
+    const page = await fetch(url);
+    assertEquals(page.status, 200);
+    const cookie = page.headers.get("set-cookie") ?? "";
+    assertEquals(cookie.startsWith(`mimic3d_viewer=${token};`), true, cookie);
+    assertEquals(cookie.includes("HttpOnly") && cookie.includes("SameSite=Strict"), true, cookie);
+    await page.body?.cancel();
+    // The page's own requests carry the cookie; any host name may reach a non-loopback bind.
+    const info = await at("/model.json", { headers: { cookie: `mimic3d_viewer=${token}` } });
+    assertEquals(info.status, 200);
+    await info.body?.cancel();
+  }, "0.0.0.0");
 });
 
 Deno.test("viewer server: bad checkpoint and busy port are one clear error each", async () => {
