@@ -54,11 +54,11 @@ import {
   profileShapes,
   resetPeakMemory,
   Rng,
+  scope,
   setDryRun,
   setProfiling,
   sub,
   tensor,
-  zeros,
 } from "../kernels/mod.ts";
 import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
 import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
@@ -330,18 +330,21 @@ interface Profile {
   }[];
 }
 
-async function bench(c: Case): Promise<Row> {
-  const trainer = makeTrainer(c);
-  // This rank's part of the global batch.
+/** This rank's part of the global batch: fixed random images in [−1, 1] and their cameras. */
+function syntheticBatch(trainer: GanTrainer, resolution: number): RealBatch {
   const batch = trainer.shard.localBatch;
-  const random = new Rng(123);
-  const images = sub(mul(random.uniform([batch, 3, c.resolution, c.resolution]), 2), 1)
-    .keep();
   const cams = Array.from({ length: batch }, (_, i) => labels.label(i)).flat();
-  const real: RealBatch = {
-    images,
+  return {
+    images: scope(() =>
+      sub(mul(new Rng(123).uniform([batch, 3, resolution, resolution]), 2), 1).keep()
+    ),
     labels: tensor(cams, [batch, 25]).keep(),
   };
+}
+
+async function bench(c: Case): Promise<Row> {
+  const trainer = makeTrainer(c);
+  const real = syntheticBatch(trainer, c.resolution);
   await flush();
   // Warm-up: one step with every phase (compiles every kernel), then one main-only step.
   for (let i = 0; i < 2; i++) await timed(() => trainer.trainStep(real));
@@ -399,7 +402,7 @@ async function bench(c: Case): Promise<Row> {
     parameters: trainer.parameterCounts(),
     syncMsPerStep,
     scaling: weak ? "weak" : "strong",
-    perGpuBatch: batch,
+    perGpuBatch: trainer.shard.localBatch,
     ...(profile ? { profile } : {}),
   };
   if (comm.size > 1) {
@@ -416,7 +419,7 @@ async function bench(c: Case): Promise<Row> {
     row.baselineSecPerKimg = base;
     row.scalingEfficiency = scalingEfficiency(base, secPerKimg, comm.size);
   }
-  images.dispose();
+  real.images.dispose();
   real.labels.dispose();
   return row;
 }
@@ -424,12 +427,7 @@ async function bench(c: Case): Promise<Row> {
 /** Peak pool memory of each phase (and the parameters and optimiser state it stands on), in MiB. */
 async function planMemory(c: Case): Promise<void> {
   const trainer = makeTrainer(c);
-  const batch = trainer.shard.localBatch;
-  const real: RealBatch = {
-    images: zeros([batch, 3, c.resolution, c.resolution]).keep(),
-    labels: tensor(Array.from({ length: batch }, (_, i) => labels.label(i)).flat(), [batch, 25])
-      .keep(),
-  };
+  const real = syntheticBatch(trainer, c.resolution);
   const peaks: string[] = [];
   let highest = 0;
   for (const phase of trainer.phases) {

@@ -75,10 +75,15 @@ const projects = new Map<string, Project>();
  * `fallbackRoot` with no import map (stage modules written by tests).
  */
 async function projectOf(file: string, fallbackRoot: string): Promise<Project> {
-  let dir = path.dirname(file);
-  for (;;) {
+  // Every folder passed on the way up is cached with the project found above it.
+  const passed: string[] = [];
+  for (let dir = path.dirname(file);; dir = path.dirname(dir)) {
     const cached = projects.get(dir);
-    if (cached) return cached;
+    if (cached) {
+      for (const d of passed) projects.set(d, cached);
+      return cached;
+    }
+    passed.push(dir);
     try {
       const config = JSON.parse(await Deno.readTextFile(path.join(dir, "deno.json")));
       let locked: Record<string, string> = {};
@@ -87,14 +92,12 @@ async function projectOf(file: string, fallbackRoot: string): Promise<Project> {
           {};
       } catch { /* no lock file: packages enter with their requested ranges */ }
       const project = { root: dir, importMap: config.imports ?? {}, locked };
-      projects.set(dir, project);
+      for (const d of passed) projects.set(d, project);
       return project;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
-    const up = path.dirname(dir);
-    if (up === dir) return { root: fallbackRoot, importMap: {}, locked: {} };
-    dir = up;
+    if (path.dirname(dir) === dir) return { root: fallbackRoot, importMap: {}, locked: {} };
   }
 }
 

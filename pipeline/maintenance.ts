@@ -7,7 +7,7 @@
 import * as path from "node:path";
 import { readJsonOrNull, writeJsonAtomic } from "./atomic_fs.ts";
 import type { CheckpointPointer } from "./checkpoints.ts";
-import { LEASE_MS, liveLockOwner, pidAlive } from "./key_lock.ts";
+import { liveLockOwner, type LockOwner, pidAlive } from "./key_lock.ts";
 import { type KeyInputs, keyOf } from "./stage_key.ts";
 import { hostname } from "node:os";
 import { listFiles } from "./manifest.ts";
@@ -82,41 +82,39 @@ export async function collectGarbage(
   return report;
 }
 
-/** "pid@host" of every lock whose holder is alive (a fresh lease, or a live pid here). */
-async function liveLockOwners(store: Store): Promise<Set<string>> {
-  const owners = new Set<string>();
+/** The holders of the store's locks that are alive (a fresh lease, or a live pid here). */
+async function liveLockOwners(store: Store): Promise<LockOwner[]> {
+  const owners: LockOwner[] = [];
   for await (const entry of Deno.readDir(store.at("locks"))) {
     if (!entry.name.endsWith(".lock")) continue;
     const owner = await liveLockOwner(store.at("locks", entry.name));
-    if (owner) owners.add(`${owner.pid}@${owner.host}`);
+    if (owner) owners.push(owner);
   }
   return owners;
 }
 
 /**
  * Whether a staging directory (`<purpose>-<pid>-<random>@<host>`) belongs to no running stage:
- * on this host, its process is gone; on another host (a shared store), no lock with a live
- * lease is held by that process. Directories younger than the grace period are always kept,
- * and so are other hosts' directories of the older naming without a host, until past the
- * lock lease. Trash (objects being deleted) is always removable.
+ * on this host, its process is gone; of another host (a shared store), or of the older naming
+ * without a host, no lock with a live lease is held by that process (a stage computes under its
+ * key's lock). Directories younger than the grace period are always kept; trash (objects being
+ * deleted) is always removable.
  */
 async function orphanStagingDir(
   store: Store,
   name: string,
-  liveOwners: Set<string>,
+  liveOwners: readonly LockOwner[],
   graceMs: number,
 ): Promise<boolean> {
   if (name.startsWith("trash-")) return true;
   const info = await Deno.stat(store.at("tmp", name)).catch(() => null);
-  const age = info?.mtime ? Date.now() - info.mtime.getTime() : 0;
-  if (age < graceMs) return false;
+  if (Date.now() - (info?.mtime?.getTime() ?? 0) < graceMs) return false;
   const at = name.lastIndexOf("@");
   const host = at < 0 ? null : name.slice(at + 1);
   const pid = Number((at < 0 ? name : name.slice(0, at)).split("-")[1]);
   if (!Number.isInteger(pid)) return false;
-  if (host === hostname() || host === null && age < LEASE_MS) return !pidAlive(pid);
-  if (host === null) return true;
-  return !liveOwners.has(`${pid}@${host}`);
+  if (host === hostname()) return !pidAlive(pid);
+  return !liveOwners.some((o) => o.pid === pid && (host === null || o.host === host));
 }
 
 /** Whether a key record's key is the hash of the inputs recorded with it (not edited). */

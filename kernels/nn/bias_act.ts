@@ -12,7 +12,7 @@
  * is linear in ∂y and its own adjoint: second order (R1) goes through the same
  * kernel.
  */
-import { isGradEnabled, record } from "../tensor/autograd.ts";
+import { record } from "../tensor/autograd.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
@@ -186,7 +186,7 @@ function biasActGrad(
   return record(run(direction, p, x, b, g), {
     name: "bias_act_grad",
     inputs: [g],
-    saved: masked(p) ? [x, ...(b ? [b] : [])] : [],
+    saved: masked(p) ? operandsOf(x, b) : [],
     backward: (gg) => [biasActGrad(gg, x, b, p, direction === "grad" ? "adjoint" : "grad")],
   });
 }
@@ -200,16 +200,18 @@ export function biasAct(x: Tensor, b: Tensor | null, options: BiasActOptions = {
   }
   const biasShape = x.shape.map((d, i) => (i === (options.dim ?? 1) ? d : 1));
   const y = run("forward", p, x, b);
-  if (isGradEnabled() && (x.requiresGrad || b?.requiresGrad)) {
-    y.recipe = { operands: b ? [x, b] : [x], run: () => run("forward", p, x, b) };
-  }
-  return record(y, {
+  const operands = operandsOf(x, b);
+  record(y, {
     name: "bias_act",
-    inputs: b ? [x, b] : [x],
-    saved: masked(p) ? [x, ...(b ? [b] : [])] : [],
+    inputs: operands,
+    saved: masked(p) ? operands : [],
     backward: (g) => {
       const gx = biasActGrad(g, x, b, p);
       return [gx, b?.requiresGrad ? reshape(sumTo(gx, biasShape), b.shape) : null];
     },
   });
+  if (y.gradFn) y.recipe = { operands, run: () => run("forward", p, x, b) };
+  return y;
 }
+
+const operandsOf = (x: Tensor, b: Tensor | null) => (b ? [x, b] : [x]);

@@ -97,18 +97,20 @@ ${ELEMENT_MAIN}
 
 function run(
   op: "forward" | "input_grad",
-  source: (g: DepthwiseGeometry) => string,
   input: Tensor,
   w: Tensor,
   g: DepthwiseGeometry,
   shape?: () => string,
 ) {
-  const outShape = op === "forward" ? [g.n, g.cin, g.oh, g.ow] : [g.n, g.cin, g.h, g.w];
-  const out = Tensor.empty(outShape);
+  const forwards = op === "forward";
+  const out = Tensor.empty(forwards ? [g.n, g.cin, g.oh, g.ow] : [g.n, g.cin, g.h, g.w]);
   if (out.size === 0) return out;
-  const name = op === "forward" ? "conv2d_depthwise" : "conv2d_depthwise_input_grad";
   dispatch({
-    kernel: kernel(name, () => source(g), `${g.kh},${g.kw},${g.sy},${g.sx},${g.py},${g.px}`),
+    kernel: kernel(
+      forwards ? "conv2d_depthwise" : "conv2d_depthwise_input_grad",
+      () => (forwards ? forward : inputGrad)(g),
+      `${g.kh},${g.kw},${g.sy},${g.sx},${g.py},${g.px}`,
+    ),
     buffers: [input.buffer, w.buffer, out.buffer],
     params: new Params().u32(out.size, g.cin, g.h, g.w, g.oh, g.ow).bytes(),
     workgroups: grid(out.size),
@@ -130,7 +132,7 @@ export function depthwiseForward(
   g: DepthwiseGeometry,
   shape?: () => string,
 ): Tensor {
-  return run("forward", forward, x, w, g, shape);
+  return run("forward", x, w, g, shape);
 }
 
 /** Its gradient w.r.t. x, from gy [n, c, oh, ow]. */
@@ -140,5 +142,5 @@ export function depthwiseInputGrad(
   g: DepthwiseGeometry,
   shape?: () => string,
 ): Tensor {
-  return run("input_grad", inputGrad, gy, w, g, shape);
+  return run("input_grad", gy, w, g, shape);
 }

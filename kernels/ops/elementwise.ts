@@ -5,7 +5,7 @@
  * Number operands travel as uniform floats, so a changing scalar (a learning
  * rate, a gain) never compiles a new pipeline.
  */
-import { isGradEnabled, noGrad, record } from "../tensor/autograd.ts";
+import { noGrad, record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
@@ -120,7 +120,7 @@ const ops = {
     wgsl: "select($0 * $1, $0, $0 > 0.0)",
     cpu: (x, slope) => (x > 0 ? x : x * slope),
     backward: (g, [x, slope]) => [mul(g, where(gt(x, 0), 1, slope)), null],
-    reads: () => [0, 1],
+    reads: BOTH,
   },
   clamp: {
     wgsl: "clamp($0, $1, $2)",
@@ -293,14 +293,10 @@ function apply(name: MapOpName, ...operands: Operand[]): Tensor {
   const op: MapOp = ops[name];
   const tensorInputs = operands.filter((o): o is Tensor => o instanceof Tensor);
   if (!op.backward) return out;
-  const needsGrad = operands.map(needs);
-  if (isGradEnabled() && needsGrad.some((n) => n)) {
-    out.recipe = { operands: tensorInputs, run: () => noGrad(() => runMap(name, operands)) };
-  }
-  return record(out, {
+  record(out, {
     name,
     inputs: tensorInputs,
-    saved: (op.reads?.(needsGrad) ?? []).map((r) => r === "out" ? out : operands[r])
+    saved: (op.reads?.(operands.map(needs)) ?? []).map((r) => r === "out" ? out : operands[r])
       .filter((t): t is Tensor => t instanceof Tensor),
     backward: (g) => {
       const grads = op.backward!(g, operands, out);
@@ -313,6 +309,10 @@ function apply(name: MapOpName, ...operands: Operand[]): Tensor {
       return result;
     },
   });
+  if (out.gradFn) {
+    out.recipe = { operands: tensorInputs, run: () => noGrad(() => runMap(name, operands)) };
+  }
+  return out;
 }
 
 /** −x */ export const neg = (x: Tensor): Tensor => apply("neg", x);

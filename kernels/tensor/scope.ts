@@ -66,13 +66,14 @@ function chooseRecomputed(
   const chosen = new Set<Tensor>();
   for (const t of created) {
     const recipe = t.recipe;
-    if (!recipe || t.size < MIN_RECOMPUTED || !saved.has(t) || survivors.has(t)) continue;
-    if (t.isDisposed) continue;
+    if (!recipe || t.size < MIN_RECOMPUTED || !saved.has(t) || survivors.has(t) || t.isDisposed) {
+      continue;
+    }
     const staying = (o: Tensor) =>
       !o.isDisposed &&
-      (o.kept || survivors.has(o) || (saved.has(o) && !chosen.has(o)) || o.size * 16 <= t.size);
+      (o.kept || o.size * 16 <= t.size ||
+        (o.id >= firstId && (survivors.has(o) || (saved.has(o) && !chosen.has(o)))));
     if (!recipe.operands.every(staying)) continue;
-    if (recipe.operands.some((o) => o.id < firstId && !o.kept && o.size * 16 > t.size)) continue;
     chosen.add(t);
     for (const o of recipe.operands) if (o.id >= firstId && !o.kept) saved.add(o);
   }

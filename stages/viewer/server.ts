@@ -60,14 +60,15 @@ export async function startViewerServer(
   const model = owned ? await ViewerModel.load(checkpoint) : checkpoint;
   const controller = new AbortController();
   const urlHost = hostname.includes(":") ? `[${hostname}]` : hostname;
+  // Bound beyond loopback, a secret token (122 random bits) replaces the Host check.
+  const token = isLoopback(hostname) ? null : crypto.randomUUID().replaceAll("-", "");
+  const guard = new RequestGuard(urlHost, token);
   let server: Deno.HttpServer<Deno.NetAddr>;
-  let guard: RequestGuard;
   try {
-    guard = new RequestGuard(urlHost, isLoopback(hostname) ? null : randomToken());
-    const g = guard;
     server = Deno.serve(
       { port, hostname, signal: controller.signal, onListen: () => {} },
-      async (request) => g.refusal(request) ?? g.admit(request, await handle(model, request, g)),
+      async (request) =>
+        guard.refusal(request) ?? guard.admit(request, await handle(model, request, guard)),
     );
   } catch (e) {
     if (owned) model.dispose();
@@ -84,7 +85,7 @@ export async function startViewerServer(
   const bound = server.addr.port;
   const shown = urlHost === "0.0.0.0" || urlHost === "[::]" ? "127.0.0.1" : urlHost;
   return {
-    url: `http://${shown}:${bound}/${guard.token ? `?token=${guard.token}` : ""}`,
+    url: `http://${shown}:${bound}/${token ? `?token=${token}` : ""}`,
     port: bound,
     model,
     finished: server.finished,
@@ -101,7 +102,7 @@ export const MAX_MESH_RESOLUTION = 256;
 
 /**
  * What every request must pass: its `Host` names this server (loopback names or the bind
- * address), not another site that resolves to it (DNS rebinding); an `Origin`, when sent, is
+ * address; bound beyond loopback, it carries the token instead), not another site that resolves to it (DNS rebinding); an `Origin`, when sent, is
  * the same host, so pages of other sites cannot call the server through the browser. One mesh
  * (the heavy request) is computed at a time; others get 503 instead of queueing behind it.
  */
@@ -155,14 +156,6 @@ class RequestGuard {
 }
 
 const TOKEN_COOKIE = "mimic3d_viewer";
-
-function randomToken(): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(16)),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
-}
 
 /** Whether a listen address is the loopback interface only. */
 export function isLoopback(host: string): boolean {
