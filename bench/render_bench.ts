@@ -8,8 +8,22 @@
  *   deno run -A bench/render_bench.ts                 all sections, paper sizes
  *   deno run -A bench/render_bench.ts --quick         tiny sizes (CPU adapter)
  *   deno run -A bench/render_bench.ts --only render,grid-sample
+ *   deno run -A bench/render_bench.ts --profile       also GPU time per op of the render rows
  */
-import { flush, gpu, grad, initGpu, mul, Rng, scope, sum, Tensor } from "../kernels/mod.ts";
+import {
+  flush,
+  gpu,
+  grad,
+  initGpu,
+  mul,
+  noGrad,
+  Rng,
+  scope,
+  slice,
+  sum,
+  Tensor,
+} from "../kernels/mod.ts";
+import { profileReport, setProfiling } from "../kernels/runtime/commands.ts";
 import {
   gridSample,
   gridSampleGridGrad,
@@ -27,6 +41,7 @@ const quick = args.includes("--quick");
 const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
 const wanted = (s: string) => !only || only.has(s);
+const profiling = args.includes("--profile");
 
 await initGpu();
 const g = gpu();
@@ -49,6 +64,31 @@ function report(section: string, name: string, t: Timing, note?: string): void {
       note ? `  ${note}` : ""
     }`,
   );
+}
+
+/**
+ * Times `run` as `timeGpu` does and reports it; with `--profile`, one more run with every
+ * dispatch timed (each in its own pass) prints the GPU time per op, largest first.
+ */
+async function measure(section: string, name: string, run: () => void, note?: string) {
+  const t = await timeGpu(run, { samples: quick ? 3 : 5, warmupMs: quick ? 0 : 400 });
+  report(section, name, t, note);
+  if (!profiling || !setProfiling(true)) return;
+  profileReport(true);
+  run();
+  await flush();
+  setProfiling(false);
+  const ops = [...profileReport(true)].sort((a, b) => b[1].ms - a[1].ms);
+  const total = ops.reduce((a, [, o]) => a + o.ms, 0);
+  const count = ops.reduce((a, [, o]) => a + o.count, 0);
+  console.log(`    profile: ${total.toFixed(2)} ms of GPU time in ${count} dispatches`);
+  for (const [op, o] of ops.slice(0, 12)) {
+    console.log(
+      `      ${op.padEnd(36)} ${(100 * o.ms / total).toFixed(1).padStart(5)} %  ${
+        o.ms.toFixed(3).padStart(8)
+      } ms  ${String(o.count).padStart(5)} dispatches`,
+    );
+  }
 }
 
 /** One FFHQ-like camera label (frontal, radius 2.7, focal 4.2647). */
@@ -136,18 +176,46 @@ if (wanted("render")) {
     const which = planes.length === 1
       ? `coarse ${sizes.coarse}²`
       : `coarse ${sizes.coarse}² + detail ${sizes.detail}²`;
-    const t = await timeGpu(
+    await measure(
+      "render",
+      `fused ${label}, ${which}`,
       scoped(() => {
         renderFused(planes, decoder, origins, directions, options, new Rng(7));
       }),
-      { samples: quick ? 3 : 5, warmupMs: quick ? 0 : 400 },
+      "ms per image",
     );
-    report("render", `fused ${label}, ${which}`, t, "ms per image");
   }
+  // The unfused renderer without gradients, over the whole image in chunks of rays.
+  const renderer = new ImportanceRenderer(options);
+  const rays = sizes.res * sizes.res;
+  const chunk = Math.min(rays, 1 << 16);
+  await measure(
+    "render",
+    `unfused ${label}, coarse ${sizes.coarse}² + detail ${sizes.detail}², ${chunk} rays a chunk`,
+    scoped(() =>
+      noGrad(() => {
+        const rng = new Rng(7);
+        for (let start = 0; start < rays; start += chunk) {
+          scope(() => {
+            const part: [number, number] = [start, Math.min(rays, start + chunk)];
+            renderer.render(
+              [coarse, detail],
+              decoder,
+              slice(origins, [[0, n], part]),
+              slice(directions, [[0, n], part]),
+              rng,
+            );
+          });
+        }
+      })
+    ),
+    "ms per image",
+  );
   // The unfused, differentiable renderer at the imitation patch size (forward and forward+backward).
   const patchRays = sampleRays(camera(n), sizes.patch);
-  const renderer = new ImportanceRenderer(options);
-  const t = await timeGpu(
+  await measure(
+    "render",
+    `unfused forward ${sizes.patch}² patch, coarse + detail`,
     scoped(() => {
       renderer.render(
         [coarse, detail],
@@ -157,10 +225,10 @@ if (wanted("render")) {
         new Rng(7),
       );
     }),
-    { samples: 3, warmupMs: quick ? 0 : 400 },
   );
-  report("render", `unfused forward ${sizes.patch}² patch, coarse + detail`, t);
-  const tFused = await timeGpu(
+  await measure(
+    "render",
+    `fused forward ${sizes.patch}² patch, coarse + detail`,
     scoped(() => {
       renderFused(
         [coarse, detail],
@@ -171,13 +239,13 @@ if (wanted("render")) {
         new Rng(7),
       );
     }),
-    { samples: 3, warmupMs: quick ? 0 : 400 },
   );
-  report("render", `fused forward ${sizes.patch}² patch, coarse + detail`, tFused);
   coarse.requiresGrad = true;
   detail.requiresGrad = true;
   const params = [coarse, detail, ...decoder.parameters().values()];
-  const tb = await timeGpu(
+  await measure(
+    "render",
+    `unfused forward+backward ${sizes.patch}² patch, coarse + detail`,
     scoped(() => {
       const r = renderer.render(
         [coarse, detail],
@@ -188,9 +256,7 @@ if (wanted("render")) {
       );
       grad(sum(r.rgb), params);
     }),
-    { samples: 3, warmupMs: quick ? 0 : 400 },
   );
-  report("render", `unfused forward+backward ${sizes.patch}² patch, coarse + detail`, tb);
   coarse.requiresGrad = false;
   detail.requiresGrad = false;
 }

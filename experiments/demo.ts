@@ -13,6 +13,9 @@ import { runExperiment, Store } from "../pipeline/mod.ts";
 import { defaultStoreRoot } from "../pipeline/paths.ts";
 import { withInterrupt } from "../pipeline/cli.ts";
 import mimic3d from "./mimic3d.ts";
+import { PREP_OUTS } from "../stages/prep/outs.ts";
+import { TRAINED_OUTS } from "../stages/pretrain/outs.ts";
+import { EVAL_OUTS } from "../stages/eval/outs.ts";
 
 /** What a metric in `metrics.json` looks like (a value, or why it is unavailable). */
 interface Metric {
@@ -36,11 +39,11 @@ export async function runDemo(preset = "demo"): Promise<void> {
     : "everything was cached";
   console.log(`done in ${seconds} s (${ran})`);
   const out = (node: string) => join(store.objectDir(result.nodes[node].artifact), "out");
-  console.log(`  dataset preview: ${join(out("prep"), "preview.png")}`);
-  console.log(`  training samples: ${join(out("imitate"), "samples")}/`);
-  console.log(`  report: ${join(out("eval"), "report.html")}`);
+  console.log(`  dataset preview: ${join(out("prep"), PREP_OUTS.preview)}`);
+  console.log(`  training samples: ${join(out("imitate"), TRAINED_OUTS.samples)}/`);
+  console.log(`  report: ${join(out("eval"), EVAL_OUTS.report)}`);
   const metrics: Record<string, unknown> = JSON.parse(
-    await Deno.readTextFile(join(out("eval"), "metrics.json")),
+    await Deno.readTextFile(join(out("eval"), EVAL_OUTS.metrics)),
   );
   console.log("  metrics (the report says what each measures):");
   for (const [name, entry] of Object.entries(metrics)) {

@@ -34,11 +34,12 @@ export const generate = defineStage({
   name: "toy-generate",
   sources: [import.meta.url],
   config: z.object({ count: z.number().int().positive() }),
+  outs: { values: "values.f64" },
   async run(ctx) {
     noteExecution("generate");
     const random = prng(ctx.seed * 7919 + 1);
     const values = Float64Array.from({ length: ctx.config.count }, () => random());
-    await writeNumbers(ctx.outDir, "values.f64", values);
+    await writeNumbers(ctx.outDir, generate.outs.values, values);
   },
 });
 
@@ -48,11 +49,12 @@ export const normalize = defineStage({
   sources: [import.meta.url],
   config: z.object({ scale: z.number() }),
   inputs: ["data"],
+  outs: { target: "target.f64" },
   seeded: false,
   async run(ctx) {
     noteExecution("normalize");
-    const values = await readNumbers(ctx.inputs.data, "values.f64");
-    await writeNumbers(ctx.outDir, "target.f64", values.map((v) => v * ctx.config.scale));
+    const values = await readNumbers(ctx.inputs.data, generate.outs.values);
+    await writeNumbers(ctx.outDir, normalize.outs.target, values.map((v) => v * ctx.config.scale));
   },
 });
 
@@ -62,11 +64,12 @@ export const featurize = defineStage({
   sources: [import.meta.url],
   config: z.object({ power: z.number().int() }),
   inputs: ["data"],
+  outs: { start: "start.f64" },
   seeded: false,
   async run(ctx) {
     noteExecution("featurize");
-    const values = await readNumbers(ctx.inputs.data, "values.f64");
-    await writeNumbers(ctx.outDir, "start.f64", values.map((v) => v ** ctx.config.power));
+    const values = await readNumbers(ctx.inputs.data, generate.outs.values);
+    await writeNumbers(ctx.outDir, featurize.outs.start, values.map((v) => v ** ctx.config.power));
   },
 });
 
@@ -81,10 +84,11 @@ export const train = defineStage({
     checkpointEvery: z.number().int().positive(),
   }),
   inputs: ["target", "start"],
+  outs: { model: "model.f64" },
   async run(ctx) {
     const { steps, lr, momentum, checkpointEvery } = ctx.config;
-    const target = await readNumbers(ctx.inputs.target, "target.f64");
-    let state = await readNumbers(ctx.inputs.start, "start.f64");
+    const target = await readNumbers(ctx.inputs.target, normalize.outs.target);
+    let state = await readNumbers(ctx.inputs.start, featurize.outs.start);
     let velocity = new Float64Array(state.length);
     let step = 0;
     const saved = await ctx.resume();
@@ -118,7 +122,7 @@ export const train = defineStage({
         });
       }
     }
-    await writeNumbers(ctx.outDir, "model.f64", state);
+    await writeNumbers(ctx.outDir, train.outs.model, state);
   },
 });
 
@@ -128,11 +132,12 @@ export const evaluate = defineStage({
   sources: [import.meta.url],
   config: z.object({ metric: z.enum(["mse", "mae"]) }),
   inputs: ["model", "target"],
+  outs: { metrics: "metrics.json" },
   seeded: false,
   async run(ctx) {
     noteExecution("evaluate");
-    const model = await readNumbers(ctx.inputs.model, "model.f64");
-    const target = await readNumbers(ctx.inputs.target, "target.f64");
+    const model = await readNumbers(ctx.inputs.model, train.outs.model);
+    const target = await readNumbers(ctx.inputs.target, normalize.outs.target);
     let total = 0;
     for (let i = 0; i < model.length; i++) {
       const diff = model[i] - target[i];
@@ -141,7 +146,7 @@ export const evaluate = defineStage({
     const loss = total / model.length;
     const metrics = { loss, score: 100 / (1 + 100 * loss) };
     await Deno.writeTextFile(
-      path.join(ctx.outDir, "metrics.json"),
+      path.join(ctx.outDir, evaluate.outs.metrics),
       JSON.stringify(metrics, null, 2),
     );
   },

@@ -26,8 +26,12 @@ export interface DagNode {
  * train: node(trainStage, { config: "train", inputs: { data: "prep" } }),
  * ```
  */
-export function node<InputName extends string>(
-  stage: Stage<z.ZodType, InputName>,
+export function node<
+  Schema extends z.ZodType,
+  InputName extends string,
+  Outs extends Record<string, string>,
+>(
+  stage: Stage<Schema, InputName, Outs>,
   wiring:
     & { config?: ConfigSelector }
     & ([InputName] extends [never] ? { inputs?: never }

@@ -1,6 +1,7 @@
 /**
  * Fast content hashing of files: streamed sha256 with large reads, and a persistent cache keyed
- * by path + size + mtime + ctime + inode so a no-op rerun never rehashes a dataset.
+ * by path + size + mtime + ctime + inode + a hash of the first and last blocks, so a no-op rerun
+ * never rehashes a dataset and a same-size rewrite is not mistaken for the file it replaced.
  * @module
  */
 import { createHash } from "node:crypto";
@@ -30,37 +31,60 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest("hex");
 }
 
-/** Identity of a file's current bytes as far as the filesystem tells without reading them. */
-interface StatFingerprint {
+/**
+ * Identity of a file's current bytes as far as we can tell without reading them all: its stat,
+ * plus a hash of its first and last blocks, so that a same-size rewrite within the timestamp
+ * granularity (or with its times restored) is still seen where the bytes usually differ.
+ */
+interface Fingerprint {
   size: number;
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
   dev: number;
+  edges: string;
 }
 
-interface CacheEntry extends StatFingerprint {
+interface CacheEntry extends Fingerprint {
   sha256: string;
 }
 
-function fingerprint(info: Deno.FileInfo): StatFingerprint {
+const EDGE_BYTES = 4096;
+
+async function fingerprintOf(file: string): Promise<Fingerprint> {
+  using handle = await Deno.open(file, { read: true });
+  const info = await handle.stat();
+  const edges = createHash("sha256");
+  const block = new Uint8Array(Math.min(EDGE_BYTES, info.size));
+  for (const offset of new Set([0, Math.max(0, info.size - EDGE_BYTES)])) {
+    await handle.seek(offset, Deno.SeekMode.Start);
+    let filled = 0;
+    while (filled < block.length) {
+      const n = await handle.read(block.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    edges.update(block.subarray(0, filled));
+  }
   return {
     size: info.size,
     mtimeMs: info.mtime?.getTime() ?? 0,
     ctimeMs: info.ctime?.getTime() ?? 0,
     ino: info.ino ?? 0,
     dev: info.dev,
+    edges: edges.digest("hex").slice(0, 32),
   };
 }
 
-function sameFingerprint(a: StatFingerprint, b: StatFingerprint): boolean {
+function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs &&
-    a.ino === b.ino && a.dev === b.dev;
+    a.ino === b.ino && a.dev === b.dev && a.edges === b.edges;
 }
 
 /**
- * A file-hash cache persisted as one JSON file. Entries are trusted only while size, mtime,
- * ctime, inode and device are unchanged; ctime catches edits that restore mtime (`touch -d`).
+ * A file-hash cache persisted as one JSON file. Entries are trusted only while the fingerprint
+ * (size, mtime, ctime, inode, device, edge blocks) is unchanged; ctime catches edits that
+ * restore mtime (`touch -d`), the edge blocks those within one timestamp tick.
  * Concurrent writers are safe: saves merge with the file on disk and replace it atomically.
  */
 export class FileHashCache {
@@ -85,12 +109,12 @@ export class FileHashCache {
   /** Returns the file's sha256, rehashing only when its stat fingerprint changed. */
   async hash(file: string): Promise<string> {
     const absolute = path.resolve(file);
-    const before = fingerprint(await Deno.stat(absolute));
+    const before = await fingerprintOf(absolute);
     const known = this.#entries.get(absolute);
     if (known && sameFingerprint(known, before)) return known.sha256;
     const startedAt = Date.now();
     const sha256 = await sha256File(absolute);
-    const after = fingerprint(await Deno.stat(absolute));
+    const after = await fingerprintOf(absolute);
     // A file modified while we read it, or within the timestamp granularity of our read
     // ("racy" in git's terms), could change again without a visible stat change: don't cache it.
     const settled = sameFingerprint(before, after) && after.mtimeMs < startedAt - 50;
@@ -101,7 +125,7 @@ export class FileHashCache {
   /** Records a hash the caller computed itself (e.g. while writing an artifact). */
   async record(file: string, sha256: string): Promise<void> {
     const absolute = path.resolve(file);
-    this.remember(absolute, fingerprint(await Deno.stat(absolute)), sha256);
+    this.remember(absolute, await fingerprintOf(absolute), sha256);
   }
 
   /** Forgets a file (its bytes are known to be bad or gone). */
@@ -111,7 +135,7 @@ export class FileHashCache {
     this.#dirty.delete(absolute);
   }
 
-  private remember(absolute: string, print: StatFingerprint, sha256: string) {
+  private remember(absolute: string, print: Fingerprint, sha256: string) {
     const entry = { ...print, sha256 };
     this.#entries.set(absolute, entry);
     this.#dirty.set(absolute, entry);

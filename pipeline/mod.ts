@@ -6,6 +6,7 @@
  */
 // Defining stages and experiments.
 export { defineStage } from "./stage.ts";
+export { memberOf } from "./declared_outs.ts";
 export type {
   CheckpointState,
   ExternalFile,

@@ -1,7 +1,8 @@
 /**
  * The runner: executes an experiment's DAG in topological order, reusing cached artifacts by
- * key, taking one lock per key, checkpointing, logging (JSONL + console) and recording refs and
- * the run, so that `status`, `gc` and `table` can see what happened.
+ * key, taking one lock per key, checkpointing, logging (JSONL + console), storing a stage's
+ * output only when it holds exactly the declared outs, and recording refs and the run, so that
+ * `status`, `gc` and `table` can see what happened.
  * @module
  */
 import { ancestorsOf, type Experiment } from "./experiment.ts";
@@ -14,6 +15,7 @@ import { newRunId, RunLog } from "./run_log.ts";
 import { startProgress } from "./progress_bar.ts";
 import { writeRef } from "./node_refs.ts";
 import { writeJsonAtomic } from "./atomic_fs.ts";
+import { checkDeclaredOuts } from "./declared_outs.ts";
 import type { Progress, Stage, StageContext } from "./stage.ts";
 import { fromLeader, SINGLE_WORLD, type World } from "./world.ts";
 import { followLeader, type NodeMessage, shareResumedState } from "./rank_follower.ts";
@@ -353,6 +355,7 @@ async function executeLocked(store: Store, ex: Execution): Promise<NodeOutcome> 
   try {
     await stage.run(ctx);
     if (ex.signal.aborted) throw new RunInterruptedError(name);
+    await checkDeclaredOuts(staging.outDir, stage.name, stage);
   } catch (err) {
     progressBars.forEach((bar) => bar.stop());
     await removeTree(staging.dir);

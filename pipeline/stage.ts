@@ -1,9 +1,10 @@
 /**
- * The stage-definition API: what a stage declares (name, code sources, config schema, inputs)
- * and the context it runs with. A stage knows nothing of the experiment it is wired into.
+ * The stage-definition API: what a stage declares (name, code sources, config schema, inputs,
+ * outs) and the context it runs with. A stage knows nothing of the experiment it is wired into.
  * @module
  */
 import type { z } from "zod";
+import { validateOuts } from "./declared_outs.ts";
 import type { World } from "./world.ts";
 
 /** A source file that makes up a stage's code version: a path, a `file:` URL string or a URL. */
@@ -64,7 +65,7 @@ export interface StageContext<Config, InputName extends string> {
   checkpoint(state: CheckpointState): Promise<void>;
   /** The last checkpoint saved for this exact stage key, or null when starting fresh. */
   resume(): Promise<ResumedState | null>;
-  /** Content hash (sha256 hex) of a file, cached by path, size, mtime, ctime and inode. */
+  /** Content hash (sha256 hex) of a file, cached by its stat and edge blocks (`file_hash.ts`). */
   hashFile(path: string): Promise<string>;
   /**
    * The ranks running this stage together: several only for a `dataParallel` stage of a run
@@ -75,8 +76,15 @@ export interface StageContext<Config, InputName extends string> {
   readonly world: World;
 }
 
-/** Everything a stage declares: deps (inputs) + params (config) + code (sources), in one place. */
-export interface StageSpec<Schema extends z.ZodType, InputName extends string> {
+/**
+ * Everything a stage declares: deps (inputs) + params (config) + code (sources) + products
+ * (outs), in one place.
+ */
+export interface StageSpec<
+  Schema extends z.ZodType,
+  InputName extends string,
+  Outs extends Record<string, string> = Record<string, string>,
+> {
   /** Stable stage name; part of the cache key. */
   name: string;
   /**
@@ -91,6 +99,15 @@ export interface StageSpec<Schema extends z.ZodType, InputName extends string> {
   config: Schema;
   /** Names of the input artifacts the stage consumes; the experiment wires them to other stages. */
   inputs?: readonly InputName[];
+  /**
+   * The files the stage writes into `ctx.outDir`, by name: `"metrics.json"` (a file),
+   * `"samples/"` (a directory, any contents) or `"mesh_*.ply"` (any number of files). The
+   * artifact is stored only when the stage wrote exactly these (`declared_outs.ts`); code that
+   * reads the artifact names its files through this record, never by string literals.
+   */
+  outs: Outs;
+  /** Outs the stage may leave out (e.g. files only some configs produce). */
+  optionalOuts?: readonly (keyof Outs & string)[];
   /** Whether the experiment seed enters the key and `ctx.seed` (default true). */
   seeded?: boolean;
   /**
@@ -116,8 +133,11 @@ export interface StageSpec<Schema extends z.ZodType, InputName extends string> {
 }
 
 /** A defined stage (the spec with defaults filled in). */
-export interface Stage<Schema extends z.ZodType = z.ZodType, InputName extends string = string>
-  extends StageSpec<Schema, InputName> {
+export interface Stage<
+  Schema extends z.ZodType = z.ZodType,
+  InputName extends string = string,
+  Outs extends Record<string, string> = Record<string, string>,
+> extends StageSpec<Schema, InputName, Outs> {
   readonly inputs: readonly InputName[];
   readonly seeded: boolean;
   readonly dataParallel: boolean;
@@ -132,19 +152,25 @@ export interface Stage<Schema extends z.ZodType = z.ZodType, InputName extends s
  *   sources: [import.meta.url],
  *   config: z.object({ steps: z.number().int(), lr: z.number() }),
  *   inputs: ["data"],
- *   async run(ctx) { ... ctx.inputs.data ... ctx.outDir ... },
+ *   outs: { weights: "weights.safetensors", metrics: "metrics.json" },
+ *   async run(ctx) { ... ctx.inputs.data ... join(ctx.outDir, train.outs.metrics) ... },
  * });
  * ```
  */
-export function defineStage<Schema extends z.ZodType, const InputName extends string = never>(
-  spec: StageSpec<Schema, InputName>,
-): Stage<Schema, InputName> {
+export function defineStage<
+  Schema extends z.ZodType,
+  const InputName extends string = never,
+  const Outs extends Record<string, string> = Record<string, string>,
+>(
+  spec: StageSpec<Schema, InputName, Outs>,
+): Stage<Schema, InputName, Outs> {
   if (!/^[A-Za-z0-9_.-]+$/.test(spec.name)) {
     throw new Error(`stage name "${spec.name}" must use only letters, digits, '_', '.', '-'`);
   }
   if (spec.sources.length === 0) {
     throw new Error(`stage "${spec.name}" lists no sources; pass [import.meta.url] at least`);
   }
+  validateOuts(spec.name, spec);
   return {
     ...spec,
     inputs: spec.inputs ?? [],

@@ -58,7 +58,9 @@ export function sourcePath(ref: SourceRef): string {
 }
 
 /** A stage's code version: the import closure of its source modules (read once per process). */
-export async function stageVersion(stage: Stage): Promise<KeyInputs["version"]> {
+export async function stageVersion(
+  stage: Pick<Stage, "name" | "sources" | "version">,
+): Promise<KeyInputs["version"]> {
   let closure;
   try {
     closure = await importClosure(stage.sources.map(sourcePath));

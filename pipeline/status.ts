@@ -1,6 +1,8 @@
 /**
  * `status`: each node of an experiment as cached / stale / missing / running / failed /
  * corrupted, and for stale nodes the reasons (config key, input, seed, file, code) from refs.
+ * A cached artifact's files are checked against their content hashes (through the store's
+ * file-hash cache, so only files whose stat changed are reread).
  */
 import type { Experiment } from "./experiment.ts";
 import { configFor, type RunOptions } from "./runner.ts";
@@ -78,7 +80,7 @@ export async function experimentStatus(
     if (record && await store.hasObject(record.artifact)) {
       row.artifact = record.artifact;
       try {
-        await store.check(record.artifact, "sizes");
+        await store.check(record.artifact, "cached");
         row.state = "cached";
         artifacts[name] = record.artifact;
       } catch (err) {
@@ -101,6 +103,7 @@ export async function experimentStatus(
       if (row.reasons.length === 0) row.reasons.push("its artifact was removed (gc or repair)");
     }
   }
+  await store.flush(); // hashes learned here spare the next command rereading the files
   return rows;
 }
 

@@ -53,7 +53,7 @@ export interface TableSpec {
   preset?: string;
   /** The node whose artifact holds the metrics. */
   node: string;
-  /** The metrics file inside that artifact (default `metrics.json`). */
+  /** The metrics file in that artifact: one of its stage's declared outs (default `metrics.json`). */
   file?: string;
   rows: TableRow[];
   columns: TableColumn[];
@@ -72,9 +72,18 @@ export interface Table extends TableSpec {
 
 /** Defines a table; checks its node exists. */
 export function defineTable(spec: TableSpec): Table {
-  if (!(spec.node in spec.experiment.dag)) {
+  const dagNode = spec.experiment.dag[spec.node];
+  if (!dagNode) {
     throw new Error(
       `table "${spec.title}": experiment ${spec.experiment.name} has no stage "${spec.node}"`,
+    );
+  }
+  const file = spec.file ?? "metrics.json";
+  const outs = Object.values(dagNode.stage.outs);
+  if (!outs.includes(file)) {
+    throw new Error(
+      `table "${spec.title}": stage "${spec.node}" declares no out "${file}" ` +
+        `(its outs: ${outs.join(", ")})`,
     );
   }
   return { ...spec, kind: "mimic3d-table" };

@@ -10,6 +10,8 @@
  * @module
  */
 import { join } from "node:path";
+import { memberOf } from "../../pipeline/declared_outs.ts";
+import { EVAL_OUTS } from "./outs.ts";
 import { atomicWriteFile, atomicWriteTextFile } from "../io/atomic_write.ts";
 import { makeImageGrid } from "../io/image_grid.ts";
 import { resizeImage } from "../io/image_resize.ts";
@@ -24,15 +26,6 @@ import { DENSITY_LEVEL, densityGrid, densityMesh, planesOfSample } from "./geome
 import { meshArea, type TriangleMesh } from "./marching_cubes.ts";
 import { writeObj, writePly } from "./mesh_io.ts";
 import { branchesOf, SampleBatch, viewToPixels } from "./sample_render.ts";
-
-/** File names of the outputs. */
-export const OUTPUT_FILES = {
-  grid: "grid.png",
-  depthGrid: "depth_grid.png",
-  turntable: "turntable.gif",
-  meshPly: (seed: number) => `mesh_${seed}.ply`,
-  meshObj: (seed: number) => `mesh_${seed}.obj`,
-} as const;
 
 /** How the outputs are made. */
 export interface OutputSettings {
@@ -115,12 +108,12 @@ export async function writeOutputs(
       } finally {
         for (const p of planes) p.dispose();
       }
-      await atomicWriteFile(join(outDir, OUTPUT_FILES.meshPly(seed)), writePly(mesh));
-      await atomicWriteTextFile(join(outDir, OUTPUT_FILES.meshObj(seed)), writeObj(mesh));
+      await atomicWriteFile(join(outDir, memberOf(EVAL_OUTS.meshPly, seed)), writePly(mesh));
+      await atomicWriteTextFile(join(outDir, memberOf(EVAL_OUTS.meshObj, seed)), writeObj(mesh));
       meshes.push({
         seed,
-        ply: OUTPUT_FILES.meshPly(seed),
-        obj: OUTPUT_FILES.meshObj(seed),
+        ply: memberOf(EVAL_OUTS.meshPly, seed),
+        obj: memberOf(EVAL_OUTS.meshObj, seed),
         vertices: mesh.positions.length / 3,
         faces: mesh.faces.length / 3,
         area: meshArea(mesh),
@@ -132,11 +125,11 @@ export async function writeOutputs(
   }
   const columns = branches.length * views.length;
   await writePngFile(
-    join(outDir, OUTPUT_FILES.grid),
+    join(outDir, EVAL_OUTS.grid),
     makeImageGrid(images, { columns, padding: 2 }),
   );
   await writePngFile(
-    join(outDir, OUTPUT_FILES.depthGrid),
+    join(outDir, EVAL_OUTS.depthGrid),
     makeImageGrid(depths, { columns, padding: 2 }),
   );
   const layout = `rows = seeds ${seeds.join(", ")}; columns = ${
@@ -150,16 +143,16 @@ export async function writeOutputs(
   });
   try {
     const gif = await renderTurntable(scene, settings.turntableFrames);
-    await atomicWriteFile(join(outDir, OUTPUT_FILES.turntable), gif);
+    await atomicWriteFile(join(outDir, EVAL_OUTS.turntable), gif);
   } finally {
     scene.dispose();
   }
   onStep("turntable");
   return {
-    grid: { file: OUTPUT_FILES.grid, layout },
-    depthGrid: { file: OUTPUT_FILES.depthGrid, layout: `${layout} (Turbo: near red, far blue)` },
+    grid: { file: EVAL_OUTS.grid, layout },
+    depthGrid: { file: EVAL_OUTS.depthGrid, layout: `${layout} (Turbo: near red, far blue)` },
     turntable: {
-      file: OUTPUT_FILES.turntable,
+      file: EVAL_OUTS.turntable,
       frames: settings.turntableFrames,
       layout: g.config.kind === "mimic3d"
         ? `seed ${seeds[0]}: 2-D branch (SR) left, 3-D branch (direct render) right`

@@ -21,7 +21,8 @@ import { defineStage } from "../../pipeline/stage.ts";
 import { atomicWriteFile, atomicWriteTextFile } from "../io/atomic_write.ts";
 import { ImageDataset } from "../io/dataset_reader.ts";
 import type { PixelImage } from "../io/png.ts";
-import { PREPARED_FILES } from "../prep/prepare_dataset.ts";
+import { PREP_OUTS } from "../prep/outs.ts";
+import { REFERENCE_OPTIONAL_OUTS, REFERENCE_OUTS } from "./outs.ts";
 import { type FeatureMatrix, type FeatureStatistics, featureStatistics } from "./frechet.ts";
 import { type FeatureExtractor, inceptionExtractor } from "./fid_kid.ts";
 import { loadInceptionWeights } from "./inception.ts";
@@ -31,12 +32,6 @@ import {
   inceptionWeightsFile,
   inceptionWeightsSchema,
 } from "./inception_weights.ts";
-
-/** Files of a reference artifact. */
-export const REFERENCE_FILES = {
-  summary: "reference.json",
-  tensors: "reference.safetensors",
-} as const;
 
 /** The one weight file FID numbers are comparable under. */
 export const INCEPTION_WEIGHTS_NAME = FID_INCEPTION.fileName;
@@ -105,7 +100,7 @@ export async function writeReference(
   if (reference.available) {
     const { statistics, features } = reference;
     await atomicWriteFile(
-      join(outDir, REFERENCE_FILES.tensors),
+      join(outDir, REFERENCE_OUTS.tensors),
       encodeTensors({
         mu: { dtype: "F64", shape: [statistics.dim], data: statistics.mu },
         sigma: { dtype: "F64", shape: [statistics.dim, statistics.dim], data: statistics.sigma },
@@ -127,21 +122,21 @@ export async function writeReference(
     }
     : { available: false, reason: reference.reason, datasetImages: reference.datasetImages };
   await atomicWriteTextFile(
-    join(outDir, REFERENCE_FILES.summary),
+    join(outDir, REFERENCE_OUTS.summary),
     JSON.stringify(summary, null, 2) + "\n",
   );
 }
 
 /** Reads a reference artifact written by `writeReference`. */
 export async function readReference(dir: string): Promise<ReferenceStatistics> {
-  const summary = JSON.parse(await Deno.readTextFile(join(dir, REFERENCE_FILES.summary)));
+  const summary = JSON.parse(await Deno.readTextFile(join(dir, REFERENCE_OUTS.summary)));
   if (!summary.available) {
     return { available: false, reason: summary.reason, datasetImages: summary.datasetImages };
   }
-  const file = await readSafetensors(join(dir, REFERENCE_FILES.tensors));
+  const file = await readSafetensors(join(dir, REFERENCE_OUTS.tensors));
   const get = (name: string) => {
     const t = file.tensors.get(name);
-    if (!t) throw new Error(`${dir}: ${REFERENCE_FILES.tensors} has no "${name}"`);
+    if (!t) throw new Error(`${dir}: ${REFERENCE_OUTS.tensors} has no "${name}"`);
     return t;
   };
   const features = get("features");
@@ -167,10 +162,12 @@ export const referenceStats = defineStage({
   sources: [import.meta.url],
   config: referenceStatsSchema,
   inputs: ["data"],
+  outs: REFERENCE_OUTS,
+  optionalOuts: REFERENCE_OPTIONAL_OUTS,
   seeded: false,
   ...inceptionKeying,
   async run(ctx) {
-    const datasetPath = join(ctx.inputs.data, PREPARED_FILES.dataset);
+    const datasetPath = join(ctx.inputs.data, PREP_OUTS.dataset);
     const datasetImages = await countImages(datasetPath);
     if (!ctx.config.inceptionWeights) {
       ctx.log("reference statistics unavailable", { reason: NO_WEIGHTS_REASON });

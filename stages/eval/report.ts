@@ -14,6 +14,8 @@ import type { OutputSummary } from "./outputs.ts";
 import { MIMIC3D_PAPER_RESULTS, sourceOf } from "./paper_results.ts";
 import { escapeHtml } from "../../pipeline/html.ts";
 import { viewerLinkHtml } from "../viewer/report_link.ts";
+import { TRAINED_OUTS } from "../pretrain/outs.ts";
+import { EVAL_OUTS } from "./outs.ts";
 
 /** One training curve: x (kimg or step) against a logged value. */
 export interface Curve {
@@ -50,7 +52,7 @@ const X_KEYS = ["kimg", "step", "tick", "iteration"];
 export async function readTrainingCurves(modelDir: string): Promise<Curve[]> {
   let text: string;
   try {
-    text = await Deno.readTextFile(join(modelDir, "log.jsonl"));
+    text = await Deno.readTextFile(join(modelDir, TRAINED_OUTS.log));
   } catch {
     return [];
   }
@@ -288,7 +290,10 @@ ${await figure(
 
 <h2>Config</h2>
 <pre>${escapeHtml(JSON.stringify(input.config, null, 2))}</pre>
-<p>Details: <a href="metrics.json">metrics.json</a> · <a href="geometry.json">geometry.json</a> · <a href="consistency.json">consistency.json</a></p>
+<p>Details: ${
+    [EVAL_OUTS.metrics, EVAL_OUTS.geometry, EVAL_OUTS.consistency]
+      .map((file) => `<a href="${file}">${file}</a>`).join(" · ")
+  }</p>
 </body>
 </html>
 `;

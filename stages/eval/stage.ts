@@ -5,10 +5,10 @@
  * `metrics.json` when it came from training), `data` (the prep artifact it
  * was trained on), `reference` (the dataset's `reference-stats` artifact).
  *
- * Outputs: `metrics.json` (every metric as `{value, …protocol}` or
- * `{unavailable: reason}`), `geometry.json`, `consistency.json`, `grid.png`,
- * `depth_grid.png`, `turntable.gif`, `mesh_<seed>.ply` + `.obj`, and
- * `report.html` (one self-contained file).
+ * Outputs: `EVAL_OUTS` (`outs.ts`): `metrics.json` (every metric as
+ * `{value, …protocol}` or `{unavailable: reason}`), geometry and consistency
+ * details, grids, the turntable, a mesh per seed and `report.html` (one
+ * self-contained file).
  *
  * Metrics: FID/KID per branch (random latents at random dataset cameras, as
  * the original), `fid50k_full` only under the paper's protocol; MMD/COV under
@@ -23,7 +23,10 @@ import { atomicWriteTextFile } from "../io/atomic_write.ts";
 import { ImageDataset } from "../io/dataset_reader.ts";
 import { loadGenerator } from "../io/generator_checkpoint.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
-import { PREPARED_FILES } from "../prep/prepare_dataset.ts";
+import { PREP_OUTS } from "../prep/outs.ts";
+import { TRAINED_OUTS } from "../pretrain/outs.ts";
+import { IMITATE_OUTS } from "../imitate/outs.ts";
+import { EVAL_OPTIONAL_OUTS, EVAL_OUTS } from "./outs.ts";
 import { conditioningLabel, viewLabel } from "../render/cameras.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
 import { reprojectionError, type ReprojectionResult } from "./consistency.ts";
@@ -98,14 +101,6 @@ export const evalConfigSchema = z.strictObject({
 /** The parsed eval config. */
 export type EvalConfig = z.output<typeof evalConfigSchema>;
 
-/** Files of an eval artifact. */
-export const EVAL_FILES = {
-  metrics: "metrics.json",
-  geometry: "geometry.json",
-  consistency: "consistency.json",
-  report: "report.html",
-} as const;
-
 /** The eval stage. */
 export const evaluate = defineStage({
   name: "eval",
@@ -113,13 +108,15 @@ export const evaluate = defineStage({
   sources: [import.meta.url],
   config: evalConfigSchema,
   inputs: ["model", "data", "reference"],
+  outs: EVAL_OUTS,
+  optionalOuts: EVAL_OPTIONAL_OUTS,
   ...inceptionKeying,
   async run(ctx) {
     const c = ctx.config;
     const loaded = (await loadGenerator(ctx.inputs.model)).generator;
     const trainedRendering = loaded.config.rendering;
     const g = c.samplesPerRay ? withSamplesPerRay(loaded, c.samplesPerRay) : loaded;
-    const datasetPath = join(ctx.inputs.data, PREPARED_FILES.dataset);
+    const datasetPath = join(ctx.inputs.data, PREP_OUTS.dataset);
     let labels: number[][];
     let datasetImages: number;
     {
@@ -137,7 +134,7 @@ export const evaluate = defineStage({
     Object.assign(metrics, fid);
 
     // Geometry against the procedural set's true shapes.
-    const truthPath = join(ctx.inputs.data, PREPARED_FILES.groundTruth);
+    const truthPath = join(ctx.inputs.data, PREP_OUTS.groundTruth);
     const hasTruth = await Deno.stat(truthPath).then(() => true, () => false);
     let geometry: GeometryReport | { unavailable: string };
     if (!hasTruth) {
@@ -223,9 +220,9 @@ export const evaluate = defineStage({
       rig,
       ...metrics,
     };
-    await writeJson(join(ctx.outDir, EVAL_FILES.metrics), metricsFile);
-    await writeJson(join(ctx.outDir, EVAL_FILES.geometry), geometry);
-    await writeJson(join(ctx.outDir, EVAL_FILES.consistency), consistency.details);
+    await writeJson(join(ctx.outDir, EVAL_OUTS.metrics), metricsFile);
+    await writeJson(join(ctx.outDir, EVAL_OUTS.geometry), geometry);
+    await writeJson(join(ctx.outDir, EVAL_OUTS.consistency), consistency.details);
 
     const html = await renderReport({
       config: c,
@@ -242,10 +239,10 @@ export const evaluate = defineStage({
       outputs,
       branchGapGrid: gap.grid,
       outDir: ctx.outDir,
-      trainedElsewhere: await Deno.readTextFile(join(ctx.inputs.model, "metrics.json"))
+      trainedElsewhere: await Deno.readTextFile(join(ctx.inputs.model, TRAINED_OUTS.metrics))
         .then((text) => JSON.parse(text).shippedRun ?? null, () => null),
     });
-    await atomicWriteTextFile(join(ctx.outDir, EVAL_FILES.report), html);
+    await atomicWriteTextFile(join(ctx.outDir, EVAL_OUTS.report), html);
     ctx.log("eval done", { unavailable: Object.keys(unavailable) });
   },
 });
@@ -264,7 +261,7 @@ async function readBranchGap(
   labels: number[][] | null,
 ): Promise<{ metrics: Record<string, MetricEntry>; grid: string | null }> {
   if (g.config.kind !== "mimic3d") return { metrics: {}, grid: null };
-  const trained = await Deno.readTextFile(join(modelDir, "metrics.json"))
+  const trained = await Deno.readTextFile(join(modelDir, TRAINED_OUTS.metrics))
     .then((text) => JSON.parse(text), () => ({}));
   const gap = trained.branchGap as
     | { before: { psnr: number; l1: number }; after: { psnr: number; l1: number }; seeds: number }
@@ -277,8 +274,8 @@ async function readBranchGap(
       grid: null,
     };
   }
-  const grid = "branch_gap.png";
-  await Deno.copyFile(join(modelDir, grid), join(outDir, grid));
+  const grid = EVAL_OUTS.branchGap;
+  await Deno.copyFile(join(modelDir, IMITATE_OUTS.branchGap), join(outDir, grid));
   const views = `${gap.seeds} seeds × the sample views, images in [0, 1]`;
   if (labels) {
     const seeds = Array.from({ length: gap.seeds }, (_, i) => i);

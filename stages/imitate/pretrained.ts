@@ -20,6 +20,7 @@ import {
   SingleDiscriminator,
 } from "../model/discriminator.ts";
 import { DISCRIMINATOR_FORMAT } from "../pretrain/training_loop.ts";
+import { TRAINED_OUTS } from "../pretrain/outs.ts";
 
 /** Mimic3D's rendered planes in the 3-D stage: coarse (third from last) and detail (last). */
 export const DETAIL_RETIDX = [-3, -1];
@@ -97,13 +98,13 @@ function loadPartial(module: Module, file: SafetensorsFile, path: string): strin
 
 /**
  * Builds the 3-D stage's networks from a pretrain artifact directory
- * (`G.safetensors`, `G_ema.safetensors`, `D.safetensors`); fresh tensors come
+ * (its G, G_ema and D); fresh tensors come
  * from `Rng(seed)` in construction order (G, D, D_patch).
  */
 export async function loadPretrained(dir: string, seed: number): Promise<PretrainedNetworks> {
-  const g = await readNetworkFile(dir, "G.safetensors", GENERATOR_FORMAT);
-  const gEmaFile = await readNetworkFile(dir, "G_ema.safetensors", GENERATOR_FORMAT);
-  const d = await readNetworkFile(dir, "D.safetensors", DISCRIMINATOR_FORMAT);
+  const g = await readNetworkFile(dir, TRAINED_OUTS.G, GENERATOR_FORMAT);
+  const gEmaFile = await readNetworkFile(dir, TRAINED_OUTS.gEma, GENERATOR_FORMAT);
+  const d = await readNetworkFile(dir, TRAINED_OUTS.D, DISCRIMINATOR_FORMAT);
   const pretrainConfig = g.config as GeneratorConfig;
   if (pretrainConfig.kind !== "mimic3d" || !pretrainConfig.aware3dRes?.length) {
     throw new Error(

@@ -2,9 +2,8 @@
  * The `imitate` pipeline stage (Mimic3D's 3-D stage): the dataset (`data`)
  * and the pretrain artifact (`pretrained`) → G with detail planes trained so
  * its 3-D branch imitates the 2-D branch, plus the patch discriminator. The
- * artifact holds `G.safetensors`, `G_ema.safetensors` (generator checkpoints
- * with detail planes, `loadGenerator`), `D.safetensors`, `D_patch.safetensors`,
- * `log.jsonl`, `samples/<kimg>.png` (SR image, 3-D direct render, depth) and
+ * artifact holds `IMITATE_OUTS` (`outs.ts`): the networks (generators with detail
+ * planes), the log, sample grids (SR image, 3-D direct render, depth) and
  * `metrics.json` (with `imitationLoss` and `imitationWeight`: which distance was used,
  * `freshTensors`: what the pretrain artifact did not provide, and `branchGap`: PSNR / L1
  * between the 3-D branch's direct render and the SR image before and after the stage, drawn
@@ -30,6 +29,8 @@ import { gapComparisonGrid, measureBranchGap } from "./branch_gap.ts";
 import { sampleCameras } from "../pretrain/samples.ts";
 import { encodePng } from "../io/png.ts";
 import { ImitateTrainer } from "./trainer.ts";
+import { IMITATE_OPTIONAL_OUTS, IMITATE_OUTS } from "./outs.ts";
+import { PREP_OUTS } from "../prep/outs.ts";
 
 /** The imitate stage. */
 export const imitate = defineStage({
@@ -38,6 +39,8 @@ export const imitate = defineStage({
   sources: [import.meta.url],
   config: imitateConfigSchema,
   inputs: ["data", "pretrained"],
+  outs: IMITATE_OUTS,
+  optionalOuts: IMITATE_OPTIONAL_OUTS,
   externalFiles: (c) => [
     ...lpipsExternalFiles(c.imitation),
     ...(c.shippedRun ? [c.shippedRun] : []),
@@ -62,7 +65,7 @@ export const imitate = defineStage({
         }))
       : null;
     const networks = await loadPretrained(ctx.inputs.pretrained, ctx.seed);
-    const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
+    const data = await TrainingData.open(join(ctx.inputs.data, PREP_OUTS.dataset), {
       seed: ctx.seed,
       batch: c.batch,
       xflip: c.xflip,
@@ -98,7 +101,7 @@ export const imitate = defineStage({
           if (!before) return {};
           const after = await measureBranchGap(t.gEma, gapSeeds, cameras);
           const grid = gapComparisonGrid(before.views, after.views, gapSeeds);
-          await Deno.writeFile(join(outDir, "branch_gap.png"), encodePng(grid));
+          await Deno.writeFile(join(outDir, IMITATE_OUTS.branchGap), encodePng(grid));
           const branchGap = { before: before.gap, after: after.gap, seeds: gapSeeds.length };
           ctx.log(
             `3-D vs 2-D branch: PSNR ${before.gap.psnr.toFixed(2)} → ${

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { type Device, readSafetensors, saveSafetensors, Tensor } from "../../kernels/mod.ts";
 import { type GeneratorConfig, TriplaneGenerator } from "../model/generator.ts";
+import { TRAINED_OUTS } from "../pretrain/outs.ts";
 
 /** Metadata key marking our format. */
 export const GENERATOR_FORMAT = "mimic3d-ts/generator@1";
@@ -39,12 +40,12 @@ export async function loadGenerator(
   if (!stat) throw new Error(`${pathOrDir}: no such checkpoint file or artifact directory`);
   if (stat.isDirectory) {
     const candidates = [
-      join(pathOrDir, "G_ema.safetensors"),
-      join(pathOrDir, "out", "G_ema.safetensors"),
+      join(pathOrDir, TRAINED_OUTS.gEma),
+      join(pathOrDir, "out", TRAINED_OUTS.gEma),
     ];
     const found = [];
     for (const c of candidates) if (await Deno.stat(c).catch(() => null)) found.push(c);
-    if (!found.length) throw new Error(`${pathOrDir}: no G_ema.safetensors in this directory`);
+    if (!found.length) throw new Error(`${pathOrDir}: no ${TRAINED_OUTS.gEma} in this directory`);
     path = found[0];
   }
   const file = await readSafetensors(path);

@@ -18,12 +18,13 @@ import { buildImportedGenerator } from "./import_generator.ts";
 import { PickleError } from "./pickle_vm.ts";
 import { parseSnapshot, type Snapshot } from "./snapshot.ts";
 import { snapshotToCheckpoint } from "./snapshot_checkpoint.ts";
+import { TRAINED_OUTS } from "../pretrain/outs.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyCommand = Command<any, any, any>;
 
 /** The checkpoint file inside an imported artifact (what `render` and `loadGenerator` look for). */
-export const IMPORTED_CHECKPOINT = "G_ema.safetensors";
+export const IMPORTED_CHECKPOINT = TRAINED_OUTS.gEma;
 
 /** Options of an import. */
 export interface ImportOptions {

@@ -9,16 +9,8 @@ import { checkDataset } from "../io/dataset_check.ts";
 import { datasetGrid } from "../io/dataset_grid.ts";
 import { datasetInfo } from "../io/dataset_info.ts";
 import type { DatasetSpec } from "./dataset_spec.ts";
-import { generateProceduralDataset, PROCEDURAL_FILES } from "./procedural_dataset.ts";
-
-/** Files `prepareDataset` writes into its output directory. */
-export const PREPARED_FILES = {
-  dataset: "dataset.zip",
-  stats: "stats.json",
-  preview: "preview.png",
-  /** Procedural datasets only: depth, masks and object parameters. */
-  groundTruth: PROCEDURAL_FILES.groundTruth,
-} as const;
+import { generateProceduralDataset } from "./procedural_dataset.ts";
+import { PREP_OUTS } from "./outs.ts";
 
 /** Progress callbacks. */
 export interface PrepareCallbacks {
@@ -38,7 +30,7 @@ export async function prepareDataset(
   outDir: string,
   callbacks: PrepareCallbacks = {},
 ): Promise<void> {
-  const datasetPath = join(outDir, PREPARED_FILES.dataset);
+  const datasetPath = join(outDir, PREP_OUTS.dataset);
   if (spec.kind === "procedural") {
     await generateProceduralDataset(
       spec,
@@ -65,8 +57,8 @@ export async function prepareDataset(
     labelStats: info.labelStats,
   };
   await atomicWriteTextFile(
-    join(outDir, PREPARED_FILES.stats),
+    join(outDir, PREP_OUTS.stats),
     JSON.stringify(stats, null, 2) + "\n",
   );
-  await datasetGrid(datasetPath, join(outDir, PREPARED_FILES.preview), { count: 64 });
+  await datasetGrid(datasetPath, join(outDir, PREP_OUTS.preview), { count: 64 });
 }

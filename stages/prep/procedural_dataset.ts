@@ -14,6 +14,7 @@ import { decodeNpy, encodeNpy } from "../io/npy.ts";
 import { encodePng } from "../io/png.ts";
 import { ZipReader } from "../io/zip_reader.ts";
 import { ZipWriter } from "../io/zip_writer.ts";
+import { PREP_OUTS } from "./outs.ts";
 import { type HeadParams, sampleHeadParams } from "./head_params.ts";
 import { sampleFfhqLikeCamera } from "./procedural_camera.ts";
 import { renderProcedural } from "./render_procedural.ts";
@@ -37,12 +38,6 @@ export interface ProceduralItem {
   readonly camera: LookAtCamera;
   readonly label: number[];
 }
-
-/** File names of the generator's outputs inside its output directory. */
-export const PROCEDURAL_FILES = {
-  dataset: "dataset.zip",
-  groundTruth: "ground_truth.zip",
-} as const;
 
 /** Entry names inside the ground-truth zip. */
 export const GROUND_TRUTH_ENTRIES = {
@@ -86,8 +81,8 @@ export async function generateProceduralDataset(
   outDir: string,
   onProgress?: (done: number, total: number) => void,
 ): Promise<ProceduralOutput> {
-  const datasetPath = join(outDir, PROCEDURAL_FILES.dataset);
-  const groundTruthPath = join(outDir, PROCEDURAL_FILES.groundTruth);
+  const datasetPath = join(outDir, PREP_OUTS.dataset);
+  const groundTruthPath = join(outDir, PREP_OUTS.groundTruth);
   const dataset = await DatasetWriter.create(datasetPath);
   const truth = await ZipWriter.create(groundTruthPath);
   try {

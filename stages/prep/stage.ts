@@ -11,6 +11,7 @@
 import { defineStage } from "../../pipeline/stage.ts";
 import { datasetStageSchema } from "./dataset_spec.ts";
 import { prepareDataset } from "./prepare_dataset.ts";
+import { PREP_OPTIONAL_OUTS, PREP_OUTS } from "./outs.ts";
 
 /** The prep stage. */
 export const prep = defineStage({
@@ -19,6 +20,8 @@ export const prep = defineStage({
   sources: [import.meta.url],
   config: datasetStageSchema,
   seeded: false,
+  outs: PREP_OUTS,
+  optionalOuts: PREP_OPTIONAL_OUTS,
   externalFiles: (spec) => (spec.kind === "zip" ? [spec.path] : []),
   async run(ctx) {
     const total = ctx.config.kind === "procedural" ? ctx.config.count : 0;

@@ -24,6 +24,8 @@ import { ZipWriter } from "../io/zip_writer.ts";
 import type { CarriedFiles } from "./checkpoint_state.ts";
 import type { GanTrainer } from "./trainer.ts";
 import { stepsForKimg } from "./config.ts";
+import { NETWORK_FILE_SUFFIX, networkFile, TRAINED_OUTS } from "./outs.ts";
+import { PREP_OUTS } from "../prep/outs.ts";
 
 const FORMAT = "mimic3d-ts/shipped-run@1";
 
@@ -79,7 +81,7 @@ export interface ShippedRunExpectation {
 }
 
 /** The pretrain artifact's network files whose hashes identify the 3-D stage's start. */
-export const PRETRAINED_NETWORK_FILES = ["G.safetensors", "G_ema.safetensors", "D.safetensors"];
+export const PRETRAINED_NETWORK_FILES = [TRAINED_OUTS.G, TRAINED_OUTS.gEma, TRAINED_OUTS.D];
 
 /** A stage config without its `shippedRun` field (what a shipped run was trained with). */
 export function withoutShippedRun<C extends { shippedRun?: unknown }>(
@@ -100,7 +102,7 @@ export async function fileHashes(dir: string, names: string[]): Promise<Record<s
 
 /** The dataset spec a prep artifact was made from (its `stats.json` source). */
 export async function datasetSpecOf(prepDir: string): Promise<unknown> {
-  const stats = JSON.parse(await Deno.readTextFile(join(prepDir, "stats.json")));
+  const stats = JSON.parse(await Deno.readTextFile(join(prepDir, PREP_OUTS.stats)));
   return stats.source;
 }
 
@@ -113,10 +115,12 @@ export async function writeShippedRun(
   outPath: string,
   info: Omit<ShippedRunInfo, "format" | "networks" | "steps" | "kimg">,
 ): Promise<ShippedRunInfo> {
-  const metrics = JSON.parse(await Deno.readTextFile(join(artifactDir, "metrics.json")));
+  const metrics = JSON.parse(await Deno.readTextFile(join(artifactDir, TRAINED_OUTS.metrics)));
   const networks: string[] = [];
   for await (const e of Deno.readDir(artifactDir)) {
-    if (e.isFile && e.name.endsWith(".safetensors")) networks.push(e.name.slice(0, -12));
+    if (e.isFile && e.name.endsWith(NETWORK_FILE_SUFFIX)) {
+      networks.push(e.name.slice(0, -NETWORK_FILE_SUFFIX.length));
+    }
   }
   networks.sort();
   const full: ShippedRunInfo = {
@@ -130,16 +134,16 @@ export async function writeShippedRun(
   try {
     await zip.add("run.json", new TextEncoder().encode(JSON.stringify(full, null, 2) + "\n"));
     for (const net of networks) {
-      const file = parseSafetensors(await Deno.readFile(join(artifactDir, `${net}.safetensors`)));
+      const file = parseSafetensors(await Deno.readFile(join(artifactDir, networkFile(net))));
       const entries = new Map(
         [...file.tensors].map(([name, t]) => [name, { ...t, dtype: "F16" as const }]),
       );
-      await zip.add(`${net}.safetensors`, serializeSafetensors(entries, file.metadata));
+      await zip.add(networkFile(net), serializeSafetensors(entries, file.metadata));
     }
-    await zip.add("log.jsonl", await Deno.readFile(join(artifactDir, "log.jsonl")));
-    for await (const e of Deno.readDir(join(artifactDir, "samples"))) {
-      const bytes = await Deno.readFile(join(artifactDir, "samples", e.name));
-      await zip.add(`samples/${e.name}`, bytes, "store");
+    await zip.add(TRAINED_OUTS.log, await Deno.readFile(join(artifactDir, TRAINED_OUTS.log)));
+    for await (const e of Deno.readDir(join(artifactDir, TRAINED_OUTS.samples))) {
+      const bytes = await Deno.readFile(join(artifactDir, TRAINED_OUTS.samples, e.name));
+      await zip.add(`${TRAINED_OUTS.samples}${e.name}`, bytes, "store");
     }
     await zip.finish();
   } catch (err) {
@@ -163,9 +167,9 @@ export async function readShippedRun(path: string): Promise<ShippedRun> {
       throw new Error(`format '${info.format}', expected '${FORMAT}'`);
     }
     const networks = new Map<string, Uint8Array>();
-    for (const net of info.networks) networks.set(net, await zip.read(`${net}.safetensors`));
-    const files: CarriedFiles = { "log.jsonl": await zip.read("log.jsonl") };
-    for (const name of zip.names.filter((n) => n.startsWith("samples/"))) {
+    for (const net of info.networks) networks.set(net, await zip.read(networkFile(net)));
+    const files: CarriedFiles = { [TRAINED_OUTS.log]: await zip.read(TRAINED_OUTS.log) };
+    for (const name of zip.names.filter((n) => n.startsWith(TRAINED_OUTS.samples))) {
       files[name] = await zip.read(name);
     }
     return { path, info, networks, files };

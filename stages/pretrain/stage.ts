@@ -1,9 +1,7 @@
 /**
  * The `pretrain` pipeline stage: a dataset artifact (`prep`) → the 2-D stage
  * of Mimic3D (`aware3d: true`) or plain EG3D training. The artifact holds
- * `G.safetensors`, `G_ema.safetensors` (generator checkpoints, `loadGenerator`),
- * `D.safetensors`, `log.jsonl` (losses per log tick), `samples/<kimg>.png`
- * and `metrics.json`. Resumable: checkpoints every `output.checkpointEveryKimg`,
+ * `TRAINED_OUTS` (`outs.ts`): the networks, the log, sample grids and metrics. Resumable: checkpoints every `output.checkpointEveryKimg`,
  * and a resumed run ends bit-identical to an uninterrupted one.
  * @module
  */
@@ -17,6 +15,8 @@ import { TrainingData } from "./data_loader.ts";
 import { Trainer } from "./trainer.ts";
 import { runTraining } from "./training_loop.ts";
 import { shippedRunFor } from "./shipped_run.ts";
+import { TRAINED_OUTS } from "./outs.ts";
+import { PREP_OUTS } from "../prep/outs.ts";
 
 /** The pretrain stage. */
 export const pretrain = defineStage({
@@ -25,6 +25,7 @@ export const pretrain = defineStage({
   sources: [import.meta.url],
   config: pretrainConfigSchema,
   inputs: ["data"],
+  outs: TRAINED_OUTS,
   externalFiles: (c) => (c.shippedRun ? [c.shippedRun] : []),
   // `run --gpus N`: every rank trains on its part of the global batch.
   dataParallel: true,
@@ -34,7 +35,7 @@ export const pretrain = defineStage({
     const shipped = ctx.config.shippedRun
       ? await shippedRunFor(pretrain, ctx.config, ctx.inputs.data, null)
       : undefined;
-    const data = await TrainingData.open(join(ctx.inputs.data, "dataset.zip"), {
+    const data = await TrainingData.open(join(ctx.inputs.data, PREP_OUTS.dataset), {
       seed: ctx.seed,
       batch: ctx.config.batch,
       xflip: ctx.config.xflip,

@@ -36,6 +36,7 @@ import { shareTrainerState, trainerTensors } from "./rank_state.ts";
 import type { Communicator } from "../distributed/communicator.ts";
 import { assertRanksAgree } from "../distributed/state_broadcast.ts";
 import { adoptShippedRun, type ShippedRun } from "./shipped_run.ts";
+import { networkFile, TRAINED_OUTS } from "./outs.ts";
 
 /** Metadata format of `D.safetensors` (and `D_patch.safetensors`). */
 export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";
@@ -71,12 +72,12 @@ class RunOutputs {
   lastLosses: Record<string, number> = {};
 
   load(carried: CarriedFiles): void {
-    const log = carried["log.jsonl"];
+    const log = carried[TRAINED_OUTS.log];
     this.logLines = log ? new TextDecoder().decode(log).split("\n").filter(Boolean) : [];
     const last = this.logLines.at(-1);
     if (last) this.lastLosses = JSON.parse(last).losses;
     for (const [name, bytes] of Object.entries(carried)) {
-      if (name.startsWith("samples/")) this.samples.set(name, bytes);
+      if (name.startsWith(TRAINED_OUTS.samples)) this.samples.set(name, bytes);
     }
   }
 
@@ -85,7 +86,7 @@ class RunOutputs {
   }
 
   files(): CarriedFiles {
-    const files: CarriedFiles = { "log.jsonl": this.logBytes() };
+    const files: CarriedFiles = { [TRAINED_OUTS.log]: this.logBytes() };
     for (const [name, bytes] of this.samples) files[name] = bytes;
     return files;
   }
@@ -125,7 +126,7 @@ class StopVote {
 
 /** Sample grid file name: kimg with three decimals, zero-padded so names sort. */
 export function sampleFileName(step: number, batch: number): string {
-  return `samples/${((step * batch) / 1000).toFixed(3).padStart(10, "0")}.png`;
+  return `${TRAINED_OUTS.samples}${((step * batch) / 1000).toFixed(3).padStart(10, "0")}.png`;
 }
 
 /** Trains to the configured length, resuming from the stage's checkpoint if any, and writes the artifact. */
@@ -285,15 +286,15 @@ async function writeArtifact(
     config: JSON.stringify(gConfig),
   };
   const files: [string, Uint8Array][] = [
-    ["G.safetensors", await safetensorsBytes(trainer.G.stateDict(), generatorMeta)],
-    ["G_ema.safetensors", await safetensorsBytes(trainer.gEma.stateDict(), generatorMeta)],
+    [TRAINED_OUTS.G, await safetensorsBytes(trainer.G.stateDict(), generatorMeta)],
+    [TRAINED_OUTS.gEma, await safetensorsBytes(trainer.gEma.stateDict(), generatorMeta)],
   ];
   // Every other trained network is a discriminator (D, Mimic3D's D_patch).
   for (const [net, module] of Object.entries(trainer.networks)) {
     if (module === trainer.G) continue;
     const { device: _d, ...dConfig } = module.config as { device?: unknown };
     files.push([
-      `${net}.safetensors`,
+      networkFile(net),
       await safetensorsBytes(module.stateDict(), {
         ...provenance,
         format: DISCRIMINATOR_FORMAT,
@@ -302,8 +303,8 @@ async function writeArtifact(
     ]);
   }
   for (const [name, bytes] of files) await Deno.writeFile(join(outDir, name), bytes);
-  await Deno.writeFile(join(outDir, "log.jsonl"), outputs.logBytes());
-  await Deno.mkdir(join(outDir, "samples"));
+  await Deno.writeFile(join(outDir, TRAINED_OUTS.log), outputs.logBytes());
+  await Deno.mkdir(join(outDir, TRAINED_OUTS.samples));
   for (const [name, bytes] of outputs.samples) await Deno.writeFile(join(outDir, name), bytes);
   const metrics = {
     steps,
@@ -313,5 +314,8 @@ async function writeArtifact(
     finalLosses: outputs.lastLosses,
     ...extraMetrics,
   };
-  await Deno.writeTextFile(join(outDir, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
+  await Deno.writeTextFile(
+    join(outDir, TRAINED_OUTS.metrics),
+    JSON.stringify(metrics, null, 2) + "\n",
+  );
 }

@@ -102,9 +102,11 @@ export const MAX_MESH_RESOLUTION = 256;
 
 /**
  * What every request must pass: its `Host` names this server (loopback names or the bind
- * address; bound beyond loopback, it carries the token instead), not another site that resolves to it (DNS rebinding); an `Origin`, when sent, is
- * the same host, so pages of other sites cannot call the server through the browser. One mesh
- * (the heavy request) is computed at a time; others get 503 instead of queueing behind it.
+ * address; bound beyond loopback, it carries the token instead), not another site that
+ * resolves to it (DNS rebinding); an `Origin`, when sent, is the same host, so pages of other
+ * sites cannot call the server through the browser. One mesh (the heavy request) is computed
+ * at a time; other meshes get 503 instead of queueing behind it, light requests are served
+ * between its slabs, and it stops when its client leaves.
  */
 class RequestGuard {
   readonly #hosts: Set<string>;
@@ -209,6 +211,7 @@ async function handle(
         const { ply, faces } = await model.mesh(latent, {
           resolution,
           level: numberParam(q, "level", 10),
+          signal: request.signal,
         }).finally(() => guard.meshBusy = false);
         return new Response(asBody(ply), {
           headers: {
@@ -225,6 +228,10 @@ async function handle(
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (e instanceof BadRequest) return text(400, message);
+    if (request.signal.aborted) {
+      console.error(`viewer: ${url.pathname}: stopped, the client left`);
+      return text(499, "the client left");
+    }
     console.error(`viewer: ${url.pathname}: ${message}`);
     return text(500, message);
   }

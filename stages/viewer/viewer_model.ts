@@ -73,6 +73,16 @@ const RENDER_RANDOM = { seed: 0, drawIndex: 0 };
 /** Points per decoder call when sampling the density grid of a mesh. */
 const MESH_CHUNK_POINTS = 1 << 18;
 
+/** Options of `ViewerModel.mesh`. */
+export interface MeshOptions {
+  /** Grid points per side (default 128). */
+  resolution?: number;
+  /** Density level of the surface (default 10, EG3D's). */
+  level?: number;
+  /** Stops the work (between slabs) when aborted. */
+  signal?: AbortSignal;
+}
+
 /** A loaded generator serving the viewer's requests. */
 export class ViewerModel {
   #queue: Promise<unknown> = Promise.resolve();
@@ -227,61 +237,73 @@ export class ViewerModel {
    * A mesh of the 3-D branch's density (EG3D's shape extraction: raw density
    * on an N³ grid over the tri-plane box, level set `level`, default 10), with
    * vertex colours from the decoder's first three features, as binary PLY.
+   *
+   * The grid is decoded slab by slab, each slab a turn of its own on the GPU, so requests for
+   * images and planes are served between slabs rather than after the whole mesh; `signal`
+   * (the client leaving) stops the work at the next slab with an `AbortError`.
    */
-  mesh(
+  async mesh(
     key: LatentKey,
-    { resolution = 128, level = 10 } = {},
+    { resolution = 128, level = 10, signal }: MeshOptions = {},
   ): Promise<{ ply: Uint8Array; faces: number }> {
-    return this.#exclusive(() =>
-      scopeAsync(async () => {
-        const { planes } = this.#latent(key);
-        const n = resolution;
-        const half = this.renderOptions.boxWarp / 2;
-        const step = (2 * half) / (n - 1);
-        const density = new Float32Array(n * n * n);
-        const slab = Math.max(1, Math.floor(MESH_CHUNK_POINTS / (n * n)));
-        for (let z0 = 0; z0 < n; z0 += slab) {
-          const z1 = Math.min(n, z0 + slab);
-          const points = new Float32Array((z1 - z0) * n * n * 3);
-          let o = 0;
-          for (let z = z0; z < z1; z++) {
-            for (let y = 0; y < n; y++) {
-              for (let x = 0; x < n; x++) {
-                points.set([-half + x * step, -half + y * step, -half + z * step], o);
-                o += 3;
-              }
-            }
-          }
-          density.set(await this.#decode(planes, points, "sigma"), z0 * n * n);
-        }
-        // Close the surface where it meets the box, as EG3D pads the grid.
-        for (let z = 0; z < n; z++) {
+    // Its own planes: another latent's request between slabs replaces the cached ones.
+    const { ws, planes } = await this.#exclusive(() => Promise.resolve(this.#compute(key)));
+    try {
+      const n = resolution;
+      const half = this.renderOptions.boxWarp / 2;
+      const step = (2 * half) / (n - 1);
+      const density = new Float32Array(n * n * n);
+      const slab = Math.max(1, Math.floor(MESH_CHUNK_POINTS / (n * n)));
+      for (let z0 = 0; z0 < n; z0 += slab) {
+        signal?.throwIfAborted();
+        const z1 = Math.min(n, z0 + slab);
+        const points = new Float32Array((z1 - z0) * n * n * 3);
+        let o = 0;
+        for (let z = z0; z < z1; z++) {
           for (let y = 0; y < n; y++) {
             for (let x = 0; x < n; x++) {
-              if (x % (n - 1) && y % (n - 1) && z % (n - 1)) continue;
-              const i = (z * n + y) * n + x;
-              density[i] = Math.min(density[i], level - 1);
+              points.set([-half + x * step, -half + y * step, -half + z * step], o);
+              o += 3;
             }
           }
         }
-        const mesh = marchingCubes({
-          data: density,
-          size: [n, n, n],
-          origin: [-half, -half, -half],
-          spacing: [step, step, step],
-        }, { level });
-        if (mesh.positions.length) {
-          const rgb = await this.#decode(planes, mesh.positions, "rgb");
-          mesh.colors = Uint8Array.from(rgb, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+        density.set(await this.#decodeTurn(planes, points, "sigma"), z0 * n * n);
+      }
+      // Close the surface where it meets the box, as EG3D pads the grid.
+      for (let z = 0; z < n; z++) {
+        for (let y = 0; y < n; y++) {
+          for (let x = 0; x < n; x++) {
+            if (x % (n - 1) && y % (n - 1) && z % (n - 1)) continue;
+            const i = (z * n + y) * n + x;
+            density[i] = Math.min(density[i], level - 1);
+          }
         }
-        return { ply: writePly(mesh), faces: mesh.faces.length / 3 };
-      })
-    );
+      }
+      const mesh = marchingCubes({
+        data: density,
+        size: [n, n, n],
+        origin: [-half, -half, -half],
+        spacing: [step, step, step],
+      }, { level });
+      signal?.throwIfAborted();
+      if (mesh.positions.length) {
+        const rgb = await this.#decodeTurn(planes, mesh.positions, "rgb");
+        mesh.colors = Uint8Array.from(rgb, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+      }
+      return { ply: writePly(mesh), faces: mesh.faces.length / 3 };
+    } finally {
+      for (const t of [ws, ...planes]) t.dispose();
+    }
   }
 
   /** Frees the cached latent's GPU memory. */
   dispose(): void {
     this.#dropCache();
+  }
+
+  /** `#decode` as one turn on the GPU, its intermediates freed. */
+  #decodeTurn(planes: Tensor[], points: Float32Array, what: "sigma" | "rgb") {
+    return this.#exclusive(() => scopeAsync(() => this.#decode(planes, points, what)));
   }
 
   /** Decoder outputs at world points [M·3]: raw density [M], or the first three features [M·3]. */
@@ -308,10 +330,16 @@ export class ViewerModel {
   }
 
   /** ws and planes of a latent, computed once and kept until another latent is asked for. */
-  #latent({ seed, psi }: LatentKey): { ws: Tensor; planes: Tensor[] } {
-    const key = `${seed}/${psi}`;
-    if (this.#cached?.key === key) return this.#cached;
+  #latent(key: LatentKey): { ws: Tensor; planes: Tensor[] } {
+    const name = `${key.seed}/${key.psi}`;
+    if (this.#cached?.key === name) return this.#cached;
     this.#dropCache();
+    this.#cached = { key: name, ...this.#compute(key) };
+    return this.#cached;
+  }
+
+  /** ws and planes of a latent, kept (the caller disposes them). */
+  #compute({ seed, psi }: LatentKey): { ws: Tensor; planes: Tensor[] } {
     const g = this.generator;
     // A scope of its own: the backbone's intermediates go, whoever calls.
     const computed = scope(() =>
@@ -322,8 +350,7 @@ export class ViewerModel {
         return { ws, planes: g.planes(ws, { noiseMode: "const" }).planes };
       })
     );
-    this.#cached = { key, ws: computed.ws.keep(), planes: computed.planes.map((p) => p.keep()) };
-    return this.#cached;
+    return { ws: computed.ws.keep(), planes: computed.planes.map((p) => p.keep()) };
   }
 
   #dropCache(): void {

@@ -13,6 +13,7 @@ import { referenceStats } from "../../stages/eval/reference_stats.ts";
 import { type GeneratorConfig, TriplaneGenerator } from "../../stages/model/generator.ts";
 import { saveGenerator } from "../../stages/io/generator_checkpoint.ts";
 import { encodePng } from "../../stages/io/png.ts";
+import { IMITATE_OUTS } from "../../stages/imitate/outs.ts";
 
 /** A Mimic3D generator small enough for the CPU adapter: 32² images, 16² planes + 32² detail. */
 export function tinyGeneratorConfig(kind: "mimic3d" | "eg3d" = "mimic3d"): GeneratorConfig {
@@ -66,6 +67,14 @@ export const tinyModel = defineStage({
     densityBias: z.number().default(0),
     gapSeeds: z.number().int().nonnegative().default(0),
   }),
+  // The files of a trained-model artifact eval reads.
+  outs: {
+    gEma: IMITATE_OUTS.gEma,
+    log: IMITATE_OUTS.log,
+    metrics: IMITATE_OUTS.metrics,
+    branchGap: IMITATE_OUTS.branchGap,
+  },
+  optionalOuts: ["metrics", "branchGap"],
   async run(ctx) {
     const g = new TriplaneGenerator(tinyGeneratorConfig(ctx.config.kind), new Rng(ctx.seed + 1));
     if (ctx.config.densityBias !== 0) {
@@ -76,7 +85,7 @@ export const tinyModel = defineStage({
         strict: false,
       });
     }
-    await saveGenerator(join(ctx.outDir, "G_ema.safetensors"), g, { source: "test" });
+    await saveGenerator(join(ctx.outDir, tinyModel.outs.gEma), g, { source: "test" });
     const log = [0, 1, 2].map((step) =>
       JSON.stringify({
         step,
@@ -84,13 +93,13 @@ export const tinyModel = defineStage({
         losses: { "Gmain/loss": 0.7 - 0.1 * step, "Dmain/loss": 1.3 + 0.05 * step * step },
       })
     );
-    await Deno.writeTextFile(join(ctx.outDir, "log.jsonl"), log.join("\n") + "\n");
+    await Deno.writeTextFile(join(ctx.outDir, tinyModel.outs.log), log.join("\n") + "\n");
     if (ctx.config.gapSeeds > 0) {
       const gap = { psnr: 12.5, l1: 0.25 };
       const record = { branchGap: { before: gap, after: gap, seeds: ctx.config.gapSeeds } };
-      await Deno.writeTextFile(join(ctx.outDir, "metrics.json"), JSON.stringify(record));
+      await Deno.writeTextFile(join(ctx.outDir, tinyModel.outs.metrics), JSON.stringify(record));
       const pixel = { width: 1, height: 1, channels: 3, data: new Uint8Array(3) };
-      await Deno.writeFile(join(ctx.outDir, "branch_gap.png"), encodePng(pixel));
+      await Deno.writeFile(join(ctx.outDir, tinyModel.outs.branchGap), encodePng(pixel));
     }
   },
 });

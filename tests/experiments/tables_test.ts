@@ -38,6 +38,7 @@ const fakeEval = defineStage({
     weights: z.boolean(),
     samplesPerRay: z.number(),
   }),
+  outs: { metrics: "metrics.json" },
   async run(ctx) {
     const c = ctx.config;
     // Fewer samples per ray: a worse FID and less consistent renders (0 = the trained 96).
@@ -56,7 +57,7 @@ const fakeEval = defineStage({
       mmd_cd: { unavailable: "no ground-truth shapes: the dataset is a user zip" },
       depth_l1: { unavailable: "no ground-truth shapes: the dataset is a user zip" },
     };
-    await Deno.writeTextFile(join(ctx.outDir, "metrics.json"), JSON.stringify(metrics));
+    await Deno.writeTextFile(join(ctx.outDir, fakeEval.outs.metrics), JSON.stringify(metrics));
   },
 });
 

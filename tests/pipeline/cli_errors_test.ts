@@ -5,8 +5,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { Store } from "../../pipeline/store.ts";
-
-const mod = new URL("../../mod.ts", import.meta.url).pathname;
+import { MOD as mod } from "./helpers.ts";
 
 async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {

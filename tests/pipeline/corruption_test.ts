@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
 import toy from "../../experiments/toy.ts";
-import { runExperiment, verifyStore } from "../../pipeline/mod.ts";
-import { runCli, sandbox, TOY } from "./helpers.ts";
+import { experimentStatus, runExperiment, verifyStore } from "../../pipeline/mod.ts";
+import { resolveCheckpointPath } from "../../stages/io/checkpoint_ref.ts";
+import { MOD, runCli, sandbox, TOY } from "./helpers.ts";
 
 async function flipOneByte(file: string) {
   await Deno.chmod(file, 0o644);
@@ -50,6 +51,44 @@ Deno.test("a flipped byte is reported by verify and by a run, and recomputed on 
     assertEquals((await verifyStore(box.store)).corrupted, []);
     const cliRun = await runCli(["run", TOY, "--store", box.store.root, "--quiet"]);
     assertEquals(cliRun.code, 0, cliRun.stderr);
+  } finally {
+    await box.cleanup();
+  }
+});
+
+Deno.test("a same-size flipped byte is caught by status, and by serve and render given its id or path", async () => {
+  const box = await sandbox();
+  try {
+    const first = await runExperiment(toy, box.store, { quiet: true });
+    const normalized = first.nodes.normalize.artifact;
+    const statusRow = async () =>
+      (await experimentStatus(toy, box.store)).find((row) => row.node === "normalize")!;
+    assertEquals((await statusRow()).state, "cached");
+    const file = `${box.store.filesDir(normalized)}/target.f64`;
+    const size = (await Deno.stat(file)).size;
+    await flipOneByte(file);
+    assertEquals((await Deno.stat(file)).size, size);
+    const row = await statusRow();
+    assertEquals(row.state, "corrupted");
+    assertStringIncludes(row.reasons[0], "out/target.f64 content does not match its sha256");
+    const cli = await runCli(["status", TOY, "--store", box.store.root]);
+    assertEquals(cli.code, 0, cli.stderr);
+    assertStringIncludes(cli.stdout, "corrupted");
+    // serve and render resolve checkpoints through one function; both refuse what it refuses.
+    for (const ref of [normalized.slice(0, 12), box.store.filesDir(normalized), file]) {
+      await assertRejects(
+        () => resolveCheckpointPath(ref, box.store.root),
+        Error,
+        "out/target.f64 content does not match its sha256",
+      );
+    }
+    const serve = await runCli(
+      ["serve", normalized.slice(0, 12), "--store", box.store.root],
+      {},
+      MOD,
+    );
+    assertEquals(serve.code, 1);
+    assertStringIncludes(serve.stderr, "is corrupted: out/target.f64 content does not match");
   } finally {
     await box.cleanup();
   }

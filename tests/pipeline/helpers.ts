@@ -6,6 +6,8 @@ import { Store } from "../../pipeline/mod.ts";
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 /** The pipeline-only CLI entry (same commands as mod.ts, faster to start). */
 export const PIPELINE_CLI = fileURLToPath(new URL("../../pipeline/main.ts", import.meta.url));
+/** The full CLI entry (every command, the model's included). */
+export const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
 /** The toy experiment module. */
 export const TOY = fileURLToPath(new URL("../../experiments/toy.ts", import.meta.url));
 

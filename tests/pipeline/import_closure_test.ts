@@ -71,6 +71,7 @@ Deno.test("import closure: editing an imported module makes the stage stale and 
       name: "closure",
       sources: [join(dir, "entry.ts")],
       config: z.object({}),
+      outs: { out: "out" },
       async run(ctx) {
         await Deno.writeTextFile(`${ctx.outDir}/out`, "x");
       },

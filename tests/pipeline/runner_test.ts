@@ -120,6 +120,7 @@ Deno.test("editing a stage's source file invalidates it and status names the fil
       name: "source",
       sources: [new URL("../../experiments/toy_stages.ts", import.meta.url)],
       config: z.object({}),
+      outs: { a: "a" },
       async run(ctx) {
         await Deno.writeTextFile(`${ctx.outDir}/a`, "a");
       },
@@ -129,6 +130,7 @@ Deno.test("editing a stage's source file invalidates it and status names the fil
       sources: [kernel],
       config: z.object({}),
       inputs: ["a"],
+      outs: { b: "b" },
       async run(ctx) {
         await Deno.writeTextFile(`${ctx.outDir}/b`, await Deno.readTextFile(kernel));
       },
@@ -162,6 +164,7 @@ Deno.test("a failing stage stores nothing, status says failed, and the next run 
       name: "flaky",
       sources: [new URL("../../experiments/toy_stages.ts", import.meta.url)],
       config: z.object({ n: z.number() }),
+      outs: { partial: "partial" },
       async run(ctx) {
         await Deno.writeTextFile(`${ctx.outDir}/partial`, "half");
         if (fail) throw new Error("out of memory");
@@ -190,24 +193,106 @@ Deno.test("a failing stage stores nothing, status says failed, and the next run 
   }
 });
 
+Deno.test("declared outs: a forgotten out, an undeclared file or a file for a directory stores nothing", async () => {
+  const box = await sandbox();
+  try {
+    // What the stage writes this time: file name → contents, or null for a directory.
+    let writes: Record<string, string | null> = {};
+    const report = defineStage({
+      name: "report",
+      sources: [new URL("../../experiments/toy_stages.ts", import.meta.url)],
+      config: z.object({}),
+      outs: { metrics: "metrics.json", frames: "frames/", meshes: "mesh_*.ply", extra: "x.txt" },
+      optionalOuts: ["extra"],
+      async run(ctx) {
+        for (const [name, text] of Object.entries(writes)) {
+          if (text === null) await Deno.mkdir(`${ctx.outDir}/${name}`);
+          else await Deno.writeTextFile(`${ctx.outDir}/${name}`, text);
+        }
+      },
+    });
+    const experiment = defineExperiment({
+      name: "outs",
+      config: z.object({}),
+      dag: { report: node(report, {}) },
+    });
+    const failures: [Record<string, string | null>, string][] = [
+      [{ "frames": null }, "it did not write its declared out metrics.json"],
+      [{}, "it did not write its declared outs metrics.json, frames/"],
+      [
+        { "metrics.json": "{}", "frames": null, "notes.md": "", "tmp": null },
+        "it wrote notes.md, tmp/, which its declared outs do not name (metrics.json, frames/, " +
+        "mesh_*.ply, x.txt)",
+      ],
+      [
+        { "metrics.json": "{}", "frames": "" },
+        'its out frames is a file, but is declared as "frames/"',
+      ],
+    ];
+    for (const [files, message] of failures) {
+      writes = files;
+      await assertRejects(
+        () => runExperiment(experiment, box.store, quiet),
+        StageFailedError,
+        `stage "report" failed: ${message}`,
+      );
+      assertEquals(await box.store.listObjects(), []);
+      assertEquals([...Deno.readDirSync(box.store.at("tmp"))], []);
+    }
+    // Families may be empty, optional outs absent; a family takes any number of members.
+    writes = { "metrics.json": "{}", "frames": null };
+    assertEquals((await runExperiment(experiment, box.store, quiet)).executed, ["report"]);
+    writes = {
+      "metrics.json": "{}",
+      "frames": null,
+      "mesh_1.ply": "",
+      "mesh_2.ply": "",
+      "x.txt": "",
+    };
+    const all = await runExperiment(experiment, box.store, { ...quiet, force: ["report"] });
+    assertEquals(all.executed, ["report"]);
+  } finally {
+    await box.cleanup();
+  }
+});
+
+Deno.test("declared outs: a malformed declaration is refused when the stage is defined", () => {
+  const define = (outs: Record<string, string>, optionalOuts: string[] = []) => () =>
+    defineStage({
+      name: "bad",
+      sources: [import.meta.url],
+      config: z.object({}),
+      outs,
+      optionalOuts,
+      run: async () => {},
+    });
+  assertThrowsMessage(define({}), 'stage "bad" declares no outs');
+  assertThrowsMessage(define({ up: "../x" }), 'stage "bad": out "up" = "../x": use a file name');
+  assertThrowsMessage(define({ deep: "a/b.json" }), 'out "deep" = "a/b.json"');
+  assertThrowsMessage(define({ dirs: "d*/" }), 'out "dirs" = "d*/"');
+  assertThrowsMessage(define({ a: "a" }, ["b"]), 'optional out "b" is not one of its outs');
+});
+
+function assertThrowsMessage(fn: () => unknown, part: string) {
+  let message = "";
+  try {
+    fn();
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  assertStringIncludes(message, part);
+}
+
 Deno.test("experiments reject bad wiring and cycles with a clear message", () => {
   const a = defineStage({
     name: "a",
     sources: [import.meta.url],
     config: z.object({}),
     inputs: ["x"],
+    outs: { y: "y" },
     run: async () => {},
   });
-  const expectThrow = (fn: () => unknown, part: string) => {
-    let message = "";
-    try {
-      fn();
-    } catch (err) {
-      message = (err as Error).message;
-    }
-    assertStringIncludes(message, part);
-  };
-  expectThrow(
+  assertThrowsMessage(
     () =>
       defineExperiment({
         name: "e",
@@ -216,7 +301,7 @@ Deno.test("experiments reject bad wiring and cycles with a clear message", () =>
       }),
     'unknown node "b"',
   );
-  expectThrow(
+  assertThrowsMessage(
     () =>
       defineExperiment({
         name: "e",

@@ -20,6 +20,8 @@ const stage = defineStage({
   externalFiles: (c) =>
     c.file.startsWith("pin:") ? [{ name: c.file, sha256: c.file.slice(4) }] : [c.file],
   keyConfig: ({ where: _where, ...rest }) => ({ ...rest, file: "file" }),
+  outs: { none: "none" },
+  optionalOuts: ["none"],
   async run() {},
 });
 

@@ -98,7 +98,7 @@ Deno.test("symlinks in outputs are rejected and nothing is stored", async () => 
   });
 });
 
-Deno.test("file-hash cache: persisted entries are trusted until the file's stat changes", async () => {
+Deno.test("file-hash cache: persisted entries are trusted until the file's stat or edge blocks change", async () => {
   await withStore(async (_store, dir) => {
     const file = `${dir}/dataset.zip`;
     await Deno.writeFile(file, new Uint8Array(3 << 20).map((_, i) => i % 251));
@@ -119,5 +119,15 @@ Deno.test("file-hash cache: persisted entries are trusted until the file's stat 
     const changed = await (await FileHashCache.open(cacheFile)).hash(file);
     assertEquals(changed, await hashFile(file));
     assertNotEquals(changed, real);
+    // An entry whose stat matches but whose edge blocks do not (a same-size rewrite within one
+    // timestamp tick looks like this) is not trusted either.
+    const settled = await FileHashCache.open(cacheFile);
+    await settled.record(file, "e".repeat(64));
+    await settled.save();
+    assertEquals(await (await FileHashCache.open(cacheFile)).hash(file), "e".repeat(64));
+    const planted = JSON.parse(await Deno.readTextFile(cacheFile));
+    planted[key].edges = "0".repeat(32);
+    await Deno.writeTextFile(cacheFile, JSON.stringify(planted));
+    assertEquals(await (await FileHashCache.open(cacheFile)).hash(file), changed);
   });
 });

@@ -5,7 +5,8 @@ import { ImageDataset } from "../../stages/io/dataset_reader.ts";
 import { writeDataset } from "../../stages/io/dataset_writer.ts";
 import { lookAtCameraLabel } from "../../stages/io/camera_label.ts";
 import { readPngFile } from "../../stages/io/png.ts";
-import { PREPARED_FILES, prepareDataset } from "../../stages/prep/prepare_dataset.ts";
+import { prepareDataset } from "../../stages/prep/prepare_dataset.ts";
+import { PREP_OUTS } from "../../stages/prep/outs.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "mimic3d-prep-" });
@@ -32,10 +33,10 @@ Deno.test("prepareDataset: procedural spec → dataset, ground truth, stats, pre
     );
     const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assertEquals(files, ["dataset.zip", "ground_truth.zip", "preview.png", "stats.json"]);
-    const stats = JSON.parse(await Deno.readTextFile(`${dir}/${PREPARED_FILES.stats}`));
+    const stats = JSON.parse(await Deno.readTextFile(`${dir}/${PREP_OUTS.stats}`));
     assertEquals([stats.imageCount, stats.resolution, stats.channels], [5, 16, 3]);
     assertEquals(stats.yawHistogram.counts.reduce((a: number, b: number) => a + b, 0), 5);
-    const preview = await readPngFile(`${dir}/${PREPARED_FILES.preview}`);
+    const preview = await readPngFile(`${dir}/${PREP_OUTS.preview}`);
     assertEquals(preview.width > 16 * 2, true);
   });
 });

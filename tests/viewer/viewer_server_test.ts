@@ -23,6 +23,8 @@ import { writeTinyCheckpoint } from "./tiny_checkpoint.ts";
 
 await initGpu();
 
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 Deno.test("viewer camera (page JS) = lookAtCameraLabel and sampleRays", async () => {
   for (
     const view of [{ yaw: 0, pitch: 0 }, { yaw: 0.7, pitch: -0.3, focal: 6 }, {
@@ -190,6 +192,44 @@ Deno.test("viewer server: a forged Host or a foreign Origin gets 403; no absolut
     const big = await fetch(new URL(`/mesh.ply?res=${MAX_MESH_RESOLUTION + 1}`, server.url));
     assertEquals(big.status, 400);
     await big.body?.cancel();
+  });
+});
+
+Deno.test("viewer server: light requests are served while a mesh runs, and a mesh stops when its client leaves", async () => {
+  await withServer(async (server) => {
+    const statusOf = async (path: string) => {
+      const response = await fetch(new URL(path, server.url));
+      await response.body?.cancel();
+      return response.status;
+    };
+    const logged: string[] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => logged.push(args.join(" "));
+    try {
+      const client = new AbortController();
+      let heavyDone = false;
+      const heavy = fetch(new URL(`/mesh.ply?res=${MAX_MESH_RESOLUTION}`, server.url), {
+        signal: client.signal,
+      }).then((r) => r.body?.cancel(), () => {}).finally(() => heavyDone = true);
+      // Running once a second mesh is refused as busy.
+      while (await statusOf("/mesh.ply?res=8") !== 503) await delay(20);
+      assertEquals(await statusOf("/image2d.png?seed=1&psi=0.5&yaw=0.2"), 200);
+      assertEquals(heavyDone, false, "the image waited for the whole mesh");
+      client.abort();
+      await heavy;
+      // The server notices, stops at the next slab and takes the next mesh.
+      const deadline = Date.now() + 120_000;
+      while (await statusOf("/mesh.ply?res=8&level=-0.5") !== 200) {
+        if (Date.now() > deadline) throw new Error("the abandoned mesh was not stopped");
+        await delay(50);
+      }
+      assertEquals(
+        logged.filter((l) => l.includes("/mesh.ply: stopped, the client left")).length,
+        1,
+      );
+    } finally {
+      console.error = consoleError;
+    }
   });
 });
 
