@@ -22,7 +22,6 @@ import {
   concat,
   gpu,
   max,
-  mul,
   neg,
   noGrad,
   permute,
@@ -38,6 +37,7 @@ import { PHILOX_WGSL } from "../../kernels/ops/random.ts";
 import type { OSGDecoder } from "./decoder.ts";
 import { ImportanceRenderer, type RenderOptions, type RenderRandom } from "./renderer.ts";
 import { PLANE_COORDINATES } from "./triplane.ts";
+import { packDecoder } from "./point_decoder.ts";
 
 /** What the fused renderer returns (the same as the unfused one, without intermediates). */
 export interface FusedRenderResult {
@@ -300,15 +300,6 @@ ${nextDepth}
   result[base + ${out + 3}u] = ${q > 0 ? `max(tc[${d - 1}], tf[${q - 1}])` : `tc[${d - 1}]`};
 }`);
   return lines.join("\n");
-}
-
-/** Decoder weights with their equalized-lr gains applied, packed [W1, b1, W2, b2]. */
-export function packDecoder(decoder: OSGDecoder): Tensor {
-  const parts = [decoder.hidden, decoder.output].flatMap((fc) => [
-    reshape(mul(fc.weight, fc.weightGain), [-1]),
-    mul(fc.bias!, fc.biasGain),
-  ]);
-  return concat(parts, 0);
 }
 
 /** The kernel shape for a decoder and rendering options; `maxWorkgroupStorage` in bytes. */

@@ -14,6 +14,7 @@ import {
   add,
   concat,
   div,
+  isGradEnabled,
   lt,
   maximum,
   minimum,
@@ -35,6 +36,7 @@ import { searchsorted } from "../../kernels/ops/searchsorted.ts";
 import { type PlaneAxes, sampleTriplanes } from "./triplane.ts";
 import type { DecodedSamples, OSGDecoder } from "./decoder.ts";
 import { marchRays } from "./ray_marcher.ts";
+import { decodePoints } from "./point_decoder.ts";
 
 /** Rendering options (EG3D's `rendering_kwargs`, camelCased). */
 export interface RenderOptions {
@@ -151,8 +153,16 @@ export function importanceDepths(depthsCoarse: Tensor, weights: Tensor, u: Tenso
 export class ImportanceRenderer {
   constructor(readonly options: RenderOptions) {}
 
-  /** Samples `planes` (one tri-plane or a list summed) + decoder at points [N, M·S, 3]. */
+  /**
+   * Samples `planes` (one tri-plane or a list summed) + decoder at points [N, M·S, 3]. Where no
+   * gradient is recorded on the GPU, one kernel does both (`decodePoints`).
+   */
   runModel(planes: Tensor[], decoder: OSGDecoder, points: Tensor): DecodedSamples {
+    const recordsGrad = isGradEnabled() &&
+      [...planes, points, ...decoder.parameters().values()].some((t) => t.requiresGrad);
+    if (points.device !== "cpu" && !recordsGrad) {
+      return decodePoints(planes, decoder, points, this.options);
+    }
     return scope(() => {
       const features = sampleTriplanes(planes, points, this.options);
       return decoder.forward(features);

@@ -22,8 +22,8 @@ import {
   fusedKernelShape,
   fusedRenderParams,
   fusedRenderSource,
-  packDecoder,
 } from "../model/fused_renderer.ts";
+import { packDecoder } from "../model/point_decoder.ts";
 
 /** What a latent is: a seed and a truncation ψ. */
 export interface LatentKey {

@@ -7,7 +7,10 @@ import { OSGDecoder } from "../../stages/model/decoder.ts";
 import { drawPatchTopLeft, sampleRays } from "../../stages/model/rays.ts";
 import { ImportanceRenderer, type RenderOptions } from "../../stages/model/renderer.ts";
 import { renderFused } from "../../stages/model/fused_renderer.ts";
-import { projectOntoPlanes } from "../../stages/model/triplane.ts";
+import { projectOntoPlanes, sampleTriplanes } from "../../stages/model/triplane.ts";
+import { decodePoints } from "../../stages/model/point_decoder.ts";
+import { mul } from "../../kernels/ops/elementwise.ts";
+import { noGrad } from "../../kernels/tensor/autograd.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { assertClose, setupGpu } from "../helpers/check.ts";
 
@@ -120,6 +123,51 @@ Deno.test("fused renderer = unfused renderer (injected uniforms and the same Rng
   await compareFusedToUnfused(options, false, 1);
   await compareFusedToUnfused({ ...options, planeAxes: "eg3d", whiteBack: true }, false, 2);
   await compareFusedToUnfused({ ...options, depthResolutionImportance: 0 }, false, 1);
+});
+
+Deno.test("point decoder = tri-plane sampling + OSG decoder; a render without gradients uses it", async () => {
+  await scopeAsync(async () => {
+    const rng = new Rng(5);
+    // Channels read one or four at a time; points in one or several workgroups, one or more
+    // points a thread (≥ 2²⁰ points).
+    const cases = [
+      { planeAxes: "mimic3d", planeSets: 1, c: 6, points: 1500 },
+      { planeAxes: "eg3d", planeSets: 2, c: 6, points: 1500 },
+      { planeAxes: "mimic3d", planeSets: 2, c: 8, points: 1500 },
+      { planeAxes: "eg3d", planeSets: 1, c: 4, points: 600_000 },
+    ] as const;
+    for (const { planeAxes, planeSets, c, points: m } of cases) {
+      await scopeAsync(async () => {
+        const planes = [rng.normal([2, 3, c, 10, 10]), rng.normal([2, 3, c, 20, 14])]
+          .slice(0, planeSets);
+        const decoder = new OSGDecoder({ nFeatures: c, outputDim: 5, hiddenDim: 12 }, rng);
+        // Points inside and outside the box (zero padding), 2 batch items.
+        const points = mul(rng.normal([2, m, 3]), 0.6);
+        const triplane = { planeAxes, boxWarp: 1 };
+        const fused = decodePoints(planes, decoder, points, triplane);
+        const reference = decoder.forward(sampleTriplanes(planes, points, triplane));
+        const what = `${planeAxes}, ${planeSets} plane sets, C ${c}, ${2 * m} points`;
+        const tol = { atol: 2e-6, rtol: 1e-5 };
+        assertEquals(fused.rgb.shape, reference.rgb.shape);
+        assertEquals(fused.sigma.shape, reference.sigma.shape);
+        assertClose(await fused.rgb.read(), await reference.rgb.read(), `${what}: rgb`, tol);
+        assertClose(await fused.sigma.read(), await reference.sigma.read(), `${what}: σ`, tol);
+      });
+    }
+    // The renderer decodes with it where it records no gradient, and gives the same image.
+    const planes = [rng.normal([2, 3, 6, 10, 10])];
+    const decoder = new OSGDecoder({ nFeatures: 6, outputDim: 5, hiddenDim: 12 }, rng);
+    const { origins, directions } = sampleRays(cameras("gpu"), 5);
+    const renderer = new ImportanceRenderer(options);
+    const recorded = renderer.render(planes, decoder, origins, directions, new Rng(8));
+    assertEquals(recorded.rgb.requiresGrad, true);
+    const inference = noGrad(() =>
+      renderer.render(planes, decoder, origins, directions, new Rng(8))
+    );
+    const tol = { atol: 2e-6, rtol: 1e-5 };
+    assertClose(await inference.rgb.read(), await recorded.rgb.read(), "no-grad render rgb", tol);
+    assertClose(await inference.depth.read(), await recorded.depth.read(), "no-grad depth", tol);
+  });
 });
 
 Deno.test("fused renderer on the CPU backend runs the unfused renderer", async () => {

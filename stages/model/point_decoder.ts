@@ -1,0 +1,230 @@
+/**
+ * The point decoder: tri-plane sampling and the OSG decoder in one kernel, one thread per point,
+ * without materialising the sampled features [N, 3, M, C], their sum and mean, or the decoder's
+ * hidden layer. Same function as `sampleTriplanes` + `OSGDecoder.forward` (no gradients); the
+ * renderer uses it for every decode that records no gradient on the GPU.
+ *
+ * Threads per point rather than per ray (the fused renderer's choice) keep enough work in
+ * flight (a 512² image is 25 M points, against 262 k rays with serial sample loops). The
+ * per-point features and outputs are scalar variables, written out channel by channel: as
+ * arrays indexed in loops, the GPU compiler kept them in local memory and the kernel ran ~40×
+ * slower (BENCHMARKS.md).
+ * @module
+ */
+import { concat, gpu, mul, noGrad, permute, reshape, Tensor } from "../../kernels/mod.ts";
+import { kernel } from "../../kernels/runtime/kernel_cache.ts";
+import { dispatch } from "../../kernels/runtime/commands.ts";
+import { grid, Params, paramsDecl } from "../../kernels/ops/params.ts";
+import type { DecodedSamples, OSGDecoder } from "./decoder.ts";
+import { PLANE_COORDINATES, type TriplaneOptions } from "./triplane.ts";
+
+/** What the kernel's WGSL depends on. */
+interface PointDecoderShape {
+  /** Channels per plane. */
+  c: number;
+  /** Decoder hidden width. */
+  hidden: number;
+  /** Decoder feature outputs (besides density). */
+  out: number;
+  /** Tri-planes whose features are summed (Mimic3D's 3-D branch: 2). */
+  planeSets: number;
+  /** For each plane, the point coordinates giving its (x, y). */
+  axes: [number, number][];
+  /** Decoder weights copied to workgroup memory (when they fit). */
+  sharedWeights: boolean;
+}
+
+/** Floats in the packed decoder weights (`packDecoder`). */
+function packedDecoderSize(k: Pick<PointDecoderShape, "c" | "hidden" | "out">): number {
+  return k.hidden * k.c + k.hidden + (1 + k.out) * k.hidden + 1 + k.out;
+}
+
+const WG_POINTS = 128;
+
+/**
+ * The kernel: points [N·M, 3] → sigma [N·M], features [N·M, out]. Bindings: points, the planes
+ * channels-last [N, 3, H, W, C] per set, the packed weights, the two outputs, the parameters
+ * (count, points per batch item, 2/boxWarp, (H, W) per set, points per thread).
+ */
+function pointDecodeSource(k: PointDecoderShape): string {
+  const { c, hidden, out, planeSets } = k;
+  const nWeights = packedDecoderSize(k);
+  const oB1 = hidden * c, oW2 = oB1 + hidden, oB2 = oW2 + (1 + out) * hidden;
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  // A texel's C channels are contiguous (channels-last): read 4 at a time where C allows.
+  const vector = c % 4 === 0;
+  const texel = vector ? "vec4<f32>" : "f32";
+  const texelReads = (l: number) =>
+    vector
+      ? range(c / 4).map((v) =>
+        `        { let t4 = plane${l}[base / 4u + ${v}u];
+${range(4).map((e) => `          f${4 * v + e} += wgt * t4.${"xyzw"[e]};`).join("\n")} }`
+      ).join("\n")
+      : range(c).map((ch) => `        f${ch} += wgt * plane${l}[base + ${ch}u];`).join("\n");
+  const lines = [
+    `// decode_points`,
+    `@group(0) @binding(0) var<storage, read> points: array<f32>;`,
+  ];
+  for (let l = 0; l < planeSets; l++) {
+    lines.push(`@group(0) @binding(${1 + l}) var<storage, read> plane${l}: array<${texel}>;`);
+  }
+  let b = 1 + planeSets;
+  lines.push(`@group(0) @binding(${b++}) var<storage, read> weights: array<f32>;`);
+  lines.push(`@group(0) @binding(${b++}) var<storage, read_write> sigmaOut: array<f32>;`);
+  lines.push(`@group(0) @binding(${b++}) var<storage, read_write> featOut: array<f32>;`);
+  const perThreadWord = 3 + 2 * planeSets;
+  lines.push(paramsDecl(b, perThreadWord + 1));
+  if (k.sharedWeights) {
+    lines.push(`var<workgroup> wsh: array<f32, ${nWeights}>;`);
+    lines.push(`fn wt(i: u32) -> f32 { return wsh[i]; }`);
+  } else {
+    lines.push(`fn wt(i: u32) -> f32 { return weights[i]; }`);
+  }
+  lines.push(`fn softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }`);
+  lines.push(
+    `fn sigmoid(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }`,
+  );
+  // Plane p samples coordinates (axes0[p], axes1[p]) of g, packed 2 bits per plane.
+  const axisBits = (which: 0 | 1) => k.axes.reduce((bits, a, p) => bits | (a[which] << (2 * p)), 0);
+  const sampling = range(planeSets).map((l) => `
+  {
+    let H = P(${3 + 2 * l}u); let W = P(${4 + 2 * l}u);
+    for (var p = 0u; p < 3u; p++) {
+      let ga = g[(${axisBits(0)}u >> (2u * p)) & 3u];
+      let gb = g[(${axisBits(1)}u >> (2u * p)) & 3u];
+      let px = clamp(((ga + 1.0) * f32(W) - 1.0) * 0.5, -2.0, f32(W) + 1.0);
+      let py = clamp(((gb + 1.0) * f32(H) - 1.0) * 0.5, -2.0, f32(H) + 1.0);
+      let fx = floor(px); let fy = floor(py);
+      let wx = px - fx; let wy = py - fy;
+      let x0 = i32(fx); let y0 = i32(fy);
+      for (var t = 0u; t < 4u; t++) {
+        let x = x0 + i32(t & 1u);
+        let y = y0 + i32(t >> 1u);
+        if (x < 0 || y < 0 || x >= i32(W) || y >= i32(H)) { continue; }
+        let wgt = select(1.0 - wx, wx, (t & 1u) == 1u) * select(1.0 - wy, wy, t >= 2u);
+        let base = (((n * 3u + p) * H + u32(y)) * W + u32(x)) * ${c}u;
+${texelReads(l)}
+      }
+    }
+  }`).join("");
+  lines.push(`fn decodePoint(i: u32) {
+  let n = i / P(1u);
+  let g = vec3f(points[3u * i], points[3u * i + 1u], points[3u * i + 2u]) * PF(2u);
+${range(c).map((ch) => `  var f${ch} = 0.0;`).join("\n")}
+${sampling}
+${range(c).map((ch) => `  f${ch} = f${ch} * ${1 / 3};`).join("\n")}
+  var sigma = 0.0;
+${range(out).map((o) => `  var o${o} = 0.0;`).join("\n")}
+  for (var j = 0u; j < ${hidden}u; j++) {
+    let w1 = j * ${c}u;
+    var h = 0.0;
+${range(c).map((ch) => `    h += f${ch} * wt(w1 + ${ch}u);`).join("\n")}
+    h = softplus(h + wt(${oB1}u + j));
+    sigma += h * wt(${oW2}u + j);
+${range(out).map((o) => `    o${o} += h * wt(${oW2 + (o + 1) * hidden}u + j);`).join("\n")}
+  }
+  sigmaOut[i] = sigma + wt(${oB2}u);
+${
+    range(out).map((o) =>
+      `  featOut[i * ${out}u + ${o}u] = sigmoid(o${o} + wt(${oB2 + 1 + o}u)) * 1.002 - 0.001;`
+    ).join("\n")
+  }
+}`);
+  // Each workgroup decodes WG·PER points (thread t: points t, t + WG, …), so the weights it
+  // copies to workgroup memory serve many points.
+  lines.push(`@compute @workgroup_size(${WG_POINTS})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+${
+    k.sharedWeights
+      ? `  for (var w = lid; w < ${nWeights}u; w += ${WG_POINTS}u) { wsh[w] = weights[w]; }
+  workgroupBarrier();`
+      : ""
+  }
+  let per = P(${perThreadWord}u);
+  let first = (wid.x + wid.y * nwg.x) * ${WG_POINTS}u * per + lid;
+  for (var k = 0u; k < per; k++) {
+    let i = first + k * ${WG_POINTS}u;
+    if (i >= P(0u)) { break; }
+    decodePoint(i);
+  }
+}`);
+  return lines.join("\n");
+}
+
+/** Decoder weights with their equalized-lr gains applied, packed [W1, b1, W2, b2]. */
+export function packDecoder(decoder: OSGDecoder): Tensor {
+  const parts = [decoder.hidden, decoder.output].flatMap((fc) => [
+    reshape(mul(fc.weight, fc.weightGain), [-1]),
+    mul(fc.bias!, fc.biasGain),
+  ]);
+  return concat(parts, 0);
+}
+
+/** The per-point shape for a decoder; `maxWorkgroupStorage` in bytes. */
+function pointDecoderShape(
+  decoder: OSGDecoder,
+  options: Pick<TriplaneOptions, "planeAxes">,
+  planeSets: number,
+  maxWorkgroupStorage: number,
+): PointDecoderShape {
+  const shape = {
+    c: decoder.config.nFeatures,
+    hidden: decoder.hiddenDim,
+    out: decoder.config.outputDim,
+    planeSets,
+    axes: PLANE_COORDINATES[options.planeAxes],
+  };
+  return { ...shape, sharedWeights: packedDecoderSize(shape) * 4 <= maxWorkgroupStorage };
+}
+
+/**
+ * Samples `planes` (tri-planes [N, 3, C, H, W] whose features are summed) at `points`
+ * [N, M, 3] and decodes them, in one kernel on the GPU; no gradients.
+ */
+export function decodePoints(
+  planes: Tensor[],
+  decoder: OSGDecoder,
+  points: Tensor,
+  options: TriplaneOptions,
+): DecodedSamples {
+  return noGrad(() => {
+    const [n, m] = points.shape;
+    const shape = pointDecoderShape(
+      decoder,
+      options,
+      planes.length,
+      gpu().limits.maxComputeWorkgroupStorageSize,
+    );
+    for (const p of planes) {
+      if (p.rank !== 5 || p.shape[0] !== n || p.shape[1] !== 3 || p.shape[2] !== shape.c) {
+        throw new Error(`tri-planes must be [${n}, 3, ${shape.c}, H, W], got [${p.shape}]`);
+      }
+    }
+    const channelsLast = planes.map((p) => permute(p, [0, 1, 3, 4, 2]));
+    const weights = packDecoder(decoder);
+    const count = n * m;
+    const sigma = Tensor.empty([n, m, 1]);
+    const rgb = Tensor.empty([n, m, shape.out]);
+    const params = new Params().u32(count, m).f32(2 / options.boxWarp);
+    for (const p of planes) params.u32(p.shape[3], p.shape[4]);
+    // Enough workgroups to fill the GPU; up to 8 points a thread to share each weight copy.
+    const perThread = Math.max(1, Math.min(8, Math.floor(count / (WG_POINTS * 4096))));
+    params.u32(perThread);
+    if (count > 0) {
+      dispatch({
+        kernel: kernel("decode_points", pointDecodeSource(shape)),
+        buffers: [
+          points.buffer,
+          ...channelsLast.map((t) => t.buffer),
+          weights.buffer,
+          sigma.buffer,
+          rgb.buffer,
+        ],
+        params: params.bytes(),
+        workgroups: grid(Math.ceil(count / perThread), WG_POINTS),
+      });
+    }
+    for (const t of [...channelsLast, weights]) t.dispose();
+    return { rgb, sigma };
+  });
+}
