@@ -17,7 +17,6 @@ import {
   initGpu,
   memoryStats,
   mul,
-  noGrad,
   resetPeakMemory,
   Rng,
   scope,
