@@ -186,6 +186,16 @@ if (wanted("render")) {
       "ms per image",
     );
   }
+  // A viewer frame: the browser runs this same kernel (fusedRenderSource) at its view size.
+  const frame = sampleRays(camera(n), sizes.res / 2);
+  await measure(
+    "render",
+    `fused ${sizes.res / 2}² viewer frame, coarse ${sizes.coarse}² + detail ${sizes.detail}²`,
+    scoped(() => {
+      renderFused([coarse, detail], decoder, frame.origins, frame.directions, options, new Rng(7));
+    }),
+    "ms per frame",
+  );
   // The direct renderer (what eval, render and training samples use): chunks of rays through
   // the renderer's passes. Its memory beyond the planes is the peak above what was in use.
   for (const chunkRays of [1 << 14, 1 << 16]) {

@@ -39,6 +39,26 @@ function packedDecoderSize(k: Pick<PointDecoderShape, "c" | "hidden" | "out">): 
   return k.hidden * k.c + k.hidden + (1 + k.out) * k.hidden + 1 + k.out;
 }
 
+/** WGSL type of a plane binding: channels read four at a time where C allows. */
+export function texelType(c: number): string {
+  return c % 4 === 0 ? "vec4<f32>" : "f32";
+}
+
+/**
+ * WGSL statements adding `wgt` times the C channels of the texel at float index `base` of
+ * binding `plane` (channels-last) to the scalars `f0…f{C−1}`.
+ */
+export function texelReads(plane: string, c: number, indent: string): string {
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  if (c % 4 !== 0) {
+    return range(c).map((ch) => `${indent}f${ch} += wgt * ${plane}[base + ${ch}u];`).join("\n");
+  }
+  return range(c / 4).map((v) =>
+    `${indent}{ let t4 = ${plane}[base / 4u + ${v}u];\n` +
+    range(4).map((e) => `${indent}  f${4 * v + e} += wgt * t4.${"xyzw"[e]};`).join("\n") + " }"
+  ).join("\n");
+}
+
 const WG_POINTS = 128;
 
 /**
@@ -51,22 +71,14 @@ function pointDecodeSource(k: PointDecoderShape): string {
   const nWeights = packedDecoderSize(k);
   const oB1 = hidden * c, oW2 = oB1 + hidden, oB2 = oW2 + (1 + out) * hidden;
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-  // A texel's C channels are contiguous (channels-last): read 4 at a time where C allows.
-  const vector = c % 4 === 0;
-  const texel = vector ? "vec4<f32>" : "f32";
-  const texelReads = (l: number) =>
-    vector
-      ? range(c / 4).map((v) =>
-        `        { let t4 = plane${l}[base / 4u + ${v}u];
-${range(4).map((e) => `          f${4 * v + e} += wgt * t4.${"xyzw"[e]};`).join("\n")} }`
-      ).join("\n")
-      : range(c).map((ch) => `        f${ch} += wgt * plane${l}[base + ${ch}u];`).join("\n");
   const lines = [
     `// decode_points`,
     `@group(0) @binding(0) var<storage, read> points: array<f32>;`,
   ];
   for (let l = 0; l < planeSets; l++) {
-    lines.push(`@group(0) @binding(${1 + l}) var<storage, read> plane${l}: array<${texel}>;`);
+    lines.push(
+      `@group(0) @binding(${1 + l}) var<storage, read> plane${l}: array<${texelType(c)}>;`,
+    );
   }
   let b = 1 + planeSets;
   lines.push(`@group(0) @binding(${b++}) var<storage, read> weights: array<f32>;`);
@@ -103,7 +115,7 @@ ${range(4).map((e) => `          f${4 * v + e} += wgt * t4.${"xyzw"[e]};`).join(
         if (x < 0 || y < 0 || x >= i32(W) || y >= i32(H)) { continue; }
         let wgt = select(1.0 - wx, wx, (t & 1u) == 1u) * select(1.0 - wy, wy, t >= 2u);
         let base = (((n * 3u + p) * H + u32(y)) * W + u32(x)) * ${c}u;
-${texelReads(l)}
+${texelReads(`plane${l}`, c, "        ")}
       }
     }
   }`).join("");

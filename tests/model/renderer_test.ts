@@ -87,15 +87,16 @@ async function compareFusedToUnfused(
   opts: RenderOptions,
   injected: boolean,
   planeSets: number,
+  channels = 6,
 ): Promise<void> {
   await scopeAsync(async () => {
     const rng = new Rng(11);
     // Strong densities so that weights are far from uniform (importance sampling matters).
-    const planes = [rng.normal([2, 3, 6, 10, 10]), rng.normal([2, 3, 6, 20, 20])].slice(
-      0,
-      planeSets,
-    );
-    const decoder = new OSGDecoder({ nFeatures: 6, outputDim: 5, hiddenDim: 12 }, rng);
+    const planes = [
+      rng.normal([2, 3, channels, 10, 10]),
+      rng.normal([2, 3, channels, 20, 20]),
+    ].slice(0, planeSets);
+    const decoder = new OSGDecoder({ nFeatures: channels, outputDim: 5, hiddenDim: 12 }, rng);
     const { origins, directions } = sampleRays(cameras("gpu"), 6);
     const random = () =>
       injected
@@ -106,7 +107,7 @@ async function compareFusedToUnfused(
         : new Rng(21);
     const a = new ImportanceRenderer(opts).render(planes, decoder, origins, directions, random());
     const b = renderFused(planes, decoder, origins, directions, opts, random(), { chunkRays: 25 });
-    const what = `${JSON.stringify(opts)} injected=${injected} planes=${planeSets}`;
+    const what = `${JSON.stringify(opts)} injected=${injected} planes=${planeSets} C=${channels}`;
     assertClose(await b.rgb.read(), await a.rgb.read(), `${what}: rgb`, { atol: 2e-6, rtol: 1e-5 });
     assertClose(await b.depth.read(), await a.depth.read(), `${what}: depth`, {
       atol: 2e-6,
@@ -124,6 +125,7 @@ Deno.test("fused renderer = unfused renderer (injected uniforms and the same Rng
   await compareFusedToUnfused(options, false, 1);
   await compareFusedToUnfused({ ...options, planeAxes: "eg3d", whiteBack: true }, false, 2);
   await compareFusedToUnfused({ ...options, depthResolutionImportance: 0 }, false, 1);
+  await compareFusedToUnfused(options, false, 2, 8); // channels read four at a time
 });
 
 Deno.test("point decoder = tri-plane sampling + OSG decoder; a render without gradients uses it", async () => {
