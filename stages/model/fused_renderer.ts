@@ -37,7 +37,7 @@ import { PHILOX_WGSL } from "../../kernels/ops/random.ts";
 import type { OSGDecoder } from "./decoder.ts";
 import { ImportanceRenderer, type RenderOptions, type RenderRandom } from "./renderer.ts";
 import { PLANE_COORDINATES } from "./triplane.ts";
-import { packDecoder, texelReads, texelType } from "./point_decoder.ts";
+import { ACTIVATIONS_WGSL, packDecoder, planeTapsWgsl, texelType } from "./point_decoder.ts";
 
 /** What the fused renderer returns (the same as the unfused one, without intermediates). */
 export interface FusedRenderResult {
@@ -127,10 +127,7 @@ export function fusedRenderSource(k: FusedKernelShape): string {
   // compiler kept them in local memory (the same change made the point decoder 10× faster).
   lines.push(range(c).map((ch) => `var<private> f${ch}: f32;`).join("\n"));
   lines.push(range(out).map((o) => `var<private> col${o}: f32;`).join("\n"));
-  lines.push(`fn softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }`);
-  lines.push(
-    `fn sigmoid(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }`,
-  );
+  lines.push(ACTIVATIONS_WGSL);
   lines.push(`fn uniformAt(stream: u32, i: u32) -> f32 {`);
   if (k.injected) {
     lines.push(`  return rnd[select(i, P(3u) * ${d}u + i, stream == 1u)];`);
@@ -138,29 +135,10 @@ export function fusedRenderSource(k: FusedKernelShape): string {
     lines.push(`  return f32(philox(i, P(7u) + stream, P(8u), P(9u)) >> 8u) * ${2 ** -24};`);
   }
   lines.push(`}`);
-  // Plane p samples coordinates (axes0[p], axes1[p]) of g, packed 2 bits per plane.
-  const axisBits = (which: 0 | 1) => k.axes.reduce((bits, a, p) => bits | (a[which] << (2 * p)), 0);
   for (let l = 0; l < planeSets; l++) {
-    const H = `P(${10 + 2 * l}u)`, W = `P(${11 + 2 * l}u)`;
     lines.push(`fn addPlanes${l}(n: u32, g: vec3f) {
-  let H = ${H}; let W = ${W};
-  for (var p = 0u; p < P(${tapsWord + 1}u); p++) {
-    let ga = g[(${axisBits(0)}u >> (2u * p)) & 3u];
-    let gb = g[(${axisBits(1)}u >> (2u * p)) & 3u];
-    let px = clamp(((ga + 1.0) * f32(W) - 1.0) * 0.5, -2.0, f32(W) + 1.0);
-    let py = clamp(((gb + 1.0) * f32(H) - 1.0) * 0.5, -2.0, f32(H) + 1.0);
-    let fx = floor(px); let fy = floor(py);
-    let wx = px - fx; let wy = py - fy;
-    let x0 = i32(fx); let y0 = i32(fy);
-    for (var t = 0u; t < P(${tapsWord}u); t++) {
-      let x = x0 + i32(t & 1u);
-      let y = y0 + i32(t >> 1u);
-      if (x < 0 || y < 0 || x >= i32(W) || y >= i32(H)) { continue; }
-      let wgt = select(1.0 - wx, wx, (t & 1u) == 1u) * select(1.0 - wy, wy, t >= 2u);
-      let base = (((n * 3u + p) * H + u32(y)) * W + u32(x)) * ${c}u;
-${texelReads(`plane${l}`, c, "      ")}
-    }
-  }
+  let H = P(${10 + 2 * l}u); let W = P(${11 + 2 * l}u);
+${planeTapsWgsl(k, `plane${l}`, { planes: `P(${tapsWord + 1}u)`, taps: `P(${tapsWord}u)` }, "  ")}
 }`);
   }
   const sampleCalls = Array.from({ length: planeSets }, (_, l) => `  addPlanes${l}(n, g);`);

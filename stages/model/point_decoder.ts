@@ -39,6 +39,43 @@ function packedDecoderSize(k: Pick<PointDecoderShape, "c" | "hidden" | "out">): 
   return k.hidden * k.c + k.hidden + (1 + k.out) * k.hidden + 1 + k.out;
 }
 
+/** WGSL: the decoder's activations, overflow-safe. */
+export const ACTIVATIONS_WGSL =
+  `fn softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }
+fn sigmoid(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }`;
+
+/**
+ * WGSL: the bilinear taps of one tri-plane at `g` (the point scaled to [−1, 1]) of batch item
+ * `n`, added to `f0…f{C−1}`; expects `H`, `W` in scope. Trip counts are given as WGSL
+ * expressions (literals, or parameters so that CPU compilers keep the loops).
+ */
+export function planeTapsWgsl(
+  k: { c: number; axes: [number, number][] },
+  plane: string,
+  trips: { planes: string; taps: string },
+  indent: string,
+): string {
+  // Plane p samples coordinates (axes0[p], axes1[p]) of g, packed 2 bits per plane.
+  const axisBits = (which: 0 | 1) => k.axes.reduce((bits, a, p) => bits | (a[which] << (2 * p)), 0);
+  return `for (var p = 0u; p < ${trips.planes}; p++) {
+  let ga = g[(${axisBits(0)}u >> (2u * p)) & 3u];
+  let gb = g[(${axisBits(1)}u >> (2u * p)) & 3u];
+  let px = clamp(((ga + 1.0) * f32(W) - 1.0) * 0.5, -2.0, f32(W) + 1.0);
+  let py = clamp(((gb + 1.0) * f32(H) - 1.0) * 0.5, -2.0, f32(H) + 1.0);
+  let fx = floor(px); let fy = floor(py);
+  let wx = px - fx; let wy = py - fy;
+  let x0 = i32(fx); let y0 = i32(fy);
+  for (var t = 0u; t < ${trips.taps}; t++) {
+    let x = x0 + i32(t & 1u);
+    let y = y0 + i32(t >> 1u);
+    if (x < 0 || y < 0 || x >= i32(W) || y >= i32(H)) { continue; }
+    let wgt = select(1.0 - wx, wx, (t & 1u) == 1u) * select(1.0 - wy, wy, t >= 2u);
+    let base = (((n * 3u + p) * H + u32(y)) * W + u32(x)) * ${k.c}u;
+${texelReads(plane, k.c, "    ")}
+  }
+}`.split("\n").map((line) => indent + line).join("\n");
+}
+
 /** WGSL type of a plane binding: channels read four at a time where C allows. */
 export function texelType(c: number): string {
   return c % 4 === 0 ? "vec4<f32>" : "f32";
@@ -48,7 +85,7 @@ export function texelType(c: number): string {
  * WGSL statements adding `wgt` times the C channels of the texel at float index `base` of
  * binding `plane` (channels-last) to the scalars `f0…f{C−1}`.
  */
-export function texelReads(plane: string, c: number, indent: string): string {
+function texelReads(plane: string, c: number, indent: string): string {
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   if (c % 4 !== 0) {
     return range(c).map((ch) => `${indent}f${ch} += wgt * ${plane}[base + ${ch}u];`).join("\n");
@@ -92,32 +129,11 @@ function pointDecodeSource(k: PointDecoderShape): string {
   } else {
     lines.push(`fn wt(i: u32) -> f32 { return weights[i]; }`);
   }
-  lines.push(`fn softplus(x: f32) -> f32 { return select(log(1.0 + exp(x)), x, x > 20.0); }`);
-  lines.push(
-    `fn sigmoid(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }`,
-  );
-  // Plane p samples coordinates (axes0[p], axes1[p]) of g, packed 2 bits per plane.
-  const axisBits = (which: 0 | 1) => k.axes.reduce((bits, a, p) => bits | (a[which] << (2 * p)), 0);
+  lines.push(ACTIVATIONS_WGSL);
   const sampling = range(planeSets).map((l) => `
   {
     let H = P(${3 + 2 * l}u); let W = P(${4 + 2 * l}u);
-    for (var p = 0u; p < 3u; p++) {
-      let ga = g[(${axisBits(0)}u >> (2u * p)) & 3u];
-      let gb = g[(${axisBits(1)}u >> (2u * p)) & 3u];
-      let px = clamp(((ga + 1.0) * f32(W) - 1.0) * 0.5, -2.0, f32(W) + 1.0);
-      let py = clamp(((gb + 1.0) * f32(H) - 1.0) * 0.5, -2.0, f32(H) + 1.0);
-      let fx = floor(px); let fy = floor(py);
-      let wx = px - fx; let wy = py - fy;
-      let x0 = i32(fx); let y0 = i32(fy);
-      for (var t = 0u; t < 4u; t++) {
-        let x = x0 + i32(t & 1u);
-        let y = y0 + i32(t >> 1u);
-        if (x < 0 || y < 0 || x >= i32(W) || y >= i32(H)) { continue; }
-        let wgt = select(1.0 - wx, wx, (t & 1u) == 1u) * select(1.0 - wy, wy, t >= 2u);
-        let base = (((n * 3u + p) * H + u32(y)) * W + u32(x)) * ${c}u;
-${texelReads(`plane${l}`, c, "        ")}
-      }
-    }
+${planeTapsWgsl(k, `plane${l}`, { planes: "3u", taps: "4u" }, "    ")}
   }`).join("");
   lines.push(`fn decodePoint(i: u32) {
   let n = i / P(1u);
