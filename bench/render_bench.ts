@@ -1,5 +1,5 @@
 /**
- * Renderer benchmarks: the direct and the fused inference renderers on a full 512² direct
+ * Renderer benchmarks: the fused inference renderer on a full 512² direct
  * render (Mimic3D's 3-D branch: 48 + 48 samples, coarse 256² [+ detail 512²]
  * tri-planes of 32 channels, decoder hidden 64, out 32), the unfused
  * (differentiable) renderer at training size, and `gridSample` with both
@@ -15,11 +15,11 @@ import {
   gpu,
   grad,
   initGpu,
-  memoryStats,
   mul,
-  resetPeakMemory,
+  noGrad,
   Rng,
   scope,
+  slice,
   sum,
   Tensor,
 } from "../kernels/mod.ts";
@@ -32,7 +32,6 @@ import {
 } from "../kernels/ops/grid_sample.ts";
 import { OSGDecoder } from "../stages/model/decoder.ts";
 import { renderFused } from "../stages/model/fused_renderer.ts";
-import { renderDirect } from "../stages/model/direct_renderer.ts";
 import { sampleRays } from "../stages/model/rays.ts";
 import { ImportanceRenderer, type RenderOptions } from "../stages/model/renderer.ts";
 import { timeGpu, type Timing } from "./timing.ts";
@@ -196,28 +195,33 @@ if (wanted("render")) {
     }),
     "ms per frame",
   );
-  // The direct renderer (what eval, render and training samples use): chunks of rays through
-  // the renderer's passes. Its memory beyond the planes is the peak above what was in use.
-  for (const chunkRays of [1 << 14, 1 << 16]) {
-    const run = scoped(() => {
-      renderDirect([coarse, detail], decoder, origins, directions, options, new Rng(7), {
-        chunkRays,
-      });
-    });
-    await flush();
-    const before = memoryStats().inUse;
-    resetPeakMemory();
-    run();
-    await flush();
-    const extra = (memoryStats().peak - before) / 2 ** 30;
-    await measure(
-      "render",
-      `direct renderer, ${label}, coarse ${sizes.coarse}² + detail ${sizes.detail}², ${chunkRays} rays a chunk`,
-      run,
-      `ms per image, ${extra.toFixed(2)} GiB beyond the planes`,
-    );
-  }
+  // The unfused renderer without gradients (its decodes through the point decoder, as in
+  // G inference and mesh extraction), over the whole image in chunks of rays.
   const renderer = new ImportanceRenderer(options);
+  const rays = sizes.res * sizes.res;
+  const chunk = Math.min(rays, 1 << 16);
+  await measure(
+    "render",
+    `unfused ${label}, coarse ${sizes.coarse}² + detail ${sizes.detail}², ${chunk} rays a chunk`,
+    scoped(() =>
+      noGrad(() => {
+        const rng = new Rng(7);
+        for (let start = 0; start < rays; start += chunk) {
+          scope(() => {
+            const part: [number, number] = [start, Math.min(rays, start + chunk)];
+            renderer.render(
+              [coarse, detail],
+              decoder,
+              slice(origins, [[0, n], part]),
+              slice(directions, [[0, n], part]),
+              rng,
+            );
+          });
+        }
+      })
+    ),
+    "ms per image",
+  );
   // The unfused, differentiable renderer at the imitation patch size (forward and forward+backward).
   const patchRays = sampleRays(camera(n), sizes.patch);
   await measure(

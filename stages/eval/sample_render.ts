@@ -6,11 +6,11 @@
  *   2-D branch: coarse planes at the neural rendering resolution → super-resolution
  *     (as `TriplaneGenerator.synthesis`; EG3D's only branch).
  *   3-D branch (Mimic3D): coarse + detail planes rendered directly at the image
- *     resolution by the direct renderer (the paper's evaluated branch).
+ *     resolution by the fused renderer (the paper's evaluated branch).
  * @module
  */
 import { noGrad, Rng, scope, slice, type Tensor, tensor } from "../../kernels/mod.ts";
-import { renderDirect } from "../model/direct_renderer.ts";
+import { renderFused } from "../model/fused_renderer.ts";
 import { raysToImage, type TriplaneGenerator } from "../model/generator.ts";
 import { sampleRays } from "../model/rays.ts";
 import type { PixelImage } from "../io/png.ts";
@@ -143,7 +143,7 @@ export class SampleBatch {
     const g = this.generator;
     const r = g.config.imgResolution;
     const rays = this.#rays(labels, r);
-    const out = renderDirect(
+    const out = renderFused(
       this.planes,
       g.decoder,
       rays.origins,

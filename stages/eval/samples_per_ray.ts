@@ -9,7 +9,7 @@
 import { TriplaneGenerator } from "../model/generator.ts";
 import type { RenderOptions } from "../model/renderer.ts";
 
-/** The importance pass needs at least 4 stratified samples (the renderers check it). */
+/** The fused renderer's importance pass needs at least 4 stratified samples. */
 export const MIN_SAMPLES_PER_RAY = 8;
 
 /** The rendering options a total of `samples` per ray sets. */

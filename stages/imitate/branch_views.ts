@@ -8,7 +8,7 @@
  */
 import { noGrad, Rng, scope, slice, tensor } from "../../kernels/mod.ts";
 import { raysToImage, type TriplaneGenerator } from "../model/generator.ts";
-import { renderDirect } from "../model/direct_renderer.ts";
+import { renderFused } from "../model/fused_renderer.ts";
 import { sampleRays } from "../model/rays.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
 
@@ -28,7 +28,7 @@ export interface BranchViews {
  * `conditioning`) from each camera of `views` through both branches of
  * `generator`, with constant noise and fixed jitter, so reruns give the same
  * pixels. The tri-planes depend on the latents alone: they are made once and
- * every view is rendered from them (both branches through the direct renderer).
+ * every view is rendered from them (both branches through the fused renderer).
  */
 export async function renderBranchViews(
   generator: TriplaneGenerator,
@@ -57,7 +57,7 @@ export async function renderBranchViews(
           const cam = tensor(Array(n).fill(view).flat(), [n, 25]);
           const sr = generator.renderView2d(planes[0], ws, sampleRays(cam, r), r, new Rng(0));
           const rays = sampleRays(cam, side);
-          const direct = renderDirect(
+          const direct = renderFused(
             planes,
             generator.decoder,
             rays.origins,

@@ -35,7 +35,7 @@ import { Superresolution, type SuperresolutionConfig } from "./superresolution.t
 import { OSGDecoder } from "./decoder.ts";
 import { ImportanceRenderer, type RenderOptions, type RenderResult } from "./renderer.ts";
 import { drawPatchTopLeft, patchFullResolution, type Rays, sampleRays } from "./rays.ts";
-import { renderDirect } from "./direct_renderer.ts";
+import { renderFused } from "./fused_renderer.ts";
 
 /** Everything that defines a generator (EG3D's constructor kwargs, camelCased). */
 export interface GeneratorConfig {
@@ -256,10 +256,10 @@ export class TriplaneGenerator extends Module {
 
   /**
    * An inference view of the 2-D branch from given coarse planes and rays,
-   * through the direct renderer (chunks of rays): image, raw, depth, opacity.
+   * through the fused renderer (no per-sample tensors): image, raw, depth, opacity.
    */
   renderView2d(coarse: Tensor, ws: Tensor, rays: Rays, resolution: number, random: Rng) {
-    const o = renderDirect(
+    const o = renderFused(
       [coarse],
       this.decoder,
       rays.origins,

@@ -5,12 +5,12 @@
  *   2-D branch: coarse planes rendered at the neural rendering resolution,
  *     then super-resolution (EG3D, and Mimic3D's 2-D branch);
  *   3-D branch (Mimic3D only): coarse + detail planes rendered directly at
- *     full resolution by the direct renderer — no super-resolution, strictly
+ *     full resolution by the fused renderer — no super-resolution, strictly
  *     3-D consistent.
  * @module
  */
 import { noGrad, Rng, scope, slice, type Tensor, tensor } from "../../kernels/mod.ts";
-import { renderDirect } from "../model/direct_renderer.ts";
+import { renderFused } from "../model/fused_renderer.ts";
 import { raysToImage, type TriplaneGenerator } from "../model/generator.ts";
 import { sampleRays } from "../model/rays.ts";
 import type { PixelImage } from "../io/png.ts";
@@ -128,7 +128,7 @@ export class SeedScene {
     const g = this.generator;
     const r = this.settings.resolution ?? g.config.imgResolution;
     const rays = this.#rays(view, r);
-    const out = renderDirect(
+    const out = renderFused(
       this.planes,
       g.decoder,
       rays.origins,

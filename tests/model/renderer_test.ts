@@ -9,7 +9,6 @@ import { ImportanceRenderer, type RenderOptions } from "../../stages/model/rende
 import { renderFused } from "../../stages/model/fused_renderer.ts";
 import { projectOntoPlanes, sampleTriplanes } from "../../stages/model/triplane.ts";
 import { decodePoints } from "../../stages/model/point_decoder.ts";
-import { renderDirect } from "../../stages/model/direct_renderer.ts";
 import { mul } from "../../kernels/ops/elementwise.ts";
 import { noGrad } from "../../kernels/tensor/autograd.ts";
 import { assertEquals } from "../helpers/assert.ts";
@@ -170,29 +169,6 @@ Deno.test("point decoder = tri-plane sampling + OSG decoder; a render without gr
     const tol = { atol: 2e-6, rtol: 1e-5 };
     assertClose(await inference.rgb.read(), await recorded.rgb.read(), "no-grad render rgb", tol);
     assertClose(await inference.depth.read(), await recorded.depth.read(), "no-grad depth", tol);
-  });
-});
-
-Deno.test("direct renderer = the renderer over all rays at once, whatever the chunk size", async () => {
-  await scopeAsync(async () => {
-    const rng = new Rng(13);
-    const planes = [rng.normal([2, 3, 6, 10, 10]), rng.normal([2, 3, 6, 20, 20])];
-    const decoder = new OSGDecoder({ nFeatures: 6, outputDim: 5, hiddenDim: 12 }, rng);
-    const { origins, directions } = sampleRays(cameras("gpu"), 6);
-    for (const opts of [options, { ...options, depthResolutionImportance: 0 }]) {
-      const whole = noGrad(() =>
-        new ImportanceRenderer(opts).render(planes, decoder, origins, directions, new Rng(21))
-      );
-      for (const chunkRays of [7, 36, 1000]) {
-        const direct = renderDirect(planes, decoder, origins, directions, opts, new Rng(21), {
-          chunkRays,
-        });
-        const what = `importance ${opts.depthResolutionImportance}, chunks of ${chunkRays}`;
-        assertEquals(await direct.rgb.read(), await whole.rgb.read(), `${what}: rgb`);
-        assertEquals(await direct.depth.read(), await whole.depth.read(), `${what}: depth`);
-        assertEquals(await direct.weightsSum.read(), await whole.weightsSum.read(), what);
-      }
-    }
   });
 });
 
