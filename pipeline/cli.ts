@@ -301,7 +301,8 @@ export function registerPipelineCommands(
     .action(async (ref, _opts, command) => {
       const store = await storeOf(command);
       const id = await store.resolveId(ref);
-      const manifest = await store.check(id, "sizes");
+      const manifest = await store.check(id, "cached");
+      await store.flush();
       console.log(`artifact ${id}\n  path ${store.filesDir(id)}`);
       for (const file of manifest.files) {
         console.log(

@@ -56,7 +56,7 @@ Deno.test("a flipped byte is reported by verify and by a run, and recomputed on 
   }
 });
 
-Deno.test("a same-size flipped byte is caught by status, and by serve and render given its id or path", async () => {
+Deno.test("a same-size flipped byte is caught by status, show, and by serve and render given its id or path", async () => {
   const box = await sandbox();
   try {
     const first = await runExperiment(toy, box.store, { quiet: true });
@@ -74,6 +74,9 @@ Deno.test("a same-size flipped byte is caught by status, and by serve and render
     const cli = await runCli(["status", TOY, "--store", box.store.root]);
     assertEquals(cli.code, 0, cli.stderr);
     assertStringIncludes(cli.stdout, "corrupted");
+    const show = await runCli(["show", normalized.slice(0, 12), "--store", box.store.root]);
+    assertEquals(show.code, 1);
+    assertStringIncludes(show.stderr, "out/target.f64 content does not match its sha256");
     // serve and render resolve checkpoints through one function; both refuse what it refuses.
     for (const ref of [normalized.slice(0, 12), box.store.filesDir(normalized), file]) {
       await assertRejects(
