@@ -81,7 +81,7 @@ export interface FusedKernelShape {
 }
 
 /** Threads per workgroup of the fused kernel (one ray per thread). */
-export const FUSED_WORKGROUP_SIZE = 64;
+export const FUSED_WORKGROUP_SIZE = 128;
 const WG_FUSED = FUSED_WORKGROUP_SIZE;
 
 /** Parameter words the caller rewrites per chunk of rays. */
