@@ -15,8 +15,10 @@ import {
   gpu,
   grad,
   initGpu,
+  memoryStats,
   mul,
   noGrad,
+  resetPeakMemory,
   Rng,
   scope,
   slice,
@@ -71,8 +73,15 @@ function report(section: string, name: string, t: Timing, note?: string): void {
  * dispatch timed (each in its own pass) prints the GPU time per op, largest first.
  */
 async function measure(section: string, name: string, run: () => void, note?: string) {
+  // Memory beyond what is in use already (the planes, the decoder, the rays): one run's peak.
+  await flush();
+  const inUse = memoryStats().inUse;
+  resetPeakMemory();
+  run();
+  await flush();
+  const extra = `${((memoryStats().peak - inUse) / 2 ** 30).toFixed(3)} GiB beyond the inputs`;
   const t = await timeGpu(run, { samples: quick ? 3 : 5, warmupMs: quick ? 0 : 400 });
-  report(section, name, t, note);
+  report(section, name, t, note ? `${note}, ${extra}` : extra);
   if (!profiling || !setProfiling(true)) return;
   profileReport(true);
   run();
