@@ -36,8 +36,17 @@ import { Params, paramsDecl } from "../../kernels/ops/params.ts";
 import { PHILOX_WGSL } from "../../kernels/ops/random.ts";
 import type { OSGDecoder } from "./decoder.ts";
 import { ImportanceRenderer, type RenderOptions, type RenderRandom } from "./renderer.ts";
-import { PLANE_COORDINATES } from "./triplane.ts";
-import { ACTIVATIONS_WGSL, packDecoder, planeTapsWgsl, texelType } from "./point_decoder.ts";
+import {
+  ACTIVATIONS_WGSL,
+  decoderWeightsWgsl,
+  loadDecoderWeightsWgsl,
+  packDecoder,
+  packedDecoderLayout,
+  planeTapsWgsl,
+  type PointDecoderShape,
+  pointDecoderShape,
+  texelType,
+} from "./point_decoder.ts";
 
 /** What the fused renderer returns (the same as the unfused one, without intermediates). */
 export interface FusedRenderResult {
@@ -59,25 +68,14 @@ export interface FusedRenderOptions {
  * Everything the fused kernel's WGSL depends on. The source is a pure function
  * of it, so the browser viewer compiles exactly the string this module does.
  */
-export interface FusedKernelShape {
+export interface FusedKernelShape extends PointDecoderShape {
   /** Stratified samples per ray. */
   d: number;
   /** Importance samples per ray. */
   q: number;
-  /** Channels per plane. */
-  c: number;
-  /** Decoder hidden width. */
-  hidden: number;
-  /** Decoder feature outputs (besides density). */
-  out: number;
-  /** Tri-planes whose features are summed (Mimic3D's 3-D branch: 2). */
-  planeSets: number;
-  axes: [number, number][];
   whiteBack: boolean;
   /** Random numbers from a buffer (true) or Philox in-kernel (false). */
   injected: boolean;
-  /** Decoder weights copied to workgroup memory (when they fit). */
-  sharedWeights: boolean;
 }
 
 /** Threads per workgroup of the fused kernel (one ray per thread). */
@@ -95,8 +93,7 @@ export const FUSED_PARAM_WORDS = { count: 0, offset: 1 } as const;
  */
 export function fusedRenderSource(k: FusedKernelShape): string {
   const { d, q, c, hidden, out, planeSets } = k;
-  const nWeights = hidden * c + hidden + (1 + out) * hidden + 1 + out;
-  const oW1 = 0, oB1 = hidden * c, oW2 = oB1 + hidden, oB2 = oW2 + (1 + out) * hidden;
+  const { w1: oW1, b1: oB1, w2: oW2, b2: oB2 } = packedDecoderLayout(k);
   const kBins = d - 3; // pdf entries; cdf has kBins + 1
   const stride = out + 4;
   const range = (count: number) => Array.from({ length: count }, (_, i) => i);
@@ -117,12 +114,7 @@ export function fusedRenderSource(k: FusedKernelShape): string {
   const tapsWord = 10 + 2 * planeSets;
   lines.push(paramsDecl(b, tapsWord + 2));
   if (!k.injected) lines.push(PHILOX_WGSL);
-  if (k.sharedWeights) {
-    lines.push(`var<workgroup> wsh: array<f32, ${nWeights}>;`);
-    lines.push(`fn wt(i: u32) -> f32 { return wsh[i]; }`);
-  } else {
-    lines.push(`fn wt(i: u32) -> f32 { return weights[i]; }`);
-  }
+  lines.push(decoderWeightsWgsl(k));
   // Per-sample features and decoder outputs as scalars: as arrays indexed in loops, the GPU
   // compiler kept them in local memory (the same change made the point decoder 10× faster).
   lines.push(range(c).map((ch) => `var<private> f${ch}: f32;`).join("\n"));
@@ -228,12 +220,7 @@ ${
     : `    let t = tc[i]; i++;`;
   lines.push(`@compute @workgroup_size(${WG_FUSED})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-${
-    k.sharedWeights
-      ? `  for (var w = lid; w < ${nWeights}u; w += ${WG_FUSED}u) { wsh[w] = weights[w]; }
-  workgroupBarrier();`
-      : ""
-  }
+${loadDecoderWeightsWgsl(k, WG_FUSED)}
   let local = gid.x + gid.y * nwg.x * ${WG_FUSED}u;
   if (local >= P(0u)) { return; }
   let r = P(1u) + local;
@@ -294,21 +281,12 @@ export function fusedKernelShape(
   planeSets: number,
   { injected, maxWorkgroupStorage }: { injected: boolean; maxWorkgroupStorage: number },
 ): FusedKernelShape {
-  const c = decoder.config.nFeatures;
-  const hidden = decoder.hiddenDim;
-  const out = decoder.config.outputDim;
-  const nWeights = hidden * c + hidden + (1 + out) * hidden + 1 + out;
   return {
     d: options.depthResolution,
     q: options.depthResolutionImportance,
-    c,
-    hidden,
-    out,
-    planeSets,
-    axes: PLANE_COORDINATES[options.planeAxes],
+    ...pointDecoderShape(decoder, options, planeSets, maxWorkgroupStorage),
     whiteBack: options.whiteBack ?? false,
     injected,
-    sharedWeights: nWeights * 4 <= maxWorkgroupStorage,
   };
 }
 

@@ -19,7 +19,7 @@ import type { DecodedSamples, OSGDecoder } from "./decoder.ts";
 import { PLANE_COORDINATES, type TriplaneOptions } from "./triplane.ts";
 
 /** What the kernel's WGSL depends on. */
-interface PointDecoderShape {
+export interface PointDecoderShape {
   /** Channels per plane. */
   c: number;
   /** Decoder hidden width. */
@@ -35,8 +35,28 @@ interface PointDecoderShape {
 }
 
 /** Floats in the packed decoder weights (`packDecoder`). */
-function packedDecoderSize(k: Pick<PointDecoderShape, "c" | "hidden" | "out">): number {
-  return k.hidden * k.c + k.hidden + (1 + k.out) * k.hidden + 1 + k.out;
+/** Offsets of W1, b1, W2, b2 in the packed decoder weights (`packDecoder`), and their count. */
+export function packedDecoderLayout(k: Pick<PointDecoderShape, "c" | "hidden" | "out">) {
+  const b1 = k.hidden * k.c, w2 = b1 + k.hidden, b2 = w2 + (1 + k.out) * k.hidden;
+  return { w1: 0, b1, w2, b2, size: b2 + 1 + k.out };
+}
+
+/** WGSL: `wt(i)`, packed decoder weight i, from workgroup memory where the weights fit. */
+export function decoderWeightsWgsl(k: PointDecoderShape): string {
+  return k.sharedWeights
+    ? `var<workgroup> wsh: array<f32, ${packedDecoderLayout(k).size}>;
+fn wt(i: u32) -> f32 { return wsh[i]; }`
+    : `fn wt(i: u32) -> f32 { return weights[i]; }`;
+}
+
+/** WGSL: a workgroup's copy of the weights into `wsh`, the first statements of `main`. */
+export function loadDecoderWeightsWgsl(k: PointDecoderShape, workgroupSize: number): string {
+  return k.sharedWeights
+    ? `  for (var w = lid; w < ${
+      packedDecoderLayout(k).size
+    }u; w += ${workgroupSize}u) { wsh[w] = weights[w]; }
+  workgroupBarrier();`
+    : "";
 }
 
 /** WGSL: the decoder's activations, overflow-safe. */
@@ -105,8 +125,7 @@ const WG_POINTS = 128;
  */
 function pointDecodeSource(k: PointDecoderShape): string {
   const { c, hidden, out, planeSets } = k;
-  const nWeights = packedDecoderSize(k);
-  const oB1 = hidden * c, oW2 = oB1 + hidden, oB2 = oW2 + (1 + out) * hidden;
+  const { b1: oB1, w2: oW2, b2: oB2 } = packedDecoderLayout(k);
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const lines = [
     `// decode_points`,
@@ -123,12 +142,7 @@ function pointDecodeSource(k: PointDecoderShape): string {
   lines.push(`@group(0) @binding(${b++}) var<storage, read_write> featOut: array<f32>;`);
   const perThreadWord = 3 + 2 * planeSets;
   lines.push(paramsDecl(b, perThreadWord + 1));
-  if (k.sharedWeights) {
-    lines.push(`var<workgroup> wsh: array<f32, ${nWeights}>;`);
-    lines.push(`fn wt(i: u32) -> f32 { return wsh[i]; }`);
-  } else {
-    lines.push(`fn wt(i: u32) -> f32 { return weights[i]; }`);
-  }
+  lines.push(decoderWeightsWgsl(k));
   lines.push(ACTIVATIONS_WGSL);
   const sampling = range(planeSets).map((l) => `
   {
@@ -162,12 +176,7 @@ ${
   // copies to workgroup memory serve many points.
   lines.push(`@compute @workgroup_size(${WG_POINTS})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-${
-    k.sharedWeights
-      ? `  for (var w = lid; w < ${nWeights}u; w += ${WG_POINTS}u) { wsh[w] = weights[w]; }
-  workgroupBarrier();`
-      : ""
-  }
+${loadDecoderWeightsWgsl(k, WG_POINTS)}
   let per = P(${perThreadWord}u);
   let first = (wid.x + wid.y * nwg.x) * ${WG_POINTS}u * per + lid;
   for (var k = 0u; k < per; k++) {
@@ -189,7 +198,7 @@ export function packDecoder(decoder: OSGDecoder): Tensor {
 }
 
 /** The per-point shape for a decoder; `maxWorkgroupStorage` in bytes. */
-function pointDecoderShape(
+export function pointDecoderShape(
   decoder: OSGDecoder,
   options: Pick<TriplaneOptions, "planeAxes">,
   planeSets: number,
@@ -202,7 +211,7 @@ function pointDecoderShape(
     planeSets,
     axes: PLANE_COORDINATES[options.planeAxes],
   };
-  return { ...shape, sharedWeights: packedDecoderSize(shape) * 4 <= maxWorkgroupStorage };
+  return { ...shape, sharedWeights: packedDecoderLayout(shape).size * 4 <= maxWorkgroupStorage };
 }
 
 /**
