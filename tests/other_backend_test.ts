@@ -33,6 +33,13 @@ export function failedTests(report: string): string[] {
     .filter((m) => m !== null).map((m) => `${m![1]} (${m![2]})`);
 }
 
+/** The ERRORS section of Deno's test report: each failed test's message and where it was thrown. */
+export function errorsSection(report: string): string {
+  const start = report.lastIndexOf(" ERRORS ");
+  const end = report.lastIndexOf(" FAILURES ");
+  return start < 0 || end < start ? "" : report.slice(start + " ERRORS ".length, end).trim();
+}
+
 /** Seconds of a Deno duration: "820µs", "6ms", "34s", "1m2s". */
 function seconds(d: string): number {
   const m = d.match(/^(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?(?:(\d+)µs)?$/);
@@ -76,13 +83,14 @@ Deno.test(gate.wrap({
     const failed = failedTests(report);
     throw new Error(
       failed.length
-        ? `on the ${other} backend, ${failed.length} test(s) failed:\n  ${failed.join("\n  ")}`
+        ? `on the ${other} backend, ${failed.length} test(s) failed:\n  ${failed.join("\n  ")}\n` +
+          errorsSection(report).slice(0, 4000)
         : `on the ${other} backend, deno test exited ${out.code}:\n${report.slice(-3000)}`,
     );
   },
 }));
 
-Deno.test("other backend: failed test names are read from Deno's report", () => {
+Deno.test("other backend: failed test names and their errors are read from Deno's report", () => {
   const report = [
     "ok | … ",
     " ERRORS ",
@@ -103,6 +111,12 @@ Deno.test("other backend: failed test names are read from Deno's report", () => 
       "matmul: tiles (./tests/kernels/matmul_test.ts:12:6)|" +
         "fused renderer (./tests/model/renderer_test.ts:40:6)"
   ) throw new Error(names.join("|"));
+  if (
+    !errorsSection(report).startsWith("matmul: tiles => ") ||
+    !errorsSection(report).endsWith("error: boom")
+  ) {
+    throw new Error(errorsSection(report));
+  }
   const times = fileTimes(
     "running 2 tests from ./a.ts\nx ... ok (1m2s)\ny ... ok (500ms)\n" +
       "running 1 test from ./b.ts\nz ... FAILED (3s)\n",

@@ -27,12 +27,22 @@ async function yieldsUntilMapped(yieldOnce: () => Promise<unknown>): Promise<num
   return yields;
 }
 
+/** The middle of three counts: one stalled turn of a loaded CI machine does not decide. */
+async function medianYields(yieldOnce: () => Promise<unknown>): Promise<number> {
+  const counts: number[] = [];
+  for (let i = 0; i < 3; i++) counts.push(await yieldsUntilMapped(yieldOnce));
+  return counts.sort((a, b) => a - b)[1];
+}
+
 Deno.test("turnEventLoop lets a read-back complete while the caller keeps working", async () => {
   await initGpu();
-  // Measured on the CPU adapter, idle or with both cores busy: 1–2 yields with
+  // Measured on the CPU adapter, idle or with both cores busy: 1–3 yields with
   // turnEventLoop; 60 with setImmediate, whatever the work between them.
-  const polled = await yieldsUntilMapped(turnEventLoop);
-  const immediate = await yieldsUntilMapped(() => new Promise((r) => setImmediate(r)));
+  const polled = await medianYields(turnEventLoop);
+  const immediate = await medianYields(() => new Promise((r) => setImmediate(r)));
+  console.log(
+    `map resolved after ${polled} turnEventLoop yields, ${immediate} setImmediate yields`,
+  );
   assert(polled <= 10, `the map resolved after ${polled} yields`);
   assert(polled < immediate, `turnEventLoop (${polled}) vs setImmediate (${immediate})`);
 });
