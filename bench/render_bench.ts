@@ -9,6 +9,7 @@
  *   deno run -A bench/render_bench.ts --quick         tiny sizes (CPU adapter)
  *   deno run -A bench/render_bench.ts --only render,grid-sample
  *   deno run -A bench/render_bench.ts --profile       also GPU time per op of the render rows
+ *   deno run -A bench/render_bench.ts --rows patch    only the rows whose name contains "patch"
  */
 import {
   flush,
@@ -44,6 +45,8 @@ const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]?.split(",") ?? []) : null;
 const wanted = (s: string) => !only || only.has(s);
 const profiling = args.includes("--profile");
+const rowsAt = args.indexOf("--rows");
+const rowFilter = rowsAt >= 0 ? args[rowsAt + 1] ?? "" : null;
 
 await initGpu();
 const g = gpu();
@@ -73,6 +76,7 @@ function report(section: string, name: string, t: Timing, note?: string): void {
  * dispatch timed (each in its own pass) prints the GPU time per op, largest first.
  */
 async function measure(section: string, name: string, run: () => void, note?: string) {
+  if (rowFilter !== null && !name.includes(rowFilter)) return;
   // Memory beyond what is in use already (the planes, the decoder, the rays): one run's peak.
   await flush();
   const inUse = memoryStats().inUse;
@@ -279,6 +283,28 @@ if (wanted("render")) {
   );
   coarse.requiresGrad = false;
   detail.requiresGrad = false;
+  // The same at a training batch (the 3-D stage's 4 per GPU): per image, with the GPU filled.
+  const batch = quick ? 2 : 4;
+  const batchName =
+    `unfused forward+backward ${sizes.patch}² patch, coarse + detail, batch ${batch}`;
+  if (rowFilter === null || batchName.includes(rowFilter)) {
+    const planes = [
+      mul(rng.normal([batch, 3, sizes.channels, sizes.coarse, sizes.coarse]), 2),
+      mul(rng.normal([batch, 3, sizes.channels, sizes.detail, sizes.detail]), 0.5),
+    ];
+    for (const p of planes) p.requiresGrad = true;
+    const rays = sampleRays(camera(batch), sizes.patch);
+    await measure(
+      "render",
+      batchName,
+      scoped(() => {
+        const r = renderer.render(planes, decoder, rays.origins, rays.directions, new Rng(7));
+        grad(sum(r.rgb), [...planes, ...decoder.parameters().values()]);
+      }),
+      `ms for ${batch} images`,
+    );
+    for (const p of planes) p.dispose();
+  }
 }
 
 if (wanted("grid-sample")) {

@@ -8,11 +8,8 @@
  * Backward:
  * - into the grid: a gather (each point reads its 4 texels), fixed channel order;
  * - into the image: a scatter, made deterministic without float atomics by
- *   accumulating in 64-bit fixed point with integer atomics (two u32 words and
- *   a carry). Integer addition is associative, so the result is the same bits
- *   whatever order the GPU runs the points in. The fixed-point scale is a power
- *   of two chosen on the GPU from max|∂out| and the number of points, so a sum
- *   can never overflow and rounding is ~2⁻⁶² of that bound (far below f32's).
+ *   accumulating in 64-bit fixed point with integer atomics (fixed_point_sum.ts),
+ *   the scale bounded by max|∂out| times the number of points.
  *   The alternative gather formulation: a counting sort of points by base texel
  *   (integer atomics for counts and slots, then each cell's short list sorted by
  *   point index), after which each texel sums its 4 cells' points in that fixed
@@ -31,6 +28,7 @@ import { ELEMENT_MAIN, flatIndex, grid as gridOf, Params, paramsDecl, WG } from 
 import { abs } from "./elementwise.ts";
 import { max } from "./reduce.ts";
 import { zeros } from "./creation.ts";
+import { ADD_FIXED_WGSL, READ_FIXED_WGSL } from "./fixed_point_sum.ts";
 
 function checkShapes(
   image: Tensor,
@@ -221,33 +219,13 @@ const FIXED_SCATTER_WGSL = `// grid_sample_image_grad_scatter
 @group(0) @binding(3) var<storage, read_write> acc: array<atomic<u32>>;
 ${paramsDecl(4, 5)}
 ${POSITION_WGSL}
-// Power-of-two scale with max|∂out|·points·scale < 2⁶²: no partial sum can overflow 64 bits.
-fn fixedScale() -> f32 {
-  let bound = gmax[0] * f32(P(4u));
-  if (!(bound > 0.0)) { return 1.0; }
-  let e = frexp(bound).exp;
-  return exp2(f32(min(62 - e, 126)));
-}
-// Adds round-toward-zero(v) as a 64-bit two's-complement integer at words (2k, 2k+1).
-fn addFixed(k: u32, v: f32) {
-  let a = abs(v);
-  var hi = u32(floor(a * ${2 ** -32}));
-  var lo = u32(a - f32(hi) * 4294967296.0);
-  if (hi == 0u && lo == 0u) { return; }
-  if (v < 0.0) {
-    lo = ~lo + 1u;
-    hi = ~hi + select(0u, 1u, lo == 0u);
-  }
-  let old = atomicAdd(&acc[2u * k], lo);
-  let carry = select(0u, 1u, old + lo < old);
-  atomicAdd(&acc[2u * k + 1u], hi + carry);
-}
+${ADD_FIXED_WGSL}
 ${ELEMENT_MAIN}
   let C = P(1u); let H = P(2u); let W = P(3u); let NP = P(4u);
   let p = i % NP;
   let n = i / NP;
   let q = position(grd[2u * i], grd[2u * i + 1u], W, H);
-  let scale = fixedScale();
+  let scale = fixedScale(gmax[0] * f32(NP));
   for (var k = 0u; k < 4u; k++) {
     let x = q.x0 + i32(k & 1u);
     let y = q.y0 + i32(k >> 1u);
@@ -264,19 +242,9 @@ const FIXED_FINISH_WGSL = `// grid_sample_image_grad_finish
 @group(0) @binding(1) var<storage, read> gmax: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 2)}
+${READ_FIXED_WGSL}
 ${ELEMENT_MAIN}
-  let bound = gmax[0] * f32(P(1u));
-  var scale = 1.0;
-  if (bound > 0.0) { scale = exp2(f32(min(62 - frexp(bound).exp, 126))); }
-  var lo = acc[2u * i];
-  var hi = acc[2u * i + 1u];
-  let negative = (hi >> 31u) == 1u;
-  if (negative) {
-    lo = ~lo + 1u;
-    hi = ~hi + select(0u, 1u, lo == 0u);
-  }
-  let magnitude = f32(hi) * 4294967296.0 + f32(lo);
-  out[i] = select(magnitude, -magnitude, negative) / scale;
+  out[i] = fixedToFloat(i, fixedScale(gmax[0] * f32(P(1u))));
 }`;
 
 /**

@@ -221,8 +221,76 @@ export function scatterAddAlongAxis(
   });
 }
 
+const INVERT_WGSL = `// invert_permutation
+@group(0) @binding(0) var<storage, read> order: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${paramsDecl(2, 3)}
+${ELEMENT_MAIN}
+  let L = P(1u); let inner = P(2u);
+  let inn = i % inner;
+  let j = (i / inner) % L;
+  let o = i / (inner * L);
+  let t = u32(clamp(i32(round(order[i])), 0, i32(L) - 1));
+  out[(o * L + t) * inner + inn] = f32(j);
+}`;
+
+/**
+ * The inverse of permutations `order` along `axis` (each index exactly once along it):
+ * inv[…, order[…, j, …], …] = j. Every target is written once, so no atomics.
+ */
+export function invertPermutation(order: Tensor, axis: number): Tensor {
+  order.assertLive();
+  const { outer, len, inner } = axisLayout(order.shape, axis);
+  const out = Tensor.empty(order.shape, order.device);
+  if (order.device === "cpu") {
+    const src = order.cpuData;
+    const dst = out.cpuData;
+    for (let i = 0; i < outer * len * inner; i++) {
+      const inn = i % inner;
+      const j = Math.floor(i / inner) % len;
+      const o = Math.floor(i / (inner * len));
+      const t = Math.min(Math.max(Math.round(src[i]), 0), len - 1);
+      dst[(o * len + t) * inner + inn] = j;
+    }
+    return out;
+  }
+  if (order.size === 0) return out;
+  dispatch({
+    kernel: kernel("invert_permutation", INVERT_WGSL),
+    buffers: [order.buffer, out.buffer],
+    params: new Params().u32(order.size, len, inner).bytes(),
+    workgroups: grid(order.size),
+  });
+  return out;
+}
+
+/**
+ * `x` reordered along `axis` by permutations `order` (each index exactly once along the axis,
+ * as `argsort` gives; size-1 axes broadcast). The same values as `takeAlongAxis`, but its
+ * backward is a gather by the inverse permutation, not a scatter-add (which loops over the
+ * whole axis for every element).
+ */
+export function permuteAlongAxis(x: Tensor, order: Tensor, axis: number): Tensor {
+  const { axis: ax } = axisLayout(x.shape, axis);
+  if (order.rank !== x.rank || order.shape[ax] !== x.shape[ax]) {
+    throw new Error(
+      `permuteAlongAxis: a permutation [${order.shape}] must have the length of axis ${ax} of [${x.shape}]`,
+    );
+  }
+  const outShape = takeShape(x, order, ax);
+  const idx = noGrad(() => expand(order, outShape));
+  const out = runIndexed("take_along_axis", x, idx, outShape, ax);
+  if (idx !== order) idx.dispose();
+  return record(out, {
+    name: "permute_along_axis",
+    inputs: [x],
+    saved: [order],
+    backward: (g) => [permuteAlongAxis(g, noGrad(() => invertPermutation(order, ax)), ax)],
+  });
+}
+
 /** `x` sorted ascending along `axis` (stable) and the indices that sort it; differentiable in the values. */
 export function sortAlongAxis(x: Tensor, axis = -1): { values: Tensor; indices: Tensor } {
   const indices = argsort(x, axis);
-  return { values: takeAlongAxis(x, indices, axis), indices };
+  return { values: permuteAlongAxis(x, indices, axis), indices };
 }

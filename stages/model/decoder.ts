@@ -62,9 +62,14 @@ export class OSGDecoder extends Module {
 
   /** Decodes `sampledFeatures` [N, 3, M, C]. */
   forward(sampledFeatures: Tensor): DecodedSamples {
+    return scope(() => this.decodeMean(mean(sampledFeatures, 1)));
+  }
+
+  /** Decodes features already averaged over the planes, [N, M, C]. */
+  decodeMean(features: Tensor): DecodedSamples {
     return scope(() => {
-      const [n, , m, c] = sampledFeatures.shape;
-      const x = reshape(mean(sampledFeatures, 1), [n * m, c]);
+      const [n, m, c] = features.shape;
+      const x = reshape(features, [n * m, c]);
       const y = reshape(this.output.forward(softplus(this.hidden.forward(x))), [n, m, -1]);
       const sigma = slice(y, [null, null, [0, 1]]);
       const rgb = sub(

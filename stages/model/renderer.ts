@@ -30,10 +30,11 @@ import {
   where,
   zeros,
 } from "../../kernels/mod.ts";
-import { argsort, takeAlongAxis } from "../../kernels/ops/sort.ts";
+import { argsort, permuteAlongAxis, takeAlongAxis } from "../../kernels/ops/sort.ts";
 import { cumsum } from "../../kernels/ops/scan.ts";
 import { searchsorted } from "../../kernels/ops/searchsorted.ts";
-import { type PlaneAxes, sampleTriplanes } from "./triplane.ts";
+import type { PlaneAxes } from "./triplane.ts";
+import { sampleTriplaneMean } from "./triplane_mean.ts";
 import type { DecodedSamples, OSGDecoder } from "./decoder.ts";
 import { marchRays } from "./ray_marcher.ts";
 import { decodePoints } from "./point_decoder.ts";
@@ -155,7 +156,8 @@ export class ImportanceRenderer {
 
   /**
    * Samples `planes` (one tri-plane or a list summed) + decoder at points [N, M·S, 3]. Where no
-   * gradient is recorded on the GPU, one kernel does both (`decodePoints`).
+   * gradient is recorded on the GPU, one kernel does both (`decodePoints`); where one is, the
+   * sampling is one differentiable op (`sampleTriplaneMean`) and the decoder runs as layers.
    */
   runModel(planes: Tensor[], decoder: OSGDecoder, points: Tensor): DecodedSamples {
     const recordsGrad = isGradEnabled() &&
@@ -163,10 +165,7 @@ export class ImportanceRenderer {
     if (points.device !== "cpu" && !recordsGrad) {
       return decodePoints(planes, decoder, points, this.options);
     }
-    return scope(() => {
-      const features = sampleTriplanes(planes, points, this.options);
-      return decoder.forward(features);
-    });
+    return scope(() => decoder.decodeMean(sampleTriplaneMean(planes, points, this.options)));
   }
 
   /**
@@ -224,13 +223,13 @@ export class ImportanceRenderer {
     // Merge coarse and fine samples, sorted by depth.
     const depthsAll = concat([depthsCoarse, depthsFine], 2);
     const order = argsort(depthsAll, 2);
-    const allDepths = takeAlongAxis(depthsAll, order, 2);
-    const colors = takeAlongAxis(
+    const allDepths = permuteAlongAxis(depthsAll, order, 2);
+    const colors = permuteAlongAxis(
       concat([colorsCoarse, reshape(fine.rgb, [n, m, q, c])], 2),
       order,
       2,
     );
-    const densities = takeAlongAxis(
+    const densities = permuteAlongAxis(
       concat([densitiesCoarse, reshape(fine.sigma, [n, m, q, 1])], 2),
       order,
       2,

@@ -9,7 +9,9 @@ import { ImportanceRenderer, type RenderOptions } from "../../stages/model/rende
 import { renderFused } from "../../stages/model/fused_renderer.ts";
 import { projectOntoPlanes, sampleTriplanes } from "../../stages/model/triplane.ts";
 import { decodePoints } from "../../stages/model/point_decoder.ts";
-import { mul } from "../../kernels/ops/elementwise.ts";
+import { add, mul } from "../../kernels/ops/elementwise.ts";
+import { sum } from "../../kernels/ops/reduce.ts";
+import { grad } from "../../kernels/ops/grad.ts";
 import { noGrad } from "../../kernels/tensor/autograd.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { assertClose, setupGpu } from "../helpers/check.ts";
@@ -169,6 +171,46 @@ Deno.test("point decoder = tri-plane sampling + OSG decoder; a render without gr
     const tol = { atol: 2e-6, rtol: 1e-5 };
     assertClose(await inference.rgb.read(), await recorded.rgb.read(), "no-grad render rgb", tol);
     assertClose(await inference.depth.read(), await recorded.depth.read(), "no-grad depth", tol);
+  });
+});
+
+Deno.test("differentiable render: GPU gradients (fused tri-plane sampling, merge by permutation) = float64 CPU", async () => {
+  await scopeAsync(async () => {
+    const rng = new Rng(12);
+    const gpuPlanes = [rng.normal([2, 3, 6, 10, 10]), rng.normal([2, 3, 6, 16, 12])];
+    const decoder = new OSGDecoder({ nFeatures: 6, outputDim: 5, hiddenDim: 12 }, rng);
+    const state = new Map<string, Tensor>();
+    for (const [k, t] of decoder.stateDict()) {
+      state.set(k, Tensor.fromData(await t.read(), t.shape, "cpu"));
+    }
+    const cpuDecoder = new OSGDecoder(
+      { nFeatures: 6, outputDim: 5, hiddenDim: 12, device: "cpu" },
+      new Rng(0),
+    );
+    cpuDecoder.loadStateDict(state);
+    const stratified = rng.uniform([2, 25, options.depthResolution, 1]);
+    const importance = rng.uniform([50, options.depthResolutionImportance]);
+    const weights = rng.normal([2, 25, 5]);
+    const run = async (device: "gpu" | "cpu") => {
+      const on = async (t: Tensor) =>
+        device === "gpu" ? t : Tensor.fromData(await t.read(), t.shape, "cpu");
+      const planes = await Promise.all(gpuPlanes.map(on));
+      for (const p of planes) p.requiresGrad = true;
+      const dec = device === "gpu" ? decoder : cpuDecoder;
+      const { origins, directions } = sampleRays(cameras(device), 5);
+      const random = { stratified: await on(stratified), importance: await on(importance) };
+      const r = new ImportanceRenderer(options).render(planes, dec, origins, directions, random);
+      const loss = sum(add(mul(r.rgb, await on(weights)), mul(r.depth, 0.3)));
+      const params = [...planes, ...dec.parameters().values()];
+      return Promise.all(grad(loss, params).map((g) => g!.read()));
+    };
+    const [onGpu, onCpu] = [await run("gpu"), await run("cpu")];
+    const names = ["coarse planes", "detail planes", ...decoder.parameters().keys()];
+    onGpu.forEach((g, i) => {
+      // Parameter gradients: 1e−4 relative to the tensor's max (the fixtures' tolerance).
+      const scale = Math.max(...onCpu[i].map(Math.abs));
+      assertClose(g, onCpu[i], `∂/∂${names[i]}`, { atol: 1e-4 * scale, rtol: 0 });
+    });
   });
 });
 

@@ -1,5 +1,7 @@
 import {
   argsort,
+  invertPermutation,
+  permuteAlongAxis,
   scatterAddAlongAxis,
   sortAlongAxis,
   takeAlongAxis,
@@ -7,7 +9,7 @@ import {
 import { cumprod, cumsum } from "../../kernels/ops/scan.ts";
 import { searchsorted } from "../../kernels/ops/searchsorted.ts";
 import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { mul } from "../../kernels/ops/elementwise.ts";
+import { mul, sub } from "../../kernels/ops/elementwise.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import {
   assertGpuMatchesCpu,
@@ -30,6 +32,39 @@ Deno.test("argsort / sortAlongAxis: stable, any axis, GPU = CPU, values differen
     ]);
   }
   gradcheck("sortAlongAxis", (t) => sortAlongAxis(t, 1).values, [input([2, 6, 3], 2)]);
+});
+
+Deno.test("permuteAlongAxis: takeAlongAxis's values, a gather by the inverse as its backward", async () => {
+  // Per row of [2, 4] along axis 1, broadcast over a last axis of 3.
+  const orderVals = [2, 0, 3, 1, 1, 3, 0, 2];
+  const order = (device: "gpu" | "cpu") => Tensor.fromData(orderVals, [2, 4, 1], device);
+  for (const device of ["gpu", "cpu"] as const) {
+    assertEquals([...await invertPermutation(order(device), 1).read()], [1, 3, 0, 2, 2, 0, 3, 1]);
+  }
+  const x = input([2, 4, 3], 5);
+  await assertGpuMatchesCpu("permuteAlongAxis", (t) => permuteAlongAxis(t, order(t.device), 1), [
+    x,
+  ]);
+  await assertGpuMatchesCpu(
+    "permuteAlongAxis = takeAlongAxis",
+    (t) => sub(permuteAlongAxis(t, order(t.device), 1), takeAlongAxis(t, order(t.device), 1)),
+    [x],
+  );
+  gradcheck("permuteAlongAxis", (t) => permuteAlongAxis(t, order("cpu"), 1), [x]);
+  gradgradcheck("permuteAlongAxis²", (t) => {
+    const p = permuteAlongAxis(t, order("cpu"), 1);
+    return mul(p, p);
+  }, [x]);
+  let message = "";
+  try {
+    permuteAlongAxis(Tensor.fromData([1, 2, 3], [1, 3]), Tensor.fromData([0, 1], [1, 2]), 1);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(
+    message,
+    "permuteAlongAxis: a permutation [1,2] must have the length of axis 1 of [1,3]",
+  );
 });
 
 Deno.test("takeAlongAxis / scatterAddAlongAxis: torch.gather semantics, adjoint pair", async () => {
