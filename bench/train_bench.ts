@@ -78,6 +78,10 @@ import { launch, selfCommand } from "../stages/distributed/launcher.ts";
 import { launchedByMpi } from "../stages/distributed/mpi_ffi.ts";
 import { pinToLocalGpu } from "../stages/distributed/gpu_pinning.ts";
 import { openCommunicator } from "../stages/distributed/communicator.ts";
+import {
+  memoryComposition,
+  trackMemoryComposition,
+} from "../kernels/runtime/memory_composition.ts";
 
 interface Case {
   name: string;
@@ -430,12 +434,18 @@ async function planMemory(c: Case): Promise<void> {
   const real = syntheticBatch(trainer, c.resolution);
   const peaks: string[] = [];
   let highest = 0;
+  let composition: ReturnType<typeof memoryComposition> | null = null;
+  let highestPhase = "";
   for (const phase of trainer.phases) {
     await trainer.runPhase(phase, real); // first call: the optimiser's state appears
     resetPeakMemory();
+    trackMemoryComposition(true, memoryStats().inUse);
     await trainer.runPhase(phase, real);
     const peak = memoryStats().peak / 2 ** 20;
-    highest = Math.max(highest, peak);
+    if (peak > highest) {
+      [highest, highestPhase, composition] = [peak, phase.name, memoryComposition()];
+    }
+    trackMemoryComposition(false);
     peaks.push(`${phase.name} ${peak.toFixed(0)}`);
   }
   console.log(
@@ -443,6 +453,17 @@ async function planMemory(c: Case): Promise<void> {
       highest.toFixed(0)
     } MiB  per phase (MiB): ${peaks.join(", ")}`,
   );
+  if (composition) {
+    const mib = (b: number) => (b / 2 ** 20).toFixed(0).padStart(7);
+    console.log(
+      `  ${highestPhase} at ${
+        mib(composition.snapshot).trim()
+      } MiB in use, by the op that wrote each buffer:`,
+    );
+    for (const [op, bytes] of composition.parts.slice(0, 14)) {
+      console.log(`  ${mib(bytes)} MiB  ${op}`);
+    }
+  }
   real.images.dispose();
   real.labels.dispose();
 }

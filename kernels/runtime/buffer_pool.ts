@@ -10,6 +10,7 @@
  */
 import { gpu } from "./device.ts";
 import { clearBindGroupCache } from "./commands.ts";
+import { noteAcquired, noteReleased } from "./memory_composition.ts";
 
 const STORAGE = 0x80; // GPUBufferUsage.STORAGE
 const COPY_SRC = 0x04;
@@ -117,6 +118,7 @@ export function acquireBuffer(bytes: number, forUpload = false): GPUBuffer {
   }
   bytesInUse += size;
   peakBytesInUse = Math.max(peakBytesInUse, bytesInUse);
+  noteAcquired(buffer, size);
   return buffer;
 }
 
@@ -124,6 +126,7 @@ export function acquireBuffer(bytes: number, forUpload = false): GPUBuffer {
 export function releaseBuffer(buffer: GPUBuffer): void {
   bytesInUse -= buffer.size;
   bytesPooled += buffer.size;
+  noteReleased(buffer, buffer.size);
   releasedIn.set(buffer, batchNumber);
   listOf(releasedUnsubmitted, buffer.size).push(buffer);
 }

@@ -20,6 +20,7 @@ import { gpu } from "./device.ts";
 import { type Kernel, reportGpuError, throwPendingErrors } from "./kernel_cache.ts";
 import { acquireBuffer, bufferId, onBatchSubmitted, sealReleases } from "./buffer_pool.ts";
 import { timeline, timelineOn } from "./timeline.ts";
+import { noteWritten } from "./memory_composition.ts";
 
 const UNIFORM = 0x40;
 const COPY_DST = 0x08;
@@ -168,6 +169,7 @@ export function setDryRun(on: boolean): boolean {
 
 /** Records one dispatch into the current batch. */
 export function dispatch(d: Dispatch): void {
+  noteWritten(d.kernel.op, d.buffers);
   if (dryRun) return;
   const g = gpu();
   const slices: BufferSlice[] = d.buffers.map((b) => ("buffer" in b ? b : { buffer: b }));

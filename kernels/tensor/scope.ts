@@ -51,11 +51,12 @@ const MIN_RECOMPUTED = 1 << 16;
 
 /**
  * The values kept for a backward pass that are dropped now and computed again when read
- * (rematerialisation): outputs of element-wise ops (`Tensor.recipe`) whose operands stay anyway
- * (kept for the backward or as parameters) or are small (a style vector beside the activations
- * it scales; then the operand is kept instead). An operand from an enclosing scope counts only
- * when it is a parameter: that scope decides about the rest. Adds the small operands it needs to
- * `saved`.
+ * (rematerialisation): values with a `Tensor.recipe` whose operands stay anyway (kept for the
+ * backward or as parameters), or can be kept instead for less memory: operands created in this
+ * scope whose sizes add up to at most half the value's (an aggregation of planes beside the
+ * planes it reads), or that are small (a style vector beside the activations it scales). An
+ * operand from an enclosing scope counts only when it is a parameter: that scope decides about
+ * the rest. Adds the operands it keeps instead to `saved`.
  */
 function chooseRecomputed(
   created: readonly Tensor[],
@@ -73,7 +74,10 @@ function chooseRecomputed(
       !o.isDisposed &&
       (o.kept || o.size * 16 <= t.size ||
         (o.id >= firstId && (survivors.has(o) || (saved.has(o) && !chosen.has(o)))));
-    if (!recipe.operands.every(staying)) continue;
+    const keepable = (o: Tensor) => !o.isDisposed && o.id >= firstId && !chosen.has(o);
+    const others = recipe.operands.filter((o) => !staying(o));
+    const extra = others.reduce((bytes, o) => bytes + o.size, 0);
+    if (!others.every(keepable) || extra * 2 > t.size) continue;
     chosen.add(t);
     for (const o of recipe.operands) if (o.id >= firstId && !o.kept) saved.add(o);
   }

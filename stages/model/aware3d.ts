@@ -10,7 +10,9 @@ import {
   concat,
   expand,
   mean,
+  noGrad,
   reshape,
+  scope,
   slice,
   stack,
   type Tensor,
@@ -22,8 +24,23 @@ function spread(x: Tensor, axis: -1 | -2): Tensor {
   return expand(mean(x, axis === -1 ? 3 : 2, { keepDims: true }), x.shape);
 }
 
-/** (B·3, C, H, W) → (B·3, 3C, H, W). */
+/**
+ * (B·3, C, H, W) → (B·3, 3C, H, W). The convolution after it keeps its input for the
+ * backward; the output carries a recipe, so a memory scope may keep x (a third of the size)
+ * instead and aggregate again when the backward reads it (copies and means: the same bits).
+ */
 export function aware3d(x: Tensor): Tensor {
+  const out = aggregate(x);
+  if (out.gradFn) {
+    out.recipe = {
+      operands: [x],
+      run: () => scope(() => noGrad(() => aggregate(x))),
+    };
+  }
+  return out;
+}
+
+function aggregate(x: Tensor): Tensor {
   const [b3, c, h, w] = x.shape;
   if (b3 % 3 !== 0) throw new Error(`aware3d: batch ${b3} is not a multiple of 3 planes`);
   if (h !== w) throw new Error(`aware3d: planes must be square, got ${h}×${w}`);

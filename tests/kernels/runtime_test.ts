@@ -128,6 +128,40 @@ Deno.test("runtime: a kept element-wise value whose operands stay is dropped and
   x.requiresGrad = s.requiresGrad = false;
 });
 
+Deno.test("runtime: a kept value recomputable from an operand a third its size keeps the operand instead", async () => {
+  await K.flush();
+  const n = 4 * 128 * 128;
+  const x = K.tensor(Float32Array.from({ length: n }, (_, i) => (i % 13) / 13 - 0.4), [
+    1,
+    4,
+    128,
+    128,
+  ]).keep();
+  x.requiresGrad = true;
+  // h = x·1.5 is made in the scope and read by nothing the backward keeps; the aggregation
+  // concat([h, h, h]) is kept for the square's backward. Its recipe reads h, a third its size.
+  const layer = () => {
+    const h = K.mul(x, 1.5);
+    const wide = aware3dLike(h);
+    return K.sum(K.square(wide));
+  };
+  const base = K.memoryStats().inUse;
+  const y = K.scope(layer);
+  // Kept: h (n floats) and the scalar y, not the 3n-float aggregation.
+  assertEquals(K.memoryStats().inUse - base, n * 4 + 256);
+  const [g] = K.grad(y, [x]);
+  const [e] = K.grad(layer(), [x]);
+  assertEquals(Array.from(await g!.read()), Array.from(await e!.read()));
+  x.requiresGrad = false;
+});
+
+/** Three copies of `h` along the channels, with a recipe reading `h` (as aware3d's output has). */
+function aware3dLike(h: K.Tensor): K.Tensor {
+  const out = K.concat([h, h, h], 1);
+  out.recipe = { operands: [h], run: () => K.noGrad(() => K.concat([h, h, h], 1)) };
+  return out;
+}
+
 Deno.test("runtime: a backward pass releases values kept only for it once read; a second pass says so", async () => {
   await K.flush();
   const n = 1 << 14;
