@@ -2,8 +2,7 @@
  * Renderer benchmarks: the fused inference renderer on a full 512² direct
  * render (Mimic3D's 3-D branch: 48 + 48 samples, coarse 256² [+ detail 512²]
  * tri-planes of 32 channels, decoder hidden 64, out 32), the unfused
- * (differentiable) renderer at training size, and `gridSample` with both
- * image-gradient strategies (fixed-point atomics vs counting-sort gather).
+ * (differentiable) renderer at training size, and `gridSample` and its two gradients.
  *
  *   deno run -A bench/render_bench.ts                 all sections, paper sizes
  *   deno run -A bench/render_bench.ts --quick         tiny sizes (CPU adapter)
@@ -27,12 +26,7 @@ import {
   Tensor,
 } from "../kernels/mod.ts";
 import { profileReport, setProfiling } from "../kernels/runtime/commands.ts";
-import {
-  gridSample,
-  gridSampleGridGrad,
-  gridSampleImageGrad,
-  setGridSampleScatter,
-} from "../kernels/ops/grid_sample.ts";
+import { gridSample, gridSampleGridGrad, gridSampleImageGrad } from "../kernels/ops/grid_sample.ts";
 import { OSGDecoder } from "../stages/model/decoder.ts";
 import { renderFused } from "../stages/model/fused_renderer.ts";
 import { sampleRays } from "../stages/model/rays.ts";
@@ -317,7 +311,7 @@ if (wanted("grid-sample")) {
   const gOut = rng.normal([planes, c, 1, points]);
   const samplesPerRay = quick ? 24 : 96;
   // "spread": uniform over [−1.2, 1.2]²; "rays": like a frontal render, each ray's samples land
-  // within ~1 texel of each other (many points per texel: contention / long cell lists).
+  // within ~1 texel of each other (many points per texel: contention in the image gradient).
   const spread = Float32Array.from(
     { length: planes * points * 2 },
     (_, i) => 2.4 * hash01(i) - 1.2,
@@ -342,15 +336,14 @@ if (wanted("grid-sample")) {
         warmupMs: quick ? 0 : 400,
       }),
     );
-    for (const strategy of ["fixed-point-atomics", "sorted-gather"] as const) {
-      const prev = setGridSampleScatter(strategy);
-      const t = await timeGpu(() => gridSampleImageGrad(gOut, grid, image.shape), {
+    report(
+      "grid-sample",
+      `∂image ${label}`,
+      await timeGpu(() => gridSampleImageGrad(gOut, grid, image.shape), {
         samples: 5,
         warmupMs: quick ? 0 : 400,
-      });
-      setGridSampleScatter(prev);
-      report("grid-sample", `∂image ${strategy} ${label}`, t);
-    }
+      }),
+    );
     grid.dispose();
   }
 }

@@ -4,11 +4,19 @@
  */
 import * as path from "node:path";
 
-/** Writes `data` to `file` atomically (temp file + fsync + rename + directory fsync). */
+/** A unique temporary path beside `file` (the same directory, so a rename onto `file` is atomic). */
+export function temporarySiblingPath(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomUUID()}.tmp`);
+}
+
+/**
+ * Writes `data` to `file` atomically (temp file + fsync + rename + directory fsync); text as
+ * UTF-8. On failure nothing is left: not the temp file, and `file` keeps its old content.
+ */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(file);
   await Deno.mkdir(dir, { recursive: true });
-  const temp = path.join(dir, `.${path.basename(file)}.${crypto.randomUUID()}.tmp`);
+  const temp = temporarySiblingPath(file);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   try {
     const handle = await Deno.open(temp, { write: true, createNew: true });

@@ -9,12 +9,9 @@
  * - into the grid: a gather (each point reads its 4 texels), fixed channel order;
  * - into the image: a scatter, made deterministic without float atomics by
  *   accumulating in 64-bit fixed point with integer atomics (fixed_point_sum.ts),
- *   the scale bounded by max|∂out| times the number of points.
- *   The alternative gather formulation: a counting sort of points by base texel
- *   (integer atomics for counts and slots, then each cell's short list sorted by
- *   point index), after which each texel sums its 4 cells' points in that fixed
- *   order. Both are deterministic; `setGridSampleScatter` picks one, timings in
- *   `bench/render_bench.ts --only grid-sample`.
+ *   the scale bounded by max|∂out| times the number of points. (A counting sort of
+ *   points by texel followed by a gather was also deterministic, but as slow or
+ *   slower for render-like clusters of points, and was removed.)
  *
  * The image-gradient op is linear in ∂out, so its own backward w.r.t. ∂out is
  * `gridSample` again (the adjoint pair); second derivatives through the grid
@@ -24,7 +21,7 @@ import { record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
-import { ELEMENT_MAIN, flatIndex, grid as gridOf, Params, paramsDecl, WG } from "./params.ts";
+import { ELEMENT_MAIN, grid as gridOf, Params, paramsDecl } from "./params.ts";
 import { abs } from "./elementwise.ts";
 import { max } from "./reduce.ts";
 import { zeros } from "./creation.ts";
@@ -247,23 +244,6 @@ ${ELEMENT_MAIN}
   out[i] = fixedToFloat(i, fixedScale(gmax[0] * f32(P(1u))));
 }`;
 
-/**
- * How the image gradient of `gridSample` is accumulated (see the module comment).
- * Measured on the CPU adapter (bench/render_bench.ts --quick --only grid-sample, a busy
- * 2-core machine): sorted-gather ~25% faster for spread points, but as slow or slower
- * for render-like clusters (a ray's samples on one texel: long cell lists, O(k²) sort).
- * Fixed point is the default: one pass, no data-dependent worst case, more precise.
- */
-export type ScatterStrategy = "fixed-point-atomics" | "sorted-gather";
-let strategy: ScatterStrategy = "fixed-point-atomics";
-
-/** Chooses the image-gradient strategy (benchmarks and tests); returns the previous one. */
-export function setGridSampleScatter(s: ScatterStrategy): ScatterStrategy {
-  const prev = strategy;
-  strategy = s;
-  return prev;
-}
-
 function imageGradRaw(gOut: Tensor, grid: Tensor, imageShape: readonly number[]): Tensor {
   const [n, c, h, w] = imageShape;
   const p = grid.shape[1] * grid.shape[2];
@@ -289,7 +269,6 @@ function imageGradRaw(gOut: Tensor, grid: Tensor, imageShape: readonly number[])
     return out;
   }
   if (n * p === 0 || numel(imageShape) === 0) return zeros(imageShape);
-  if (strategy === "sorted-gather") return sortedGatherImageGrad(gOut, grid, imageShape);
   const gmax = max(abs(gOut));
   const acc = zeros([2 * numel(imageShape)]);
   dispatch({
@@ -309,224 +288,6 @@ function imageGradRaw(gOut: Tensor, grid: Tensor, imageShape: readonly number[])
   gmax.dispose();
   acc.dispose();
   return out;
-}
-
-// ---- ∂/∂image, alternative: counting sort of points by base texel + gather ---
-
-const CELL_COUNT_WGSL = `// grid_sample_cell_count
-@group(0) @binding(0) var<storage, read> grd: array<f32>;
-@group(0) @binding(1) var<storage, read_write> cell: array<u32>;
-@group(0) @binding(2) var<storage, read_write> count: array<atomic<u32>>;
-${paramsDecl(3, 5)}
-${POSITION_WGSL}
-${ELEMENT_MAIN}
-  let H = P(2u); let W = P(3u); let NP = P(4u);
-  let n = i / NP;
-  let q = position(grd[2u * i], grd[2u * i + 1u], W, H);
-  // Cells are base corners (x0, y0) in [−1, W−1]×[−1, H−1]; points touching nothing are dropped.
-  if (q.x0 < -1 || q.y0 < -1 || q.x0 >= i32(W) || q.y0 >= i32(H)) { cell[i] = 0xffffffffu; return; }
-  let k = (n * (H + 1u) + u32(q.y0 + 1)) * (W + 1u) + u32(q.x0 + 1);
-  cell[i] = k;
-  atomicAdd(&count[k], 1u);
-}`;
-
-// Exclusive scan of the cell counts, one workgroup per block of 256·ITEMS, then block offsets.
-const SCAN_ITEMS = 16;
-const BLOCK_SCAN_WGSL = `// grid_sample_block_scan
-@group(0) @binding(0) var<storage, read_write> data: array<u32>;
-@group(0) @binding(1) var<storage, read_write> sums: array<u32>;
-${paramsDecl(2, 1)}
-var<workgroup> partial: array<u32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let block = wid.x + wid.y * nwg.x;
-  let start = (block * ${WG}u + lid) * ${SCAN_ITEMS}u;
-  var items: array<u32, ${SCAN_ITEMS}>;
-  var total = 0u;
-  for (var k = 0u; k < ${SCAN_ITEMS}u; k++) {
-    let j = start + k;
-    let v = select(0u, data[j], j < P(0u));
-    items[k] = total;
-    total += v;
-  }
-  partial[lid] = total;
-  workgroupBarrier();
-  for (var s = 1u; s < ${WG}u; s = s << 1u) {
-    var v = 0u;
-    if (lid >= s) { v = partial[lid - s]; }
-    workgroupBarrier();
-    partial[lid] += v;
-    workgroupBarrier();
-  }
-  let before = partial[lid] - total;
-  for (var k = 0u; k < ${SCAN_ITEMS}u; k++) {
-    let j = start + k;
-    if (j < P(0u)) { data[j] = before + items[k]; }
-  }
-  if (lid == ${WG - 1}u) { sums[block] = partial[lid]; }
-}`;
-
-const ADD_BLOCK_WGSL = `// grid_sample_add_block
-@group(0) @binding(0) var<storage, read_write> data: array<u32>;
-@group(0) @binding(1) var<storage, read> sums: array<u32>;
-${paramsDecl(2, 1)}
-${ELEMENT_MAIN}
-  data[i] += sums[i / ${WG * SCAN_ITEMS}u];
-}`;
-
-// Slots within a cell are taken with an atomic counter (any order), then each
-// cell's short list is sorted by point index, so the gather order is fixed.
-const FILL_WGSL = `// grid_sample_cell_fill
-@group(0) @binding(0) var<storage, read> cell: array<u32>;
-@group(0) @binding(1) var<storage, read> start: array<u32>;
-@group(0) @binding(2) var<storage, read_write> cursor: array<atomic<u32>>;
-@group(0) @binding(3) var<storage, read_write> slots: array<u32>;
-${paramsDecl(4, 1)}
-${ELEMENT_MAIN}
-  let k = cell[i];
-  if (k == 0xffffffffu) { return; }
-  slots[start[k] + atomicAdd(&cursor[k], 1u)] = i;
-}`;
-
-const SORT_CELLS_WGSL = `// grid_sample_cell_sort
-@group(0) @binding(0) var<storage, read> start: array<u32>;
-@group(0) @binding(1) var<storage, read> count: array<u32>;
-@group(0) @binding(2) var<storage, read_write> slots: array<u32>;
-${paramsDecl(3, 1)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let k = ${flatIndex()};
-  if (k >= P(0u)) { return; }
-  let s = start[k];
-  let e = s + count[k];
-  for (var a = s + 1u; a < e; a++) {
-    let v = slots[a];
-    var b = a;
-    // Two tests, not one joined by && in the loop head: GL miscompiles that (docs/adapters.md).
-    while (b > s) {
-      if (slots[b - 1u] <= v) { break; }
-      slots[b] = slots[b - 1u];
-      b--;
-    }
-    slots[b] = v;
-  }
-}`;
-
-const GATHER_WGSL = `// grid_sample_image_grad_gather
-@group(0) @binding(0) var<storage, read> gout: array<f32>;
-@group(0) @binding(1) var<storage, read> grd: array<f32>;
-@group(0) @binding(2) var<storage, read> start: array<u32>;
-@group(0) @binding(3) var<storage, read> count: array<u32>;
-@group(0) @binding(4) var<storage, read> slots: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-${paramsDecl(6, 5)}
-${POSITION_WGSL}
-${ELEMENT_MAIN}
-  let C = P(1u); let H = P(2u); let W = P(3u); let NP = P(4u);
-  let x = i32(i % W);
-  let y = i32((i / W) % H);
-  let nc = i / (W * H);
-  let n = nc / C;
-  var acc = 0.0;
-  // The 4 cells whose corner k lands on this texel, in a fixed order.
-  for (var k = 0u; k < 4u; k++) {
-    let cx = x - i32(k & 1u);
-    let cy = y - i32(k >> 1u);
-    let cellIdx = (n * (H + 1u) + u32(cy + 1)) * (W + 1u) + u32(cx + 1);
-    let s = start[cellIdx];
-    let e = s + count[cellIdx];
-    for (var j = s; j < e; j++) {
-      let pt = slots[j];
-      let q = position(grd[2u * pt], grd[2u * pt + 1u], W, H);
-      let wgt = select(1.0 - q.wx, q.wx, (k & 1u) == 1u) * select(1.0 - q.wy, q.wy, k >= 2u);
-      acc += gout[nc * NP + (pt - n * NP)] * wgt;
-    }
-  }
-  out[i] = acc;
-}`;
-
-function exclusiveScanInPlace(data: Tensor, n: number): void {
-  const per = WG * SCAN_ITEMS;
-  const blocks = Math.ceil(n / per);
-  const sums = zeros([Math.max(blocks, 1)]);
-  dispatch({
-    kernel: kernel("grid_sample_block_scan", BLOCK_SCAN_WGSL),
-    buffers: [data.buffer, sums.buffer],
-    params: new Params().u32(n).bytes(),
-    workgroups: gridOf(blocks, 1),
-  });
-  if (blocks > 1) {
-    exclusiveScanInPlace(sums, blocks);
-    dispatch({
-      kernel: kernel("grid_sample_add_block", ADD_BLOCK_WGSL),
-      buffers: [data.buffer, sums.buffer],
-      params: new Params().u32(n).bytes(),
-      workgroups: gridOf(n),
-    });
-  }
-  sums.dispose();
-}
-
-function sortedGatherImageGrad(gOut: Tensor, grid: Tensor, imageShape: readonly number[]): Tensor {
-  const [n, c, h, w] = imageShape;
-  const p = grid.shape[1] * grid.shape[2];
-  const points = n * p;
-  const cells = n * (h + 1) * (w + 1);
-  const cell = Tensor.empty([points]);
-  const count = zeros([cells]);
-  dispatch({
-    kernel: kernel("grid_sample_cell_count", CELL_COUNT_WGSL),
-    buffers: [grid.buffer, cell.buffer, count.buffer],
-    params: new Params().u32(points, c, h, w, p).bytes(),
-    workgroups: gridOf(points),
-  });
-  // start ← count, then scanned in place.
-  const start = Tensor.empty([cells]);
-  startFromCount(start, count, cells);
-  exclusiveScanInPlace(start, cells);
-  const cursor = zeros([cells]);
-  const slots = Tensor.empty([Math.max(points, 1)]);
-  dispatch({
-    kernel: kernel("grid_sample_cell_fill", FILL_WGSL),
-    buffers: [cell.buffer, start.buffer, cursor.buffer, slots.buffer],
-    params: new Params().u32(points).bytes(),
-    workgroups: gridOf(points),
-  });
-  dispatch({
-    kernel: kernel("grid_sample_cell_sort", SORT_CELLS_WGSL),
-    buffers: [start.buffer, count.buffer, slots.buffer],
-    params: new Params().u32(cells).bytes(),
-    workgroups: gridOf(cells),
-  });
-  const out = Tensor.empty(imageShape);
-  const total = numel(imageShape);
-  dispatch({
-    kernel: kernel("grid_sample_image_grad_gather", GATHER_WGSL),
-    buffers: [gOut.buffer, grid.buffer, start.buffer, count.buffer, slots.buffer, out.buffer],
-    params: new Params().u32(total, c, h, w, p).bytes(),
-    workgroups: gridOf(total),
-  });
-  for (const t of [cell, count, start, cursor, slots]) t.dispose();
-  return out;
-}
-
-const COPY_U32_WGSL = `// grid_sample_copy_u32
-@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
-${paramsDecl(2, 1)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${flatIndex()};
-  if (i < P(0u)) { dst[i] = src[i]; }
-}`;
-
-function startFromCount(start: Tensor, count: Tensor, cells: number): void {
-  dispatch({
-    kernel: kernel("grid_sample_copy_u32", COPY_U32_WGSL),
-    buffers: [count.buffer, start.buffer],
-    params: new Params().u32(cells).bytes(),
-    workgroups: gridOf(cells),
-  });
 }
 
 // ---- differentiable ops --------------------------------------------------------

@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { memberOf } from "../../pipeline/declared_outs.ts";
 import { EVAL_OUTS } from "./outs.ts";
-import { atomicWriteFile, atomicWriteTextFile } from "../io/atomic_write.ts";
+import { writeFileAtomic } from "../../pipeline/atomic_fs.ts";
 import { makeImageGrid } from "../io/image_grid.ts";
 import { resizeImage } from "../io/image_resize.ts";
 import { type PixelImage, writePngFile } from "../io/png.ts";
@@ -108,8 +108,8 @@ export async function writeOutputs(
       } finally {
         for (const p of planes) p.dispose();
       }
-      await atomicWriteFile(join(outDir, memberOf(EVAL_OUTS.meshPly, seed)), writePly(mesh));
-      await atomicWriteTextFile(join(outDir, memberOf(EVAL_OUTS.meshObj, seed)), writeObj(mesh));
+      await writeFileAtomic(join(outDir, memberOf(EVAL_OUTS.meshPly, seed)), writePly(mesh));
+      await writeFileAtomic(join(outDir, memberOf(EVAL_OUTS.meshObj, seed)), writeObj(mesh));
       meshes.push({
         seed,
         ply: memberOf(EVAL_OUTS.meshPly, seed),
@@ -143,7 +143,7 @@ export async function writeOutputs(
   });
   try {
     const gif = await renderTurntable(scene, settings.turntableFrames);
-    await atomicWriteFile(join(outDir, EVAL_OUTS.turntable), gif);
+    await writeFileAtomic(join(outDir, EVAL_OUTS.turntable), gif);
   } finally {
     scene.dispose();
   }

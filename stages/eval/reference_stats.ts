@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { readSafetensors } from "../../kernels/mod.ts";
 import { defineStage } from "../../pipeline/stage.ts";
-import { atomicWriteFile, atomicWriteTextFile } from "../io/atomic_write.ts";
+import { writeFileAtomic } from "../../pipeline/atomic_fs.ts";
 import { ImageDataset } from "../io/dataset_reader.ts";
 import type { PixelImage } from "../io/png.ts";
 import { PREP_OUTS } from "../prep/outs.ts";
@@ -99,7 +99,7 @@ export async function writeReference(
 ): Promise<void> {
   if (reference.available) {
     const { statistics, features } = reference;
-    await atomicWriteFile(
+    await writeFileAtomic(
       join(outDir, REFERENCE_OUTS.tensors),
       encodeTensors({
         mu: { dtype: "F64", shape: [statistics.dim], data: statistics.mu },
@@ -121,7 +121,7 @@ export async function writeReference(
       inceptionWeightsSha256: reference.weightsSha256,
     }
     : { available: false, reason: reference.reason, datasetImages: reference.datasetImages };
-  await atomicWriteTextFile(
+  await writeFileAtomic(
     join(outDir, REFERENCE_OUTS.summary),
     JSON.stringify(summary, null, 2) + "\n",
   );

@@ -19,7 +19,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { defineStage } from "../../pipeline/stage.ts";
-import { atomicWriteTextFile } from "../io/atomic_write.ts";
+import { writeFileAtomic } from "../../pipeline/atomic_fs.ts";
 import { ImageDataset } from "../io/dataset_reader.ts";
 import { loadGenerator } from "../io/generator_checkpoint.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
@@ -242,7 +242,7 @@ export const evaluate = defineStage({
       trainedElsewhere: await Deno.readTextFile(join(ctx.inputs.model, TRAINED_OUTS.metrics))
         .then((text) => JSON.parse(text).shippedRun ?? null, () => null),
     });
-    await atomicWriteTextFile(join(ctx.outDir, EVAL_OUTS.report), html);
+    await writeFileAtomic(join(ctx.outDir, EVAL_OUTS.report), html);
     ctx.log("eval done", { unavailable: Object.keys(unavailable) });
   },
 });
@@ -425,7 +425,7 @@ function artifactIdOf(dir: string): string {
 }
 
 function writeJson(path: string, value: unknown): Promise<void> {
-  return atomicWriteTextFile(path, JSON.stringify(value, jsonNumbers, 2) + "\n");
+  return writeFileAtomic(path, JSON.stringify(value, jsonNumbers, 2) + "\n");
 }
 
 /** NaN/∞ have no JSON form: written as null rather than silently dropped. */

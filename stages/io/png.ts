@@ -6,7 +6,7 @@
  * @module
  */
 import { convertIndexedToRgb, decode, encode } from "fast-png";
-import { atomicWriteFile } from "./atomic_write.ts";
+import { writeFileAtomic } from "../../pipeline/atomic_fs.ts";
 
 /** An 8-bit image, rows top to bottom, channels interleaved (HWC). */
 export interface PixelImage {
@@ -113,7 +113,7 @@ export async function readPngFile(path: string): Promise<PixelImage> {
 
 /** Encodes and writes a PNG file atomically (temp file, then rename). */
 export async function writePngFile(path: string, image: PixelImage): Promise<void> {
-  await atomicWriteFile(path, encodePng(image));
+  await writeFileAtomic(path, encodePng(image));
 }
 
 /** Throws unless `data` holds exactly `width * height * channels` bytes of 1–4 channels. */

@@ -11,7 +11,7 @@
  */
 import { deflateSync } from "fflate";
 import { crc32 } from "node:zlib";
-import { temporarySiblingPath, writeAll } from "./atomic_write.ts";
+import { temporarySiblingPath, writeAll } from "../../pipeline/atomic_fs.ts";
 import {
   FIXED_DOS_DATE,
   FIXED_DOS_TIME,

@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { atomicWriteTextFile } from "../io/atomic_write.ts";
+import { writeFileAtomic } from "../../pipeline/atomic_fs.ts";
 import { checkDataset } from "../io/dataset_check.ts";
 import { datasetGrid } from "../io/dataset_grid.ts";
 import { datasetInfo } from "../io/dataset_info.ts";
@@ -56,7 +56,7 @@ export async function prepareDataset(
     pitchHistogram: info.pitchHistogram,
     labelStats: info.labelStats,
   };
-  await atomicWriteTextFile(
+  await writeFileAtomic(
     join(outDir, PREP_OUTS.stats),
     JSON.stringify(stats, null, 2) + "\n",
   );

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import { makeImageGrid } from "../io/image_grid.ts";
 import { type PixelImage, writePngFile } from "../io/png.ts";
-import { atomicWriteFile, atomicWriteTextFile } from "../io/atomic_write.ts";
+import { writeFileAtomic } from "../../pipeline/atomic_fs.ts";
 import type { ViewAngles } from "./cameras.ts";
 import { type Branch, checkBranch, type SceneSettings, SeedScene } from "./seed_scene.ts";
 import { renderTurntable, turntableBranches } from "./turntable.ts";
@@ -88,7 +88,7 @@ export async function renderViews(
           request.turntableFrames,
           () => onProgress(done += panels),
         );
-        await atomicWriteFile(path.join(request.outDir, turntableFileName(seed)), gif);
+        await writeFileAtomic(path.join(request.outDir, turntableFileName(seed)), gif);
         written.push(turntableFileName(seed));
       }
     } finally {
@@ -117,7 +117,7 @@ export async function renderViews(
     grid: "rows = seeds, columns = views",
     files: [...written, "render.json"],
   };
-  await atomicWriteTextFile(
+  await writeFileAtomic(
     path.join(request.outDir, "render.json"),
     JSON.stringify(summary, null, 2) + "\n",
   );

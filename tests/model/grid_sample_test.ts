@@ -1,8 +1,4 @@
-import {
-  gridSample,
-  gridSampleImageGrad,
-  setGridSampleScatter,
-} from "../../kernels/ops/grid_sample.ts";
+import { gridSample, gridSampleImageGrad } from "../../kernels/ops/grid_sample.ts";
 import { grad } from "../../kernels/ops/grad.ts";
 import { mul } from "../../kernels/ops/elementwise.ts";
 import { sum } from "../../kernels/ops/reduce.ts";
@@ -25,25 +21,18 @@ const image = (shape: number[], seed: number) => input(shape, seed);
 const grid = (shape: number[], seed: number) => input(shape, seed, { lo: -1.2, hi: 1.2 });
 
 Deno.test("gridSample: GPU forward and both gradients match the float64 CPU path", async () => {
-  for (const strategy of ["fixed-point-atomics", "sorted-gather"] as const) {
-    const prev = setGridSampleScatter(strategy);
-    try {
-      await assertGpuMatchesCpu(`gridSample (${strategy})`, gridSample, [
-        image([2, 3, 5, 7], 1),
-        grid([2, 4, 6, 2], 2),
-      ], {
-        atol: 1e-5,
-        rtol: 1e-5,
-      });
-      // Many points on few texels: heavy collisions in the image gradient.
-      await assertGpuMatchesCpu(`gridSample dense (${strategy})`, gridSample, [
-        image([1, 2, 3, 3], 3),
-        grid([1, 40, 40, 2], 4),
-      ], { atol: 1e-5, rtol: 1e-5 });
-    } finally {
-      setGridSampleScatter(prev);
-    }
-  }
+  await assertGpuMatchesCpu("gridSample", gridSample, [
+    image([2, 3, 5, 7], 1),
+    grid([2, 4, 6, 2], 2),
+  ], {
+    atol: 1e-5,
+    rtol: 1e-5,
+  });
+  // Many points on few texels: heavy collisions in the image gradient.
+  await assertGpuMatchesCpu("gridSample dense", gridSample, [
+    image([1, 2, 3, 3], 3),
+    grid([1, 40, 40, 2], 4),
+  ], { atol: 1e-5, rtol: 1e-5 });
 });
 
 Deno.test("gridSample: PyTorch's align_corners=False convention on a hand example", async () => {
@@ -61,7 +50,7 @@ Deno.test("gridSample: finite-difference gradcheck (CPU float64)", () => {
   });
 });
 
-Deno.test("gridSample: image gradient is bit-identical across runs, for both strategies", async () => {
+Deno.test("gridSample: image gradient is bit-identical across runs", async () => {
   const once = () =>
     scopeAsync(async () => {
       const img = Tensor.fromData(randomValues(2 * 4 * 8 * 8, 7), [2, 4, 8, 8], "gpu");
@@ -71,16 +60,9 @@ Deno.test("gridSample: image gradient is bit-identical across runs, for both str
       const [gi] = grad(sum(mul(gridSample(img, g), w)), [img]);
       return new Uint32Array((await gi!.read() as Float32Array).buffer);
     });
-  for (const strategy of ["fixed-point-atomics", "sorted-gather"] as const) {
-    const prev = setGridSampleScatter(strategy);
-    try {
-      const a = await once();
-      const b = await once();
-      assertEquals(a.every((v, i) => v === b[i]), true, `${strategy}: two runs differ`);
-    } finally {
-      setGridSampleScatter(prev);
-    }
-  }
+  const a = await once();
+  const b = await once();
+  assertEquals(a.every((v, i) => v === b[i]), true, "two runs differ");
 });
 
 Deno.test("gridSample: the image gradient's backward is gridSample (adjoint); ∂²/∂grid throws", async () => {
