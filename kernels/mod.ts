@@ -20,8 +20,9 @@ export {
   profileShapes,
   setDryRun,
   setProfiling,
+  trimPool,
 } from "./runtime/commands.ts";
-export { memoryStats, resetPeakMemory, trimPool } from "./runtime/buffer_pool.ts";
+export { memoryStats, resetPeakMemory } from "./runtime/buffer_pool.ts";
 export { Tensor } from "./tensor/tensor.ts";
 export type { Device, DType } from "./tensor/tensor.ts";
 export { scope, scopeAsync } from "./tensor/scope.ts";
@@ -29,10 +30,11 @@ export { isGradEnabled, noGrad } from "./tensor/autograd.ts";
 export { backward, detach, grad, gradAsync } from "./ops/grad.ts";
 export type { GradOptions } from "./ops/grad.ts";
 export * from "./ops/elementwise.ts";
-export { max, mean, sum, sumTo } from "./ops/reduce.ts";
+export { expand, sum, sumTo } from "./ops/reduce.ts";
+export { max, mean } from "./ops/mean_max.ts";
 export { nanToNum, NON_FINITE_WGSL } from "./ops/nan_to_num.ts";
 export type { NanToNumOptions } from "./ops/nan_to_num.ts";
-export { concat, expand, pad, permute, reshape, slice, stack, transpose } from "./ops/movement.ts";
+export { concat, pad, permute, reshape, slice, stack, transpose } from "./ops/movement.ts";
 export type { SliceRange } from "./ops/movement.ts";
 export { full, ones, onesLike, scalar, tensor, zeros, zerosLike } from "./ops/creation.ts";
 export { normalFromBits, philox, Rng, uniformFromBits } from "./ops/random.ts";

@@ -5,8 +5,9 @@
  */
 import type { Tensor } from "../tensor/tensor.ts";
 import { add, sqrt, square, sub } from "../ops/elementwise.ts";
-import { mean } from "../ops/reduce.ts";
-import { concat, expand, reshape } from "../ops/movement.ts";
+import { mean } from "../ops/mean_max.ts";
+import { expand } from "../ops/reduce.ts";
+import { concat, reshape } from "../ops/movement.ts";
 
 /** x [N, C, H, W] → [N, C + F, H, W]. */
 export function minibatchStd(x: Tensor, groupSize: number, numChannels = 1): Tensor {

@@ -23,7 +23,7 @@ import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
 import { ELEMENT_MAIN, grid as gridOf, Params, paramsDecl } from "./params.ts";
 import { abs } from "./elementwise.ts";
-import { max } from "./reduce.ts";
+import { max } from "./mean_max.ts";
 import { zeros } from "./creation.ts";
 import { ADD_FIXED_WGSL, READ_FIXED_WGSL } from "./fixed_point_sum.ts";
 

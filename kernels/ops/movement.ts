@@ -1,21 +1,21 @@
 /**
- * Movement ops: reshape (a view), permute, expand, slice, pad, concat.
+ * Movement ops: reshape (a view), permute, slice, pad, concat (expand, whose adjoint is a sum,
+ * sits with the sums in reduce.ts).
  *
  * Two kernels serve them all: a gather that computes every output element
  * from one source element (or zero when out of range) — permutation, broadcast,
  * strided slices, padding and the strided scatter that is a slice's adjoint —
- * and a region write used by concat. Each op's backward is another movement op
- * (or a sum for expand), so gradients of any order stay differentiable.
+ * and a region write used by concat. Each op's backward is another movement op, so gradients
+ * of any order stay differentiable.
  */
 import { record } from "../tensor/autograd.ts";
 import { contiguousStrides, numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
 import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
-import { sumTo } from "./reduce.ts";
 
 /** Per output axis: source coordinate = (c·mul − shift) / div, valid when exact and in range. */
-interface GatherAxis {
+export interface GatherAxis {
   size: number;
   srcSize: number;
   srcStride: number;
@@ -90,7 +90,8 @@ function gatherSource(plain: boolean[]): string {
   return lines.join("\n");
 }
 
-function gatherRaw(x: Tensor, axes: GatherAxis[]): Tensor {
+/** The gather kernel: each output element reads one source element (or 0), per `axes`. */
+export function gatherRaw(x: Tensor, axes: GatherAxis[]): Tensor {
   x.assertLive();
   const outShape = axes.map((a) => a.size);
   const out = Tensor.empty(outShape, x.device, x.dtype);
@@ -133,7 +134,7 @@ function gatherRaw(x: Tensor, axes: GatherAxis[]): Tensor {
   return out;
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
@@ -187,27 +188,6 @@ export function transpose(x: Tensor, a: number, b: number): Tensor {
   const ib = b < 0 ? b + x.rank : b;
   [perm[ia], perm[ib]] = [perm[ib], perm[ia]];
   return permute(x, perm);
-}
-
-/** Broadcasts to `shape` (NumPy rules: leading axes added, size-1 axes repeated). */
-export function expand(x: Tensor, shape: readonly number[]): Tensor {
-  if (sameShape(x.shape, shape)) return x;
-  const lead = shape.length - x.rank;
-  if (lead < 0) throw new Error(`cannot expand [${x.shape}] to [${shape}]`);
-  const strides = contiguousStrides(x.shape);
-  const axes = shape.map((d, i) => {
-    const j = i - lead;
-    const own = j >= 0 ? x.shape[j] : 1;
-    if (own !== 1 && own !== d) throw new Error(`cannot expand [${x.shape}] to [${shape}]`);
-    return { size: d, srcSize: d, srcStride: own === 1 ? 0 : strides[j], mul: 1, shift: 0, div: 1 };
-  });
-  const out = gatherRaw(x, axes);
-  return record(out, {
-    name: "expand",
-    inputs: [x],
-    saved: [],
-    backward: (g) => [sumTo(g, x.shape)],
-  });
 }
 
 /** Per-axis range [start, end) with step, or null for the whole axis. */

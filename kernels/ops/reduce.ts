@@ -2,16 +2,20 @@
  * Reductions (sum, max) over any set of axes, in a fixed order so results are
  * bit-identical run to run. Small reductions use one thread per output; long
  * ones a workgroup per output with a tree in shared memory.
+ *
+ * Here: `sum` and the pair of adjoints it belongs to, `expand` (broadcasting, whose backward
+ * is a sum) and `sumTo` (a broadcast gradient summed back, whose backward is an expand), so
+ * they need no op above them. `mean` and `max` (backward rules of element-wise ops) are in
+ * mean_max.ts.
  */
 import { record } from "../tensor/autograd.ts";
 import { contiguousStrides, numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
 import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
-import { expand, reshape } from "./movement.ts";
-import { div, eq, mul } from "./elementwise.ts";
+import { gatherRaw, reshape, sameShape } from "./movement.ts";
 
-type ReduceKind = "sum" | "max";
+export type ReduceKind = "sum" | "max";
 
 /** Normalises axes (negative allowed; undefined = all) to a sorted unique list. */
 export function normalizeAxes(axes: number | number[] | undefined, rank: number): number[] {
@@ -118,7 +122,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`;
 }
 
-function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[]): Tensor {
+/** The reduction kernel over sorted `axes`, keeping them as size 1. */
+export function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[]): Tensor {
   x.assertLive();
   const outShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const outCount = numel(outShape);
@@ -194,7 +199,8 @@ export interface ReduceOptions {
   keepDims?: boolean;
 }
 
-function finish(out: Tensor, x: Tensor, axes: number[], keepDims: boolean): Tensor {
+/** `out` (reduced axes kept as size 1) without the reduced axes unless `keepDims`. */
+export function finish(out: Tensor, x: Tensor, axes: number[], keepDims: boolean): Tensor {
   if (keepDims) return out;
   return reshape(out, x.shape.filter((_, i) => !axes.includes(i)));
 }
@@ -211,30 +217,6 @@ export function sum(x: Tensor, axes?: number | number[], options: ReduceOptions 
   return finish(out, x, ax, options.keepDims ?? false);
 }
 
-/** Mean over `axes` (all when omitted). */
-export function mean(x: Tensor, axes?: number | number[], options: ReduceOptions = {}): Tensor {
-  const ax = normalizeAxes(axes, x.rank);
-  const count = ax.reduce((n, a) => n * x.shape[a], 1);
-  return mul(sum(x, ax, options), 1 / count);
-}
-
-/** Maximum over `axes`; the gradient is shared evenly among tied maxima. */
-export function max(x: Tensor, axes?: number | number[], options: ReduceOptions = {}): Tensor {
-  const ax = normalizeAxes(axes, x.rank);
-  const values = reduceRaw("max", x, ax);
-  const out = record(values, {
-    name: "max",
-    inputs: [x],
-    saved: [x, values],
-    backward: (g) => {
-      const mask = eq(x, values);
-      const count = sum(mask, ax, { keepDims: true });
-      return [mul(div(mask, count), g)];
-    },
-  });
-  return finish(out, x, ax, options.keepDims ?? false);
-}
-
 /** Sums a broadcast gradient back to `shape` (the adjoint of broadcasting). */
 export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
@@ -245,4 +227,25 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   }
   const s = axes.length ? sum(g, axes, { keepDims: true }) : g;
   return reshape(s, shape);
+}
+
+/** Broadcasts to `shape` (NumPy rules: leading axes added, size-1 axes repeated). */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(x.shape, shape)) return x;
+  const lead = shape.length - x.rank;
+  if (lead < 0) throw new Error(`cannot expand [${x.shape}] to [${shape}]`);
+  const strides = contiguousStrides(x.shape);
+  const axes = shape.map((d, i) => {
+    const j = i - lead;
+    const own = j >= 0 ? x.shape[j] : 1;
+    if (own !== 1 && own !== d) throw new Error(`cannot expand [${x.shape}] to [${shape}]`);
+    return { size: d, srcSize: d, srcStride: own === 1 ? 0 : strides[j], mul: 1, shift: 0, div: 1 };
+  });
+  const out = gatherRaw(x, axes);
+  return record(out, {
+    name: "expand",
+    inputs: [x],
+    saved: [],
+    backward: (g) => [sumTo(g, x.shape)],
+  });
 }

@@ -17,7 +17,7 @@ import { numel, Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
 import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
-import { expand } from "./movement.ts";
+import { expand } from "./reduce.ts";
 
 /** Splits `shape` around `axis` into (outer, length, inner). */
 export function axisLayout(

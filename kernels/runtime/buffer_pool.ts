@@ -9,7 +9,6 @@
  * (batches are sealed in order and may be submitted later, commands.ts).
  */
 import { gpu } from "./device.ts";
-import { clearBindGroupCache } from "./commands.ts";
 import { noteAcquired, noteReleased } from "./memory_composition.ts";
 
 const STORAGE = 0x80; // GPUBufferUsage.STORAGE
@@ -145,9 +144,11 @@ export function onBatchSubmitted(batch: number): void {
   }
 }
 
-/** Destroys every pooled (unused) buffer. Only after `flush()`: nothing may be pending. */
-export function trimPool(): void {
-  clearBindGroupCache();
+/**
+ * Destroys every pooled (unused) buffer. Only after `flush()` (nothing may be pending) and
+ * after forgetting the bind groups that name them: `trimPool` in commands.ts does both.
+ */
+export function destroyPooledBuffers(): void {
   onBatchSubmitted(Infinity);
   for (const list of free.values()) for (const b of list.drain()) b.destroy();
   free.clear();

@@ -18,7 +18,13 @@
  */
 import { gpu } from "./device.ts";
 import { type Kernel, reportGpuError, throwPendingErrors } from "./kernel_cache.ts";
-import { acquireBuffer, bufferId, onBatchSubmitted, sealReleases } from "./buffer_pool.ts";
+import {
+  acquireBuffer,
+  bufferId,
+  destroyPooledBuffers,
+  onBatchSubmitted,
+  sealReleases,
+} from "./buffer_pool.ts";
 import { timeline, timelineOn } from "./timeline.ts";
 import { noteWritten } from "./memory_composition.ts";
 
@@ -148,9 +154,13 @@ function bindGroupFor(device: GPUDevice, k: Kernel, slices: BufferSlice[]): GPUB
   return bg;
 }
 
-/** Forgets cached bind groups (their buffers are about to be destroyed). */
-export function clearBindGroupCache(): void {
+/**
+ * Frees the memory of every pooled (unused) buffer, forgetting the cached bind groups first
+ * (they name those buffers). Only after `flush()`: nothing may be pending.
+ */
+export function trimPool(): void {
   bindGroups.clear();
+  destroyPooledBuffers();
 }
 
 let dryRun = false;
