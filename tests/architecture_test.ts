@@ -80,7 +80,7 @@ export function upwardImports(graph: Map<string, string[]>): string[] {
   const bad: string[] = [];
   for (const [from, tos] of graph) {
     const rule = FORBIDDEN[from.split("/")[0]];
-    if (rule) for (const to of tos) if (rule(to)) bad.push(`${from} → ${to}`);
+    if (rule) { for (const to of tos) if (rule(to)) bad.push(`${from} → ${to}`); }
   }
   return bad.sort();
 }
