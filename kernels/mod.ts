@@ -1,7 +1,8 @@
 /**
- * The GPU layer: runtime, tensors, autograd and ops. Knows nothing of GANs or
+ * The GPU layer: runtime, tensors, autograd, ops and layers. Knows nothing of GANs or
  * pipelines. Every op runs on the GPU (float32) or on the float64 CPU
- * reference backend, chosen by where its input tensors live.
+ * reference backend, chosen by where its input tensors live. Code outside kernels/ imports
+ * only this module (tests/architecture_test.ts).
  * @module
  */
 export {
@@ -59,3 +60,41 @@ export { Adam } from "./optim/adam.ts";
 export type { AdamOptions, AdamState } from "./optim/adam.ts";
 export { emaUpdate } from "./optim/ema.ts";
 export { Module } from "./nn/module.ts";
+export { cumprod, cumsum } from "./ops/scan.ts";
+export { searchsorted } from "./ops/searchsorted.ts";
+export { argsort, permuteAlongAxis, takeAlongAxis } from "./ops/sort.ts";
+export { gridSample } from "./ops/grid_sample.ts";
+
+// Layers.
+export { antialiasedResize, bilinearResize } from "./nn/antialiased_resize.ts";
+export { biasAct, defaultGain } from "./nn/bias_act.ts";
+export type { Activation } from "./nn/bias_act.ts";
+export { Conv2dLayer } from "./nn/conv2d_layer.ts";
+export { FullyConnected } from "./nn/fully_connected.ts";
+export { blurTaps, gaussianBlur } from "./nn/gaussian_blur.ts";
+export { minibatchStd } from "./nn/minibatch_std.ts";
+export { modulatedConv2d } from "./nn/modulated_conv.ts";
+export { downsample2d, setupFilter, upsample2d } from "./nn/upfirdn2d.ts";
+export type { Filter } from "./nn/upfirdn2d.ts";
+
+// Writing an op of your own: a WGSL kernel, its launch, its backward rule.
+export { kernel, throwPendingErrors } from "./runtime/kernel_cache.ts";
+export { dispatch } from "./runtime/commands.ts";
+export { ELEMENT_MAIN, grid, Params, paramsDecl } from "./ops/params.ts";
+export { PHILOX_WGSL } from "./ops/random.ts";
+export { ADD_FIXED_WGSL, READ_FIXED_WGSL } from "./ops/fixed_point_sum.ts";
+export { record, withGradReadyListener } from "./tensor/autograd.ts";
+export { numel } from "./tensor/tensor.ts";
+
+// Scheduling GPU work and host copies (data-parallel exchange, read-backs, profiling timelines).
+export {
+  beforeNextSubmit,
+  copyBuffer,
+  requestsSubmitted,
+  submit,
+  submitWhenReady,
+  uploadBuffer,
+} from "./runtime/commands.ts";
+export { acquireBuffer, releaseBuffer } from "./runtime/buffer_pool.ts";
+export { turnEventLoop } from "./runtime/event_loop.ts";
+export { timeline, timelineOn } from "./runtime/timeline.ts";

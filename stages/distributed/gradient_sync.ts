@@ -37,19 +37,21 @@
  * the reduction is element-wise, so the result's bits depend on neither.
  * @module
  */
-import { Tensor } from "../../kernels/mod.ts";
-import { gpu } from "../../kernels/runtime/device.ts";
 import {
+  acquireBuffer,
   beforeNextSubmit,
   copyBuffer,
+  gpu,
+  releaseBuffer,
   submitWhenReady,
+  Tensor,
+  throwPendingErrors,
+  timeline,
+  timelineOn,
+  turnEventLoop,
   uploadBuffer,
-} from "../../kernels/runtime/commands.ts";
-import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
-import { throwPendingErrors } from "../../kernels/runtime/kernel_cache.ts";
-import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
-import { timeline, timelineOn } from "../../kernels/runtime/timeline.ts";
-import { turnEventLoop } from "../../kernels/runtime/event_loop.ts";
+  withGradReadyListener,
+} from "../../kernels/mod.ts";
 import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Bucket size: large enough to amortise a read-back (~0.2 ms) and an MPI call. */

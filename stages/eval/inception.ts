@@ -13,6 +13,7 @@
 import {
   add,
   avgPool2d,
+  bilinearResize,
   concat,
   conv2d,
   type Device,
@@ -27,7 +28,6 @@ import {
   Tensor,
   zeros,
 } from "../../kernels/mod.ts";
-import { bilinearResize } from "../../kernels/nn/antialiased_resize.ts";
 import { readPth } from "../io/pth.ts";
 
 /** BatchNorm epsilon of the TF graph (PyTorch's default would be 1e−5). */

@@ -12,6 +12,7 @@ import {
   add,
   concat,
   detach,
+  gaussianBlur,
   mean,
   mul,
   neg,
@@ -22,7 +23,6 @@ import {
   softplus,
   type Tensor,
 } from "../../kernels/mod.ts";
-import { gaussianBlur } from "../../kernels/nn/gaussian_blur.ts";
 import type { SingleDiscriminator } from "../model/discriminator.ts";
 import type { DualDiscriminator } from "../model/discriminator.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";

@@ -10,8 +10,13 @@
  * @module
  */
 import { join } from "node:path";
-import { readSafetensors, Rng, type SafetensorsFile, Tensor } from "../../kernels/mod.ts";
-import type { Module } from "../../kernels/nn/module.ts";
+import {
+  type Module,
+  readSafetensors,
+  Rng,
+  type SafetensorsFile,
+  Tensor,
+} from "../../kernels/mod.ts";
 import { GENERATOR_FORMAT } from "../io/generator_checkpoint.ts";
 import { type GeneratorConfig, TriplaneGenerator } from "../model/generator.ts";
 import {

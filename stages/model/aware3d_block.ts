@@ -2,17 +2,23 @@
  * Mimic3D's Aware3DBlock: the 3-D branch beside the StyleGAN2 backbone. At a
  * backbone resolution r it takes the backbone's tri-plane image there
  * (N, 3·C, r, r) as N·3 planes, adds the branch's previous output, and runs a
- * per-plane synthesis block with 3-D-aware convolutions (roll-out 'b', up 2
+ * per-plane synthesis block with 3-D-aware convolutions (roll-out "aware3d", up 2
  * unless r is the last resolution) whose ToRGB output is the next 3-D plane.
  * At the last resolution Mimic3D adds `extraBlocks` more blocks (up 2, then
- * up 1; roll-out 's' when there are two) that make the 2× detail planes.
+ * up 1; roll-out "perPlane" when there are two) that make the 2× detail planes.
  * All of them use the backbone block's last w, repeated for their 3 layers.
  */
-import { scope } from "../../kernels/tensor/scope.ts";
-import { add, expand, reshape, slice, type Tensor } from "../../kernels/mod.ts";
-import type { Rng } from "../../kernels/ops/random.ts";
-import type { Device } from "../../kernels/tensor/tensor.ts";
-import { Module } from "../../kernels/nn/module.ts";
+import {
+  add,
+  type Device,
+  expand,
+  Module,
+  reshape,
+  type Rng,
+  scope,
+  slice,
+  type Tensor,
+} from "../../kernels/mod.ts";
 import {
   SynthesisBlock,
   type SynthesisBlockOptions,
@@ -47,20 +53,28 @@ export class Aware3DBlock extends Module {
     const planes = config.planeChannels ?? 32;
     const isLastRes = config.imgResolution === config.retResolution;
     const up = isLastRes ? 1 : 2;
-    const options = (rollOut: "b" | "s"): SynthesisBlockOptions => ({
-      ...config.block,
-      rollOut,
-      device: config.device,
-    });
-    const block = (up: number, rollOut: "b" | "s", res: number) =>
-      new SynthesisBlock(c, c, config.wDim, res, planes, true, rng, options(rollOut), up);
-    this.block = this.child("block", block(up, "b", config.imgResolution * up));
+    const block = (up: number, rollOut: "aware3d" | "perPlane", resolution: number) =>
+      new SynthesisBlock({
+        ...config.block,
+        inChannels: c,
+        outChannels: c,
+        wDim: config.wDim,
+        resolution,
+        imgChannels: planes,
+        isLast: true,
+        up,
+        rollOut,
+        device: config.device,
+      }, rng);
+    this.block = this.child("block", block(up, "aware3d", config.imgResolution * up));
     const extra = isLastRes ? config.extraBlocks : 0;
-    const detailRoll = extra > 1 ? "s" : "b";
+    const detailRoll = extra > 1 ? "perPlane" : "aware3d";
     this.block2 = extra > 0
       ? this.child("block2", block(2, detailRoll, config.imgResolution * 2))
       : null;
-    this.block3 = extra > 1 ? this.child("block3", block(1, "s", config.imgResolution * 2)) : null;
+    this.block3 = extra > 1
+      ? this.child("block3", block(1, "perPlane", config.imgResolution * 2))
+      : null;
   }
 
   /**

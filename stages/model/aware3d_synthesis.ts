@@ -8,8 +8,7 @@
  * `retidx` (Mimic3D: [−3, −1] = the coarse planes at the last 3-D resolution
  * and the 2× detail planes).
  */
-import { reshape, type Tensor } from "../../kernels/mod.ts";
-import type { Rng } from "../../kernels/ops/random.ts";
+import { reshape, type Rng, type Tensor } from "../../kernels/mod.ts";
 import { Aware3DBlock } from "./aware3d_block.ts";
 import {
   type SynthesisForwardOptions,

@@ -5,12 +5,14 @@
  * the other channels get MipNeRF's widened sigmoid, sigmoid·(1+2·0.001) − 0.001.
  * Ray directions are ignored, as in the original.
  */
-import { scope } from "../../kernels/tensor/scope.ts";
 import {
   type Device,
+  FullyConnected,
   mean,
+  Module,
   mul,
   reshape,
+  scope,
   sigmoid,
   slice,
   softplus,
@@ -18,8 +20,6 @@ import {
   type Tensor,
 } from "../../kernels/mod.ts";
 import type { Rng } from "../../kernels/mod.ts";
-import { Module } from "../../kernels/nn/module.ts";
-import { FullyConnected } from "../../kernels/nn/fully_connected.ts";
 
 /** Configuration of `OSGDecoder`. */
 export interface DecoderConfig {

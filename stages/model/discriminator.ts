@@ -7,24 +7,24 @@
  *   size] = 6 channels, conditioned on the 25-d camera label.
  * - `SingleDiscriminator` (Mimic3D's patch D): one image, no conditioning.
  */
-import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
+  antialiasedResize,
   concat,
+  Conv2dLayer,
   type Device,
+  FullyConnected,
+  minibatchStd,
+  Module,
   mul,
   reshape,
   Rng,
+  scope,
+  setupFilter,
   sum,
   type Tensor,
   Tensor as TensorClass,
 } from "../../kernels/mod.ts";
-import { Module } from "../../kernels/nn/module.ts";
-import { Conv2dLayer } from "../../kernels/nn/conv2d_layer.ts";
-import { FullyConnected } from "../../kernels/nn/fully_connected.ts";
-import { minibatchStd } from "../../kernels/nn/minibatch_std.ts";
-import { setupFilter } from "../../kernels/nn/upfirdn2d.ts";
-import { antialiasedResize } from "../../kernels/nn/antialiased_resize.ts";
 import { MappingNetwork } from "./mapping.ts";
 
 /** Configuration (names as the original constructors). */

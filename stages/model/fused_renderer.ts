@@ -20,20 +20,21 @@
 import {
   clamp,
   concat,
+  dispatch,
   gpu,
+  kernel,
   max,
   neg,
   noGrad,
+  Params,
+  paramsDecl,
   permute,
+  PHILOX_WGSL,
   reshape,
   type Rng,
   slice,
   Tensor,
 } from "../../kernels/mod.ts";
-import { kernel } from "../../kernels/runtime/kernel_cache.ts";
-import { dispatch } from "../../kernels/runtime/commands.ts";
-import { Params, paramsDecl } from "../../kernels/ops/params.ts";
-import { PHILOX_WGSL } from "../../kernels/ops/random.ts";
 import type { OSGDecoder } from "./decoder.ts";
 import { ImportanceRenderer, type RenderOptions, type RenderRandom } from "./renderer.ts";
 import {

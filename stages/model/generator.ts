@@ -12,10 +12,12 @@
  * full-resolution image (the "3-D branch") from coarse + detail planes.
  */
 import {
+  antialiasedResize,
   concat,
   detach,
   type Device,
   isGradEnabled,
+  Module,
   mul,
   permute,
   type RandomSource,
@@ -26,8 +28,6 @@ import {
   type Tensor,
   zerosLike,
 } from "../../kernels/mod.ts";
-import { Module } from "../../kernels/nn/module.ts";
-import { antialiasedResize } from "../../kernels/nn/antialiased_resize.ts";
 import { type MappingForward, MappingNetwork } from "./mapping.ts";
 import { type NoiseMode, type SynthesisArchitecture, SynthesisNetwork } from "./synthesis.ts";
 import { Aware3DSynthesisNetwork } from "./aware3d_synthesis.ts";

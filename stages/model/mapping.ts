@@ -4,27 +4,27 @@
  * lrelu FC layers to w, broadcast to `numWs` copies, and optionally truncated
  * towards the tracked average w_avg.
  */
-import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
+  assign,
   concat,
   type Device,
   expand,
+  FullyConnected,
   mean,
+  Module,
   mul,
   noGrad,
   reshape,
+  type Rng,
   rsqrt,
+  scope,
   slice,
   square,
   sub,
   type Tensor,
   zeros,
 } from "../../kernels/mod.ts";
-import type { Rng } from "../../kernels/ops/random.ts";
-import { assign } from "../../kernels/ops/assign.ts";
-import { Module } from "../../kernels/nn/module.ts";
-import { FullyConnected } from "../../kernels/nn/fully_connected.ts";
 
 /** x·rsqrt(mean(x², dim 1) + 1e−8). */
 export function normalize2ndMoment(x: Tensor): Tensor {

@@ -11,10 +11,20 @@
  * slower (BENCHMARKS.md).
  * @module
  */
-import { concat, gpu, mul, noGrad, permute, reshape, Tensor } from "../../kernels/mod.ts";
-import { kernel } from "../../kernels/runtime/kernel_cache.ts";
-import { dispatch } from "../../kernels/runtime/commands.ts";
-import { grid, Params, paramsDecl } from "../../kernels/ops/params.ts";
+import {
+  concat,
+  dispatch,
+  gpu,
+  grid,
+  kernel,
+  mul,
+  noGrad,
+  Params,
+  paramsDecl,
+  permute,
+  reshape,
+  Tensor,
+} from "../../kernels/mod.ts";
 import type { DecodedSamples, OSGDecoder } from "./decoder.ts";
 import { PLANE_COORDINATES, type TriplaneOptions } from "./triplane.ts";
 

@@ -8,10 +8,10 @@
  * the whole depth tensor (all rays of the batch, not per ray); every feature
  * channel, not only RGB, is mapped by ·2 − 1.
  */
-import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
   clamp,
+  cumprod,
   div,
   exp,
   gt,
@@ -19,6 +19,7 @@ import {
   mul,
   neg,
   noGrad,
+  scope,
   slice,
   softplus,
   sub,
@@ -26,7 +27,6 @@ import {
   type Tensor,
   where,
 } from "../../kernels/mod.ts";
-import { cumprod } from "../../kernels/ops/scan.ts";
 
 /** Composited values per ray. */
 export interface MarchResult {

@@ -9,10 +9,11 @@
  * stratified jitter [N, M, D, 1], importance uniforms [N·M, D_imp]) or drawn
  * from an `Rng` in that order.
  */
-import { scope } from "../../kernels/tensor/scope.ts";
 import {
   add,
+  argsort,
   concat,
+  cumsum,
   div,
   isGradEnabled,
   lt,
@@ -21,18 +22,19 @@ import {
   mul,
   noGrad,
   pad,
+  permuteAlongAxis,
   type RandomSource,
   reshape,
+  scope,
+  searchsorted,
   slice,
   sub,
   sum,
+  takeAlongAxis,
   Tensor,
   where,
   zeros,
 } from "../../kernels/mod.ts";
-import { argsort, permuteAlongAxis, takeAlongAxis } from "../../kernels/ops/sort.ts";
-import { cumsum } from "../../kernels/ops/scan.ts";
-import { searchsorted } from "../../kernels/ops/searchsorted.ts";
 import type { PlaneAxes } from "./triplane.ts";
 import { sampleTriplaneMean } from "./triplane_mean.ts";
 import type { DecodedSamples, OSGDecoder } from "./decoder.ts";

@@ -18,20 +18,21 @@
  * fp16 on CUDA when `sr_num_fp16_res > 0` (EG3D's FFHQ config) and then also
  * clamps conv outputs to ±256; the clamp is kept (`convClamp`), fp16 is not.
  */
-import { scope } from "../../kernels/tensor/scope.ts";
 import {
+  bilinearResize,
   type Device,
   expand,
+  Module,
+  type Rng,
+  scope,
+  setupFilter,
   slice,
   type Tensor,
   Tensor as TensorClass,
 } from "../../kernels/mod.ts";
-import type { Rng } from "../../kernels/ops/random.ts";
-import { Module } from "../../kernels/nn/module.ts";
-import { setupFilter } from "../../kernels/nn/upfirdn2d.ts";
-import { bilinearResize } from "../../kernels/nn/antialiased_resize.ts";
 import {
   SynthesisBlock,
+  type SynthesisBlockConfig,
   type SynthesisBlockOptions,
   type SynthesisForwardOptions,
 } from "./synthesis.ts";
@@ -44,17 +45,8 @@ import {
  * here it does not upsample. EG3D only uses 'skip'.)
  */
 export class SynthesisBlockNoUp extends SynthesisBlock {
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    wDim: number,
-    resolution: number,
-    imgChannels: number,
-    isLast: boolean,
-    rng: Rng,
-    options: SynthesisBlockOptions = {},
-  ) {
-    super(inChannels, outChannels, wDim, resolution, imgChannels, isLast, rng, options, 1);
+  constructor(options: Omit<SynthesisBlockConfig, "up">, rng: Rng) {
+    super({ ...options, up: 1 }, rng);
   }
 }
 
@@ -138,33 +130,32 @@ export class Superresolution extends Module {
       const f = setupFilter([1, 3, 3, 1]);
       this.buffer("resample_filter", TensorClass.fromData(f.taps, [f.height, f.width], device));
     }
+    const block0 = {
+      ...options,
+      inChannels: config.channels,
+      outChannels: c0,
+      wDim: this.wDim,
+      resolution: block0Resolution,
+      imgChannels: 3,
+      isLast: false,
+    };
     this.block0 = this.child(
       "block0",
       config.kind === "SuperresolutionHybrid8XDC"
-        ? new SynthesisBlock(
-          config.channels,
-          c0,
-          this.wDim,
-          block0Resolution,
-          3,
-          false,
-          rng,
-          options,
-        )
-        : new SynthesisBlockNoUp(
-          config.channels,
-          c0,
-          this.wDim,
-          block0Resolution,
-          3,
-          false,
-          rng,
-          options,
-        ),
+        ? new SynthesisBlock(block0, rng)
+        : new SynthesisBlockNoUp(block0, rng),
     );
     this.block1 = this.child(
       "block1",
-      new SynthesisBlock(c0, c1, this.wDim, this.imgResolution, 3, true, rng, options),
+      new SynthesisBlock({
+        ...options,
+        inChannels: c0,
+        outChannels: c1,
+        wDim: this.wDim,
+        resolution: this.imgResolution,
+        imgChannels: 3,
+        isLast: true,
+      }, rng),
     );
   }
 

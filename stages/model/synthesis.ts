@@ -8,25 +8,29 @@
  * Everything runs in float32 (G's `num_fp16_res` is 0 in EG3D); conv_clamp is
  * kept as an option because the SR blocks of real checkpoints set 256.
  */
-import { scope } from "../../kernels/tensor/scope.ts";
 import {
+  type Activation,
   add,
+  biasAct,
+  Conv2dLayer,
+  defaultGain,
   type Device,
   expand,
+  type Filter,
+  FullyConnected,
+  modulatedConv2d,
+  Module,
   mul,
   reshape,
+  type Rng,
+  scope,
+  setupFilter,
   slice,
   type Tensor,
   Tensor as TensorClass,
+  upsample2d,
   zeros,
 } from "../../kernels/mod.ts";
-import type { Rng } from "../../kernels/ops/random.ts";
-import { Module } from "../../kernels/nn/module.ts";
-import { FullyConnected } from "../../kernels/nn/fully_connected.ts";
-import { type Activation, biasAct, defaultGain } from "../../kernels/nn/bias_act.ts";
-import { type Filter, setupFilter, upsample2d } from "../../kernels/nn/upfirdn2d.ts";
-import { modulatedConv2d } from "../../kernels/nn/modulated_conv.ts";
-import { Conv2dLayer } from "../../kernels/nn/conv2d_layer.ts";
 import { aware3d } from "./aware3d.ts";
 
 /** 'random': fresh N(0,1) noise per call; 'const': the stored noise_const; 'none': no noise. */
@@ -74,19 +78,29 @@ export interface SynthesisLayerOptions {
   device?: Device;
 }
 
+/** A synthesis layer's shape and options. */
+export interface SynthesisLayerConfig extends SynthesisLayerOptions {
+  inChannels: number;
+  outChannels: number;
+  wDim: number;
+  /** Output resolution. */
+  resolution: number;
+}
+
 /**
  * Mimic3D's tri-plane "roll-out": the batch holds the 3 planes of each sample
  * (N·3 images) and each plane gets its own styles from the same w.
- * 'b': the input is first aggregated across planes (`aware3d`, 3·Cin channels,
- * 9·Cin styles); 's': per-plane styles only (3·Cin styles); null: plain.
+ * "aware3d" (the original's 'b'): the input is first aggregated across planes (`aware3d`,
+ * 3·Cin channels, 9·Cin styles); "perPlane" (its 's'): per-plane styles only (3·Cin styles);
+ * null: plain StyleGAN2.
  */
-export type RollOut = "b" | "s" | null;
+export type RollOut = "aware3d" | "perPlane" | null;
 
 /** Styles per input channel produced by the affine layer, and the weight's input-channel factor. */
 function rollOutFactors(r: RollOut): { styles: number; weightIn: number } {
-  return r === "b"
+  return r === "aware3d"
     ? { styles: 9, weightIn: 3 }
-    : r === "s"
+    : r === "perPlane"
     ? { styles: 3, weightIn: 1 }
     : { styles: 1, weightIn: 1 };
 }
@@ -116,15 +130,20 @@ export class SynthesisLayer extends Module {
   readonly convClamp: number | null;
   readonly rollOut: RollOut;
 
-  constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
-    readonly wDim: number,
-    readonly resolution: number,
-    rng: Rng,
-    options: SynthesisLayerOptions = {},
-  ) {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly wDim: number;
+  readonly resolution: number;
+
+  constructor(options: SynthesisLayerConfig, rng: Rng) {
     super();
+    const { inChannels, outChannels, wDim, resolution } = options;
+    [this.inChannels, this.outChannels, this.wDim, this.resolution] = [
+      inChannels,
+      outChannels,
+      wDim,
+      resolution,
+    ];
     const device = options.device ?? "gpu";
     const k = options.kernelSize ?? 3;
     this.rollOut = options.rollOut ?? null;
@@ -159,7 +178,7 @@ export class SynthesisLayer extends Module {
   forward(x: Tensor, w: Tensor, options: SynthesisForwardOptions = {}, gain = 1): Tensor {
     return scope(() => {
       const styles = planeStyles(this.affine.forward(w), this.rollOut);
-      if (this.rollOut === "b") x = aware3d(x);
+      if (this.rollOut === "aware3d") x = aware3d(x);
       const mode = options.noiseMode ?? "random";
       let noise: Tensor | null = null;
       if (this.noiseStrength && this.noiseConst && mode === "random") {
@@ -203,19 +222,25 @@ export class ToRGBLayer extends Module {
   readonly convClamp: number | null;
   readonly rollOut: RollOut;
 
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly wDim: number;
+
   constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
-    readonly wDim: number,
-    rng: Rng,
     options: {
+      inChannels: number;
+      outChannels: number;
+      wDim: number;
       kernelSize?: number;
       convClamp?: number | null;
       rollOut?: RollOut;
       device?: Device;
-    } = {},
+    },
+    rng: Rng,
   ) {
     super();
+    const { inChannels, outChannels, wDim } = options;
+    [this.inChannels, this.outChannels, this.wDim] = [inChannels, outChannels, wDim];
     const device = options.device ?? "gpu";
     const k = options.kernelSize ?? 1;
     this.convClamp = options.convClamp ?? null;
@@ -238,7 +263,7 @@ export class ToRGBLayer extends Module {
   forward(x: Tensor, w: Tensor, options: SynthesisForwardOptions = {}): Tensor {
     return scope(() => {
       const styles = planeStyles(mul(this.affine.forward(w), this.weightGain), this.rollOut);
-      if (this.rollOut === "b") x = aware3d(x);
+      if (this.rollOut === "aware3d") x = aware3d(x);
       const y = modulatedConv2d(x, this.weight, styles, {
         demodulate: false,
         fused: options.fusedModconv ?? false,
@@ -250,6 +275,19 @@ export class ToRGBLayer extends Module {
 
 /** Block architectures of StyleGAN2 ('orig': no skip image, no residual). */
 export type SynthesisArchitecture = "orig" | "skip" | "resnet";
+
+/** A synthesis block's shape and options. */
+export interface SynthesisBlockConfig extends SynthesisBlockOptions {
+  /** 0 for the first block (a learned const input). */
+  inChannels: number;
+  outChannels: number;
+  wDim: number;
+  resolution: number;
+  imgChannels: number;
+  isLast: boolean;
+  /** 2 for StyleGAN2's blocks (default); EG3D's SynthesisBlockNoUp passes 1. */
+  up?: number;
+}
 
 /** Options of `SynthesisBlock`. */
 export interface SynthesisBlockOptions {
@@ -291,19 +329,23 @@ export class SynthesisBlock extends Module {
   readonly numConv: number;
   readonly numTorgb: number;
 
-  /** `up` is 2 for StyleGAN2's blocks; EG3D's SynthesisBlockNoUp passes 1. */
-  constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
-    readonly wDim: number,
-    readonly resolution: number,
-    readonly imgChannels: number,
-    readonly isLast: boolean,
-    rng: Rng,
-    options: SynthesisBlockOptions = {},
-    readonly up = 2,
-  ) {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly wDim: number;
+  readonly resolution: number;
+  readonly up: number;
+
+  constructor(options: SynthesisBlockConfig, rng: Rng) {
     super();
+    const { inChannels, outChannels, wDim, resolution, imgChannels, isLast } = options;
+    const up = options.up ?? 2;
+    [this.inChannels, this.outChannels, this.wDim, this.resolution, this.up] = [
+      inChannels,
+      outChannels,
+      wDim,
+      resolution,
+      up,
+    ];
     const device = options.device ?? "gpu";
     this.architecture = options.architecture ?? "skip";
     const resampleFilter = options.resampleFilter ?? [1, 3, 3, 1];
@@ -332,21 +374,24 @@ export class SynthesisBlock extends Module {
     this.conv0 = inChannels !== 0
       ? this.child(
         "conv0",
-        new SynthesisLayer(inChannels, outChannels, wDim, resolution, rng, { ...layer, up }),
+        new SynthesisLayer({ ...layer, inChannels, outChannels, wDim, resolution, up }, rng),
       )
       : null;
     this.conv1 = this.child(
       "conv1",
-      new SynthesisLayer(outChannels, outChannels, wDim, resolution, rng, layer),
+      new SynthesisLayer({ ...layer, inChannels: outChannels, outChannels, wDim, resolution }, rng),
     );
     this.torgb = isLast || this.architecture === "skip"
       ? this.child(
         "torgb",
-        new ToRGBLayer(outChannels, imgChannels, wDim, rng, {
+        new ToRGBLayer({
+          inChannels: outChannels,
+          outChannels: imgChannels,
+          wDim,
           convClamp: layer.convClamp,
           rollOut,
           device,
-        }),
+        }, rng),
       )
       : null;
     this.skip = inChannels !== 0 && this.architecture === "resnet"
@@ -448,22 +493,19 @@ export class SynthesisNetwork extends Module {
     let numWs = 0;
     for (let res = 4; res <= imgResolution; res *= 2) {
       const isLast = res === imgResolution;
-      const block = new SynthesisBlock(
-        res > 4 ? channels(res / 2) : 0,
-        channels(res),
+      const block = new SynthesisBlock({
+        inChannels: res > 4 ? channels(res / 2) : 0,
+        outChannels: channels(res),
         wDim,
-        res,
+        resolution: res,
         imgChannels,
         isLast,
-        rng,
-        {
-          architecture: config.architecture,
-          resampleFilter: config.resampleFilter,
-          convClamp: config.convClamp,
-          constLeadingAxis: config.constLeadingAxis,
-          device: config.device,
-        },
-      );
+        architecture: config.architecture,
+        resampleFilter: config.resampleFilter,
+        convClamp: config.convClamp,
+        constLeadingAxis: config.constLeadingAxis,
+        device: config.device,
+      }, rng);
       this.blocks.push(this.child(`b${res}`, block));
       numWs += block.numConv + (isLast ? block.numTorgb : 0);
     }

@@ -9,9 +9,8 @@
  * `project_onto_planes` uses (x,y), (y,z), (z,x). Mimic3D's 3-D branch samples
  * a list of tri-planes (coarse 256², detail 512²) and sums their features.
  */
-import { matmul, mul, permute, reshape, type Tensor } from "../../kernels/mod.ts";
+import { gridSample, matmul, mul, permute, reshape, type Tensor } from "../../kernels/mod.ts";
 import { add, Tensor as TensorClass } from "../../kernels/mod.ts";
-import { gridSample } from "../../kernels/ops/grid_sample.ts";
 
 /** Which projection convention: "eg3d" (xy, xz, zx) or "mimic3d" (xy, yz, zx). */
 export type PlaneAxes = "eg3d" | "mimic3d";

@@ -14,13 +14,26 @@
  * converts the sums to floats, channel-first. The points carry no gradient (ray samples).
  * @module
  */
-import { abs, max, mean, permute, reshape, Tensor, zeros } from "../../kernels/mod.ts";
-import { numel } from "../../kernels/tensor/tensor.ts";
-import { isGradEnabled, record } from "../../kernels/tensor/autograd.ts";
-import { kernel } from "../../kernels/runtime/kernel_cache.ts";
-import { dispatch } from "../../kernels/runtime/commands.ts";
-import { ELEMENT_MAIN, grid, Params, paramsDecl } from "../../kernels/ops/params.ts";
-import { ADD_FIXED_WGSL, READ_FIXED_WGSL } from "../../kernels/ops/fixed_point_sum.ts";
+import {
+  abs,
+  ADD_FIXED_WGSL,
+  dispatch,
+  ELEMENT_MAIN,
+  grid,
+  isGradEnabled,
+  kernel,
+  max,
+  mean,
+  numel,
+  Params,
+  paramsDecl,
+  permute,
+  READ_FIXED_WGSL,
+  record,
+  reshape,
+  Tensor,
+  zeros,
+} from "../../kernels/mod.ts";
 import { planeTapsWgsl, texelType } from "./point_decoder.ts";
 import { PLANE_COORDINATES, sampleTriplanes, type TriplaneOptions } from "./triplane.ts";
 

@@ -12,7 +12,7 @@
  * are those of the centre ray; colour averages `supersample²` rays per pixel.
  * @module
  */
-import { initGpu } from "../../kernels/runtime/device.ts";
+import { initGpu } from "../../kernels/mod.ts";
 import type { PixelImage } from "../io/png.ts";
 import type { HeadParams } from "./head_params.ts";
 import { HEAD_PARAM_FLOATS, HEAD_SDF_WGSL, HEAD_SLOTS, packHeadParams } from "./head_sdf.ts";

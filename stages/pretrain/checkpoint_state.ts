@@ -8,13 +8,13 @@
  * @module
  */
 import {
+  type Module,
   parseSafetensors,
   Rng,
   type RngState,
   type Tensor,
   Tensor as TensorClass,
 } from "../../kernels/mod.ts";
-import type { Module } from "../../kernels/nn/module.ts";
 import type { GanTrainer } from "./trainer.ts";
 import type { NetworkName } from "./phases.ts";
 import { safetensorsBytes } from "./tensor_readback.ts";

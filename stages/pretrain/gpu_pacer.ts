@@ -10,8 +10,7 @@
  * submitted at once. Waiting after submitting N would serialise the two.
  * @module
  */
-import { gpu } from "../../kernels/mod.ts";
-import { submit } from "../../kernels/runtime/commands.ts";
+import { gpu, submit } from "../../kernels/mod.ts";
 
 /**
  * Call after recording a step. One rank: waits for the previous step, then submits this one.

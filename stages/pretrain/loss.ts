@@ -16,9 +16,11 @@
 import {
   abs,
   add,
+  antialiasedResize,
   concat,
   detach,
   expand,
+  gaussianBlur,
   lt,
   mean,
   mul,
@@ -32,8 +34,6 @@ import {
   type Tensor,
   where,
 } from "../../kernels/mod.ts";
-import { antialiasedResize } from "../../kernels/nn/antialiased_resize.ts";
-import { gaussianBlur } from "../../kernels/nn/gaussian_blur.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import type { DualDiscriminator } from "../model/discriminator.ts";
 import { r1Penalty } from "./r1.ts";

@@ -16,8 +16,7 @@
  */
 import type { z } from "zod";
 import { join } from "node:path";
-import { parseSafetensors, serializeSafetensors, Tensor } from "../../kernels/mod.ts";
-import type { Module } from "../../kernels/nn/module.ts";
+import { type Module, parseSafetensors, serializeSafetensors, Tensor } from "../../kernels/mod.ts";
 import { canonicalJson, sha256Hex } from "../../pipeline/canonical_json.ts";
 import { ZipReader } from "../io/zip_reader.ts";
 import { ZipWriter } from "../io/zip_writer.ts";

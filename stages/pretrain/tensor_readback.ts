@@ -5,8 +5,7 @@
  * a CPU adapter otherwise). Bytes are identical to `tensorsToSafetensors`.
  * @module
  */
-import { serializeSafetensors, Tensor } from "../../kernels/mod.ts";
-import { copyBuffer } from "../../kernels/runtime/commands.ts";
+import { copyBuffer, serializeSafetensors, Tensor } from "../../kernels/mod.ts";
 
 /** Staging buffers hold at most this many floats (larger sets are read in chunks). */
 const CHUNK_FLOATS = 1 << 26;

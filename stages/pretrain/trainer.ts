@@ -19,21 +19,22 @@
  */
 import {
   gradAsync,
+  type Module,
   mul,
   noGrad,
   type RandomSource,
+  requestsSubmitted,
   Rng,
   scopeAsync,
   type Tensor,
   Tensor as TensorClass,
+  timeline,
+  timelineOn,
 } from "../../kernels/mod.ts";
 import { type Communicator, SingleProcess } from "../distributed/communicator.ts";
 import { GradientSync } from "../distributed/gradient_sync.ts";
-import { timeline, timelineOn } from "../../kernels/runtime/timeline.ts";
-import { requestsSubmitted } from "../../kernels/runtime/commands.ts";
 import { type BatchShard, batchShard, shardItems, shardRows } from "../distributed/batch_split.ts";
 import { ShardedRandom } from "../distributed/sharded_random.ts";
-import type { Module } from "../../kernels/nn/module.ts";
 import { TriplaneGenerator } from "../model/generator.ts";
 import { DualDiscriminator } from "../model/discriminator.ts";
 import { EG3DLoss, type LossBatch, type PhaseResult } from "./loss.ts";

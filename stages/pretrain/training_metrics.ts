@@ -7,10 +7,14 @@
  * the phase that went wrong first.
  * @module
  */
-import { NON_FINITE_WGSL, Tensor } from "../../kernels/mod.ts";
-import { kernel } from "../../kernels/runtime/kernel_cache.ts";
-import { dispatch } from "../../kernels/runtime/commands.ts";
-import { Params, paramsDecl } from "../../kernels/ops/params.ts";
+import {
+  dispatch,
+  kernel,
+  NON_FINITE_WGSL,
+  Params,
+  paramsDecl,
+  Tensor,
+} from "../../kernels/mod.ts";
 import { readTensors } from "./tensor_readback.ts";
 
 const ACCUMULATE = `// metric_accumulate

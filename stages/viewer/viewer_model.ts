@@ -6,8 +6,16 @@
  * branch's super-resolved image for a camera, and a mesh of the density.
  * GPU work is serialised: memory scopes must not interleave.
  */
-import { initGpu, noGrad, permute, Rng, scope, scopeAsync, Tensor } from "../../kernels/mod.ts";
-import type { Gpu } from "../../kernels/runtime/device.ts";
+import {
+  type Gpu,
+  initGpu,
+  noGrad,
+  permute,
+  Rng,
+  scope,
+  scopeAsync,
+  Tensor,
+} from "../../kernels/mod.ts";
 import { loadGenerator } from "../io/generator_checkpoint.ts";
 import { lookAtCameraLabel } from "../io/camera_label.ts";
 import { encodePng } from "../io/png.ts";

@@ -45,7 +45,10 @@ Deno.test("SynthesisNetwork: blocks, channels and num_ws as the original (res 16
 });
 
 Deno.test("SynthesisLayer: noise modes; 'random' draws [N,1,res,res] from the injected source", async () => {
-  const layer = new SynthesisLayer(2, 3, 4, 6, new Rng(2), { device: "cpu" });
+  const layer = new SynthesisLayer(
+    { inChannels: 2, outChannels: 3, wDim: 4, resolution: 6, device: "cpu" },
+    new Rng(2),
+  );
   const x = Tensor.fromData(input([2, 2, 6, 6], 1).values, [2, 2, 6, 6], "cpu");
   const w = Tensor.fromData(input([2, 4], 2).values, [2, 4], "cpu");
   // noise_strength starts at 0: every mode agrees.
@@ -87,10 +90,16 @@ Deno.test("SynthesisLayer: noise modes; 'random' draws [N,1,res,res] from the in
 
 Deno.test("SynthesisBlock: resnet and orig architectures; fused equals non-fused", async () => {
   for (const architecture of ["resnet", "orig"] as const) {
-    const block = new SynthesisBlock(3, 4, 5, 8, 2, true, new Rng(3), {
+    const block = new SynthesisBlock({
+      inChannels: 3,
+      outChannels: 4,
+      wDim: 5,
+      resolution: 8,
+      imgChannels: 2,
+      isLast: true,
       architecture,
       device: "cpu",
-    });
+    }, new Rng(3));
     assertEquals(block.stateDict().has("skip.weight"), architecture === "resnet");
     const x = Tensor.fromData(input([2, 3, 4, 4], 4).values, [2, 3, 4, 4], "cpu");
     const ws = Tensor.fromData(input([2, 3, 5], 5).values, [2, 3, 5], "cpu");
