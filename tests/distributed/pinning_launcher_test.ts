@@ -1,5 +1,4 @@
-import { ok as assert } from "node:assert";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import {
   localRankFromEnv,
   nvidiaDeviceNodes,

@@ -17,11 +17,10 @@
  * rounding-sized, except where a gradient element is ~0 and its sign flips:
  * then the element differs by up to 2·lr·√t per step.
  */
-import { ok as assert } from "node:assert";
 import { fileURLToPath } from "node:url";
 import { parseSafetensors } from "../../kernels/mod.ts";
 import { nvidiaDeviceNodes } from "../../stages/distributed/gpu_pinning.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { needs, OPEN_MPI } from "../helpers/requires.ts";
 
 // Without mpirun `--gpus 2` falls back to one process: the tests would fail only after minutes.

@@ -1,5 +1,4 @@
-import { ok as assert } from "node:assert";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { needs, OPEN_MPI } from "../helpers/requires.ts";
 import { runAlone, runRanks } from "./mpi_run.ts";
 

@@ -3,12 +3,11 @@
  * request; `auto` fetches pytorch-fid's file by name into `eval.weightsCache`, checked against
  * its published hash prefix; other bytes fail naming the setting and the by-hand path.
  */
-import { ok as assert } from "node:assert";
 import { join } from "node:path";
 import { evalConfigSchema } from "../../stages/eval/stage.ts";
 import { inceptionWeightsFile } from "../../stages/eval/inception_weights.ts";
 import { FID_INCEPTION } from "../../stages/weights/registry.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { startWeightsServer } from "../weights/weights_server.ts";
 
 Deno.test("eval Inception weights: a path as given; auto fetches the pinned file, wrong bytes fail cleanly", async () => {

@@ -4,7 +4,6 @@
  * pinned hashes, nothing fetched); `tiny` and `small` name `l1`, leave FID off and never ask
  * the network; keys hold a file's content hash, never its path or the cache directory.
  */
-import { ok as assert } from "node:assert";
 import { join } from "node:path";
 import mimic3d from "../../experiments/mimic3d.ts";
 import { configFor, FileHashCache } from "../../pipeline/mod.ts";
@@ -12,7 +11,7 @@ import { keyInputsFor, keyOf, nodeConfig } from "../../pipeline/stage_key.ts";
 import { NO_WEIGHTS_REASON } from "../../stages/eval/reference_stats.ts";
 import { imitationDistance, l1Distance } from "../../stages/imitate/imitation_distance.ts";
 import { FID_INCEPTION, LPIPS_VGG, VGG16 } from "../../stages/weights/registry.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { startWeightsServer } from "../weights/weights_server.ts";
 
 /** Stand-in upstream artifact ids: keys are computed without running anything. */

@@ -5,13 +5,12 @@
  * (G_ema with detail planes loads, D_patch, samples, `imitationLoss: "l1"`),
  * and the tensors initialised fresh are exactly the detail blocks.
  */
-import { ok as assert } from "node:assert";
 import mimic3d from "../../experiments/mimic3d.ts";
 import { runExperiment, verifyStore } from "../../pipeline/mod.ts";
 import { readSafetensors } from "../../kernels/mod.ts";
 import { loadGenerator } from "../../stages/io/generator_checkpoint.ts";
 import { DISCRIMINATOR_FORMAT } from "../../stages/pretrain/training_loop.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 import { MIMIC3D, PIPELINE_CLI, tempStore } from "../pretrain/helpers.ts";
 import { TINY_IMITATE } from "./helpers.ts";

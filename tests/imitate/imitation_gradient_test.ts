@@ -6,7 +6,6 @@
  * blocks alone (which do not touch the SR image, so the target stays put)
  * make the distance smaller.
  */
-import { ok as assert } from "node:assert";
 import mimic3d, { config as experimentConfig } from "../../experiments/mimic3d.ts";
 import { grad, mean, noGrad, Rng, scope, square, sum, tensor } from "../../kernels/mod.ts";
 import { TriplaneGenerator } from "../../stages/model/generator.ts";
@@ -17,6 +16,7 @@ import { readTensors } from "../../stages/pretrain/tensor_readback.ts";
 import { l1Distance } from "../../stages/imitate/imitation_distance.ts";
 import { DETAIL_RETIDX, detailBlockPrefixes } from "../../stages/imitate/pretrained.ts";
 import { setupGpu } from "../helpers/check.ts";
+import { assert } from "../helpers/assert.ts";
 
 await setupGpu();
 

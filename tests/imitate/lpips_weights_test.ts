@@ -4,12 +4,11 @@
  * `imitation.weightsCache`, and bytes that are not the pinned ones fail naming the setting and
  * the by-hand path, leaving the cache empty. Offline: 127.0.0.1 only.
  */
-import { ok as assert } from "node:assert";
 import { join } from "node:path";
 import { imitateConfigSchema } from "../../stages/imitate/config.ts";
 import { lpipsWeightFiles } from "../../stages/imitate/lpips_weights.ts";
 import { LPIPS_VGG, VGG16 } from "../../stages/weights/registry.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { startWeightsServer } from "../weights/weights_server.ts";
 
 const NOT_THE_WEIGHTS = new TextEncoder().encode("not the weights");

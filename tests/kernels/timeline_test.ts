@@ -1,5 +1,4 @@
-import { ok as assert } from "node:assert";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 
 const mod = new URL("../../kernels/mod.ts", import.meta.url).href;
 const script = `

@@ -3,7 +3,7 @@
  * exits 1 — also Deno's filesystem and module-load errors, which carry a string `code` like
  * commander's own (those alone were printed by commander already and exit 2).
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { Store } from "../../pipeline/store.ts";
 import { MOD as mod } from "./helpers.ts";
 

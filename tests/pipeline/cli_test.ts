@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { fileURLToPath } from "node:url";
 import { runCli, sandbox, TOY } from "./helpers.ts";
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { hostname } from "node:os";
 import toy from "../../experiments/toy.ts";
 import { experimentStatus, runExperiment } from "../../pipeline/mod.ts";

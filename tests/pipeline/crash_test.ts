@@ -2,7 +2,7 @@
  * Crash safety: a child `run` is SIGKILLed mid-compute and at each write step (fault points);
  * every time the store still verifies and the resumed run ends with the uninterrupted run's hash.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import toy from "../../experiments/toy.ts";
 import { runExperiment, verifyStore } from "../../pipeline/mod.ts";
 import { readJsonOrNull } from "../../pipeline/atomic_fs.ts";

@@ -2,7 +2,7 @@
  * Locks a scheduler or a crash can leave behind: an unreadable lock file, the lock of a preempted
  * pod on another host (its lease runs out), and the locks of a run stopped by SIGTERM.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import toy from "../../experiments/toy.ts";
 import { experimentStatus, runExperiment } from "../../pipeline/mod.ts";
 import {

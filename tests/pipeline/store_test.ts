@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertNotEquals, assertRejects } from "./assert.ts";
+import { assert, assertEquals, assertNotEquals, assertRejects } from "../helpers/assert.ts";
 import {
   canonicalJson,
   CorruptArtifactError,

@@ -4,8 +4,7 @@
  * the GPU) and which phase the NaN guard blames.
  */
 import { Tensor } from "../../kernels/mod.ts";
-import { ok as assert } from "node:assert";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 import {
   lazyRegAdamSettings,

@@ -4,12 +4,11 @@
  * nothing is stored for pretrain, the checkpoint of step 2 stays, and a clean
  * rerun resumes from it.
  */
-import { ok as assert } from "node:assert";
 import mimic3d from "../../experiments/mimic3d.ts";
 import { runExperiment } from "../../pipeline/mod.ts";
 import { assign, Tensor } from "../../kernels/mod.ts";
 import { trainerTestHooks } from "../../stages/pretrain/trainer.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 import { tempStore, TINY } from "./helpers.ts";
 

@@ -4,11 +4,10 @@
  * metrics), and a child run SIGKILLed right after its first checkpoint resumes
  * to the very same artifact.
  */
-import { ok as assert } from "node:assert";
 import mimic3d from "../../experiments/mimic3d.ts";
 import { runExperiment, verifyStore } from "../../pipeline/mod.ts";
 import { loadGenerator } from "../../stages/io/generator_checkpoint.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 import { MIMIC3D, PIPELINE_CLI, tempStore, TINY } from "./helpers.ts";
 

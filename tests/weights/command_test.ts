@@ -2,12 +2,11 @@
  * `weights` lists each pinned file's cache state and `weights fetch` downloads it, against a
  * local server through an injected registry; an unknown name is an error naming the known ones.
  */
-import { ok as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Command } from "@commander-js/extra-typings";
 import { registerWeightsCommands } from "../../stages/weights/command.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { startWeightsServer } from "./weights_server.ts";
 
 const BODY = new TextEncoder().encode("small weights");

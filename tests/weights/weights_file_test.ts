@@ -5,13 +5,12 @@
  * keeps progressing completes; a damaged cached copy is reported and replaced; an explicit path
  * needs no server at all.
  */
-import { ok as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { FileHashCache } from "../../pipeline/mod.ts";
 import type { PinnedWeights } from "../../stages/weights/registry.ts";
 import { ensurePinnedWeights, resolveWeights } from "../../stages/weights/weights_file.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { type Route, startWeightsServer, type WeightsServer } from "./weights_server.ts";
 
 const IDLE_MS = 500;
