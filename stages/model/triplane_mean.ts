@@ -129,8 +129,15 @@ function planeGrad(
   const [n, m] = points.shape;
   const axes = PLANE_COORDINATES[options.planeAxes];
   const bits = (which: 0 | 1) => axes.reduce((b, a, p) => b | (a[which] << (2 * p)), 0);
-  const acc = zeros([2 * numel(planeShape)]);
   const threads = n * m * 12 * c;
+  if (threads >= 2 ** 32) {
+    throw new Error(
+      `sampleTriplaneMean: ${
+        n * m
+      } points × 12 taps × ${c} channels is more threads than one dispatch indexes (2³²)`,
+    );
+  }
+  const acc = zeros([2 * numel(planeShape)]);
   dispatch({
     kernel: kernel("triplane_mean_grad_scatter", SCATTER_WGSL),
     buffers: [gOut.buffer, points.buffer, gmax.buffer, acc.buffer],
