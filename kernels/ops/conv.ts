@@ -629,8 +629,8 @@ function weightGradSpec(
     checkM: forced || M % tile.bm !== 0,
     checkN: forced || N % tile.bn !== 0,
     checkK: forced || K % tile.bk !== 0 || kChunk % tile.bk !== 0,
-    // Both operands are k-fast gathers; rows-first staging measured 28.5 vs 25.5 TFLOP/s on the
-    // H100 ([8,128,256,256] 3×3), conflict-free shared stores outweighing less coalesced reads.
+    // Both operands are k-fast gathers; rows-first staging was faster here (conflict-free shared
+    // stores outweigh less coalesced reads: docs/runtime_notes.md).
     rowsFirstStaging: true,
   };
 }

@@ -2,8 +2,8 @@
  * Depthwise convolutions (groups = Cin = Cout: one kh×kw filter per channel), as direct kernels:
  * one thread per output element summing its taps in (ky, kx) order. The implicit GEMM has a
  * single row per group here (M = 1), so it used 1/64 of its tile; the resampling filters of
- * upfirdn2d and the discriminator's blur are such convolutions (measured on the H100 at
- * ffhq512 batch 8: 0.3–0.5 TFLOP/s, 4–6× cuDNN's time, BENCHMARKS.md).
+ * upfirdn2d and the discriminator's blur are such convolutions (BENCHMARKS.md, "Convolutions
+ * shape by shape").
  */
 import { Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";

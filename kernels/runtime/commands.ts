@@ -1,8 +1,8 @@
 /**
  * Command batching: every dispatch is recorded into one command encoder and
  * one compute pass; nothing is submitted until a read-back, an upload that
- * needs ordering, or an explicit `flush()`. (Measured on the H100 through
- * Deno: 7.9 µs per dispatch in one pass vs 186 µs per separate submit.) A
+ * needs ordering, or an explicit `flush()`: a dispatch in a shared pass costs a
+ * small fraction of a separate submit (docs/runtime_notes.md). A
  * batch is sealed (finished) where it is asked to be submitted and submitted
  * then, or later, in order, when deferred writes hold submissions back.
  *
@@ -125,8 +125,7 @@ function paramSlot(params: ArrayBufferView): BufferSlice {
   return { buffer: arena.buffer, offset, size };
 }
 
-// Bind groups are the costliest call of a dispatch (≈12 µs in Deno vs 0.4 µs for
-// setBindGroup + dispatch). A training step repeats the same kernels on the same
+// Bind groups are the costliest call of a dispatch (docs/runtime_notes.md). A training step repeats the same kernels on the same
 // pooled buffers and arena slots, so they are cached by (kernel, buffers, slices).
 const kernelIds = new WeakMap<Kernel, number>();
 let nextId = 1;

@@ -15,10 +15,8 @@
  * buckets are mapped when the CPU has to wait anyway (`submitWhenReady`): at
  * the next phase's first request, which needs these gradients — by then the
  * CPU has recorded the optimiser step and the next phase's forward while the
- * GPU ran this backward. (Measured on ffhq512: a phase's first bucket's batch
- * holds ~95 % of Gmain's GPU work and ~75 % of Dmain's, so mapping buckets as
- * they come bought little overlap and stopped the recording for the length of
- * that first batch.) The exchange runs on the communicator's worker thread
+ * GPU ran this backward (mapping buckets as they come bought little overlap:
+ * docs/runtime_notes.md). The exchange runs on the communicator's worker thread
  * (mpi_thread.ts) while the main thread records or waits for the GPU; the
  * recording turns the event loop every ~2 ms while an exchange is in flight,
  * so read-backs and exchange replies are handled.
@@ -295,8 +293,8 @@ export class GradientSync {
     // The layout check, then the buckets in the order their read-backs are requested: the
     // communicator runs collectives in the order they are called, which is program order here
     // (the backward's traversal is the same on every rank). Their maps run in that order too,
-    // so each exchange starts as soon as its bucket is copied (measured on G: in plan order the
-    // first exchange waited for the last read-back, ~60 ms per phase).
+    // so each exchange starts as soon as its bucket is copied (in plan order the first exchange
+    // waited for the last read-back: docs/runtime_notes.md).
     const layout = this.checkLayout ? this.assertSameLayout(sizes) : Promise.resolve();
     layout.catch(() => {}); // awaited through every exchange
     let previousDone = tStart;

@@ -17,7 +17,7 @@ export const mpiRankEntry: RankEntry = {
   async enter(ranks, argsWithoutRanks) {
     if (ranks > 1 && !launchedByMpi()) {
       // Ranks sharing one adapter (CPU in CI) share the cores: waiting ranks should yield them
-      // instead of busy-polling (measured: a 2-rank tiny pretrain 41 s → 33 s on 2 cores).
+      // instead of busy-polling (docs/runtime_notes.md).
       const env: Record<string, string> = nvidiaDeviceNodes().length === 0
         ? { OMPI_MCA_mpi_yield_when_idle: "1" }
         : {};

@@ -189,8 +189,7 @@ export class GanTrainer {
     // Several ranks: the forward is recorded once everything recorded before has been handed
     // to the GPU (which waits for earlier phases' gradient exchanges). Its recording is
     // synchronous and would hold up the read-backs and exchange replies the event loop handles
-    // (measured: a 53 ms forward recording delayed a phase's submission by ~50 ms); the GPU has
-    // the previous phase's work meanwhile. This also keeps the CPU at most a phase ahead.
+    // (docs/runtime_notes.md); the GPU has the previous phase's work meanwhile. This also keeps the CPU at most a phase ahead.
     if (shard.size > 1) await requestsSubmitted();
     timelineOn && timeline(`${phase.name} ${step}: start`);
     await scopeAsync(async () => {
