@@ -41,6 +41,7 @@ const wanted = (s: string) => !only || only.has(s);
 const profiling = args.includes("--profile");
 const rowsAt = args.indexOf("--rows");
 const rowFilter = rowsAt >= 0 ? args[rowsAt + 1] ?? "" : null;
+const rowWanted = (name: string) => rowFilter === null || name.includes(rowFilter);
 
 await initGpu();
 const g = gpu();
@@ -70,7 +71,7 @@ function report(section: string, name: string, t: Timing, note?: string): void {
  * dispatch timed (each in its own pass) prints the GPU time per op, largest first.
  */
 async function measure(section: string, name: string, run: () => void, note?: string) {
-  if (rowFilter !== null && !name.includes(rowFilter)) return;
+  if (!rowWanted(name)) return;
   // Memory beyond what is in use already (the planes, the decoder, the rays): one run's peak.
   await flush();
   const inUse = memoryStats().inUse;
@@ -281,7 +282,7 @@ if (wanted("render")) {
   const batch = quick ? 2 : 4;
   const batchName =
     `unfused forward+backward ${sizes.patch}² patch, coarse + detail, batch ${batch}`;
-  if (rowFilter === null || batchName.includes(rowFilter)) {
+  if (rowWanted(batchName)) {
     const planes = [
       mul(rng.normal([batch, 3, sizes.channels, sizes.coarse, sizes.coarse]), 2),
       mul(rng.normal([batch, 3, sizes.channels, sizes.detail, sizes.detail]), 0.5),

@@ -63,7 +63,7 @@ export { Module } from "./nn/module.ts";
 export { cumprod, cumsum } from "./ops/scan.ts";
 export { searchsorted } from "./ops/searchsorted.ts";
 export { argsort, permuteAlongAxis, takeAlongAxis } from "./ops/sort.ts";
-export { gridSample } from "./ops/grid_sample.ts";
+export { BILINEAR_WGSL, gridSample } from "./ops/grid_sample.ts";
 
 // Layers.
 export { antialiasedResize, bilinearResize } from "./nn/antialiased_resize.ts";
@@ -82,7 +82,7 @@ export { kernel, throwPendingErrors } from "./runtime/kernel_cache.ts";
 export { dispatch } from "./runtime/commands.ts";
 export { ELEMENT_MAIN, grid, Params, paramsDecl } from "./ops/params.ts";
 export { PHILOX_WGSL } from "./ops/random.ts";
-export { ADD_FIXED_WGSL, READ_FIXED_WGSL } from "./ops/fixed_point_sum.ts";
+export { ADD_FIXED_WGSL, fixedPointToFloat } from "./ops/fixed_point_sum.ts";
 export { record, withGradReadyListener } from "./tensor/autograd.ts";
 export { numel } from "./tensor/tensor.ts";
 

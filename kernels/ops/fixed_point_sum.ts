@@ -7,6 +7,10 @@
  * bound, far below f32's. Used by the gradient scatters into images and tri-planes.
  * @module
  */
+import { Tensor } from "../tensor/tensor.ts";
+import { kernel } from "../runtime/kernel_cache.ts";
+import { dispatch } from "../runtime/commands.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
 
 /** Power-of-two scale with bound·scale < 2⁶²: no partial sum can overflow 64 bits. */
 const FIXED_SCALE_WGSL = `
@@ -33,9 +37,19 @@ fn addFixed(k: u32, v: f32) {
   atomicAdd(&acc[2u * k + 1u], hi + select(0u, 1u, old + lo < old));
 }`;
 
-/** WGSL: `fixedScale(bound)` and `fixedToFloat(k, scale)`, the sum at words (2k, 2k + 1) of `acc: array<u32>`. */
-export const READ_FIXED_WGSL = `${FIXED_SCALE_WGSL}
-fn fixedToFloat(k: u32, scale: f32) -> f32 {
+/**
+ * WGSL: the sums of `acc` as floats, read from channels-last blocks [HW, C] and written
+ * channel-first [C, HW] (C = 1: in order). Params: count, C, HW, the number of terms.
+ */
+const TO_FLOAT_WGSL = `// fixed_point_to_float
+@group(0) @binding(0) var<storage, read> acc: array<u32>;
+@group(0) @binding(1) var<storage, read> gmax: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${paramsDecl(3, 4)}
+${FIXED_SCALE_WGSL}
+${ELEMENT_MAIN}
+  let C = P(1u); let HW = P(2u);
+  let k = ((i / (HW * C)) * HW + i % HW) * C + (i / HW) % C;
   var lo = acc[2u * k];
   var hi = acc[2u * k + 1u];
   let negative = (hi >> 31u) == 1u;
@@ -44,5 +58,27 @@ fn fixedToFloat(k: u32, scale: f32) -> f32 {
     hi = ~hi + select(0u, 1u, lo == 0u);
   }
   let magnitude = f32(hi) * 4294967296.0 + f32(lo);
-  return select(magnitude, -magnitude, negative) / scale;
+  out[i] = select(magnitude, -magnitude, negative) / fixedScale(gmax[0] * f32(P(3u)));
 }`;
+
+/**
+ * The 64-bit sums `acc` (written with `addFixed`, scaled for `terms` terms of at most
+ * `gmax[0]` each) as floats of `shape`: read in blocks of `texels` × `channels`
+ * (channels-last) and written channel-first; `channels` 1 reads them in order.
+ */
+export function fixedPointToFloat(
+  acc: Tensor,
+  gmax: Tensor,
+  shape: readonly number[],
+  { channels, texels, terms }: { channels: number; texels: number; terms: number },
+): Tensor {
+  const out = Tensor.empty(shape);
+  if (out.size === 0) return out;
+  dispatch({
+    kernel: kernel("fixed_point_to_float", TO_FLOAT_WGSL),
+    buffers: [acc.buffer, gmax.buffer, out.buffer],
+    params: new Params().u32(out.size, channels, texels, terms).bytes(),
+    workgroups: grid(out.size),
+  });
+  return out;
+}

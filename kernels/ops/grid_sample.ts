@@ -25,7 +25,7 @@ import { ELEMENT_MAIN, grid as gridOf, Params, paramsDecl } from "./params.ts";
 import { abs } from "./elementwise.ts";
 import { max } from "./mean_max.ts";
 import { zeros } from "./creation.ts";
-import { ADD_FIXED_WGSL, READ_FIXED_WGSL } from "./fixed_point_sum.ts";
+import { ADD_FIXED_WGSL, fixedPointToFloat } from "./fixed_point_sum.ts";
 
 function checkShapes(
   image: Tensor,
@@ -45,8 +45,12 @@ function checkShapes(
   return { n, c, h, w, p: grid.shape[1] * grid.shape[2] };
 }
 
-/** WGSL: continuous texel position, base corner and fractions of point `gi` (index into grid). */
-const POSITION_WGSL = `
+/**
+ * WGSL of bilinear taps (also the tri-plane sampler's): `position`, the continuous texel
+ * position's base corner and fractions; `inside`, whether a tap is in the image (zero padding
+ * outside); `tapWeight`, the weight of tap k (k & 1: x + 1, k ≥ 2: y + 1).
+ */
+export const BILINEAR_WGSL = `
 struct Pos { x0: i32, y0: i32, wx: f32, wy: f32 }
 fn position(gx: f32, gy: f32, W: u32, H: u32) -> Pos {
   // Clamped where all 4 taps are outside anyway, so i32() never overflows.
@@ -58,6 +62,9 @@ fn position(gx: f32, gy: f32, W: u32, H: u32) -> Pos {
 }
 fn inside(x: i32, y: i32, W: u32, H: u32) -> bool {
   return x >= 0 && y >= 0 && x < i32(W) && y < i32(H);
+}
+fn tapWeight(q: Pos, k: u32) -> f32 {
+  return select(1.0 - q.wx, q.wx, (k & 1u) == 1u) * select(1.0 - q.wy, q.wy, k >= 2u);
 }`;
 
 function position64(gx: number, gy: number, w: number, h: number) {
@@ -73,7 +80,7 @@ const FORWARD_WGSL = `// grid_sample
 @group(0) @binding(1) var<storage, read> grd: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${paramsDecl(3, 5)}
-${POSITION_WGSL}
+${BILINEAR_WGSL}
 ${ELEMENT_MAIN}
   let C = P(1u); let H = P(2u); let W = P(3u); let NP = P(4u);
   let p = i % NP;
@@ -87,8 +94,7 @@ ${ELEMENT_MAIN}
     let x = q.x0 + i32(k & 1u);
     let y = q.y0 + i32(k >> 1u);
     if (inside(x, y, W, H)) {
-      let wgt = select(1.0 - q.wx, q.wx, (k & 1u) == 1u) * select(1.0 - q.wy, q.wy, k >= 2u);
-      acc += wgt * img[base + u32(y) * W + u32(x)];
+      acc += tapWeight(q, k) * img[base + u32(y) * W + u32(x)];
     }
   }
   out[i] = acc;
@@ -139,7 +145,7 @@ const GRID_GRAD_WGSL = `// grid_sample_grid_grad
 @group(0) @binding(2) var<storage, read> grd: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${paramsDecl(4, 5)}
-${POSITION_WGSL}
+${BILINEAR_WGSL}
 fn tap(base: u32, x: i32, y: i32, W: u32, H: u32) -> f32 {
   if (!inside(x, y, W, H)) { return 0.0; }
   return img[base + u32(y) * W + u32(x)];
@@ -215,7 +221,7 @@ const FIXED_SCATTER_WGSL = `// grid_sample_image_grad_scatter
 @group(0) @binding(2) var<storage, read> gmax: array<f32>;
 @group(0) @binding(3) var<storage, read_write> acc: array<atomic<u32>>;
 ${paramsDecl(4, 5)}
-${POSITION_WGSL}
+${BILINEAR_WGSL}
 ${ADD_FIXED_WGSL}
 ${ELEMENT_MAIN}
   let C = P(1u); let H = P(2u); let W = P(3u); let NP = P(4u);
@@ -227,21 +233,11 @@ ${ELEMENT_MAIN}
     let x = q.x0 + i32(k & 1u);
     let y = q.y0 + i32(k >> 1u);
     if (!inside(x, y, W, H)) { continue; }
-    let wgt = select(1.0 - q.wx, q.wx, (k & 1u) == 1u) * select(1.0 - q.wy, q.wy, k >= 2u) * scale;
+    let wgt = tapWeight(q, k) * scale;
     for (var c = 0u; c < C; c++) {
       addFixed((n * C + c) * H * W + u32(y) * W + u32(x), gout[(n * C + c) * NP + p] * wgt);
     }
   }
-}`;
-
-const FIXED_FINISH_WGSL = `// grid_sample_image_grad_finish
-@group(0) @binding(0) var<storage, read> acc: array<u32>;
-@group(0) @binding(1) var<storage, read> gmax: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${paramsDecl(3, 2)}
-${READ_FIXED_WGSL}
-${ELEMENT_MAIN}
-  out[i] = fixedToFloat(i, fixedScale(gmax[0] * f32(P(1u))));
 }`;
 
 function imageGradRaw(gOut: Tensor, grid: Tensor, imageShape: readonly number[]): Tensor {
@@ -277,14 +273,7 @@ function imageGradRaw(gOut: Tensor, grid: Tensor, imageShape: readonly number[])
     params: new Params().u32(n * p, c, h, w, p).bytes(),
     workgroups: gridOf(n * p),
   });
-  const out = Tensor.empty(imageShape);
-  const total = numel(imageShape);
-  dispatch({
-    kernel: kernel("grid_sample_image_grad_finish", FIXED_FINISH_WGSL),
-    buffers: [acc.buffer, gmax.buffer, out.buffer],
-    params: new Params().u32(total, p).bytes(),
-    workgroups: gridOf(total),
-  });
+  const out = fixedPointToFloat(acc, gmax, imageShape, { channels: 1, texels: h * w, terms: p });
   gmax.dispose();
   acc.dispose();
   return out;

@@ -13,8 +13,7 @@ const producer = new WeakMap<GPUBuffer, string>();
 /** Bytes in use that were acquired before tracking began, and since. */
 let before = 0;
 let since = 0;
-/** The highest bytes in use, and where the last snapshot was taken. */
-let peak = 0;
+/** The bytes in use when the last snapshot was taken. */
 let snapshotAt = 0;
 /** A snapshot costs a walk over the buffers in use: one per this much growth of the peak. */
 const SNAPSHOT_STEP = 16 * 2 ** 20;
@@ -33,7 +32,6 @@ export function trackMemoryComposition(on: boolean, bytesInUse = 0): void {
   live.clear();
   before = bytesInUse;
   since = 0;
-  peak = 0;
   snapshotAt = -Infinity;
   atPeak = new Map();
   unwrittenAtPeak = new Map();
@@ -49,7 +47,6 @@ export function noteAcquired(buffer: GPUBuffer, bytes: number): void {
   live.set(buffer, bytes);
   producer.delete(buffer);
   since += bytes;
-  peak = Math.max(peak, before + since);
   if (before + since < snapshotAt + SNAPSHOT_STEP) return;
   snapshotAt = before + since;
   atPeak = new Map([[HELD_BEFORE, before]]);
@@ -84,11 +81,11 @@ export function noteWritten(op: string, bound: (GPUBuffer | { buffer: GPUBuffer 
 }
 
 /**
- * The peak bytes in use since tracking began, and the bytes in use when the last snapshot was
- * taken (within 16 MiB of the peak: one is taken per 16 MiB of growth), by producer, largest first.
+ * The bytes in use when the last snapshot was taken (within 16 MiB of the peak since tracking
+ * began: one is taken per 16 MiB of growth), by producer, largest first.
  */
-export function memoryComposition(): { peak: number; snapshot: number; parts: [string, number][] } {
+export function memoryComposition(): { snapshot: number; parts: [string, number][] } {
   const parts = new Map(atPeak);
   for (const size of unwrittenAtPeak.values()) add(parts, NO_KERNEL, size);
-  return { peak, snapshot: snapshotAt, parts: [...parts].sort((a, b) => b[1] - a[1]) };
+  return { snapshot: snapshotAt, parts: [...parts].sort((a, b) => b[1] - a[1]) };
 }

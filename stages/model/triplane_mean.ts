@@ -7,18 +7,21 @@
  *
  * Backward into the planes: each (point, plane, tap, channel) adds `∂out · weight / 3` to a
  * texel. The adds are made deterministic without float atomics as `gridSample`'s are
- * (fixed_point_sum.ts, the scale bounded by max|∂out| times the points), but into a channels-last
+ * (fixed_point_sum.ts, the scale bounded by max|∂out| times the points), with its bilinear taps,
+ * but into a channels-last
  * accumulator with one thread per channel, so the 32 channels of a tap are 32 neighbouring
  * words: a warp's atomics land in one or two cache lines instead of 32 (the per-point scatter
- * of `gridSample` was 40 % of a training patch's render time, BENCHMARKS.md). A last kernel
- * converts the sums to floats, channel-first. The points carry no gradient (ray samples).
+ * of `gridSample` was 40 % of a training patch's render time, BENCHMARKS.md); the sums are
+ * then read back channel-first. The points carry no gradient (ray samples).
  * @module
  */
 import {
   abs,
   ADD_FIXED_WGSL,
+  BILINEAR_WGSL,
   dispatch,
   ELEMENT_MAIN,
+  fixedPointToFloat,
   grid,
   isGradEnabled,
   kernel,
@@ -28,9 +31,7 @@ import {
   Params,
   paramsDecl,
   permute,
-  READ_FIXED_WGSL,
   record,
-  reshape,
   Tensor,
   zeros,
 } from "../../kernels/mod.ts";
@@ -76,6 +77,7 @@ const SCATTER_WGSL = `// triplane_mean_grad_scatter
 @group(0) @binding(2) var<storage, read> gmax: array<f32>;
 @group(0) @binding(3) var<storage, read_write> acc: array<atomic<u32>>;
 ${paramsDecl(4, 8)}
+${BILINEAR_WGSL}
 ${ADD_FIXED_WGSL}
 ${ELEMENT_MAIN}
   let C = P(1u); let H = P(2u); let W = P(3u); let M = P(4u);
@@ -88,33 +90,15 @@ ${ELEMENT_MAIN}
   let g = vec3f(points[3u * pt], points[3u * pt + 1u], points[3u * pt + 2u]) * PF(5u);
   let ga = g[(P(6u) >> (2u * p)) & 3u];
   let gb = g[(P(7u) >> (2u * p)) & 3u];
-  let px = clamp(((ga + 1.0) * f32(W) - 1.0) * 0.5, -2.0, f32(W) + 1.0);
-  let py = clamp(((gb + 1.0) * f32(H) - 1.0) * 0.5, -2.0, f32(H) + 1.0);
-  let fx = floor(px); let fy = floor(py);
-  let x = i32(fx) + i32(t & 1u);
-  let y = i32(fy) + i32(t >> 1u);
-  if (x < 0 || y < 0 || x >= i32(W) || y >= i32(H)) { return; }
-  let wx = px - fx; let wy = py - fy;
-  let wgt = select(1.0 - wx, wx, (t & 1u) == 1u) * select(1.0 - wy, wy, t >= 2u);
+  let q = position(ga, gb, W, H);
+  let x = q.x0 + i32(t & 1u);
+  let y = q.y0 + i32(t >> 1u);
+  if (!inside(x, y, W, H)) { return; }
+  let wgt = tapWeight(q, t);
   let scale = fixedScale(gmax[0] * f32(M));
   addFixed((((n * 3u + p) * H + u32(y)) * W + u32(x)) * C + ch, gout[pt * C + ch] * ${
   1 / 3
 } * wgt * scale);
-}`;
-
-/** WGSL: the 64-bit sums (channels-last) → floats [N, 3, C, H, W]. Params: count, C, H·W, M. */
-const FINISH_WGSL = `// triplane_mean_grad_finish
-@group(0) @binding(0) var<storage, read> acc: array<u32>;
-@group(0) @binding(1) var<storage, read> gmax: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${paramsDecl(3, 4)}
-${READ_FIXED_WGSL}
-${ELEMENT_MAIN}
-  let C = P(1u); let HW = P(2u);
-  let texel = i % HW;
-  let ch = (i / HW) % C;
-  let np = i / (HW * C);
-  out[i] = fixedToFloat((np * HW + texel) * C + ch, fixedScale(gmax[0] * f32(P(3u))));
 }`;
 
 /** ∂L/∂planes of one plane set, [N, 3, C, H, W], for ∂L/∂features `gOut` [N, M, C]. */
@@ -145,13 +129,7 @@ function planeGrad(
       .u32(bits(0), bits(1)).bytes(),
     workgroups: grid(threads),
   });
-  const out = Tensor.empty(planeShape);
-  dispatch({
-    kernel: kernel("triplane_mean_grad_finish", FINISH_WGSL),
-    buffers: [acc.buffer, gmax.buffer, out.buffer],
-    params: new Params().u32(numel(planeShape), c, h * w, m).bytes(),
-    workgroups: grid(numel(planeShape)),
-  });
+  const out = fixedPointToFloat(acc, gmax, planeShape, { channels: c, texels: h * w, terms: m });
   acc.dispose();
   return out;
 }
@@ -167,10 +145,7 @@ export function sampleTriplaneMean(
   options: TriplaneOptions,
 ): Tensor {
   if (planes.length === 0) throw new Error("sampleTriplaneMean: no tri-planes given");
-  if (points.device === "cpu") {
-    const [n, m] = points.shape;
-    return reshape(mean(sampleTriplanes(planes, points, options), 1), [n, m, -1]);
-  }
+  if (points.device === "cpu") return mean(sampleTriplanes(planes, points, options), 1);
   const [n, m] = points.shape;
   const c = planes[0].shape[2];
   for (const p of planes) {
