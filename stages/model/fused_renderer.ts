@@ -39,7 +39,9 @@ import type { OSGDecoder } from "./decoder.ts";
 import { ImportanceRenderer, type RenderOptions, type RenderRandom } from "./renderer.ts";
 import {
   ACTIVATIONS_WGSL,
+  decoderLayersWgsl,
   decoderWeightsWgsl,
+  featureWgsl,
   loadDecoderWeightsWgsl,
   packDecoder,
   packedDecoderLayout,
@@ -93,8 +95,8 @@ export const FUSED_PARAM_WORDS = { count: 0, offset: 1 } as const;
  * weight sum, nearest, farthest sample), then the parameter block.
  */
 export function fusedRenderSource(k: FusedKernelShape): string {
-  const { d, q, c, hidden, out, planeSets } = k;
-  const { w1: oW1, b1: oB1, w2: oW2, b2: oB2 } = packedDecoderLayout(k);
+  const { d, q, c, out, planeSets } = k;
+  const { b2: oB2 } = packedDecoderLayout(k);
   const kBins = d - 3; // pdf entries; cdf has kBins + 1
   const stride = out + 4;
   const range = (count: number) => Array.from({ length: count }, (_, i) => i);
@@ -143,25 +145,8 @@ ${sampleCalls.join("\n")}
 ${range(c).map((ch) => `  f${ch} = f${ch} * ${1 / 3};`).join("\n")}
   var sigma = 0.0;
 ${full ? range(out).map((o) => `  col${o} = 0.0;`).join("\n") : ""}
-  for (var j = 0u; j < ${hidden}u; j++) {
-    var h = 0.0;
-    let w1 = ${oW1}u + j * ${c}u;
-${range(c).map((ch) => `    h += f${ch} * wt(w1 + ${ch}u);`).join("\n")}
-    h = softplus(h + wt(${oB1}u + j));
-    sigma += h * wt(${oW2}u + j);
-${
-      full
-        ? range(out).map((o) => `    col${o} += h * wt(${oW2 + (o + 1) * hidden}u + j);`).join("\n")
-        : ""
-    }
-  }
-${
-      full
-        ? range(out).map((o) =>
-          `  col${o} = sigmoid(col${o} + wt(${oB2 + 1 + o}u)) * 1.002 - 0.001;`
-        ).join("\n")
-        : ""
-    }
+${decoderLayersWgsl(k, full ? "col" : null)}
+${full ? range(out).map((o) => `  col${o} = ${featureWgsl(k, `col${o}`, o)};`).join("\n") : ""}
   return sigma + wt(${oB2}u);
 }`;
   lines.push(decode(false), decode(true));

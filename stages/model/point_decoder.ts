@@ -106,6 +106,33 @@ ${texelReads(plane, k.c, "    ")}
 }`.split("\n").map((line) => indent + line).join("\n");
 }
 
+/**
+ * WGSL of the OSG decoder's layers on `f0…f{C−1}` (the averaged features): the hidden loop,
+ * adding to `sigma` and, when `outputs` names them, to `${outputs}0…` (zeroed by the caller);
+ * `featureWgsl` then maps each to its output.
+ */
+export function decoderLayersWgsl(k: PointDecoderShape, outputs: string | null): string {
+  const { w1, b1, w2 } = packedDecoderLayout(k);
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  return [
+    `  for (var j = 0u; j < ${k.hidden}u; j++) {`,
+    `    var h = 0.0;`,
+    `    let w1 = ${w1}u + j * ${k.c}u;`,
+    ...range(k.c).map((ch) => `    h += f${ch} * wt(w1 + ${ch}u);`),
+    `    h = softplus(h + wt(${b1}u + j));`,
+    `    sigma += h * wt(${w2}u + j);`,
+    ...(outputs === null
+      ? []
+      : range(k.out).map((o) => `    ${outputs}${o} += h * wt(${w2 + (o + 1) * k.hidden}u + j);`)),
+    `  }`,
+  ].join("\n");
+}
+
+/** WGSL: feature output `o` from its hidden-layer sum `sum` (MipNeRF's widened sigmoid). */
+export function featureWgsl(k: PointDecoderShape, sum: string, o: number): string {
+  return `sigmoid(${sum} + wt(${packedDecoderLayout(k).b2 + 1 + o}u)) * 1.002 - 0.001`;
+}
+
 /** WGSL type of a plane binding: channels read four at a time where C allows. */
 export function texelType(c: number): string {
   return c % 4 === 0 ? "vec4<f32>" : "f32";
@@ -134,8 +161,8 @@ const WG_POINTS = 128;
  * (count, points per batch item, 2/boxWarp, (H, W) per set, points per thread).
  */
 function pointDecodeSource(k: PointDecoderShape): string {
-  const { c, hidden, out, planeSets } = k;
-  const { b1: oB1, w2: oW2, b2: oB2 } = packedDecoderLayout(k);
+  const { c, out, planeSets } = k;
+  const { b2: oB2 } = packedDecoderLayout(k);
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const lines = [
     `// decode_points`,
@@ -167,19 +194,12 @@ ${sampling}
 ${range(c).map((ch) => `  f${ch} = f${ch} * ${1 / 3};`).join("\n")}
   var sigma = 0.0;
 ${range(out).map((o) => `  var o${o} = 0.0;`).join("\n")}
-  for (var j = 0u; j < ${hidden}u; j++) {
-    let w1 = j * ${c}u;
-    var h = 0.0;
-${range(c).map((ch) => `    h += f${ch} * wt(w1 + ${ch}u);`).join("\n")}
-    h = softplus(h + wt(${oB1}u + j));
-    sigma += h * wt(${oW2}u + j);
-${range(out).map((o) => `    o${o} += h * wt(${oW2 + (o + 1) * hidden}u + j);`).join("\n")}
-  }
+${decoderLayersWgsl(k, "o")}
   sigmaOut[i] = sigma + wt(${oB2}u);
 ${
-    range(out).map((o) =>
-      `  featOut[i * ${out}u + ${o}u] = sigmoid(o${o} + wt(${oB2 + 1 + o}u)) * 1.002 - 0.001;`
-    ).join("\n")
+    range(out).map((o) => `  featOut[i * ${out}u + ${o}u] = ${featureWgsl(k, `o${o}`, o)};`).join(
+      "\n",
+    )
   }
 }`);
   // Each workgroup decodes WG·PER points (thread t: points t, t + WG, …), so the weights it
