@@ -37,28 +37,70 @@ fn addFixed(k: u32, v: f32) {
   atomicAdd(&acc[2u * k + 1u], hi + select(0u, 1u, old + lo < old));
 }`;
 
-/**
- * WGSL: the sums of `acc` as floats, read from channels-last blocks [HW, C] and written
- * channel-first [C, HW] (C = 1: in order). Params: count, C, HW, the number of terms.
- */
-const TO_FLOAT_WGSL = `// fixed_point_to_float
-@group(0) @binding(0) var<storage, read> acc: array<u32>;
-@group(0) @binding(1) var<storage, read> gmax: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${paramsDecl(3, 4)}
-${FIXED_SCALE_WGSL}
-${ELEMENT_MAIN}
-  let C = P(1u); let HW = P(2u);
-  let k = ((i / (HW * C)) * HW + i % HW) * C + (i / HW) % C;
-  var lo = acc[2u * k];
-  var hi = acc[2u * k + 1u];
+/** WGSL: the float value of the 64-bit sum in words (lo, hi), scaled by `scale`. */
+const FIXED_TO_FLOAT_WGSL = `${FIXED_SCALE_WGSL}
+fn fixedToFloat(lo_: u32, hi_: u32, scale: f32) -> f32 {
+  var lo = lo_;
+  var hi = hi_;
   let negative = (hi >> 31u) == 1u;
   if (negative) {
     lo = ~lo + 1u;
     hi = ~hi + select(0u, 1u, lo == 0u);
   }
   let magnitude = f32(hi) * 4294967296.0 + f32(lo);
-  out[i] = select(magnitude, -magnitude, negative) / fixedScale(gmax[0] * f32(P(3u)));
+  return select(magnitude, -magnitude, negative) / scale;
+}`;
+
+const HEADER = `@group(0) @binding(0) var<storage, read> acc: array<u32>;
+@group(0) @binding(1) var<storage, read> gmax: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${paramsDecl(3, 4)}
+${FIXED_TO_FLOAT_WGSL}`;
+
+/** WGSL: the sums of `acc` as floats, in order. Params: count, –, –, the number of terms. */
+const IN_ORDER_WGSL = `// fixed_point_to_float
+${HEADER}
+${ELEMENT_MAIN}
+  out[i] = fixedToFloat(acc[2u * i], acc[2u * i + 1u], fixedScale(gmax[0] * f32(P(3u))));
+}`;
+
+/** Texels and channels of one transposed tile. */
+const TILE = 32;
+
+/**
+ * WGSL: the sums of `acc`, channels-last blocks [HW, C], as floats written channel-first [C, HW].
+ * A workgroup turns a tile of 32 texels × 32 channels through workgroup memory, so both the
+ * reads (along channels) and the writes (along texels) are contiguous across a warp.
+ * Params: blocks, C, HW, the number of terms; workgroup (x, y) = texel block and block, z = channel tile.
+ */
+const TRANSPOSED_WGSL = `// fixed_point_to_float_transposed
+${HEADER}
+var<workgroup> tile: array<f32, ${TILE * (TILE + 1)}>;
+@compute @workgroup_size(${TILE}, 8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u) {
+  let C = P(1u); let HW = P(2u);
+  let texelBlocks = (HW + ${TILE - 1}u) / ${TILE}u;
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= P(0u) * texelBlocks) { return; }
+  let block = flat / texelBlocks;
+  let t0 = (flat % texelBlocks) * ${TILE}u;
+  let c0 = wid.z * ${TILE}u;
+  let scale = fixedScale(gmax[0] * f32(P(3u)));
+  for (var r = 0u; r < ${TILE}u; r += 8u) {
+    let t = t0 + lid.y + r;
+    let c = c0 + lid.x;
+    if (t < HW && c < C) {
+      let k = (block * HW + t) * C + c;
+      tile[(lid.y + r) * ${TILE + 1}u + lid.x] = fixedToFloat(acc[2u * k], acc[2u * k + 1u], scale);
+    }
+  }
+  workgroupBarrier();
+  for (var r = 0u; r < ${TILE}u; r += 8u) {
+    let c = c0 + lid.y + r;
+    let t = t0 + lid.x;
+    if (t < HW && c < C) { out[(block * C + c) * HW + t] = tile[lid.x * ${TILE + 1}u + lid.y + r]; }
+  }
 }`;
 
 /**
@@ -74,11 +116,23 @@ export function fixedPointToFloat(
 ): Tensor {
   const out = Tensor.empty(shape);
   if (out.size === 0) return out;
+  const buffers = [acc.buffer, gmax.buffer, out.buffer];
+  if (channels === 1) {
+    dispatch({
+      kernel: kernel("fixed_point_to_float", IN_ORDER_WGSL),
+      buffers,
+      params: new Params().u32(out.size, 0, 0, terms).bytes(),
+      workgroups: grid(out.size),
+    });
+    return out;
+  }
+  const blocks = out.size / (channels * texels);
+  const [x, y] = grid(blocks * Math.ceil(texels / TILE), 1);
   dispatch({
-    kernel: kernel("fixed_point_to_float", TO_FLOAT_WGSL),
-    buffers: [acc.buffer, gmax.buffer, out.buffer],
-    params: new Params().u32(out.size, channels, texels, terms).bytes(),
-    workgroups: grid(out.size),
+    kernel: kernel("fixed_point_to_float_transposed", TRANSPOSED_WGSL),
+    buffers,
+    params: new Params().u32(blocks, channels, texels, terms).bytes(),
+    workgroups: [x, y, Math.ceil(channels / TILE)],
   });
   return out;
 }

@@ -120,7 +120,7 @@ export function fusedRenderSource(k: FusedKernelShape): string {
   lines.push(decoderWeightsWgsl(k));
   // Per-sample features and decoder outputs as scalars: as arrays indexed in loops, the GPU
   // compiler kept them in local memory (the same change made the point decoder 10× faster).
-  lines.push(range(c).map((ch) => `var<private> f${ch}: f32;`).join("\n"));
+  lines.push(range(c).map((ch) => `var<private> feat${ch}: f32;`).join("\n"));
   lines.push(range(out).map((o) => `var<private> col${o}: f32;`).join("\n"));
   lines.push(ACTIVATIONS_WGSL);
   lines.push(`fn uniformAt(stream: u32, i: u32) -> f32 {`);
@@ -139,10 +139,10 @@ ${planeTapsWgsl(k, `plane${l}`, { planes: `P(${tapsWord + 1}u)`, taps: `P(${taps
   const sampleCalls = Array.from({ length: planeSets }, (_, l) => `  addPlanes${l}(n, g);`);
   const decode = (full: boolean) =>
     `fn decode${full ? "Full" : "Sigma"}(pt: vec3f, n: u32) -> f32 {
-${range(c).map((ch) => `  f${ch} = 0.0;`).join("\n")}
+${range(c).map((ch) => `  feat${ch} = 0.0;`).join("\n")}
   let g = pt * PF(6u);
 ${sampleCalls.join("\n")}
-${range(c).map((ch) => `  f${ch} = f${ch} * ${1 / 3};`).join("\n")}
+${range(c).map((ch) => `  feat${ch} = feat${ch} * ${1 / 3};`).join("\n")}
   var sigma = 0.0;
 ${full ? range(out).map((o) => `  col${o} = 0.0;`).join("\n") : ""}
 ${decoderLayersWgsl(k, full ? "col" : null)}

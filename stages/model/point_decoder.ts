@@ -76,7 +76,7 @@ fn sigmoid(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + 
 
 /**
  * WGSL: the bilinear taps of one tri-plane at `g` (the point scaled to [−1, 1]) of batch item
- * `n`, added to `f0…f{C−1}`; expects `H`, `W` in scope. Trip counts are given as WGSL
+ * `n`, added to `feat0…feat{C−1}`; expects `H`, `W` in scope. Trip counts are given as WGSL
  * expressions (literals, or parameters so that CPU compilers keep the loops).
  */
 export function planeTapsWgsl(
@@ -107,7 +107,7 @@ ${texelReads(plane, k.c, "    ")}
 }
 
 /**
- * WGSL of the OSG decoder's layers on `f0…f{C−1}` (the averaged features): the hidden loop,
+ * WGSL of the OSG decoder's layers on `feat0…feat{C−1}` (the averaged features): the hidden loop,
  * adding to `sigma` and, when `outputs` names them, to `${outputs}0…` (zeroed by the caller);
  * `featureWgsl` then maps each to its output.
  */
@@ -118,7 +118,7 @@ export function decoderLayersWgsl(k: PointDecoderShape, outputs: string | null):
     `  for (var j = 0u; j < ${k.hidden}u; j++) {`,
     `    var h = 0.0;`,
     `    let w1 = ${w1}u + j * ${k.c}u;`,
-    ...range(k.c).map((ch) => `    h += f${ch} * wt(w1 + ${ch}u);`),
+    ...range(k.c).map((ch) => `    h += feat${ch} * wt(w1 + ${ch}u);`),
     `    h = softplus(h + wt(${b1}u + j));`,
     `    sigma += h * wt(${w2}u + j);`,
     ...(outputs === null
@@ -140,16 +140,16 @@ export function texelType(c: number): string {
 
 /**
  * WGSL statements adding `wgt` times the C channels of the texel at float index `base` of
- * binding `plane` (channels-last) to the scalars `f0…f{C−1}`.
+ * binding `plane` (channels-last) to the scalars `feat0…feat{C−1}`.
  */
 function texelReads(plane: string, c: number, indent: string): string {
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   if (c % 4 !== 0) {
-    return range(c).map((ch) => `${indent}f${ch} += wgt * ${plane}[base + ${ch}u];`).join("\n");
+    return range(c).map((ch) => `${indent}feat${ch} += wgt * ${plane}[base + ${ch}u];`).join("\n");
   }
   return range(c / 4).map((v) =>
     `${indent}{ let t4 = ${plane}[base / 4u + ${v}u];\n` +
-    range(4).map((e) => `${indent}  f${4 * v + e} += wgt * t4.${"xyzw"[e]};`).join("\n") + " }"
+    range(4).map((e) => `${indent}  feat${4 * v + e} += wgt * t4.${"xyzw"[e]};`).join("\n") + " }"
   ).join("\n");
 }
 
@@ -189,9 +189,9 @@ ${planeTapsWgsl(k, `plane${l}`, { planes: "3u", taps: "4u" }, "    ")}
   lines.push(`fn decodePoint(i: u32) {
   let n = i / P(1u);
   let g = vec3f(points[3u * i], points[3u * i + 1u], points[3u * i + 2u]) * PF(2u);
-${range(c).map((ch) => `  var f${ch} = 0.0;`).join("\n")}
+${range(c).map((ch) => `  var feat${ch} = 0.0;`).join("\n")}
 ${sampling}
-${range(c).map((ch) => `  f${ch} = f${ch} * ${1 / 3};`).join("\n")}
+${range(c).map((ch) => `  feat${ch} = feat${ch} * ${1 / 3};`).join("\n")}
   var sigma = 0.0;
 ${range(out).map((o) => `  var o${o} = 0.0;`).join("\n")}
 ${decoderLayersWgsl(k, "o")}

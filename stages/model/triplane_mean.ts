@@ -53,14 +53,14 @@ function forwardSource(c: number, axes: [number, number][], planeSets: number): 
     ELEMENT_MAIN,
     `  let n = i / P(1u);`,
     `  let g = vec3f(points[3u * i], points[3u * i + 1u], points[3u * i + 2u]) * PF(2u);`,
-    ...range(c).map((ch) => `  var f${ch} = 0.0;`),
+    ...range(c).map((ch) => `  var feat${ch} = 0.0;`),
     ...range(planeSets).map((l) =>
       `  {
     let H = P(${3 + 2 * l}u); let W = P(${4 + 2 * l}u);
 ${planeTapsWgsl({ c, axes }, `plane${l}`, { planes: "3u", taps: "4u" }, "    ")}
   }`
     ),
-    ...range(c).map((ch) => `  out[i * ${c}u + ${ch}u] = f${ch} * ${1 / 3};`),
+    ...range(c).map((ch) => `  out[i * ${c}u + ${ch}u] = feat${ch} * ${1 / 3};`),
     `}`,
   ];
   return lines.join("\n");

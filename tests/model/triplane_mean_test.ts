@@ -21,6 +21,8 @@ Deno.test("sampleTriplaneMean: GPU forward and plane gradients match the float64
     { axes: "eg3d", sets: [[2, 3, 8, 10, 10], [2, 3, 8, 20, 14]], m: 40 },
     // Many points on few texels: heavy collisions in the scatter.
     { axes: "mimic3d", sets: [[1, 3, 4, 3, 3], [1, 3, 4, 2, 2]], m: 900 },
+    // More channels and texels than one 32 × 32 tile of the channel-first read-back, neither a multiple.
+    { axes: "eg3d", sets: [[1, 3, 40, 7, 9]], m: 30 },
   ];
   for (const { axes, sets, m } of cases) {
     const n = sets[0][0];
