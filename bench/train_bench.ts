@@ -303,7 +303,8 @@ async function profileCycle(
       } ms  ${r.dispatchesPerStep.toFixed(0).padStart(6)} dispatches`,
     );
   }
-  // The GEMMs (convolutions, matmuls) by shape: where a faster kernel would pay most.
+  // Time by shape (GEMMs and convolutions by geometry, gathers by axes): where a faster kernel
+  // would pay most.
   const shapes = profileShapes(true).map((s) => ({
     op: s.op,
     shape: s.shape,
@@ -311,20 +312,24 @@ async function profileCycle(
     dispatchesPerStep: s.count / cycle,
     tflops: s.flops / (s.ms / 1000) / 1e12,
   })).sort((a, b) => b.msPerStep - a.msPerStep);
-  console.log("  largest GEMM shapes:");
-  for (const s of shapes.slice(0, 25)) {
-    console.log(
-      `    ${s.op.padEnd(28)} ${s.shape.padEnd(52)} ${s.msPerStep.toFixed(2).padStart(7)} ms  ${
-        s.dispatchesPerStep.toFixed(1).padStart(5)
-      }×  ${s.tflops.toFixed(1).padStart(5)} TFLOP/s`,
-    );
-  }
+  const largest = (title: string, list: typeof shapes, count: number) => {
+    console.log(`  ${title}:`);
+    for (const s of list.slice(0, count)) {
+      console.log(
+        `    ${s.op.padEnd(28)} ${s.shape.padEnd(52)} ${s.msPerStep.toFixed(2).padStart(7)} ms  ${
+          s.dispatchesPerStep.toFixed(1).padStart(5)
+        }×` + (s.tflops > 0 ? `  ${s.tflops.toFixed(1).padStart(5)} TFLOP/s` : ""),
+      );
+    }
+  };
+  largest("largest GEMM shapes", shapes.filter((s) => s.tflops > 0), 25);
+  largest("largest other shapes", shapes.filter((s) => s.tflops === 0), 12);
   return { ops: rows, shapes };
 }
 
 interface Profile {
   ops: { op: string; msPerStep: number; dispatchesPerStep: number; share: number }[];
-  /** GEMM dispatches (convolutions, matmuls) by op and shape, slowest first. */
+  /** Dispatches that name a shape (convolutions, matmuls, gathers) by op and shape, slowest first. */
   shapes: {
     op: string;
     shape: string;

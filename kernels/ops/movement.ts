@@ -130,6 +130,12 @@ export function gatherRaw(x: Tensor, axes: GatherAxis[]): Tensor {
     buffers: [x.buffer, out.buffer],
     params: p.bytes(),
     workgroups: grid(n),
+    // Per axis, outermost first: size, then @ the source stride (and any non-plain mapping).
+    shape: () =>
+      simple.map((a) =>
+        `${a.size}@${a.srcStride}` +
+        (isPlain(a) ? "" : `(×${a.mul}${a.shift < 0 ? "+" : "−"}${Math.abs(a.shift)})/${a.div}`)
+      ).join(" "),
   });
   return out;
 }
