@@ -76,6 +76,20 @@ async function fingerprintOf(file: string): Promise<Fingerprint> {
   };
 }
 
+/**
+ * Whether a fingerprint taken after `at` (ms since the epoch) can vouch for the file from then
+ * on, i.e. any later change of the file shows in its stat (git's "racy" rule). Deno reports
+ * ctime in whole seconds: a rewrite within the second of the file's last status change, its
+ * mtime restored, would leave the fingerprint as it was, so an entry is trusted only once that
+ * second is over. The margin allows for a filesystem clock slightly behind ours.
+ */
+function settledSince(print: Fingerprint, at: number): boolean {
+  const ctimeSecondEnd = Math.floor(print.ctimeMs / 1000) * 1000 + 1000;
+  return print.mtimeMs < at - RACY_MARGIN_MS && ctimeSecondEnd < at - RACY_MARGIN_MS;
+}
+
+const RACY_MARGIN_MS = 50;
+
 function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs &&
     a.ino === b.ino && a.dev === b.dev && a.edges === b.edges;
@@ -117,15 +131,20 @@ export class FileHashCache {
     const after = await fingerprintOf(absolute);
     // A file modified while we read it, or within the timestamp granularity of our read
     // ("racy" in git's terms), could change again without a visible stat change: don't cache it.
-    const settled = sameFingerprint(before, after) && after.mtimeMs < startedAt - 50;
+    const settled = sameFingerprint(before, after) && settledSince(after, startedAt);
     if (settled) this.remember(absolute, after, sha256);
     return sha256;
   }
 
-  /** Records a hash the caller computed itself (e.g. while writing an artifact). */
+  /**
+   * Records a hash the caller computed itself (e.g. while writing an artifact). A file changed
+   * too recently to be told apart from a later rewrite is not recorded: its next lookup rehashes.
+   */
   async record(file: string, sha256: string): Promise<void> {
     const absolute = path.resolve(file);
-    this.remember(absolute, await fingerprintOf(absolute), sha256);
+    const at = Date.now();
+    const print = await fingerprintOf(absolute);
+    if (settledSince(print, at)) this.remember(absolute, print, sha256);
   }
 
   /** Forgets a file (its bytes are known to be bad or gone). */

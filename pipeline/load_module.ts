@@ -25,8 +25,26 @@ export async function resolveModulePath(ref: string): Promise<string> {
 
 async function importDefault(ref: string): Promise<{ file: string; value: unknown }> {
   const file = await resolveModulePath(ref);
-  const mod = await import(pathToFileURL(file).href);
+  let mod;
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (err) {
+    throw new Error(`cannot load ${file}: ${oneLine(err)}`);
+  }
   return { file, value: mod.default };
+}
+
+/**
+ * A module-load error as one line: Deno's syntax and resolution errors put a code frame and an
+ * `at file:line:col` line (with terminal colours) into the message; keep the first line and
+ * the location.
+ */
+function oneLine(err: unknown): string {
+  // deno-lint-ignore no-control-regex
+  const text = (err instanceof Error ? err.message : String(err)).replace(/\x1b\[[0-9;]*m/g, "");
+  const lines = text.split("\n").map((line) => line.trim()).filter(Boolean);
+  const at = lines.slice(1).find((line) => /^at \S+:\d+:\d+$/.test(line));
+  return at ? `${lines[0]} (${at})` : (lines[0] ?? "");
 }
 
 /** Loads an experiment module (its default export must come from `defineExperiment`). */

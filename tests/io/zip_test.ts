@@ -1,3 +1,5 @@
+import { Deflate } from "fflate";
+import { crc32 } from "node:zlib";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { ZipReader } from "../../stages/io/zip_reader.ts";
 import { ZipWriter } from "../../stages/io/zip_writer.ts";
@@ -86,5 +88,58 @@ Deno.test("zip: an aborted writer leaves nothing behind", async () => {
     await zip.add("a", new Uint8Array(10));
     await zip.abort();
     assertEquals(listDir(dir), []);
+  });
+});
+
+Deno.test("zip: an entry that inflates past its declared size is cut there, never inflated whole", async () => {
+  await withTempDir(async (dir) => {
+    // 64 MiB of zeros deflated in 1 MiB pieces (a few tens of KiB), declared as 1 KiB: a zip
+    // bomb that lies about its size to pass the declared-size check.
+    const pieces: Uint8Array[] = [];
+    const deflate = new Deflate({ level: 1 }, (chunk) => pieces.push(chunk));
+    const zeros = new Uint8Array(1 << 20);
+    for (let i = 0; i < 64; i++) deflate.push(zeros);
+    deflate.push(new Uint8Array(0), true);
+    const data = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+    pieces.reduce((at, p) => (data.set(p, at), at + p.length), 0);
+    const declared = 1024;
+    const name = new TextEncoder().encode("bomb.png");
+    const crc = crc32(new Uint8Array(declared)) >>> 0; // what the first 1 KiB would give
+    const local = new DataView(new ArrayBuffer(30));
+    [[0, 0x04034b50], [14, crc], [18, data.length], [22, declared]]
+      .forEach(([at, v]) => local.setUint32(at, v, true));
+    [[4, 20], [8, 8], [26, name.length]].forEach(([at, v]) => local.setUint16(at, v, true));
+    const central = new DataView(new ArrayBuffer(46));
+    [[0, 0x02014b50], [16, crc], [20, data.length], [24, declared], [42, 0]]
+      .forEach(([at, v]) => central.setUint32(at, v, true));
+    [[4, 20], [6, 20], [10, 8], [28, name.length]]
+      .forEach(([at, v]) => central.setUint16(at, v, true));
+    const centralAt = 30 + name.length + data.length;
+    const end = new DataView(new ArrayBuffer(22));
+    end.setUint32(0, 0x06054b50, true);
+    end.setUint16(8, 1, true);
+    end.setUint16(10, 1, true);
+    end.setUint32(12, 46 + name.length, true);
+    end.setUint32(16, centralAt, true);
+    const parts = [local, name, data, central, name, end].map((p) =>
+      p instanceof DataView ? new Uint8Array(p.buffer) : p
+    );
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
+    await Deno.writeFile(`${dir}/bomb.zip`, bytes);
+
+    using reader = await ZipReader.open(`${dir}/bomb.zip`);
+    assertEquals(reader.entry("bomb.png")?.uncompressedSize, declared);
+    const rssBefore = Deno.memoryUsage().rss;
+    // Inflation writes into a buffer of the declared size: the output stops at 1 KiB (whose
+    // CRC this archive gets right), where unbounded inflation would hold 64 MiB and then fail
+    // with "size mismatch: 67108864 bytes".
+    const read = await reader.read("bomb.png").then(
+      (out) => `read ${out.length} bytes`,
+      (err: Error) => err.message,
+    );
+    const grown = Deno.memoryUsage().rss - rssBefore;
+    assertEquals(read, `read ${declared} bytes`);
+    assertEquals(grown < 32 * 2 ** 20, true, `memory grew by ${grown} bytes`);
   });
 });

@@ -2,13 +2,18 @@
  * Code versions from import closures: a stage's key covers every module its entry reaches and
  * the locked versions of the npm packages they import, and `status` names what changed.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { defineExperiment, defineStage, experimentStatus, node } from "../../pipeline/mod.ts";
 import { runExperiment } from "../../pipeline/runner.ts";
 import { clearSourceHashes, stageVersion } from "../../pipeline/stage_key.ts";
 import { importClosure, RESULT_NEUTRAL } from "../../pipeline/import_closure.ts";
 import { pretrain } from "../../stages/pretrain/stage.ts";
+import { prep } from "../../stages/prep/stage.ts";
+import { imitate } from "../../stages/imitate/stage.ts";
+import { evaluate } from "../../stages/eval/stage.ts";
+import { sourcePath } from "../../pipeline/stage_key.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { sandbox } from "./helpers.ts";
 
@@ -98,6 +103,68 @@ Deno.test("import closure: editing an imported module makes the stage stale and 
   } finally {
     clearSourceHashes();
     await Deno.remove(dir, { recursive: true });
+    await box.cleanup();
+  }
+});
+
+Deno.test("import closure: after a run, editing stages/io/tensor_pixels.ts makes pretrain stale naming the file, and imitate and eval with it", async () => {
+  const box = await sandbox();
+  const copy = await Deno.makeTempDir({ prefix: "mimic3d-closure-copy-" });
+  try {
+    // A copy of what the real stages' code versions cover (the working tree is not edited), and
+    // one stand-in stage per real one, keyed by the copied entry module.
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    const real = { prep, pretrain, imitate, eval: evaluate };
+    const files = new Set(["deno.json", "deno.lock"]);
+    for (const stage of Object.values(real)) {
+      const closure = await importClosure(stage.sources.map(sourcePath));
+      Object.keys(closure.files).forEach((file) => files.add(file));
+    }
+    for (const file of files) {
+      await Deno.mkdir(dirname(join(copy, file)), { recursive: true });
+      await Deno.copyFile(join(root, file), join(copy, file));
+    }
+    const standIn = <I extends string = never>(name: keyof typeof real, inputs: I[] = []) =>
+      defineStage({
+        name: real[name].name,
+        sources: [join(copy, sourcePath(real[name].sources[0]).slice(root.length))],
+        config: z.object({}),
+        inputs,
+        outs: { out: "out" },
+        async run(ctx) {
+          await Deno.writeTextFile(`${ctx.outDir}/out`, name);
+        },
+      });
+    const experiment = defineExperiment({
+      name: "mimic3d-closures",
+      config: z.object({}),
+      dag: {
+        prep: node(standIn("prep"), {}),
+        pretrain: node(standIn("pretrain", ["data"]), { inputs: { data: "prep" } }),
+        imitate: node(standIn("imitate", ["pretrained"]), { inputs: { pretrained: "pretrain" } }),
+        eval: node(standIn("eval", ["model"]), { inputs: { model: "imitate" } }),
+      },
+    });
+    await runExperiment(experiment, box.store, { quiet: true });
+    const status = async () => {
+      clearSourceHashes();
+      return Object.fromEntries(
+        (await experimentStatus(experiment, box.store)).map((row) => [row.node, row]),
+      );
+    };
+    assertEquals(Object.values(await status()).map((row) => row.state), Array(4).fill("cached"));
+    // The module that quantises pretrain's and imitate's sample images, once missing from the
+    // hand-kept lists.
+    const edited = join(copy, "stages/io/tensor_pixels.ts");
+    await Deno.writeTextFile(edited, (await Deno.readTextFile(edited)) + "\n// edited\n");
+    const rows = await status();
+    assertEquals(rows.prep.state, "cached"); // its code does not reach the module
+    assertEquals(rows.pretrain.state, "stale");
+    assertEquals(rows.pretrain.reasons, ["code changed: stages/io/tensor_pixels.ts"]);
+    assertEquals([rows.imitate.state, rows.eval.state], ["stale", "stale"]);
+  } finally {
+    clearSourceHashes();
+    await Deno.remove(copy, { recursive: true });
     await box.cleanup();
   }
 });

@@ -11,8 +11,14 @@ import {
 } from "../../pipeline/mod.ts";
 import { clearSourceHashes } from "../../pipeline/stage_key.ts";
 import { readRunLog } from "../../pipeline/run_log.ts";
-import { countLines, sandbox } from "./helpers.ts";
+import { countLines, REPO, sandbox } from "./helpers.ts";
 import { z } from "zod";
+import { join } from "node:path";
+import { prep } from "../../stages/prep/stage.ts";
+import { pretrain } from "../../stages/pretrain/stage.ts";
+import { imitate } from "../../stages/imitate/stage.ts";
+import { evaluate } from "../../stages/eval/stage.ts";
+import { referenceStats } from "../../stages/eval/reference_stats.ts";
 
 const quiet = { quiet: true };
 
@@ -254,6 +260,52 @@ Deno.test("declared outs: a forgotten out, an undeclared file or a file for a di
   } finally {
     await box.cleanup();
   }
+});
+
+/**
+ * Where a real stage's out name may still appear as a string literal, and why: files that are
+ * not artifacts' but happen to share a name.
+ */
+const OUT_NAME_LITERALS_ALLOWED: Record<string, string> = {
+  // A mid-stage checkpoint's own files (the checkpoint format), not the artifact's.
+  "stages/pretrain/checkpoint_state.ts": "G_ema.safetensors",
+  // `render` writes its grid into the user's --out directory, not into an artifact.
+  "stages/render/render_views.ts": "grid.png",
+};
+
+Deno.test("declared outs: code outside outs.ts names the real stages' files through their declarations, not string literals", async () => {
+  const names = new Set(
+    [prep, pretrain, imitate, evaluate, referenceStats].flatMap((stage) =>
+      Object.values(stage.outs)
+    ),
+  );
+  const files: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(join(REPO, dir))) {
+      const rel = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(rel);
+      else if (entry.name.endsWith(".ts") && entry.name !== "outs.ts") files.push(rel);
+    }
+  };
+  await walk("stages");
+  await walk("experiments");
+  files.push("cli.ts", "mod.ts");
+  const found: string[] = [];
+  for (const file of files) {
+    const lines = (await Deno.readTextFile(join(REPO, file))).split("\n");
+    lines.forEach((line, i) => {
+      const text = line.trim();
+      if (/^(\*|\/\/|\/\*)/.test(text)) return; // comments
+      if (/\bouts:\s*\{/.test(text)) return; // a stage's own declaration (the toy stages)
+      for (const name of names) {
+        if (OUT_NAME_LITERALS_ALLOWED[file] === name) continue;
+        if (['"', "'", "`"].some((q) => text.includes(`${q}${name}${q}`))) {
+          found.push(`${file}:${i + 1}: ${text}`);
+        }
+      }
+    });
+  }
+  assertEquals(found, []);
 });
 
 Deno.test("declared outs: a malformed declaration is refused when the stage is defined", () => {

@@ -19,6 +19,14 @@ async function withStore(fn: (store: Store, dir: string) => Promise<void>) {
   }
 }
 
+/**
+ * Waits until a file changed just now may be cached: the file-hash cache trusts no entry within
+ * the second of the file's last status change (ctime, which Deno gives in whole seconds).
+ */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1100));
+}
+
 async function stage(store: Store, files: Record<string, string>): Promise<string> {
   const staging = await store.makeStagingDir("test");
   for (const [name, text] of Object.entries(files)) {
@@ -103,6 +111,7 @@ Deno.test("file-hash cache: persisted entries are trusted until the file's stat 
     const file = `${dir}/dataset.zip`;
     await Deno.writeFile(file, new Uint8Array(3 << 20).map((_, i) => i % 251));
     await Deno.utime(file, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    await settle();
     const cacheFile = `${dir}/hashes.json`;
     const cache = await FileHashCache.open(cacheFile);
     const real = await cache.hash(file);
@@ -121,6 +130,7 @@ Deno.test("file-hash cache: persisted entries are trusted until the file's stat 
     assertNotEquals(changed, real);
     // An entry whose stat matches but whose edge blocks do not (a same-size rewrite within one
     // timestamp tick looks like this) is not trusted either.
+    await settle();
     const settled = await FileHashCache.open(cacheFile);
     await settled.record(file, "e".repeat(64));
     await settled.save();
@@ -129,5 +139,58 @@ Deno.test("file-hash cache: persisted entries are trusted until the file's stat 
     planted[key].edges = "0".repeat(32);
     await Deno.writeTextFile(cacheFile, JSON.stringify(planted));
     assertEquals(await (await FileHashCache.open(cacheFile)).hash(file), changed);
+  });
+});
+
+Deno.test("a same-size rewrite in the middle of a file, its mtime restored, is caught by cached checks", async () => {
+  await withStore(async (store) => {
+    // Large enough that the flipped byte lies far from the first and last blocks.
+    const bytes = new Uint8Array(1 << 20).map((_, i) => i % 253);
+    const commit = async (salt: number) => {
+      const staging = await store.makeStagingDir("test");
+      await Deno.writeFile(`${staging.outDir}/G_ema.safetensors`, bytes);
+      await Deno.writeTextFile(`${staging.outDir}/salt`, String(salt));
+      return await store.commit(staging.dir);
+    };
+    const rewriteMiddle = async (id: string) => {
+      const file = `${store.filesDir(id)}/G_ema.safetensors`;
+      const before = await Deno.stat(file);
+      await Deno.chmod(file, 0o644);
+      {
+        using handle = await Deno.open(file, { write: true });
+        await handle.seek(bytes.length / 2, Deno.SeekMode.Start);
+        await handle.write(new Uint8Array([bytes[bytes.length / 2] ^ 0x01]));
+      }
+      await Deno.chmod(file, 0o444);
+      await Deno.utime(file, before.atime!, before.mtime!);
+      const after = await Deno.stat(file);
+      assertEquals(
+        [after.size, after.mtime?.getTime(), after.ino],
+        [before.size, before.mtime?.getTime(), before.ino],
+      );
+    };
+    const assertCaught = async (id: string) => {
+      // A later command: a fresh store object reading the persisted cache.
+      const next = await Store.open(store.root);
+      const err = await assertRejects(() => next.check(id, "cached"), CorruptArtifactError);
+      assert(err.message.includes("out/G_ema.safetensors content does not match"), err.message);
+    };
+    const entries = async () =>
+      Object.keys(JSON.parse(await Deno.readTextFile(store.at("cache", "file-hashes.json"))));
+    // Within the second of its commit (Deno's ctime has whole seconds): the rewrite is caught.
+    const fresh = await commit(1);
+    await store.check(fresh, "cached");
+    await store.flush();
+    await rewriteMiddle(fresh);
+    await assertCaught(fresh);
+    // Checked (and its hash cached) once that second is over: caught too.
+    const settled = await commit(2);
+    await settle();
+    await store.check(settled, "cached");
+    await store.flush();
+    const file = `${store.filesDir(settled)}/G_ema.safetensors`;
+    assert((await entries()).includes(file), "the settled file's hash is cached");
+    await rewriteMiddle(settled);
+    await assertCaught(settled);
   });
 });
