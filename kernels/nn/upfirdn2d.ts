@@ -1,13 +1,11 @@
 /**
  * StyleGAN2's upfirdn2d: upsample by zero insertion, pad (negative crops),
- * filter with a FIR kernel (depthwise convolution), downsample by striding,
- * composed from tensor ops so every order of gradient is available. The
- * helpers `upsample2d`, `downsample2d` and `filter2d` choose the paddings
- * exactly as the original does.
+ * filter with a FIR kernel, downsample by striding — one op (`upFirDn`) whose
+ * gradients of every order are the op again. The helpers `upsample2d`,
+ * `downsample2d` and `filter2d` choose the paddings exactly as the original does.
  */
-import { type Device, Tensor } from "../tensor/tensor.ts";
-import { pad, reshape, slice } from "../ops/movement.ts";
-import { conv2d } from "../ops/conv.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { upFirDn } from "../ops/upfirdn.ts";
 
 /** A FIR filter: 2-D taps [fh, fw] (host values; small). */
 export interface Filter {
@@ -36,26 +34,6 @@ function toPad4(p: number | Padding4): Padding4 {
   return typeof p === "number" ? [p, p, p, p] : p;
 }
 
-const filterCache = new Map<string, Tensor>();
-
-/** The filter as a depthwise conv weight [C, 1, fh, fw], flipped (conv2d correlates), times gain. */
-function filterWeight(f: Filter, channels: number, gain: number, device: Device): Tensor {
-  const key = `${device}:${f.height}x${f.width}:${
-    Array.from(f.taps).join(",")
-  }:${gain}:${channels}`;
-  const hit = filterCache.get(key);
-  if (hit && !hit.isDisposed) return hit;
-  // Built on the host at full size: a one-channel expand() would return `base` itself.
-  const n = f.taps.length;
-  const flipped = new Float64Array(channels * n);
-  for (let c = 0; c < channels; c++) {
-    for (let i = 0; i < n; i++) flipped[c * n + i] = f.taps[n - 1 - i] * gain;
-  }
-  const w = Tensor.fromData(flipped, [channels, 1, f.height, f.width], device).keep();
-  filterCache.set(key, w);
-  return w;
-}
-
 /** Options of `upfirdn2d`. */
 export interface UpFirDn2dOptions {
   up?: number;
@@ -64,22 +42,15 @@ export interface UpFirDn2dOptions {
   gain?: number;
 }
 
-/** Upsample (zero insertion), pad, FIR-filter, downsample. x: [N, C, H, W]. */
+/** Upsample (zero insertion), pad, FIR-filter (a convolution: the taps flipped), downsample. */
 export function upfirdn2d(x: Tensor, f: Filter, options: UpFirDn2dOptions = {}): Tensor {
-  const up = options.up ?? 1;
-  const down = options.down ?? 1;
-  const [px0, px1, py0, py1] = toPad4(options.padding ?? 0);
-  const [n, c, h, w] = x.shape;
-  let y = x;
-  if (up > 1) {
-    y = reshape(y, [n, c, h, 1, w, 1]);
-    y = pad(y, [[0, 0], [0, 0], [0, 0], [0, up - 1], [0, 0], [0, up - 1]]);
-    y = reshape(y, [n, c, h * up, w * up]);
-  }
-  y = pad(y, [[0, 0], [0, 0], [py0, py1], [px0, px1]]);
-  y = conv2d(y, filterWeight(f, c, options.gain ?? 1, x.device), { groups: c });
-  if (down > 1) y = slice(y, [null, null, [0, y.shape[2], down], [0, y.shape[3], down]]);
-  return y;
+  const gain = options.gain ?? 1;
+  const n = f.taps.length;
+  return upFirDn(
+    x,
+    { taps: f.taps.map((_, i) => f.taps[n - 1 - i] * gain), height: f.height, width: f.width },
+    { up: options.up ?? 1, down: options.down ?? 1, padding: toPad4(options.padding ?? 0) },
+  );
 }
 
 /** ×2 (or `up`) upsampling with the filter, gain up² (keeps the mean). */

@@ -19,7 +19,6 @@
 import { noGrad, record } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { sum } from "./reduce.ts";
-import { depthwiseForward, depthwiseInputGrad, isDepthwise } from "./depthwise_conv.ts";
 import { permute, reshape, slice } from "./movement.ts";
 import {
   checksForced,
@@ -647,7 +646,6 @@ function checkDevices(what: string, a: Tensor, b: Tensor): void {
 }
 
 function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  if (x.device === "gpu" && isDepthwise(g)) return depthwiseForward(x, w, g, () => shapeName(g));
   const out = Tensor.empty(outShape(g), x.device);
   if (x.device === "cpu") {
     convCpu("forward", g, x.cpuData, w.cpuData, out.cpuData);
@@ -686,9 +684,6 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
 }
 
 function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
-  if (gy.device === "gpu" && isDepthwise(g)) {
-    return depthwiseInputGrad(gy, w, g, () => shapeName(g));
-  }
   const dx = Tensor.empty([g.n, g.cin, g.h, g.w], gy.device);
   if (gy.device === "cpu") {
     dx.cpuData.fill(0);

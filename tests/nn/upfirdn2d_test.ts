@@ -68,14 +68,25 @@ Deno.test("setupFilter: outer product of [1,3,3,1] normalised (/64)", () => {
   });
 });
 
+const asym: Filter = { taps: Float64Array.from([1, 2, 3, 4, 5, 6]), height: 2, width: 3 };
+const blurRow: Filter = {
+  taps: Float64Array.from({ length: 7 }, (_, i) => 1 + i),
+  height: 1,
+  width: 7,
+};
+const cases: { up: number; down: number; pad: Padding4; f: Filter; gain: number }[] = [
+  { up: 2, down: 1, pad: [2, 1, 2, 1], f: setupFilter(), gain: 4 },
+  { up: 1, down: 2, pad: [1, 1, 1, 1], f: setupFilter(), gain: 1 },
+  { up: 1, down: 1, pad: [-1, 2, 0, -2], f: asym, gain: 1 },
+  { up: 2, down: 2, pad: [1, 0, 2, 1], f: asym, gain: 2 },
+  // A 1-D row (the blur's passes), and up 3, where which loads are inserted zeros is decided per
+  // thread rather than when the kernel is written.
+  { up: 1, down: 1, pad: [3, 3, 0, 0], f: blurRow, gain: 1 },
+  { up: 3, down: 1, pad: [1, 2, 0, 1], f: asym, gain: 1 },
+];
+const label = (c: (typeof cases)[number]) => `up ${c.up} down ${c.down} pad ${c.pad}`;
+
 Deno.test("upfirdn2d: the reference definition, including negative padding and an asymmetric filter", async () => {
-  const asym: Filter = { taps: Float64Array.from([1, 2, 3, 4, 5, 6]), height: 2, width: 3 };
-  const cases: { up: number; down: number; pad: Padding4; f: Filter; gain: number }[] = [
-    { up: 2, down: 1, pad: [2, 1, 2, 1], f: setupFilter(), gain: 4 },
-    { up: 1, down: 2, pad: [1, 1, 1, 1], f: setupFilter(), gain: 1 },
-    { up: 1, down: 1, pad: [-1, 2, 0, -2], f: asym, gain: 1 },
-    { up: 2, down: 2, pad: [1, 0, 2, 1], f: asym, gain: 2 },
-  ];
   let seed = 10;
   for (const c of cases) {
     const x = input([2, 2, 6, 5], seed++);
@@ -87,9 +98,29 @@ Deno.test("upfirdn2d: the reference definition, including negative padding and a
     });
     const want = reference(x.values, x.shape, c.f, c.up, c.down, c.pad, c.gain);
     assertEquals(got.shape, want.shape);
-    assertClose(await got.read(), want.data, `up ${c.up} down ${c.down} pad ${c.pad}`, {
-      atol: 1e-14,
-    });
+    assertClose(await got.read(), want.data, label(c), { atol: 1e-14 });
+  }
+});
+
+Deno.test("upfirdn2d: GPU matches CPU, gradients included, for every case and widths off the 4-output rows", async () => {
+  let seed = 30;
+  for (const c of cases) {
+    for (const shape of [[2, 2, 6, 5], [1, 3, 5, 11]]) {
+      await assertGpuMatchesCpu(
+        `${label(c)} x [${shape}]`,
+        (x) => upfirdn2d(x, c.f, { up: c.up, down: c.down, padding: c.pad, gain: c.gain }),
+        [input(shape, seed++)],
+      );
+    }
+  }
+});
+
+Deno.test("upfirdn2d: its gradient and the gradient's gradient are right (asymmetric filters and padding)", () => {
+  let seed = 60;
+  for (const c of cases) {
+    const f = (x: Tensor) => upfirdn2d(x, c.f, { up: c.up, down: c.down, padding: c.pad });
+    gradcheck(label(c), f, [input([1, 1, 5, 4], seed++)]);
+    gradgradcheck(`${label(c)} (second order)`, f, [input([1, 1, 4, 5], seed++)]);
   }
 });
 
