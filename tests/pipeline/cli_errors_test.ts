@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { Store } from "../../pipeline/store.ts";
 import { MOD as mod } from "./helpers.ts";
+import { unshareSucceeds } from "../helpers/unshare.ts";
 
 async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -81,14 +82,9 @@ Deno.test("CLI: a full disk while storing an artifact prints the error, exits 1 
 async function canMountTmpfs(): Promise<boolean> {
   const dir = await Deno.makeTempDir();
   try {
-    const probe = await new Deno.Command("unshare", {
-      args: ["--user", "--map-root-user", "--mount", "mount", "-t", "tmpfs", "tmpfs", dir],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return probe.success;
-  } catch {
-    return false; // no unshare
+    return await unshareSucceeds([
+      ...["--user", "--map-root-user", "--mount", "mount", "-t", "tmpfs", "tmpfs", dir],
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -14,6 +14,7 @@ import {
 } from "../../pipeline/key_lock.ts";
 import { readRunLog } from "../../pipeline/run_log.ts";
 import { PIPELINE_CLI, REPO, runCli, sandbox, TOY } from "./helpers.ts";
+import { unshareSucceeds } from "../helpers/unshare.ts";
 
 const lockFiles = (dir: string) =>
   [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".lock")).map((e) => e.name);
@@ -122,21 +123,8 @@ Deno.test("SIGTERM stops a run at its next step, releases its locks and leaves a
   }
 });
 
-/** Whether `unshare` may give a process a host name of its own (a UTS namespace, without root). */
-async function canSetHostName(): Promise<boolean> {
-  try {
-    const probe = await new Deno.Command("unshare", {
-      args: ["--uts", "--map-root-user", "hostname", "probe-host"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return probe.success;
-  } catch {
-    return false; // no unshare
-  }
-}
-
-const utsNamespaces = await canSetHostName();
+// Whether `unshare` may give a process a host name of its own (a UTS namespace, without root).
+const utsNamespaces = await unshareSucceeds(["--uts", "--map-root-user", "hostname", "probe"]);
 if (!utsNamespaces) {
   console.log(
     "lock_lease_test.ts: the two-host-name test is ignored: unshare --uts --map-root-user is not " +
