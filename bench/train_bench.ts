@@ -17,6 +17,8 @@
  *   deno run -A bench/train_bench.ts --only imitate-ffhq512-b4
  *   deno run -A bench/train_bench.ts --quick         the tiny preset, both stages (CPU adapter smoke test)
  *   deno run -A bench/train_bench.ts --profile       also GPU time per op over one more cycle
+ *   deno run -A bench/train_bench.ts --only ffhq512-b32          batch 32 in two rounds of 16
+ *   deno run -A bench/train_bench.ts --only ffhq512-b32 --batch-gpu 8   … in four rounds of 8
  *   deno run -A bench/train_bench.ts --plan-memory --only ffhq512-b8
  *                                                    peak memory of each phase without running a
  *                                                    kernel (seconds, any adapter; dispatches are
@@ -89,6 +91,8 @@ interface Case {
   stage: "pretrain" | "imitate";
   preset: string;
   batch?: number;
+  /** Images a GPU processes at once (the batch runs in rounds of this many; `--batch-gpu`). */
+  batchGpu?: number;
   resolution: number;
 }
 
@@ -110,6 +114,7 @@ const numberArg = (flag: string): number | null => {
   return n;
 };
 const perGpuBatchArg = numberArg("--per-gpu-batch");
+const batchGpuArg = numberArg("--batch-gpu");
 const weak = args.includes("--weak") || perGpuBatchArg !== null;
 const baselineArg = numberArg("--baseline-s-per-kimg");
 const baselineJsonAt = args.indexOf("--baseline-json");
@@ -146,6 +151,15 @@ const CASES: Case[] = quick
     { name: "ffhq512-b2", stage: "pretrain", preset: "ffhq512", batch: 2, resolution: 512 },
     { name: "ffhq512-b4", stage: "pretrain", preset: "ffhq512", batch: 4, resolution: 512 },
     { name: "ffhq512-b8", stage: "pretrain", preset: "ffhq512", batch: 8, resolution: 512 },
+    // The original's batch 32 on one GPU, in two rounds of 16 (its --batch-gpu).
+    {
+      name: "ffhq512-b32",
+      stage: "pretrain",
+      preset: "ffhq512",
+      batch: 32,
+      batchGpu: 16,
+      resolution: 512,
+    },
     { name: "imitate-ffhq512-b4", stage: "imitate", preset: "ffhq512", batch: 4, resolution: 512 },
   ];
 const PHASE_REPEATS = quick ? 2 : 5;
@@ -167,7 +181,10 @@ function presetConfig(c: Case) {
   >;
   const caseBatch = c.batch ?? experimentConfig.parse(structuredClone(preset)).pretrain.batch;
   const perGpu = weak ? (perGpuBatchArg ?? caseBatch) : null;
-  const batch = { batch: globalBatch(caseBatch, comm.size, perGpu) };
+  const batch = {
+    batch: globalBatch(caseBatch, comm.size, perGpu),
+    batchGpu: batchGpuArg ?? c.batchGpu ?? null,
+  };
   preset.pretrain = { ...preset.pretrain, ...batch };
   // The bench brings its own imitation distance (below): the weight-file check does not apply.
   preset.imitate = { ...preset.imitate, ...batch, imitation: { loss: "l1" } };
@@ -250,6 +267,8 @@ interface Row {
   scaling: "strong" | "weak";
   /** This rank's part of the global batch. */
   perGpuBatch: number;
+  /** Rounds this part runs in (batchGpu images each). */
+  rounds: number;
   /** Per step: backward recording (overlapped), layout check, read-back wait, exchange, upload. */
   syncBreakdownMsPerStep?: Record<string, number>;
   /** `--profile`: GPU time per op over one cycle, largest first. */
@@ -412,6 +431,7 @@ async function bench(c: Case): Promise<Row> {
     syncMsPerStep,
     scaling: weak ? "weak" : "strong",
     perGpuBatch: trainer.shard.localBatch,
+    rounds: trainer.rounds,
     ...(profile ? { profile } : {}),
   };
   if (comm.size > 1) {
@@ -504,9 +524,9 @@ for (const c of CASES) {
     } s/kimg (batch ${row.perGpuBatch}/GPU)`
     : "";
   say(
-    `${row.name.padEnd(18)} batch ${String(row.batch).padStart(2)}  ${
-      row.secPerKimg.toFixed(1)
-    } s/kimg  ${row.secPerIter.toFixed(3)} s/iter` +
+    `${row.name.padEnd(18)} batch ${String(row.batch).padStart(2)}${
+      row.rounds > 1 ? ` (${row.rounds} rounds of ${row.perGpuBatch / row.rounds})` : ""
+    }  ${row.secPerKimg.toFixed(1)} s/kimg  ${row.secPerIter.toFixed(3)} s/iter` +
       `  step median ${row.stepMs.toFixed(1)} ms  phases (ms): ${phases}  peak ${
         row.peakMiB.toFixed(0)
       } MiB${sync}${eff}`,

@@ -74,6 +74,12 @@ export const imitateConfigSchema = z.strictObject({
   /** Length of the 3-D stage in thousands of real images (the paper: ~17 000). */
   kimg: z.number().positive().default(17000),
   batch: positiveInt.default(32),
+  /**
+   * Images a GPU processes at once (the original's --batch-gpu): its share of the batch runs in
+   * rounds of this many with the gradients averaged, the same batch in less memory (to
+   * rounding; the pose swap rolls within a round). null: the whole share at once.
+   */
+  batchGpu: positiveInt.nullable().default(null),
   xflip: z.boolean().default(true),
   /**
    * Patch side / full image side: the patch has the neural rendering

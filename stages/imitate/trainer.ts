@@ -77,6 +77,7 @@ export class ImitateTrainer extends GanTrainer {
     super({
       stage: "imitate",
       batch: config.batch,
+      batchGpu: config.batchGpu,
       G,
       D,
       gEma,

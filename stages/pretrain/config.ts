@@ -105,6 +105,12 @@ export const pretrainConfigSchema = z.strictObject({
   /** Training length in thousands of real images shown. */
   kimg: z.number().positive().default(20800),
   batch: positiveInt.default(32),
+  /**
+   * Images a GPU processes at once (the original's --batch-gpu): its share of the batch runs in
+   * rounds of this many with the gradients averaged, the same batch in less memory (to
+   * rounding; the pose swap rolls within a round). null: the whole share at once.
+   */
+  batchGpu: positiveInt.nullable().default(null),
   /** Mirror the dataset (EG3D `--mirror`), with mirrored cameras. */
   xflip: z.boolean().default(true),
   generator: generatorSchema,

@@ -15,9 +15,18 @@
  * after each backward (then sanitised, then Adam, as the original), and the
  * tracked w average is averaged with each step's last exchange. With one rank every one of
  * these is the identity.
+ *
+ * Rounds (`batchGpu`, the original's --batch-gpu): a rank's share of the batch may run as
+ * several rounds of `batchGpu` images, one after another, each a virtual rank of the same
+ * interleaved split, with the same draws (the stream restarts at the phase's state each
+ * round) and the w average updated from the phase's starting value; gradients and w average
+ * are averaged over the rounds. So rounds train the batch a single pass would, to rounding,
+ * in the memory of `batchGpu` images (the pose swap rolls within a round, as within a rank).
  * @module
  */
 import {
+  add,
+  assign,
   gradAsync,
   type Module,
   mul,
@@ -26,10 +35,12 @@ import {
   requestsSubmitted,
   Rng,
   scopeAsync,
+  slice,
   type Tensor,
   Tensor as TensorClass,
   timeline,
   timelineOn,
+  zerosLike,
 } from "../../kernels/mod.ts";
 import { type Communicator, SingleProcess } from "../distributed/communicator.ts";
 import { GradientSync } from "../distributed/gradient_sync.ts";
@@ -75,6 +86,8 @@ export interface TrainingSetup {
   /** The stage ("pretrain", "imitate"): names checkpoints, errors and the artifact's provenance. */
   stage: string;
   batch: number;
+  /** Images a GPU processes at once; its share of the batch runs in rounds of this many. */
+  batchGpu?: number | null;
   G: TriplaneGenerator;
   D: DualDiscriminator;
   gEma: TriplaneGenerator;
@@ -111,6 +124,8 @@ export class GanTrainer {
   readonly comm: Communicator;
   readonly shard: BatchShard;
   readonly sync: GradientSync;
+  /** Rounds a phase runs in on this rank (its share of the batch / batchGpu). */
+  readonly rounds: number;
   /** The stream of every GPU draw (z, cameras, swaps, noise, density points, patches); checkpointed. */
   rng: Rng;
   /** Training steps done. */
@@ -144,6 +159,7 @@ export class GanTrainer {
     this.comm = setup.comm ?? new SingleProcess();
     this.shard = batchShard(this.batch, this.comm);
     this.sync = new GradientSync(this.comm);
+    this.rounds = roundsOf(this.shard, setup.batchGpu ?? null);
   }
 
   /** Images seen before the current step (the original's cur_nimg). */
@@ -183,54 +199,149 @@ export class GanTrainer {
     for (const [net, list] of Object.entries(this.params)) {
       for (const [, p] of list) p.requiresGrad = net === phase.network;
     }
-    const batch = this.batch;
     const step = this.step;
-    const shard = this.shard;
     // Several ranks: the forward is recorded once everything recorded before has been handed
     // to the GPU (which waits for earlier phases' gradient exchanges). Its recording is
     // synchronous and would hold up the read-backs and exchange replies the event loop handles
     // (docs/runtime_notes.md); the GPU has the previous phase's work meanwhile. This also keeps the CPU at most a phase ahead.
-    if (shard.size > 1) await requestsSubmitted();
+    if (this.shard.size > 1) await requestsSubmitted();
     timelineOn && timeline(`${phase.name} ${step}: start`);
+    const params = this.params[phase.network].map(([, p]) => p);
     await scopeAsync(async () => {
-      // The global batch's draws on every rank (the stream does not depend on the rank count).
-      const genZ = shardRows(this.rng.normal([batch, this.G.config.zDim]), shard);
-      const cameras = shardItems(this.rng.integers(batch, this.labels.length), shard)
-        .map((i) => this.labels.label(i));
-      const genC = TensorClass.fromData(cameras.flat(), [shard.localBatch, 25]);
-      const random: RandomSource = shard.size === 1 ? this.rng : new ShardedRandom(this.rng, shard);
-      const { loss, report } = this.loss.run(
-        phase.name,
-        { realImg: real.images, realC: real.labels, genZ, genC },
-        this.curNimg,
-        random,
-      );
-      timelineOn && timeline(`${phase.name} ${step}: forward recorded`);
-      const params = this.params[phase.network].map(([, p]) => p);
       // With several ranks, buckets of final gradients are read back and all-reduced while the
       // backward is still recorded and run (gradient_sync.ts); with one, just the backward.
-      const scaled = phase.gain === 1 ? loss : mul(loss, phase.gain);
-      const grads = await this.sync.averageWhileComputing(
-        params,
-        (shouldYield) => gradAsync(scaled, params, shouldYield),
-        alsoAverage,
-      );
+      const grads = this.rounds === 1
+        ? await this.sync.averageWhileComputing(
+          params,
+          (shouldYield) => this.gradients(phase, real, this.shard, this.rng, params, shouldYield),
+          alsoAverage,
+        )
+        : await this.gradientsInRounds(phase, real, params, alsoAverage);
       noGrad(() => this.optimizers[phase.network].update(grads));
       timelineOn && timeline(`${phase.name} ${step}: optimiser recorded`);
-      this.metrics.add(`${phase.name}/loss`, loss, step);
-      for (const [name, key] of this.reported[phase.name] ?? []) {
-        const value = report.get(key);
-        if (value) this.metrics.add(`${phase.name}/${name}`, value, step);
-      }
     });
     for (const [, p] of this.params[phase.network]) p.requiresGrad = false;
   }
 
+  /**
+   * One forward and backward of `phase` on `part` of the batch (`real` holds its real images):
+   * the global batch's z and cameras drawn from `rng` on every rank, `part`'s rows kept, the
+   * loss × gain, its gradient w.r.t. `params`; the loss and reported values go to the metrics.
+   */
+  private gradients(
+    phase: TrainingPhase,
+    real: RealBatch,
+    part: BatchShard,
+    rng: Rng,
+    params: Tensor[],
+    shouldYield: () => boolean,
+  ): Promise<(Tensor | null)[]> {
+    const batch = this.batch;
+    const step = this.step;
+    const genZ = shardRows(rng.normal([batch, this.G.config.zDim]), part);
+    const cameras = shardItems(rng.integers(batch, this.labels.length), part)
+      .map((i) => this.labels.label(i));
+    const genC = TensorClass.fromData(cameras.flat(), [part.localBatch, 25]);
+    const random: RandomSource = part.size === 1 ? rng : new ShardedRandom(rng, part);
+    const { loss, report } = this.loss.run(
+      phase.name,
+      { realImg: real.images, realC: real.labels, genZ, genC },
+      this.curNimg,
+      random,
+    );
+    timelineOn && timeline(`${phase.name} ${step}: forward recorded`);
+    this.metrics.add(`${phase.name}/loss`, loss, step);
+    for (const [name, key] of this.reported[phase.name] ?? []) {
+      const value = report.get(key);
+      if (value) this.metrics.add(`${phase.name}/${name}`, value, step);
+    }
+    const scaled = phase.gain === 1 ? loss : mul(loss, phase.gain);
+    return gradAsync(scaled, params, shouldYield);
+  }
+
+  /**
+   * `phase`'s gradients over this rank's share in `rounds` rounds (each its own memory scope):
+   * round k is the virtual rank rank + k·size of size·rounds, with the draws and the w average
+   * the phase started with; gradients and w average are their means over the rounds, then
+   * averaged over ranks with `alsoAverage`.
+   */
+  private async gradientsInRounds(
+    phase: TrainingPhase,
+    real: RealBatch,
+    params: Tensor[],
+    alsoAverage: readonly Tensor[],
+  ): Promise<(Tensor | null)[]> {
+    const { rounds, shard } = this;
+    const start = this.rng.state();
+    const wAvg = this.G.backbone.mapping.wAvg;
+    const wAvgBefore = wAvg ? copyOf(wAvg) : null;
+    let wAvgSum: Tensor | null = null;
+    let sums: (Tensor | null)[] = params.map(() => null);
+    for (let k = 0; k < rounds; k++) {
+      const rng = Rng.fromState(start);
+      if (wAvg && wAvgBefore) assign(wAvg, wAvgBefore);
+      const part: BatchShard = {
+        globalBatch: this.batch,
+        localBatch: shard.localBatch / rounds,
+        rank: shard.rank + k * shard.size,
+        size: shard.size * rounds,
+      };
+      // This rank's rows l ≡ k (mod rounds) are the virtual rank's samples.
+      const rows = (t: Tensor) => slice(t, [[k, t.shape[0], rounds]]);
+      const round = { images: rows(real.images), labels: rows(real.labels) };
+      const grads = await scopeAsync(() =>
+        this.gradients(phase, round, part, rng, params, () => false)
+      );
+      sums = sums.map((s, i) => sumOf(s, grads[i]));
+      if (wAvg) wAvgSum = sumOf(wAvgSum, copyOf(wAvg));
+      this.rng = rng;
+    }
+    const means = sums.map((s) => s && meanOf(s, rounds));
+    if (wAvg && wAvgSum) assign(wAvg, meanOf(wAvgSum, rounds));
+    if (shard.size === 1) return means;
+    const averaged = await this.sync.average([...means, ...alsoAverage]);
+    alsoAverage.forEach((t, j) => assign(t, averaged[means.length + j]!));
+    return averaged.slice(0, means.length);
+  }
   /** Parameter counts per network (for the log). */
   parameterCounts(): Record<string, number> {
     const count = (list: [string, Tensor][]) => list.reduce((a, [, p]) => a + p.size, 0);
     return Object.fromEntries(Object.entries(this.params).map(([net, l]) => [net, count(l)]));
   }
+}
+
+/** Rounds of `batchGpu` images in this rank's share of the batch (null: one round). */
+function roundsOf(shard: BatchShard, batchGpu: number | null): number {
+  if (batchGpu === null || batchGpu >= shard.localBatch) return 1;
+  if (!Number.isInteger(batchGpu) || batchGpu < 1 || shard.localBatch % batchGpu !== 0) {
+    throw new Error(
+      `batchGpu ${batchGpu} does not divide the ${shard.localBatch} images each GPU trains on ` +
+        `(batch ${shard.globalBatch} over ${shard.size} GPU(s)): choose a divisor of ${shard.localBatch}`,
+    );
+  }
+  return shard.localBatch / batchGpu;
+}
+
+/** A copy of `t` that later changes to `t` leave alone. */
+function copyOf(t: Tensor): Tensor {
+  const c = zerosLike(t);
+  assign(c, t);
+  return c;
+}
+
+/** a + b with the operands' storage given back (null: the other one). */
+function sumOf(a: Tensor | null, b: Tensor | null): Tensor | null {
+  if (!a || !b) return a ?? b;
+  const s = add(a, b);
+  a.dispose();
+  b.dispose();
+  return s;
+}
+
+function meanOf(sum: Tensor, count: number): Tensor {
+  const m = mul(sum, 1 / count);
+  sum.dispose();
+  return m;
 }
 
 /** Report entries of EG3D's phases folded into the log. */
@@ -260,6 +371,7 @@ export class Trainer extends GanTrainer {
     super({
       stage: "pretrain",
       batch: config.batch,
+      batchGpu: config.batchGpu,
       G,
       D,
       gEma,

@@ -18,16 +18,22 @@
  * then the element differs by up to 2·lr·√t per step.
  */
 import { fileURLToPath } from "node:url";
-import { parseSafetensors } from "../../kernels/mod.ts";
 import { nvidiaDeviceNodes } from "../../stages/distributed/gpu_pinning.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { needs, OPEN_MPI } from "../helpers/requires.ts";
+import {
+  assertParametersAgree,
+  entries,
+  keyRecords,
+  NETWORK_FILES,
+  removeStore,
+  type Run,
+  runStages as runWith,
+} from "../helpers/training_runs.ts";
 
 // Without mpirun `--gpus 2` falls back to one process: the tests would fail only after minutes.
 const mpi = await needs(OPEN_MPI);
 
-const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
-const MIMIC3D = fileURLToPath(new URL("../../experiments/mimic3d.ts", import.meta.url));
 /** mimic3d with a pretrain stage one process runs, so imitate runs on ranks from its artifact. */
 const PRETRAINED_ONCE = fileURLToPath(new URL("./pretrained_once_experiment.ts", import.meta.url));
 const SETTINGS = [
@@ -42,129 +48,10 @@ const SETTINGS = [
   "imitate.batch=4", // the tiny preset's imitate: 2 steps, every phase at step 0
   "imitate.loss.gpcRegProb=0",
 ];
-/** Most elements: rounding-level agreement. */
-const ATOL = 1e-5;
-const RTOL = 1e-4;
-/**
- * Elements whose ~0 gradient changed sign: ≤ 2·lr·Σ√t over the Adam steps (G: Gmain, Greg at
- * step 0, Gmain at step 1 → 3; lr ≤ 0.0025; D and the patch D alike).
- */
-const SIGN_FLIP_BOUND = 2 * 0.0025 * (1 + Math.SQRT2 + Math.sqrt(3)) + 1e-6;
-/**
- * At most this fraction of elements may be beyond rounding. Measured: none, in pretrain and
- * imitate. (2.8 % before the 3-D-aware blocks' noise maps were drawn per sample: the ranks
- * had drawn them per rank, so a noise strength trained at step 0 changed step 1 everywhere.)
- */
-const MAX_FLIP_FRACTION = 1e-3;
 
-interface Run {
-  store: string;
-  artifact: string;
-  stderr: string;
-  seconds: number;
-}
-
-/** The names in one of a store's directories. */
-function entries(store: string, dir: string): string[] {
-  return [...Deno.readDirSync(`${store}/${dir}`)].map((e) => e.name);
-}
-
-/** The store's key records (stage, artifact, key inputs). */
-function keyRecords(
-  store: string,
-): { stage: string; artifact: string; keyInputs: { worldSize?: number } }[] {
-  return entries(store, "keys").map((name) =>
-    JSON.parse(Deno.readTextFileSync(`${store}/keys/${name}`))
-  );
-}
-
-/**
- * `run <experiment> --until <until> --gpus <gpus>` in `store` (a new one if not given); the
- * artifact of `until` run with this many ranks.
- */
-async function runStages(
-  gpus: number,
-  options: { until: string; experiment?: string; store?: string; force?: string },
-): Promise<Run> {
-  const store = options.store ??
-    await Deno.makeTempDir({ prefix: `mimic3d-ranks${gpus}-` });
-  const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MOD,
-      "run",
-      options.experiment ?? MIMIC3D,
-      "--store",
-      store,
-      "--preset",
-      "tiny",
-      ...SETTINGS.flatMap((s) => ["--set", s]),
-      "--until",
-      options.until,
-      "--gpus",
-      String(gpus),
-      ...(options.force ? ["--force", options.force] : []),
-    ],
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`--gpus ${gpus} run exited ${out.code}\n${stderr}`);
-  const record = keyRecords(store).find((k) =>
-    k.stage === options.until && (k.keyInputs.worldSize ?? 1) === gpus
-  );
-  assert(record, `no ${options.until} key record for ${gpus} ranks in ${store}`);
-  return { store, artifact: record.artifact, stderr, seconds: (performance.now() - t0) / 1000 };
-}
-
-const NETWORK_FILES = ["G.safetensors", "D.safetensors", "G_ema.safetensors"];
-
-function tensorsOf(run: Run, file: string): Map<string, Float32Array> {
-  const bytes = Deno.readFileSync(`${run.store}/objects/${run.artifact}/out/${file}`);
-  const out = new Map<string, Float32Array>();
-  for (const [name, t] of parseSafetensors(bytes, file).tensors) {
-    out.set(name, Float32Array.from(t.data as ArrayLike<number>));
-  }
-  return out;
-}
-
-async function removeStore(run: Run) {
-  await new Deno.Command("chmod", { args: ["-R", "u+w", run.store] }).output();
-  await Deno.remove(run.store, { recursive: true });
-}
-
-/** Every element of `files` in two runs: within rounding, or a bounded sign flip (few). */
-function assertParametersAgree(one: Run, two: Run, files: string[], label: string) {
-  let flips = 0;
-  let total = 0;
-  let maxRounding = 0;
-  for (const file of files) {
-    const a = tensorsOf(one, file);
-    const b = tensorsOf(two, file);
-    assertEquals([...b.keys()], [...a.keys()]);
-    for (const [name, x] of a) {
-      const y = b.get(name)!;
-      for (let i = 0; i < x.length; i++) {
-        const err = Math.abs(x[i] - y[i]);
-        total++;
-        if (err <= ATOL + RTOL * Math.abs(x[i])) {
-          maxRounding = Math.max(maxRounding, err);
-          continue;
-        }
-        flips++;
-        assert(err <= SIGN_FLIP_BOUND, `${file} ${name}[${i}]: 1 rank ${x[i]}, 2 ranks ${y[i]}`);
-      }
-    }
-  }
-  console.log(
-    `${label} 1 vs 2 ranks: ${flips} of ${total} elements beyond rounding ` +
-      `(max within: ${maxRounding})`,
-  );
-  assert(flips <= MAX_FLIP_FRACTION * total, `${flips} of ${total} elements differ`);
-}
+/** The tiny preset with SETTINGS on `gpus` ranks. */
+const runStages = (gpus: number, options: Parameters<typeof runWith>[2]): Promise<Run> =>
+  runWith(gpus, SETTINGS, options);
 
 Deno.test(mpi.wrap({
   name:
@@ -205,7 +92,7 @@ Deno.test(mpi.wrap({
       await t.step(
         "2 ranks vs 1 rank with the same global batch: parameters within tolerance",
         () => {
-          assertParametersAgree(one, twoA, NETWORK_FILES, "pretrain");
+          assertParametersAgree(one, twoA, NETWORK_FILES, ["pretrain, 1 rank", "2 ranks"]);
           console.log(
             `runs took ${[twoA, twoB, one].map((r) => r.seconds.toFixed(1)).join(", ")} s`,
           );
@@ -249,7 +136,10 @@ Deno.test(mpi.wrap({
       assertEquals(list("locks"), []);
       const log = Deno.readTextFileSync(`${one.store}/objects/${twoA.artifact}/out/log.jsonl`);
       assertEquals(log.trim().split("\n").length, 2, "one line per log tick");
-      assertParametersAgree(one, twoA, [...NETWORK_FILES, "D_patch.safetensors"], "imitate");
+      assertParametersAgree(one, twoA, [...NETWORK_FILES, "D_patch.safetensors"], [
+        "imitate, 1 rank",
+        "2 ranks",
+      ]);
       console.log(`runs took ${[one, twoA, twoB].map((r) => r.seconds.toFixed(1)).join(", ")} s`);
     } finally {
       await removeStore(one);
