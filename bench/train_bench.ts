@@ -342,7 +342,7 @@ async function profileCycle(
     }
   };
   largest("largest GEMM shapes", shapes.filter((s) => s.tflops > 0), 25);
-  largest("largest other shapes", shapes.filter((s) => s.tflops === 0), 12);
+  largest("largest other shapes", shapes.filter((s) => s.tflops === 0), 20);
   return { ops: rows, shapes };
 }
 

@@ -284,6 +284,8 @@ function runMap(name: MapOpName, operands: Operand[]): Tensor {
     buffers: [...tensors.map((t) => t.buffer), out.buffer],
     params: p.bytes(),
     workgroups: grid(n),
+    // The collapsed output shape and each tensor operand's strides (0: broadcast along it).
+    shape: () => `${c.shape.join("×")} ← ${c.strides.map((s) => s.join(",")).join(" | ")}`,
   });
   return out;
 }

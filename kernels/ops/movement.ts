@@ -328,11 +328,13 @@ export function concat(xs: Tensor[], axis: number): Tensor {
         }
       }
     } else if (t.size) {
+      const at = offset;
       dispatch({
         kernel: kernel("concat", () => regionWriteSource(rank), String(rank)),
         buffers: [t.buffer, out.buffer],
         params: new Params().u32(t.size, base, ...t.shape, ...outStrides).bytes(),
         workgroups: grid(t.size),
+        shape: () => `${t.shape.join("×")} at ${at} of axis ${ax} of ${out.shape.join("×")}`,
       });
     }
     offset += t.shape[ax];

@@ -153,6 +153,10 @@ export function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[]): Tensor {
     buffers: [x.buffer, out.buffer],
     params: p.bytes(),
     workgroups: perWorkgroup ? grid(outCount * chunks, 1) : grid(outCount),
+    // The merged axes, the reduced ones marked Σ; how many chunks each output's sum runs in.
+    shape: () =>
+      sizes.map((d, i) => (reduced[i] ? `Σ${d}` : d)).join("×") +
+      (chunks > 1 ? ` in ${chunks}` : ""),
   });
   if (chunks === 1) return out;
   const folded = reduceRaw(kind, out, [1]);
