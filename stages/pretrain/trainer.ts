@@ -210,13 +210,16 @@ export class GanTrainer {
     await scopeAsync(async () => {
       // With several ranks, buckets of final gradients are read back and all-reduced while the
       // backward is still recorded and run (gradient_sync.ts); with one, just the backward.
-      const grads = this.rounds === 1
-        ? await this.sync.averageWhileComputing(
+      let grads: (Tensor | null)[];
+      if (this.rounds === 1) {
+        // The forward first: a gradient it takes itself (R1) must not reach the sync's listener.
+        const loss = this.phaseLoss(phase, real, this.shard, this.rng);
+        grads = await this.sync.averageWhileComputing(
           params,
-          (shouldYield) => this.gradients(phase, real, this.shard, this.rng, params, shouldYield),
+          (shouldYield) => gradAsync(loss, params, shouldYield),
           alsoAverage,
-        )
-        : await this.gradientsInRounds(phase, real, params, alsoAverage);
+        );
+      } else grads = await this.gradientsInRounds(phase, real, params, alsoAverage);
       noGrad(() => this.optimizers[phase.network].update(grads));
       timelineOn && timeline(`${phase.name} ${step}: optimiser recorded`);
     });
@@ -224,18 +227,11 @@ export class GanTrainer {
   }
 
   /**
-   * One forward and backward of `phase` on `part` of the batch (`real` holds its real images):
-   * the global batch's z and cameras drawn from `rng` on every rank, `part`'s rows kept, the
-   * loss × gain, its gradient w.r.t. `params`; the loss and reported values go to the metrics.
+   * `phase`'s loss × gain on `part` of the batch (`real` holds its real images): the global
+   * batch's z and cameras drawn from `rng` on every rank, `part`'s rows kept; the loss and
+   * reported values go to the metrics.
    */
-  private gradients(
-    phase: TrainingPhase,
-    real: RealBatch,
-    part: BatchShard,
-    rng: Rng,
-    params: Tensor[],
-    shouldYield: () => boolean,
-  ): Promise<(Tensor | null)[]> {
+  private phaseLoss(phase: TrainingPhase, real: RealBatch, part: BatchShard, rng: Rng): Tensor {
     const batch = this.batch;
     const step = this.step;
     const genZ = shardRows(rng.normal([batch, this.G.config.zDim]), part);
@@ -255,8 +251,7 @@ export class GanTrainer {
       const value = report.get(key);
       if (value) this.metrics.add(`${phase.name}/${name}`, value, step);
     }
-    const scaled = phase.gain === 1 ? loss : mul(loss, phase.gain);
-    return gradAsync(scaled, params, shouldYield);
+    return phase.gain === 1 ? loss : mul(loss, phase.gain);
   }
 
   /**
@@ -290,7 +285,7 @@ export class GanTrainer {
       const rows = (t: Tensor) => slice(t, [[k, t.shape[0], rounds]]);
       const round = { images: rows(real.images), labels: rows(real.labels) };
       const grads = await scopeAsync(() =>
-        this.gradients(phase, round, part, rng, params, () => false)
+        gradAsync(this.phaseLoss(phase, round, part, rng), params, () => false)
       );
       sums = sums.map((s, i) => sumOf(s, grads[i]));
       if (wAvg) wAvgSum = sumOf(wAvgSum, copyOf(wAvg));
