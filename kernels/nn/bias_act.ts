@@ -4,21 +4,25 @@
  * 'linear' gain 1; callers may scale the gain (resnet blocks use √0.5), and the
  * clamp is given already scaled.
  *
- * One kernel each way, as the original's CUDA op: the forward writes y alone,
- * and the backward recomputes x + b from the saved input to find the clamp and
- * activation masks. Both do the f32 operations of the op-by-op chain (add,
- * activation, ·gain, clamp; the masks multiplied in reverse order), so the
- * numbers are the same bits. The masks are piecewise constant, so the gradient
- * is linear in ∂y and its own adjoint: second order (R1) goes through the same
- * kernel.
+ * One kernel each way, as the original's CUDA op. Every activation here is
+ * piecewise linear, so the backward needs x + b only for two bits an element:
+ * whether x + b > 0 (the slope) and whether act(x + b)·gain fell inside the
+ * clamp. On the GPU, a forward that records a gradient writes these bits beside
+ * y (bias_act_mask.ts), and the op keeps that mask for its backward instead of
+ * x: a sixteenth of its bytes. The CPU reference keeps x and finds them again.
+ * Both directions do the f32 operations of the op-by-op chain (add, activation,
+ * ·gain, clamp; the masks multiplied in reverse order), so the numbers are the
+ * same bits. The masks are piecewise constant, so the gradient is linear in ∂y
+ * and its own adjoint: second order (R1) goes through the same kernel and mask.
  */
-import { record } from "../tensor/autograd.ts";
+import { record, records } from "../tensor/autograd.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
 import { ELEMENT_MAIN, grid, Params, paramsDecl } from "../ops/params.ts";
 import { reshape } from "../ops/movement.ts";
 import { sumTo } from "../ops/reduce.ts";
+import { emptyMask, INSIDE, maskBits, maskedMain, maskWords, POSITIVE } from "./bias_act_mask.ts";
 
 /** Activations of bias_act. */
 export type Activation = "linear" | "lrelu" | "relu";
@@ -72,60 +76,86 @@ function planOf(x: Tensor, options: BiasActOptions): Plan {
  */
 type Direction = "forward" | "grad" | "adjoint";
 
-/** Whether the backward reads x + b: for the activation's slope or the clamp's mask. */
+/** Whether the backward reads masks: the activation's slope or the clamp's. */
 const masked = (p: Plan) => p.act !== "linear" || p.clamp !== null;
 
 /**
- * WGSL of the forward or of a gradient (see Direction); a gradient binds x and b
- * only when masked: an unmasked gradient is ∂y·gain, and its x may be released already.
+ * Where a gradient finds its masks: the mask the GPU forward wrote, or (on the CPU) x and b,
+ * from which it finds them again.
  */
-function source(direction: Direction, p: Plan, bias: boolean): string {
+type Masks = { mask: Tensor } | { x: Tensor; b: Tensor | null };
+
+/** The values a gradient reading `masks` keeps (none when unmasked). */
+const savedOf = (masks: Masks | null) =>
+  !masks ? [] : "mask" in masks ? [masks.mask] : operandsOf(masks.x, masks.b);
+
+/** The parameter word holding the mask's word count. */
+const WORDS = 6;
+
+/**
+ * WGSL of the forward (writing the mask with `mask`) or of a gradient (see Direction); a
+ * gradient binds the mask only when masked: an unmasked gradient is ∂y·gain.
+ */
+function source(direction: Direction, p: Plan, bias: boolean, mask: boolean): string {
   const act = p.act === "lrelu"
     ? "select(v * PF(3u), v, v > 0.0)"
     : p.act === "relu"
     ? "max(v, 0.0)"
     : "v";
   const gain = p.gain !== 1 ? " * PF(4u)" : "";
-  const reads = direction === "forward" ? ["x"] : masked(p) ? ["g", "x"] : ["g"];
-  if (bias && reads.includes("x")) reads.push("b");
-  const binding = (i: number, name: string, access = "read") =>
-    `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<f32>;`;
-  const preact = bias ? "x[i] + b[(i / P(2u)) % P(1u)]" : "x[i]";
-  let body: string;
+  const io = (name: string, type = "f32", access = "read") => ({ name, type, access });
+  const y = io("y", "f32", "read_write");
+  const bindings = direction === "forward"
+    ? [io("x"), ...(bias ? [io("b")] : []), y, ...(mask ? [io("mask", "u32", "read_write")] : [])]
+    : [io("g"), ...(mask ? [io("mask", "u32")] : []), y];
+  let main: string;
   if (direction === "forward") {
-    body = `  let v = ${preact};
-  var u = (${act})${gain};
-${p.clamp !== null ? "  u = clamp(u, -PF(5u), PF(5u));\n" : ""}  y[i] = u;`;
+    const lines = [`  let v = ${bias ? "x[i] + b[(i / P(2u)) % P(1u)]" : "x[i]"};`];
+    lines.push(`  var u = (${act})${gain};`);
+    if (mask && p.act !== "linear") lines.push(`  code = code | select(0u, ${POSITIVE}, v > 0.0);`);
+    if (mask && p.clamp !== null) {
+      lines.push(`  code = code | select(0u, ${INSIDE}, u >= -PF(5u) && u <= PF(5u));`);
+    }
+    if (p.clamp !== null) lines.push("  u = clamp(u, -PF(5u), PF(5u));");
+    lines.push("  y[i] = u;");
+    main = mask ? maskedMain(WORDS, lines.join("\n")) : `${ELEMENT_MAIN}\n${lines.join("\n")}\n}`;
   } else {
-    const lines = ["  var t = g[i];"];
-    if (masked(p)) lines.unshift(`  let v = ${preact};`);
-    if (p.clamp !== null) lines.push(`  let u = (${act})${gain};`);
+    const lines = mask ? [maskBits(WORDS)] : [];
+    lines.push("  var t = g[i];");
     const factors: string[] = [];
-    if (p.clamp !== null) factors.push("select(0.0, 1.0, u >= -PF(5u) && u <= PF(5u))");
+    const set = (bit: string) => `(m & ${bit}) != 0u`;
+    if (p.clamp !== null) factors.push(`select(0.0, 1.0, ${set(INSIDE)})`);
     if (gain) factors.push("PF(4u)");
-    if (p.act === "lrelu") factors.push("select(PF(3u), 1.0, v > 0.0)");
-    if (p.act === "relu") factors.push("select(0.0, 1.0, v > 0.0)");
+    if (p.act === "lrelu") factors.push(`select(PF(3u), 1.0, ${set(POSITIVE)})`);
+    if (p.act === "relu") factors.push(`select(0.0, 1.0, ${set(POSITIVE)})`);
     if (direction === "adjoint") factors.reverse();
     for (const f of factors) lines.push(`  t = t * ${f};`);
     lines.push("  y[i] = t;");
-    body = lines.join("\n");
+    main = `${ELEMENT_MAIN}\n${lines.join("\n")}\n}`;
   }
-  return `// bias_act ${direction}
-${reads.map((name, i) => binding(i, name)).join("\n")}
-${binding(reads.length, "y", "read_write")}
-${paramsDecl(reads.length + 1, 6)}
-${ELEMENT_MAIN}
-${body}
-}`;
+  return `// bias_act ${direction}${mask ? " (mask)" : ""}
+${
+    bindings.map((b, i) =>
+      `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`
+    ).join("\n")
+  }
+${paramsDecl(bindings.length, WORDS + 1)}
+${main}`;
 }
 
-/** The float64 twin of the kernels. */
-function runOnCpu(direction: Direction, p: Plan, x: Tensor, b: Tensor | null, g?: Tensor) {
-  const readsX = direction === "forward" || masked(p);
-  const xs = readsX ? x.cpuData : null;
-  const bs = readsX ? b?.cpuData : undefined;
+/** The float64 twin of the kernels; x and b are read for the forward and the masks only. */
+function runOnCpu(
+  direction: Direction,
+  p: Plan,
+  x: Tensor | null,
+  b: Tensor | null,
+  g?: Tensor,
+): Tensor {
+  const xs = x?.cpuData;
+  const bs = x ? b?.cpuData : undefined;
   const gs = g?.cpuData;
-  const size = (g ?? x).size;
+  const like = (g ?? x)!;
+  const size = like.size;
   const out = new Float64Array(size);
   const act = (v: number) =>
     p.act === "lrelu" ? (v > 0 ? v : v * SLOPE) : p.act === "relu" ? Math.max(v, 0) : v;
@@ -147,47 +177,67 @@ function runOnCpu(direction: Direction, p: Plan, x: Tensor, b: Tensor | null, g?
     for (const f of factors) t *= f;
     out[i] = t;
   }
-  return Tensor.fromData(out, (g ?? x).shape, "cpu");
+  return Tensor.fromData(out, like.shape, "cpu");
 }
 
-function run(direction: Direction, p: Plan, x: Tensor, b: Tensor | null, g?: Tensor) {
-  const like = g ?? x;
-  if (like.device === "cpu") return runOnCpu(direction, p, x, b, g);
-  const y = Tensor.empty(like.shape);
-  if (like.size === 0) return y;
-  const readsX = direction === "forward" || masked(p);
-  const key = `${direction}|${p.act}|${p.gain !== 1}|${p.clamp !== null}|${b !== null}`;
+const params = (p: Plan, size: number) =>
+  new Params().u32(size, p.channels, p.inner).f32(SLOPE, p.gain, p.clamp ?? 0)
+    .u32(maskWords(size)).bytes();
+
+/** y, and with `withMask` (GPU only) the mask its gradient reads. */
+function forward(p: Plan, x: Tensor, b: Tensor | null, withMask: boolean) {
+  if (x.device === "cpu") return { y: runOnCpu("forward", p, x, b), mask: null };
+  const y = Tensor.empty(x.shape);
+  const mask = withMask ? emptyMask(x.size) : null;
+  if (x.size === 0) return { y, mask };
   dispatch({
     kernel: kernel(
-      `bias_act_${direction === "forward" ? "forward" : "grad"}`,
-      () => source(direction, p, b !== null),
-      key,
+      "bias_act_forward",
+      () => source("forward", p, b !== null, mask !== null),
+      `${p.act}|${p.gain !== 1}|${p.clamp !== null}|${b !== null}|${mask !== null}`,
     ),
-    buffers: [
-      ...(g ? [g.buffer] : []),
-      ...(readsX ? [x.buffer, ...(b ? [b.buffer] : [])] : []),
-      y.buffer,
-    ],
-    params: new Params().u32(like.size, p.channels, p.inner).f32(SLOPE, p.gain, p.clamp ?? 0)
-      .bytes(),
-    workgroups: grid(like.size),
+    buffers: [x.buffer, ...(b ? [b.buffer] : []), y.buffer, ...(mask ? [mask.buffer] : [])],
+    params: params(p, x.size),
+    workgroups: grid(mask ? maskWords(x.size) : x.size),
+  });
+  return { y, mask };
+}
+
+/** A gradient (see Direction) given ∂ = g, reading `masks`. */
+function gradient(direction: Direction, p: Plan, g: Tensor, masks: Masks | null): Tensor {
+  if (g.device === "cpu") {
+    const [x, b] = masks && "x" in masks ? [masks.x, masks.b] : [null, null];
+    return runOnCpu(direction, p, x, b, g);
+  }
+  if (masks && !("mask" in masks)) throw new Error("bias_act: a GPU gradient without its mask");
+  const mask = masks?.mask ?? null;
+  const y = Tensor.empty(g.shape);
+  if (g.size === 0) return y;
+  dispatch({
+    kernel: kernel(
+      "bias_act_grad",
+      () => source(direction, p, false, mask !== null),
+      `${direction}|${p.act}|${p.gain !== 1}|${p.clamp !== null}`,
+    ),
+    buffers: [g.buffer, ...(mask ? [mask.buffer] : []), y.buffer],
+    params: params(p, g.size),
+    workgroups: grid(g.size),
   });
   return y;
 }
 
-/** ∂L/∂x of bias_act given ∂L/∂y = g; x and b are read for the masks only. */
+/** ∂L/∂x of bias_act given ∂L/∂y = g, its masks read from `masks`. */
 function biasActGrad(
   g: Tensor,
-  x: Tensor,
-  b: Tensor | null,
+  masks: Masks | null,
   p: Plan,
   direction: "grad" | "adjoint" = "grad",
 ): Tensor {
-  return record(run(direction, p, x, b, g), {
+  return record(gradient(direction, p, g, masks), {
     name: "bias_act_grad",
     inputs: [g],
-    saved: masked(p) ? operandsOf(x, b) : [],
-    backward: (gg) => [biasActGrad(gg, x, b, p, direction === "grad" ? "adjoint" : "grad")],
+    saved: savedOf(masks),
+    backward: (gg) => [biasActGrad(gg, masks, p, direction === "grad" ? "adjoint" : "grad")],
   });
 }
 
@@ -199,18 +249,20 @@ export function biasAct(x: Tensor, b: Tensor | null, options: BiasActOptions = {
     throw new Error(`biasAct: bias [${b.shape}] does not fit x [${x.shape}] along its channels`);
   }
   const biasShape = x.shape.map((d, i) => (i === (options.dim ?? 1) ? d : 1));
-  const y = run("forward", p, x, b);
   const operands = operandsOf(x, b);
+  // The mask only where a backward will read it: not for inference, nor a recomputation.
+  const { y, mask } = forward(p, x, b, masked(p) && x.device === "gpu" && records(operands));
+  const masks = !masked(p) ? null : mask ? { mask } : { x, b };
   record(y, {
     name: "bias_act",
     inputs: operands,
-    saved: masked(p) ? operands : [],
+    saved: savedOf(masks),
     backward: (g) => {
-      const gx = biasActGrad(g, x, b, p);
+      const gx = biasActGrad(g, masks, p);
       return [gx, b?.requiresGrad ? reshape(sumTo(gx, biasShape), b.shape) : null];
     },
   });
-  if (y.gradFn) y.recipe = { operands, run: () => run("forward", p, x, b) };
+  if (y.gradFn) y.recipe = { operands, run: () => forward(p, x, b, false).y };
   return y;
 }
 

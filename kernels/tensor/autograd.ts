@@ -27,9 +27,17 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Whether `record` with these inputs attaches a gradient function: an op that makes extra
+ * values for its backward (bias_act's mask) makes them only then.
+ */
+export function records(inputs: readonly Tensor[]): boolean {
+  return gradEnabled && inputs.some((t) => t.requiresGrad);
+}
+
 /** Attaches `gradFn` to `out` when grad mode is on and an input requires a gradient. */
 export function record(out: Tensor, gradFn: GradFn): Tensor {
-  if (gradEnabled && gradFn.inputs.some((t) => t.requiresGrad)) {
+  if (records(gradFn.inputs)) {
     out.requiresGrad = true;
     out.gradFn = gradFn;
   }
