@@ -26,17 +26,17 @@ export function grad(
 }
 
 /**
- * `grad` (no `createGraph`) that yields to the event loop between backward rules whenever
- * `shouldYield()` says so; records the same commands. For overlapping host work (a
- * data-parallel exchange) with the recording of a long backward pass.
+ * `grad` (no `createGraph`) that awaits what `pause()` returns between backward rules (nothing:
+ * go on); records the same commands. For overlapping host work (a data-parallel exchange) with
+ * the recording of a long backward pass.
  */
 export function gradAsync(
   output: Tensor,
   inputs: Tensor[],
-  shouldYield: () => boolean,
+  pause: () => Promise<void> | undefined,
 ): Promise<(Tensor | null)[]> {
   const seed = noGrad(() => onesLike(output));
-  return computeGradsAsync(output, inputs, seed, add, shouldYield);
+  return computeGradsAsync(output, inputs, seed, add, pause);
 }
 
 /**

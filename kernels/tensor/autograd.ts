@@ -7,7 +7,6 @@
  */
 import { type GradFn, savedBy, setTensorTracker, type Tensor } from "./tensor.ts";
 import { scope } from "./scope.ts";
-import { turnEventLoop } from "../runtime/event_loop.ts";
 
 let gradEnabled = true;
 
@@ -126,24 +125,26 @@ export function computeGrads(
 }
 
 /**
- * `computeGrads` without `createGraph`, yielding to the event loop between backward rules
- * whenever `shouldYield()` says so, so that promise continuations a grad-ready listener
- * started (read-backs, a data-parallel exchange) progress while the rest of the pass is
- * recorded. It records exactly the commands `computeGrads` records; while it waits, grad
- * mode and the memory-scope tracker are the caller's, not the pass's.
+ * `computeGrads` without `createGraph`, awaiting between backward rules whatever `pause()`
+ * returns (nothing: go on), so that work a grad-ready listener started (read-backs, a
+ * data-parallel exchange) progresses while the rest of the pass is recorded; how to yield is
+ * the caller's (stages/distributed/gradient_sync.ts turns the event loop). It records exactly
+ * the commands `computeGrads` records; while it waits, grad mode and the memory-scope tracker
+ * are the caller's, not the pass's.
  */
 export async function computeGradsAsync(
   output: Tensor,
   inputs: Tensor[],
   seed: Tensor,
   add: (a: Tensor, b: Tensor) => Tensor,
-  shouldYield: () => boolean,
+  pause: () => Promise<void> | undefined,
 ): Promise<(Tensor | null)[]> {
   const pass = startPass(output, inputs, seed, add, false);
   for (;;) {
     const r = stepPass(pass);
     if (r.done) return r.value;
-    if (shouldYield()) await turnEventLoop();
+    const waiting = pause();
+    if (waiting) await waiting;
   }
 }
 

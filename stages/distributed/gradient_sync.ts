@@ -238,11 +238,11 @@ export class GradientSync {
   }
 
   /**
-   * `compute(shouldYield)` (a backward pass: `gradAsync(loss, params, shouldYield)`) averaged
+   * `compute(pause)` (a backward pass: `gradAsync(loss, params, pause)`) averaged
    * over ranks, overlapped with it and with what the caller records next. Each bucket of
    * gradients is read back once autograd reports all of its gradients final (see the module
    * doc) and all-reduced as soon as it is on the host, while the rest of the backward is
-   * recorded and run (`compute` yields to the event loop when `shouldYield()` says so: right
+   * recorded and run (`compute` awaits what `pause()` returns: a turn of the event loop right
    * after a bucket's request, and every ~2 ms while an exchange is in flight). It returns when
    * the backward is recorded: the result tensors are filled by GPU copies recorded now from
    * buffers whose data is written when the exchange ends (`beforeNextSubmit`), so the caller
@@ -256,13 +256,15 @@ export class GradientSync {
    */
   async averageWhileComputing(
     params: readonly Tensor[],
-    compute: (shouldYield: () => boolean) => Promise<(Tensor | null)[]> | (Tensor | null)[],
+    compute: (pause: () => Promise<void> | undefined) =>
+      | Promise<(Tensor | null)[]>
+      | (Tensor | null)[],
     also: readonly Tensor[] = [],
   ): Promise<(Tensor | null)[]> {
-    if (this.comm.size === 1) return await compute(() => false);
+    if (this.comm.size === 1) return await compute(() => undefined);
     also.forEach(checkGradient);
     if (!this.overlap) {
-      const grads = await compute(() => false);
+      const grads = await compute(() => undefined);
       const averaged = await this.average([...grads, ...also]);
       also.forEach((t, j) =>
         copyBuffer(averaged[grads.length + j]!.buffer, 0, t.buffer, 0, t.size * 4)
@@ -345,7 +347,7 @@ export class GradientSync {
           earlyBuckets++;
           exchange(k); // in the order the backward finishes buckets: the same on every rank
         }
-      }, () => Promise.resolve(compute(shouldYield)));
+      }, () => Promise.resolve(compute(() => (shouldYield() ? turnEventLoop() : undefined))));
     } catch (e) {
       await Promise.allSettled(exchanged); // let MPI calls in flight finish first
       throw e;

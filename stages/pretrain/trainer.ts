@@ -216,7 +216,7 @@ export class GanTrainer {
         const loss = this.phaseLoss(phase, real, this.shard, this.rng);
         grads = await this.sync.averageWhileComputing(
           params,
-          (shouldYield) => gradAsync(loss, params, shouldYield),
+          (pause) => gradAsync(loss, params, pause),
           alsoAverage,
         );
       } else grads = await this.gradientsInRounds(phase, real, params, alsoAverage);
@@ -285,7 +285,7 @@ export class GanTrainer {
       const rows = (t: Tensor) => slice(t, [[k, t.shape[0], rounds]]);
       const round = { images: rows(real.images), labels: rows(real.labels) };
       const grads = await scopeAsync(() =>
-        gradAsync(this.phaseLoss(phase, round, part, rng), params, () => false)
+        gradAsync(this.phaseLoss(phase, round, part, rng), params, () => undefined)
       );
       sums = sums.map((s, i) => sumOf(s, grads[i]));
       if (wAvg) wAvgSum = sumOf(wAvgSum, copyOf(wAvg));

@@ -39,10 +39,10 @@ Deno.test("gradient sync: buckets are exchanged in the order the backward comple
   p1.requiresGrad = true;
   const comm = new TwinRanks();
   const sync = new GradientSync(comm, { bucketBytes: 4, checkLayout: false });
-  const grads = await sync.averageWhileComputing([p0, p1], (shouldYield) => {
+  const grads = await sync.averageWhileComputing([p0, p1], (pause) => {
     const first = K.sum(K.mul(p1, 2)); // p1 first in the forward
     const loss = K.sum(K.mul(p0, first)); // p0 last: final at the first backward rule
-    return K.gradAsync(loss, [p0, p1], shouldYield);
+    return K.gradAsync(loss, [p0, p1], pause);
   });
   // Twin ranks: the average is the gradient itself (reading it waits for the exchanges).
   assertEquals(Array.from(await grads[0]!.read()), [10, 10, 10]); // Σ 2·p1

@@ -42,23 +42,30 @@ Deno.test("grad-ready listener: outside withGradReadyListener, nothing is report
   assertEquals(calls, 0);
 });
 
-Deno.test("gradAsync: the same gradients as grad, yielding to the event loop when asked", async () => {
+Deno.test("gradAsync: the same gradients as grad, awaiting what pause() returns between rules", async () => {
   const x = K.tensor([0.3, -0.7, 1.1, 0.2], [2, 2]).keep();
   x.requiresGrad = true;
   const f = () => K.sum(K.square(K.tanh(K.matmul(K.mul(x, 1.5), x))));
   const sync = await K.scope(() => K.grad(f(), [x])[0]!).read();
   let asked = 0;
-  let timerRan = false;
-  setTimeout(() => (timerRan = true), 0);
-  let ranDuringPass = false;
+  let waits = 0;
+  let pending = false;
+  let wentOnEarly = false;
+  // Every second rule: a promise that a macrotask resolves, which the pass must await.
+  const pause = () => {
+    wentOnEarly ||= pending;
+    if (++asked % 2 !== 0) return undefined;
+    pending = true;
+    waits++;
+    return new Promise<void>((resolve) => setTimeout(() => (pending = false, resolve()), 0));
+  };
   const [g] = await K.scopeAsync(async () => {
-    const out = await K.gradAsync(f(), [x], () => ++asked % 2 === 0);
-    ranDuringPass = timerRan; // before any read-back: only the pass's yields can have run it
+    const out = await K.gradAsync(f(), [x], pause);
+    wentOnEarly ||= pending;
     return [await out[0]!.read()];
   });
   assertEquals(Array.from(g), Array.from(sync));
-  if (asked < 3) throw new Error(`shouldYield asked ${asked} times`);
-  // A yield is a real turn of the event loop: a timer queued before the pass ran during it.
-  if (!ranDuringPass) throw new Error("no macrotask ran during the pass");
+  if (waits < 2) throw new Error(`pause returned ${waits} promises`);
+  if (wentOnEarly) throw new Error("the pass went on before pause()'s promise resolved");
   x.dispose();
 });
