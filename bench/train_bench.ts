@@ -64,15 +64,16 @@ import {
 } from "../kernels/mod.ts";
 import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
 import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
-import { type GanTrainer, Trainer } from "../stages/pretrain/trainer.ts";
+import type { GanTrainer } from "../stages/training/gan_trainer.ts";
+import { PretrainTrainer } from "../stages/pretrain/trainer.ts";
 import { LpipsVgg } from "../stages/eval/lpips.ts";
 import { l1Distance, lpipsDistance } from "../stages/imitate/imitation_distance.ts";
 import type { ImitationDistance } from "../stages/imitate/loss.ts";
 import { initImitateNetworks } from "../stages/imitate/pretrained.ts";
 import { ImitateTrainer } from "../stages/imitate/trainer.ts";
-import { phasesAt } from "../stages/pretrain/phases.ts";
-import { GpuPacer } from "../stages/pretrain/gpu_pacer.ts";
-import type { RealBatch } from "../stages/pretrain/data_loader.ts";
+import { phasesAt } from "../stages/training/phases.ts";
+import { GpuPacer } from "../stages/distributed/gpu_pacer.ts";
+import type { RealBatch } from "../stages/training/data_loader.ts";
 import { FFHQ_FOCAL, FFHQ_RADIUS, lookAtCameraLabel } from "../stages/io/camera_label.ts";
 import { median } from "./timing.ts";
 import { globalBatch, scalingEfficiency } from "./scaling.ts";
@@ -212,7 +213,9 @@ function randomLpips(seed: number): LpipsVgg {
 /** The trainer a case times: pretrain's, or the 3-D stage's on freshly initialised networks. */
 function makeTrainer(c: Case): GanTrainer {
   const config = presetConfig(c);
-  if (c.stage === "pretrain") return new Trainer(config.pretrain, c.resolution, 0, labels, comm);
+  if (c.stage === "pretrain") {
+    return new PretrainTrainer(config.pretrain, c.resolution, 0, labels, comm);
+  }
   const networks = initImitateNetworks(
     generatorConfig(config.pretrain, c.resolution),
     discriminatorConfig(config.pretrain, c.resolution),

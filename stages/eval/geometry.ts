@@ -18,7 +18,7 @@
 import { noGrad, scope, slice, type Tensor, tensor } from "../../kernels/mod.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import { SeededRng } from "../prep/seeded_rng.ts";
-import { marchingCubes, type ScalarGrid, type TriangleMesh } from "./marching_cubes.ts";
+import { marchingCubes, type ScalarGrid, type TriangleMesh } from "../geometry/marching_cubes.ts";
 import type { RenderedView } from "./sample_render.ts";
 
 /** EG3D's `extract_shapes` iso-level on raw density. */

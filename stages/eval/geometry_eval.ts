@@ -6,7 +6,7 @@
  * camera of its nearest true shape (see `geometry.ts` for the definitions).
  * @module
  */
-import type { TriangleMesh } from "./marching_cubes.ts";
+import type { TriangleMesh } from "../geometry/marching_cubes.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import type { HeadParams } from "../prep/head_params.ts";
 import { makeHeadSdf } from "../prep/head_sdf.ts";

@@ -23,8 +23,8 @@ import { latentForSeed } from "../render/seed_latent.ts";
 import { SeedScene } from "../render/seed_scene.ts";
 import { renderTurntable } from "../render/turntable.ts";
 import { DENSITY_LEVEL, densityGrid, densityMesh, planesOfSample } from "./geometry.ts";
-import { meshArea, type TriangleMesh } from "./marching_cubes.ts";
-import { writeObj, writePly } from "./mesh_io.ts";
+import { meshArea, type TriangleMesh } from "../geometry/marching_cubes.ts";
+import { writeObj, writePly } from "../geometry/mesh_io.ts";
 import { branchesOf, SampleBatch, viewToPixels } from "./sample_render.ts";
 
 /** How the outputs are made. */

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { isUnavailable, type MetricEntry } from "./fid_kid.ts";
-import type { ShippedRunOrigin } from "../pretrain/shipped_run.ts";
+import type { ShippedRunOrigin } from "../training/shipped_run.ts";
 import type { OutputSummary } from "./outputs.ts";
 import { MIMIC3D_PAPER_RESULTS, sourceOf } from "./paper_results.ts";
 import { escapeHtml } from "../../pipeline/html.ts";
@@ -38,7 +38,7 @@ export interface ReportInput {
   branchGapGrid?: string | null;
   /** Where the image files are (read and inlined). */
   outDir: string;
-  /** Where the model was trained, when its stage took a shipped run (stages/pretrain/shipped_run.ts). */
+  /** Where the model was trained, when its stage took a shipped run (stages/training/shipped_run.ts). */
   trainedElsewhere?: ShippedRunOrigin | null;
 }
 

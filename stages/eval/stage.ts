@@ -53,7 +53,7 @@ import { readTrainingCurves, renderReport } from "./report.ts";
 import { branchesOf, headlineBranch, SampleBatch } from "./sample_render.ts";
 import { MIN_SAMPLES_PER_RAY, withSamplesPerRay } from "./samples_per_ray.ts";
 import { measureBranchGap } from "../imitate/branch_gap.ts";
-import { sampleCameras } from "../pretrain/samples.ts";
+import { sampleCameras } from "../training/samples.ts";
 import type { CameraRig } from "../render/cameras.ts";
 
 /** The eval section of an experiment config (tiny defaults: CI on a CPU adapter). */

@@ -10,7 +10,7 @@
 import type { TriplaneGenerator } from "../model/generator.ts";
 import { makeImageGrid } from "../io/image_grid.ts";
 import type { PixelImage } from "../io/png.ts";
-import { MAX_CELL, type SampleCameras } from "../pretrain/samples.ts";
+import { MAX_CELL, type SampleCameras } from "../training/samples.ts";
 import { rgbPixels } from "../io/tensor_pixels.ts";
 import { type BranchViews, renderBranchViews } from "./branch_views.ts";
 import { fit } from "./samples.ts";

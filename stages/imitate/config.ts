@@ -100,7 +100,7 @@ export const imitateConfigSchema = z.strictObject({
   }).prefault({}),
   output: outputSchema,
   /**
-   * A finished 3-D stage shipped as a file (stages/pretrain/shipped_run.ts): taken
+   * A finished 3-D stage shipped as a file (stages/training/shipped_run.ts): taken
    * instead of training, after checking it was trained with this config, on this
    * dataset, from this stage's pretrained networks. null: train.
    */

@@ -34,8 +34,8 @@ import {
   neuralRenderingResolution,
   type Phase,
   type PhaseResult,
-} from "../pretrain/loss.ts";
-import { r1Penalty } from "../pretrain/r1.ts";
+} from "../training/eg3d_loss.ts";
+import { r1Penalty } from "../training/r1.ts";
 
 /** Mimic3D's phases: EG3D's plus the patch discriminator's. */
 export type Mimic3DPhase = Phase | "D_patchmain" | "D_patchreg";

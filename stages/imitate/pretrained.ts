@@ -24,7 +24,7 @@ import {
   DualDiscriminator,
   SingleDiscriminator,
 } from "../model/discriminator.ts";
-import { DISCRIMINATOR_FORMAT } from "../pretrain/training_loop.ts";
+import { DISCRIMINATOR_FORMAT } from "../training/training_loop.ts";
 import { TRAINED_OUTS } from "../pretrain/outs.ts";
 
 /** Mimic3D's rendered planes in the 3-D stage: coarse (third from last) and detail (last). */

@@ -11,7 +11,7 @@ import { makeImageGrid } from "../io/image_grid.ts";
 import { resizeImage } from "../io/image_resize.ts";
 import type { PixelImage } from "../io/png.ts";
 import { colorizeDepth } from "../render/depth_colormap.ts";
-import { MAX_CELL, type SampleCameras } from "../pretrain/samples.ts";
+import { MAX_CELL, type SampleCameras } from "../training/samples.ts";
 import { rgbPixels } from "../io/tensor_pixels.ts";
 import { renderBranchViews } from "./branch_views.ts";
 

@@ -7,9 +7,10 @@
  * @module
  */
 import { patchFullResolution } from "../model/rays.ts";
-import { defaultEmaKimg } from "../pretrain/ema.ts";
-import { trainingPhases } from "../pretrain/phases.ts";
-import { EG3D_REPORTED, GanTrainer, type LabelSource } from "../pretrain/trainer.ts";
+import { defaultEmaKimg } from "../training/ema.ts";
+import { trainingPhases } from "../training/phases.ts";
+import { GanTrainer, type LabelSource } from "../training/gan_trainer.ts";
+import { EG3D_REPORTED } from "../training/eg3d_loss.ts";
 import type { ImitateConfig } from "./config.ts";
 import { type ImitationDistance, Mimic3DLoss, type Mimic3DLossConfig } from "./loss.ts";
 import type { PretrainedNetworks } from "./pretrained.ts";

@@ -10,7 +10,7 @@ import { z } from "zod";
 import type { GeneratorConfig } from "../model/generator.ts";
 import type { DiscriminatorConfig } from "../model/discriminator.ts";
 import type { SuperresolutionKind } from "../model/superresolution.ts";
-import type { LossConfig } from "./loss.ts";
+import type { LossConfig } from "../training/eg3d_loss.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -121,7 +121,7 @@ export const pretrainConfigSchema = z.strictObject({
   ema: emaSchema,
   output: outputSchema,
   /**
-   * A finished run of this stage shipped as a file (stages/pretrain/shipped_run.ts):
+   * A finished run of this stage shipped as a file (stages/training/shipped_run.ts):
    * its networks are taken instead of training, after checking it was trained with
    * this config on this dataset. null: train.
    */

@@ -1,6 +1,6 @@
 /**
  * `ship-run <artifact>`: writes a finished pretrain or imitate artifact of the
- * store as a shipped run (stages/pretrain/shipped_run.ts), with what it was
+ * store as a shipped run (stages/training/shipped_run.ts), with what it was
  * trained with (from the store's key record), on what dataset, from which
  * pretrained networks, and where, so that another machine can take it
  * instead of training. This is how `experiments/demo/*.run.zip` were made.
@@ -16,7 +16,7 @@ import {
   PRETRAINED_NETWORK_FILES,
   withoutShippedRun,
   writeShippedRun,
-} from "./shipped_run.ts";
+} from "../training/shipped_run.ts";
 
 /** The key inputs the store records for an artifact (what ship-run needs of them). */
 interface RecordedInputs {

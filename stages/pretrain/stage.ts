@@ -11,10 +11,10 @@ import { defineStage } from "../../pipeline/stage.ts";
 import { communicatorOf } from "../distributed/communicator.ts";
 import { batchShard } from "../distributed/batch_split.ts";
 import { pretrainConfigSchema } from "./config.ts";
-import { TrainingData } from "./data_loader.ts";
-import { Trainer } from "./trainer.ts";
-import { runTraining } from "./training_loop.ts";
-import { shippedRunFor } from "./shipped_run.ts";
+import { TrainingData } from "../training/data_loader.ts";
+import { PretrainTrainer } from "./trainer.ts";
+import { runTraining } from "../training/training_loop.ts";
+import { shippedRunFor } from "../training/shipped_run.ts";
 import { TRAINED_OUTS } from "./outs.ts";
 import { PREP_OUTS } from "../prep/outs.ts";
 
@@ -42,7 +42,7 @@ export const pretrain = defineStage({
       shard: batchShard(ctx.config.batch, comm),
     });
     try {
-      const trainer = new Trainer(ctx.config, data.resolution, ctx.seed, data, comm);
+      const trainer = new PretrainTrainer(ctx.config, data.resolution, ctx.seed, data, comm);
       await runTraining(ctx, trainer, data, { shipped });
     } finally {
       data.close();

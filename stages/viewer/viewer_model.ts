@@ -19,8 +19,8 @@ import {
 import { loadGenerator } from "../io/generator_checkpoint.ts";
 import { lookAtCameraLabel } from "../io/camera_label.ts";
 import { encodePng } from "../io/png.ts";
-import { marchingCubes } from "../eval/marching_cubes.ts";
-import { writePly } from "../eval/mesh_io.ts";
+import { marchingCubes } from "../geometry/marching_cubes.ts";
+import { writePly } from "../geometry/mesh_io.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import type { RenderOptions } from "../model/renderer.ts";

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { defineExperiment, runExperiment, Store } from "../../pipeline/mod.ts";
 import { datasetConfigSchema } from "../../stages/prep/dataset_spec.ts";
 import { evalConfigSchema } from "../../stages/eval/stage.ts";
-import { readPly } from "../../stages/eval/mesh_io.ts";
+import { readPly } from "../../stages/geometry/mesh_io.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 import { tinyEvalDag } from "./tiny_eval_inputs.ts";

@@ -9,7 +9,7 @@ import mimic3d from "../../experiments/mimic3d.ts";
 import { runExperiment, verifyStore } from "../../pipeline/mod.ts";
 import { readSafetensors } from "../../kernels/mod.ts";
 import { loadGenerator } from "../../stages/io/generator_checkpoint.ts";
-import { DISCRIMINATOR_FORMAT } from "../../stages/pretrain/training_loop.ts";
+import { DISCRIMINATOR_FORMAT } from "../../stages/training/training_loop.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
 import { MIMIC3D, PIPELINE_CLI, tempStore } from "../pretrain/helpers.ts";

@@ -11,8 +11,8 @@ import { grad, mean, noGrad, Rng, scope, square, sum, tensor } from "../../kerne
 import { TriplaneGenerator } from "../../stages/model/generator.ts";
 import { lookAtCameraLabel } from "../../stages/io/camera_label.ts";
 import { generatorConfig } from "../../stages/pretrain/config.ts";
-import { NetworkOptimizer } from "../../stages/pretrain/optimizers.ts";
-import { readTensors } from "../../stages/pretrain/tensor_readback.ts";
+import { NetworkOptimizer } from "../../stages/training/optimizers.ts";
+import { readTensors } from "../../stages/training/tensor_readback.ts";
 import { l1Distance } from "../../stages/imitate/imitation_distance.ts";
 import { DETAIL_RETIDX, detailBlockPrefixes } from "../../stages/imitate/pretrained.ts";
 import { setupGpu } from "../helpers/check.ts";

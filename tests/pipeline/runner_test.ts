@@ -268,7 +268,7 @@ Deno.test("declared outs: a forgotten out, an undeclared file or a file for a di
  */
 const OUT_NAME_LITERALS_ALLOWED: Record<string, string> = {
   // A mid-stage checkpoint's own files (the checkpoint format), not the artifact's.
-  "stages/pretrain/checkpoint_state.ts": "G_ema.safetensors",
+  "stages/training/checkpoint_state.ts": "G_ema.safetensors",
   // `render` writes its grid into the user's --out directory, not into an artifact.
   "stages/render/render_views.ts": "grid.png",
 };

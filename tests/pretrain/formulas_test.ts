@@ -10,12 +10,12 @@ import {
   lazyRegAdamSettings,
   lazyRegRatio,
   NetworkOptimizer,
-} from "../../stages/pretrain/optimizers.ts";
-import { defaultEmaKimg, emaBeta } from "../../stages/pretrain/ema.ts";
-import { phasesAt, regInterval, trainingPhases } from "../../stages/pretrain/phases.ts";
+} from "../../stages/training/optimizers.ts";
+import { defaultEmaKimg, emaBeta } from "../../stages/training/ema.ts";
+import { phasesAt, regInterval, trainingPhases } from "../../stages/training/phases.ts";
 import { nanToNum } from "../../kernels/mod.ts";
-import { firstNonFinite } from "../../stages/pretrain/nan_guard.ts";
-import { MetricAccumulators } from "../../stages/pretrain/training_metrics.ts";
+import { firstNonFinite } from "../../stages/training/nan_guard.ts";
+import { MetricAccumulators } from "../../stages/training/training_metrics.ts";
 import { intervalSteps, stepsForKimg } from "../../stages/pretrain/config.ts";
 
 await setupGpu();

@@ -13,7 +13,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { initGpu, noGrad, Rng, scopeAsync, slice, Tensor } from "../../kernels/mod.ts";
 import { lookAtCameraLabel } from "../../stages/io/camera_label.ts";
 import { decodePng } from "../../stages/io/png.ts";
-import { readPly } from "../../stages/eval/mesh_io.ts";
+import { readPly } from "../../stages/geometry/mesh_io.ts";
 import { renderFused } from "../../stages/model/fused_renderer.ts";
 import { sampleRays } from "../../stages/model/rays.ts";
 import { latentForSeed } from "../../stages/render/seed_latent.ts";

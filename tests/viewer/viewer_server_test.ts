@@ -7,7 +7,7 @@
 import { initGpu, Tensor } from "../../kernels/mod.ts";
 import { lookAtCameraLabel } from "../../stages/io/camera_label.ts";
 import { decodePng } from "../../stages/io/png.ts";
-import { readPly } from "../../stages/eval/mesh_io.ts";
+import { readPly } from "../../stages/geometry/mesh_io.ts";
 import { fusedKernelShape, fusedRenderSource } from "../../stages/model/fused_renderer.ts";
 import { sampleRays } from "../../stages/model/rays.ts";
 import {

@@ -16,7 +16,7 @@ import { makeImageGrid } from "../io/image_grid.ts";
 import type { PixelImage } from "../io/png.ts";
 import { colorizeDepth } from "../render/depth_colormap.ts";
 import { latentForSeed } from "../render/seed_latent.ts";
-import type { LabelSource } from "./trainer.ts";
+import type { LabelSource } from "./gan_trainer.ts";
 import { rgbPixels } from "../io/tensor_pixels.ts";
 
 /** Largest cell side in a grid. */

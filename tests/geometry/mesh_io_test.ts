@@ -1,6 +1,6 @@
 /** PLY (binary, ASCII) and OBJ writers read back by our reader to the same mesh. */
-import { readObj, readPly, writeObj, writePly } from "../../stages/eval/mesh_io.ts";
-import type { TriangleMesh } from "../../stages/eval/marching_cubes.ts";
+import { readObj, readPly, writeObj, writePly } from "../../stages/geometry/mesh_io.ts";
+import type { TriangleMesh } from "../../stages/geometry/marching_cubes.ts";
 
 const mesh: TriangleMesh = {
   positions: Float32Array.from([0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0.1234567, -2.5e-7, 3e5]),

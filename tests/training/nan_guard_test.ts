@@ -7,10 +7,10 @@
 import mimic3d from "../../experiments/mimic3d.ts";
 import { runExperiment } from "../../pipeline/mod.ts";
 import { assign, Tensor } from "../../kernels/mod.ts";
-import { trainerTestHooks } from "../../stages/pretrain/trainer.ts";
+import { trainerTestHooks } from "../../stages/training/gan_trainer.ts";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { setupGpu } from "../helpers/check.ts";
-import { tempStore, TINY } from "./helpers.ts";
+import { tempStore, TINY } from "../pretrain/helpers.ts";
 
 await setupGpu();
 

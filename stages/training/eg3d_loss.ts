@@ -210,3 +210,11 @@ export class EG3DLoss {
     }
   }
 }
+
+/** Report entries of EG3D's phases folded into the log. */
+export const EG3D_REPORTED: Record<string, [string, string][]> = {
+  Gmain: [["scores_fake", "Loss/scores/fake"]],
+  Greg: [["density_l1", "density_reg_l1"]],
+  Dmain: [["scores_real", "Loss/scores/real"], ["scores_fake", "Loss/scores/fake"]],
+  Dreg: [["r1_penalty", "Loss/r1_penalty"]],
+};

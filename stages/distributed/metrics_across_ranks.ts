@@ -7,7 +7,7 @@
  * deterministic: float64 on the host, ranks added in order.
  * @module
  */
-import { type Communicator, ranksDisagreeing } from "../distributed/communicator.ts";
+import { type Communicator, ranksDisagreeing } from "./communicator.ts";
 
 /** Raw accumulators by metric name, as `MetricAccumulators.snapshot` gives them. */
 export type MetricSnapshot = Record<string, number[]>;

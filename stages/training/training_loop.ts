@@ -24,19 +24,19 @@ import { safetensorsBytes } from "./tensor_readback.ts";
 import { encodePng } from "../io/png.ts";
 import type { PixelImage } from "../io/png.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
-import { intervalSteps, type PretrainConfig, stepsForKimg } from "./config.ts";
+import { intervalSteps, type PretrainConfig, stepsForKimg } from "../pretrain/config.ts";
 import type { TrainingData } from "./data_loader.ts";
-import type { GanTrainer } from "./trainer.ts";
+import type { GanTrainer } from "./gan_trainer.ts";
 import { type CarriedFiles, restoreTrainingState, saveTrainingState } from "./checkpoint_state.ts";
 import { renderSampleGrid, type SampleCameras, sampleCameras } from "./samples.ts";
 import { firstNonFinite, NonFiniteLossError } from "./nan_guard.ts";
-import { GpuPacer } from "./gpu_pacer.ts";
-import { metricsAcrossRanks } from "./metrics_across_ranks.ts";
+import { GpuPacer } from "../distributed/gpu_pacer.ts";
+import { metricsAcrossRanks } from "../distributed/metrics_across_ranks.ts";
 import { shareTrainerState, trainerTensors } from "./rank_state.ts";
 import type { Communicator } from "../distributed/communicator.ts";
 import { assertRanksAgree } from "../distributed/state_broadcast.ts";
 import { adoptShippedRun, type ShippedRun } from "./shipped_run.ts";
-import { networkFile, TRAINED_OUTS } from "./outs.ts";
+import { networkFile, TRAINED_OUTS } from "../pretrain/outs.ts";
 
 /** Metadata format of `D.safetensors` (and `D_patch.safetensors`). */
 export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";

@@ -11,7 +11,7 @@ import {
   readShippedRun,
   type ShippedRunExpectation,
   writeShippedRun,
-} from "../../stages/pretrain/shipped_run.ts";
+} from "../../stages/training/shipped_run.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { cli } from "../helpers/cli.ts";
 

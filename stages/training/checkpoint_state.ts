@@ -15,7 +15,7 @@ import {
   type Tensor,
   Tensor as TensorClass,
 } from "../../kernels/mod.ts";
-import type { GanTrainer } from "./trainer.ts";
+import type { GanTrainer } from "./gan_trainer.ts";
 import type { NetworkName } from "./phases.ts";
 import { safetensorsBytes } from "./tensor_readback.ts";
 

@@ -13,8 +13,8 @@ import {
   meshArea,
   meshVolume,
   type TriangleMesh,
-} from "../../stages/eval/marching_cubes.ts";
-import { EDGE_MASKS, TRIANGLES } from "../../stages/eval/marching_cubes_tables.ts";
+} from "../../stages/geometry/marching_cubes.ts";
+import { EDGE_MASKS, TRIANGLES } from "../../stages/geometry/marching_cubes_tables.ts";
 
 function sampleSdf(n: number, half: number, sdf: (x: number, y: number, z: number) => number) {
   const h = (2 * half) / (n - 1);

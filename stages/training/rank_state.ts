@@ -10,7 +10,7 @@
  */
 import { Rng, type RngState, type Tensor } from "../../kernels/mod.ts";
 import { broadcastJson, broadcastTensors } from "../distributed/state_broadcast.ts";
-import type { GanTrainer } from "./trainer.ts";
+import type { GanTrainer } from "./gan_trainer.ts";
 import type { NetworkName } from "./phases.ts";
 
 /** The trainer's tensors by unique name (networks, G_ema, Adam moments). */
