@@ -536,27 +536,17 @@ function inputGradByPhases(gy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor): 
       const K = coutG * nky * nkx;
       const tile = chooseTile(M, N, g.groups);
       // The phase's taps, permuted to [G, taps, CoutG, CinG].
-      const wk = noGrad(() =>
-        permute(
-          reshape(slice(w, [null, null, [ky0, g.kh, g.sy], [kx0, g.kw, g.sx]]), [
-            g.groups,
-            coutG,
-            cinG,
-            nky * nkx,
-          ]),
-          [0, 3, 1, 2],
-        )
+      const taps = noGrad(() => slice(w, [null, null, [ky0, g.kh, g.sy], [kx0, g.kw, g.sx]]));
+      const wk = weightsTapMajor(taps, g, [0, 3, 1, 2], nky * nkx);
+      taps.dispose();
+      launchWhole(
+        inputGradPhaseSpec(g, tile, M, N, K),
+        [gy.buffer, wk.buffer, dx.buffer],
+        [M, N, K],
+        g,
+        [...convParams(g), ry, rx, ky0, kx0, nkx, ph, pw],
+        () => `${shapeName(g)} phase ${ry},${rx}`,
       );
-      launchGemm(inputGradPhaseSpec(g, tile, M, N, K), [gy.buffer, wk.buffer, dx.buffer], {
-        M,
-        N,
-        K,
-        batch: g.groups,
-        splits: 1,
-        kChunk: K,
-        extra: [...convParams(g), ry, rx, ky0, kx0, nkx, ph, pw],
-        shape: () => `${shapeName(g)} phase ${ry},${rx}`,
-      });
       wk.dispose();
     }
   }
@@ -645,6 +635,28 @@ function checkDevices(what: string, a: Tensor, b: Tensor): void {
   }
 }
 
+/**
+ * Weights [G·CoutG, CinG, kh, kw] (or a phase's taps of them, `taps` each) as [G, CoutG, CinG,
+ * taps] permuted by `axes`: the tap-major K order of a GEMM.
+ */
+function weightsTapMajor(w: Tensor, g: ConvGeometry, axes: number[], taps = g.kh * g.kw): Tensor {
+  return noGrad(() =>
+    permute(reshape(w, [g.groups, g.cout / g.groups, g.cin / g.groups, taps]), axes)
+  );
+}
+
+/** One GEMM per group over the whole reduction (no split), as the forward and input gradient run. */
+function launchWhole(
+  spec: GemmSpec,
+  buffers: GPUBuffer[],
+  [M, N, K]: [number, number, number],
+  g: ConvGeometry,
+  extra = convParams(g),
+  shape = () => shapeName(g),
+): void {
+  launchGemm(spec, buffers, { M, N, K, batch: g.groups, splits: 1, kChunk: K, extra, shape });
+}
+
 function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const out = Tensor.empty(outShape(g), x.device);
   if (x.device === "cpu") {
@@ -658,27 +670,9 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   if (out.size === 0) return out;
   const tile = chooseTile(M, N, g.groups);
   const spec = forwardSpec(g, tile);
-  // Tap-major K order: weights [G·CoutG, CinG, taps] → [G, taps, CinG, CoutG].
-  const wk = spec.op === "conv2d_tap_major"
-    ? noGrad(() =>
-      permute(reshape(w, [g.groups, g.cout / g.groups, g.cin / g.groups, g.kh * g.kw]), [
-        0,
-        3,
-        2,
-        1,
-      ])
-    )
-    : w;
-  launchGemm(spec, [x.buffer, wk.buffer, out.buffer], {
-    M,
-    N,
-    K,
-    batch: g.groups,
-    splits: 1,
-    kChunk: K,
-    extra: convParams(g),
-    shape: () => shapeName(g),
-  });
+  // Tap-major: [G, taps, CinG, CoutG].
+  const wk = spec.op === "conv2d_tap_major" ? weightsTapMajor(w, g, [0, 3, 2, 1]) : w;
+  launchWhole(spec, [x.buffer, wk.buffer, out.buffer], [M, N, K], g);
   if (wk !== w) wk.dispose();
   return out;
 }
@@ -701,27 +695,9 @@ function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     return dx;
   }
   const spec = inputGradSpec(g, tile);
-  // Tap-major K order: weights [G·CoutG, CinG, taps] → [G, taps, CoutG, CinG].
-  const wk = spec.op === "conv2d_input_grad_tap_major"
-    ? noGrad(() =>
-      permute(reshape(w, [g.groups, g.cout / g.groups, g.cin / g.groups, g.kh * g.kw]), [
-        0,
-        3,
-        1,
-        2,
-      ])
-    )
-    : w;
-  launchGemm(spec, [gy.buffer, wk.buffer, dx.buffer], {
-    M,
-    N,
-    K,
-    batch: g.groups,
-    splits: 1,
-    kChunk: K,
-    extra: convParams(g),
-    shape: () => shapeName(g),
-  });
+  // Tap-major: [G, taps, CoutG, CinG].
+  const wk = spec.op === "conv2d_input_grad_tap_major" ? weightsTapMajor(w, g, [0, 3, 1, 2]) : w;
+  launchWhole(spec, [gy.buffer, wk.buffer, dx.buffer], [M, N, K], g);
   if (wk !== w) wk.dispose();
   return dx;
 }

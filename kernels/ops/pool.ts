@@ -17,7 +17,7 @@
  * like the other index-producing ops (sort, searchsorted).
  */
 import { record } from "../tensor/autograd.ts";
-import { numel, Tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
 import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
@@ -115,7 +115,32 @@ function windowsContaining(
   return [first, last];
 }
 
-/** The same range in WGSL (i32 arithmetic; `i + p − k + 1` may be negative). */
+/** Calls `fn` with the in-plane index of every real pixel of output element `i`'s window. */
+function eachInWindow(g: PoolGeometry, i: number, fn: (at: number) => void): void {
+  const o = i % (g.oh * g.ow);
+  const y0 = Math.floor(o / g.ow) * g.sy - g.py;
+  const x0 = (o % g.ow) * g.sx - g.px;
+  for (let y = Math.max(y0, 0); y < Math.min(y0 + g.kh, g.h); y++) {
+    for (let x = Math.max(x0, 0); x < Math.min(x0 + g.kw, g.w); x++) fn(y * g.w + x);
+  }
+}
+
+/** Calls `fn` with the flat index and position of every output window holding input element `i`. */
+function eachWindowOf(
+  g: PoolGeometry,
+  i: number,
+  fn: (o: number, oy: number, ox: number) => void,
+): void {
+  const p = i % (g.h * g.w);
+  const [oy0, oy1] = windowsContaining(Math.floor(p / g.w), g.kh, g.sy, g.py, g.oh);
+  const [ox0, ox1] = windowsContaining(p % g.w, g.kw, g.sx, g.px, g.ow);
+  const base = Math.floor(i / (g.h * g.w)) * g.oh * g.ow;
+  for (let oy = oy0; oy <= oy1; oy++) {
+    for (let ox = ox0; ox <= ox1; ox++) fn(base + oy * g.ow + ox, oy, ox);
+  }
+}
+
+/** WGSL: the window range of `windowsContaining` (i32 arithmetic; `i + p − k + 1` may be negative). */
 const WINDOWS_WGSL = `
 fn firstWindow(i: i32, k: i32, s: i32, p: i32) -> i32 {
   let t = i + p - k + 1;
@@ -125,67 +150,123 @@ fn lastWindow(i: i32, s: i32, p: i32, count: i32) -> i32 {
   return min(count - 1, (i + p) / s);
 }`;
 
-// ---------------------------------------------------------------------------
-// Max pooling
+/** WGSL: the divisor of window (oy, ox), PyTorch's rule (ceil_mode false). */
+const DIVISOR_WGSL = `
+fn divisor(oy: i32, ox: i32, H: i32, W: i32, KH: i32, KW: i32, SY: i32, SX: i32, PY: i32, PX: i32, includePad: bool) -> f32 {
+  let y0 = oy * SY - PY;
+  let x0 = ox * SX - PX;
+  if (includePad) {
+    return f32((min(y0 + KH, H + PY) - y0) * (min(x0 + KW, W + PX) - x0));
+  }
+  return f32((min(y0 + KH, H) - max(y0, 0)) * (min(x0 + KW, W) - max(x0, 0)));
+}`;
 
-const MAX_FORWARD_WGSL = `// max_pool2d
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> argmax: array<f32>;
-${paramsDecl(3, 11)}
+/**
+ * A pooling kernel: one thread per element it writes, reading `inputs` and writing `outputs`
+ * (f32 arrays, bound in that order), with the geometry's names in scope.
+ */
+function poolKernel(
+  name: string,
+  inputs: string[],
+  body: string,
+  { outputs = ["out"], extraWords = 0 } = {},
+): string {
+  const bindings = [
+    ...inputs.map((v) => `var<storage, read> ${v}`),
+    ...outputs.map((v) => `var<storage, read_write> ${v}`),
+  ];
+  return `// ${name}
+${bindings.map((b, k) => `@group(0) @binding(${k}) ${b}: array<f32>;`).join("\n")}
+${paramsDecl(bindings.length, 11 + extraWords)}
+${WINDOWS_WGSL}
+${DIVISOR_WGSL}
 ${ELEMENT_MAIN}
   ${GEOMETRY_WGSL}
-  let plane = i32(i) / (OH * OW);
+${body}
+}`;
+}
+
+/** WGSL: `body` for every real pixel `v` (at y, x) of output element i's window. */
+const inWindow = (body: string) =>
+  `  let plane = i32(i) / (OH * OW);
   let o = i32(i) % (OH * OW);
-  let y0 = (o / OW) * SY - PY;
-  let x0 = (o % OW) * SX - PX;
+  let oy = o / OW;
+  let ox = o % OW;
+  let y0 = oy * SY - PY;
+  let x0 = ox * SX - PX;
   let base = u32(plane * H * W);
-  var best = -3.4028234663852886e38;
-  var where_ = -1;
   for (var y = max(y0, 0); y < min(y0 + KH, H); y++) {
     for (var x = max(x0, 0); x < min(x0 + KW, W); x++) {
       let v = src[base + u32(y * W + x)];
-      // Strictly greater keeps the first maximum in scan order (PyTorch); NaN wins.
-      if (v > best || v != v || where_ < 0) { best = v; where_ = y * W + x; }
+      ${body}
     }
-  }
-  out[i] = best;
-  argmax[i] = f32(where_);
-}`;
+  }`;
 
-const MAX_SCATTER_WGSL = `// max_pool2d_scatter
-@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read> argmax: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${paramsDecl(3, 11)}
-${WINDOWS_WGSL}
-${ELEMENT_MAIN}
-  ${GEOMETRY_WGSL}
-  let plane = i32(i) / (H * W);
+/** WGSL: `body` for every output window (oy, ox; flat index `w`) holding input element i (at p). */
+const windowsOf = (body: string) =>
+  `  let plane = i32(i) / (H * W);
   let p = i32(i) % (H * W);
   let y = p / W;
   let x = p % W;
   let base = u32(plane * OH * OW);
-  var acc = 0.0;
   for (var oy = firstWindow(y, KH, SY, PY); oy <= lastWindow(y, SY, PY, OH); oy++) {
     for (var ox = firstWindow(x, KW, SX, PX); ox <= lastWindow(x, SX, PX, OW); ox++) {
-      let o = base + u32(oy * OW + ox);
-      if (i32(argmax[o]) == p) { acc += g[o]; }
+      let w = base + u32(oy * OW + ox);
+      ${body}
     }
-  }
-  out[i] = acc;
-}`;
+  }`;
 
-const MAX_SELECT_WGSL = `// max_pool2d_select
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read> argmax: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${paramsDecl(3, 11)}
-${ELEMENT_MAIN}
-  ${GEOMETRY_WGSL}
-  let plane = i32(i) / (OH * OW);
-  out[i] = src[u32(plane * H * W) + u32(argmax[i])];
-}`;
+/** Dispatches pooling kernel `name` on `tensors` (in binding order), one thread per element of `out`. */
+function launch(
+  name: string,
+  source: string,
+  tensors: Tensor[],
+  out: Tensor,
+  g: PoolGeometry,
+  extra: number[] = [],
+): void {
+  if (out.size === 0) return;
+  dispatch({
+    kernel: kernel(name, source),
+    buffers: tensors.map((t) => t.buffer),
+    params: geometryParams(g, out.size).u32(...extra).bytes(),
+    workgroups: grid(out.size),
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Max pooling
+
+const MAX_FORWARD_WGSL = poolKernel(
+  "max_pool2d",
+  ["src"],
+  `  var best = -3.4028234663852886e38;
+  var where_ = -1;
+${
+    inWindow(
+      // Strictly greater keeps the first maximum in scan order (PyTorch); NaN wins.
+      "if (v > best || v != v || where_ < 0) { best = v; where_ = y * W + x; }",
+    )
+  }
+  out[i] = best;
+  argmax[i] = f32(where_);`,
+  { outputs: ["out", "argmax"] },
+);
+
+const MAX_SCATTER_WGSL = poolKernel(
+  "max_pool2d_scatter",
+  ["g", "argmax"],
+  `  var acc = 0.0;
+${windowsOf("if (i32(argmax[w]) == p) { acc += g[w]; }")}
+  out[i] = acc;`,
+);
+
+const MAX_SELECT_WGSL = poolKernel(
+  "max_pool2d_select",
+  ["src", "argmax"],
+  `  let plane = i32(i) / (OH * OW);
+  out[i] = src[u32(plane * H * W) + u32(argmax[i])];`,
+);
 
 /** Values and first-argmax indices of every window (no autograd). */
 function maxPoolRaw(x: Tensor, g: PoolGeometry): { values: Tensor; argmax: Tensor } {
@@ -193,79 +274,37 @@ function maxPoolRaw(x: Tensor, g: PoolGeometry): { values: Tensor; argmax: Tenso
   const shape = outShape(g, x);
   const values = Tensor.empty(shape, x.device);
   const argmax = Tensor.empty(shape, x.device);
-  const count = numel(shape);
   if (x.device === "cpu") {
     const src = x.cpuData;
-    const v = values.cpuData;
-    const a = argmax.cpuData;
-    for (let i = 0; i < count; i++) {
-      const plane = Math.floor(i / (g.oh * g.ow));
-      const o = i % (g.oh * g.ow);
-      const y0 = Math.floor(o / g.ow) * g.sy - g.py;
-      const x0 = (o % g.ow) * g.sx - g.px;
-      const base = plane * g.h * g.w;
+    for (let i = 0; i < values.size; i++) {
+      const base = Math.floor(i / (g.oh * g.ow)) * g.h * g.w;
       let best = -Infinity;
       let at = -1;
-      for (let y = Math.max(y0, 0); y < Math.min(y0 + g.kh, g.h); y++) {
-        for (let xx = Math.max(x0, 0); xx < Math.min(x0 + g.kw, g.w); xx++) {
-          const val = src[base + y * g.w + xx];
-          if (val > best || Number.isNaN(val) || at < 0) {
-            best = val;
-            at = y * g.w + xx;
-          }
-        }
-      }
-      v[i] = best;
-      a[i] = at;
+      eachInWindow(g, i, (p) => {
+        const val = src[base + p];
+        if (val > best || Number.isNaN(val) || at < 0) [best, at] = [val, p];
+      });
+      values.cpuData[i] = best;
+      argmax.cpuData[i] = at;
     }
-    return { values, argmax };
-  }
-  if (count) {
-    dispatch({
-      kernel: kernel("max_pool2d", MAX_FORWARD_WGSL),
-      buffers: [x.buffer, values.buffer, argmax.buffer],
-      params: geometryParams(g, count).bytes(),
-      workgroups: grid(count),
-    });
-  }
+  } else launch("max_pool2d", MAX_FORWARD_WGSL, [x, values, argmax], values, g);
   return { values, argmax };
 }
 
 /** ∂x of max pooling: each input element sums ∂out of the windows whose first argmax it is. */
 function maxPoolScatter(grad: Tensor, argmax: Tensor, g: PoolGeometry, like: Tensor): Tensor {
   grad.assertLive();
-  const shape = inShape(g, like);
-  const out = Tensor.empty(shape, grad.device);
-  const count = numel(shape);
+  const out = Tensor.empty(inShape(g, like), grad.device);
   if (grad.device === "cpu") {
-    const gd = grad.cpuData;
-    const a = argmax.cpuData;
-    const dst = out.cpuData;
-    for (let i = 0; i < count; i++) {
-      const plane = Math.floor(i / (g.h * g.w));
+    for (let i = 0; i < out.size; i++) {
       const p = i % (g.h * g.w);
-      const y = Math.floor(p / g.w);
-      const x = p % g.w;
-      const base = plane * g.oh * g.ow;
-      const [oy0, oy1] = windowsContaining(y, g.kh, g.sy, g.py, g.oh);
-      const [ox0, ox1] = windowsContaining(x, g.kw, g.sx, g.px, g.ow);
       let acc = 0;
-      for (let oy = oy0; oy <= oy1; oy++) {
-        for (let ox = ox0; ox <= ox1; ox++) {
-          const o = base + oy * g.ow + ox;
-          if (a[o] === p) acc += gd[o];
-        }
-      }
-      dst[i] = acc;
+      eachWindowOf(g, i, (o) => {
+        if (argmax.cpuData[o] === p) acc += grad.cpuData[o];
+      });
+      out.cpuData[i] = acc;
     }
-  } else if (count) {
-    dispatch({
-      kernel: kernel("max_pool2d_scatter", MAX_SCATTER_WGSL),
-      buffers: [grad.buffer, argmax.buffer, out.buffer],
-      params: geometryParams(g, count).bytes(),
-      workgroups: grid(count),
-    });
-  }
+  } else launch("max_pool2d_scatter", MAX_SCATTER_WGSL, [grad, argmax, out], out, g);
   return record(out, {
     name: "max_pool2d_scatter",
     inputs: [grad],
@@ -277,24 +316,12 @@ function maxPoolScatter(grad: Tensor, argmax: Tensor, g: PoolGeometry, like: Ten
 /** Reads `x` at each window's argmax: max pooling with the decisions already made. */
 function maxPoolSelect(x: Tensor, argmax: Tensor, g: PoolGeometry): Tensor {
   x.assertLive();
-  const shape = outShape(g, x);
-  const out = Tensor.empty(shape, x.device);
-  const count = numel(shape);
+  const out = Tensor.empty(outShape(g, x), x.device);
   if (x.device === "cpu") {
-    const src = x.cpuData;
-    const a = argmax.cpuData;
-    const dst = out.cpuData;
-    for (let i = 0; i < count; i++) {
-      dst[i] = src[Math.floor(i / (g.oh * g.ow)) * g.h * g.w + a[i]];
+    for (let i = 0; i < out.size; i++) {
+      out.cpuData[i] = x.cpuData[Math.floor(i / (g.oh * g.ow)) * g.h * g.w + argmax.cpuData[i]];
     }
-  } else if (count) {
-    dispatch({
-      kernel: kernel("max_pool2d_select", MAX_SELECT_WGSL),
-      buffers: [x.buffer, argmax.buffer, out.buffer],
-      params: geometryParams(g, count).bytes(),
-      workgroups: grid(count),
-    });
-  }
+  } else launch("max_pool2d_select", MAX_SELECT_WGSL, [x, argmax, out], out, g);
   return record(out, {
     name: "max_pool2d_select",
     inputs: [x],
@@ -322,17 +349,6 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
 // ---------------------------------------------------------------------------
 // Average pooling
 
-/** WGSL: the divisor of window (oy, ox), PyTorch's rule (ceil_mode false). */
-const DIVISOR_WGSL = `
-fn divisor(oy: i32, ox: i32, H: i32, W: i32, KH: i32, KW: i32, SY: i32, SX: i32, PY: i32, PX: i32, includePad: bool) -> f32 {
-  let y0 = oy * SY - PY;
-  let x0 = ox * SX - PX;
-  if (includePad) {
-    return f32((min(y0 + KH, H + PY) - y0) * (min(x0 + KW, W + PX) - x0));
-  }
-  return f32((min(y0 + KH, H) - max(y0, 0)) * (min(x0 + KW, W) - max(x0, 0)));
-}`;
-
 function divisor64(oy: number, ox: number, g: PoolGeometry, includePad: boolean): number {
   const y0 = oy * g.sy - g.py;
   const x0 = ox * g.sx - g.px;
@@ -343,83 +359,38 @@ function divisor64(oy: number, ox: number, g: PoolGeometry, includePad: boolean)
     (Math.min(x0 + g.kw, g.w) - Math.max(x0, 0));
 }
 
-const AVG_FORWARD_WGSL = `// avg_pool2d
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-${paramsDecl(2, 12)}
-${DIVISOR_WGSL}
-${ELEMENT_MAIN}
-  ${GEOMETRY_WGSL}
-  let plane = i32(i) / (OH * OW);
-  let o = i32(i) % (OH * OW);
-  let oy = o / OW;
-  let ox = o % OW;
-  let y0 = oy * SY - PY;
-  let x0 = ox * SX - PX;
-  let base = u32(plane * H * W);
-  var acc = 0.0;
-  for (var y = max(y0, 0); y < min(y0 + KH, H); y++) {
-    for (var x = max(x0, 0); x < min(x0 + KW, W); x++) {
-      acc += src[base + u32(y * W + x)];
-    }
-  }
-  out[i] = acc / divisor(oy, ox, H, W, KH, KW, SY, SX, PY, PX, P(11u) == 1u);
-}`;
+const DIVIDE = "divisor(oy, ox, H, W, KH, KW, SY, SX, PY, PX, P(11u) == 1u)";
 
-const AVG_SCATTER_WGSL = `// avg_pool2d_scatter
-@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-${paramsDecl(2, 12)}
-${DIVISOR_WGSL}
-${WINDOWS_WGSL}
-${ELEMENT_MAIN}
-  ${GEOMETRY_WGSL}
-  let plane = i32(i) / (H * W);
-  let p = i32(i) % (H * W);
-  let y = p / W;
-  let x = p % W;
-  let base = u32(plane * OH * OW);
-  var acc = 0.0;
-  for (var oy = firstWindow(y, KH, SY, PY); oy <= lastWindow(y, SY, PY, OH); oy++) {
-    for (var ox = firstWindow(x, KW, SX, PX); ox <= lastWindow(x, SX, PX, OW); ox++) {
-      acc += g[base + u32(oy * OW + ox)] / divisor(oy, ox, H, W, KH, KW, SY, SX, PY, PX, P(11u) == 1u);
-    }
-  }
-  out[i] = acc;
-}`;
+const AVG_FORWARD_WGSL = poolKernel(
+  "avg_pool2d",
+  ["src"],
+  `  var acc = 0.0;
+${inWindow("acc += v;")}
+  out[i] = acc / ${DIVIDE};`,
+  { extraWords: 1 },
+);
+
+const AVG_SCATTER_WGSL = poolKernel(
+  "avg_pool2d_scatter",
+  ["g"],
+  `  var acc = 0.0;
+${windowsOf(`acc += g[w] / ${DIVIDE};`)}
+  out[i] = acc;`,
+  { extraWords: 1 },
+);
 
 function avgPoolForward(x: Tensor, g: PoolGeometry, includePad: boolean): Tensor {
   x.assertLive();
-  const shape = outShape(g, x);
-  const out = Tensor.empty(shape, x.device);
-  const count = numel(shape);
+  const out = Tensor.empty(outShape(g, x), x.device);
   if (x.device === "cpu") {
-    const src = x.cpuData;
-    const dst = out.cpuData;
-    for (let i = 0; i < count; i++) {
-      const plane = Math.floor(i / (g.oh * g.ow));
+    for (let i = 0; i < out.size; i++) {
+      const base = Math.floor(i / (g.oh * g.ow)) * g.h * g.w;
       const o = i % (g.oh * g.ow);
-      const oy = Math.floor(o / g.ow);
-      const ox = o % g.ow;
-      const y0 = oy * g.sy - g.py;
-      const x0 = ox * g.sx - g.px;
-      const base = plane * g.h * g.w;
       let acc = 0;
-      for (let y = Math.max(y0, 0); y < Math.min(y0 + g.kh, g.h); y++) {
-        for (let xx = Math.max(x0, 0); xx < Math.min(x0 + g.kw, g.w); xx++) {
-          acc += src[base + y * g.w + xx];
-        }
-      }
-      dst[i] = acc / divisor64(oy, ox, g, includePad);
+      eachInWindow(g, i, (p) => (acc += x.cpuData[base + p]));
+      out.cpuData[i] = acc / divisor64(Math.floor(o / g.ow), o % g.ow, g, includePad);
     }
-  } else if (count) {
-    dispatch({
-      kernel: kernel("avg_pool2d", AVG_FORWARD_WGSL),
-      buffers: [x.buffer, out.buffer],
-      params: geometryParams(g, count).u32(includePad ? 1 : 0).bytes(),
-      workgroups: grid(count),
-    });
-  }
+  } else launch("avg_pool2d", AVG_FORWARD_WGSL, [x, out], out, g, [includePad ? 1 : 0]);
   return record(out, {
     name: "avg_pool2d",
     inputs: [x],
@@ -431,34 +402,18 @@ function avgPoolForward(x: Tensor, g: PoolGeometry, includePad: boolean): Tensor
 /** The adjoint of average pooling: each input element gathers ∂out/divisor of its windows. */
 function avgPoolScatter(grad: Tensor, g: PoolGeometry, includePad: boolean, like: Tensor): Tensor {
   grad.assertLive();
-  const shape = inShape(g, like);
-  const out = Tensor.empty(shape, grad.device);
-  const count = numel(shape);
+  const out = Tensor.empty(inShape(g, like), grad.device);
   if (grad.device === "cpu") {
-    const gd = grad.cpuData;
-    const dst = out.cpuData;
-    for (let i = 0; i < count; i++) {
-      const plane = Math.floor(i / (g.h * g.w));
-      const p = i % (g.h * g.w);
-      const [oy0, oy1] = windowsContaining(Math.floor(p / g.w), g.kh, g.sy, g.py, g.oh);
-      const [ox0, ox1] = windowsContaining(p % g.w, g.kw, g.sx, g.px, g.ow);
-      const base = plane * g.oh * g.ow;
+    for (let i = 0; i < out.size; i++) {
       let acc = 0;
-      for (let oy = oy0; oy <= oy1; oy++) {
-        for (let ox = ox0; ox <= ox1; ox++) {
-          acc += gd[base + oy * g.ow + ox] / divisor64(oy, ox, g, includePad);
-        }
-      }
-      dst[i] = acc;
+      eachWindowOf(
+        g,
+        i,
+        (o, oy, ox) => (acc += grad.cpuData[o] / divisor64(oy, ox, g, includePad)),
+      );
+      out.cpuData[i] = acc;
     }
-  } else if (count) {
-    dispatch({
-      kernel: kernel("avg_pool2d_scatter", AVG_SCATTER_WGSL),
-      buffers: [grad.buffer, out.buffer],
-      params: geometryParams(g, count).u32(includePad ? 1 : 0).bytes(),
-      workgroups: grid(count),
-    });
-  }
+  } else launch("avg_pool2d_scatter", AVG_SCATTER_WGSL, [grad, out], out, g, [includePad ? 1 : 0]);
   return record(out, {
     name: "avg_pool2d_scatter",
     inputs: [grad],
