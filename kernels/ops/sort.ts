@@ -19,6 +19,16 @@ import { dispatch } from "../runtime/commands.ts";
 import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
 import { expand } from "./reduce.ts";
 
+/** One thread per element of the last of `tensors` (the output): `words` = [count, sizes…]. */
+function launchAlongAxis(name: string, source: string, tensors: Tensor[], words: number[]): void {
+  dispatch({
+    kernel: kernel(name, source),
+    buffers: tensors.map((t) => t.buffer),
+    params: new Params().u32(...words).bytes(),
+    workgroups: grid(words[0]),
+  });
+}
+
 /** Splits `shape` around `axis` into (outer, length, inner). */
 export function axisLayout(
   shape: readonly number[],
@@ -73,12 +83,7 @@ export function argsort(x: Tensor, axis = -1): Tensor {
     return out;
   }
   if (x.size === 0) return out;
-  dispatch({
-    kernel: kernel("argsort", ARGSORT_WGSL),
-    buffers: [x.buffer, out.buffer],
-    params: new Params().u32(x.size, len, inner).bytes(),
-    workgroups: grid(x.size),
-  });
+  launchAlongAxis("argsort", ARGSORT_WGSL, [x, out], [x.size, len, inner]);
   return out;
 }
 
@@ -151,12 +156,12 @@ function runIndexed(
     return out;
   }
   if (n === 0) return out;
-  dispatch({
-    kernel: kernel(name, name === "take_along_axis" ? TAKE_WGSL : SCATTER_WGSL),
-    buffers: [src.buffer, idx.buffer, out.buffer],
-    params: new Params().u32(n, lOut, inner, lSrc).bytes(),
-    workgroups: grid(n),
-  });
+  launchAlongAxis(name, name === "take_along_axis" ? TAKE_WGSL : SCATTER_WGSL, [src, idx, out], [
+    n,
+    lOut,
+    inner,
+    lSrc,
+  ]);
   return out;
 }
 
@@ -255,12 +260,7 @@ export function invertPermutation(order: Tensor, axis: number): Tensor {
     return out;
   }
   if (order.size === 0) return out;
-  dispatch({
-    kernel: kernel("invert_permutation", INVERT_WGSL),
-    buffers: [order.buffer, out.buffer],
-    params: new Params().u32(order.size, len, inner).bytes(),
-    workgroups: grid(order.size),
-  });
+  launchAlongAxis("invert_permutation", INVERT_WGSL, [order, out], [order.size, len, inner]);
   return out;
 }
 
