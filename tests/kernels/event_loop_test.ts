@@ -36,13 +36,17 @@ async function medianYields(yieldOnce: () => Promise<unknown>): Promise<number> 
 
 Deno.test("turnEventLoop lets a read-back complete while the caller keeps working", async () => {
   await initGpu();
-  // Measured on the CPU adapter, idle or with both cores busy: 1–3 yields with
-  // turnEventLoop; 60 with setImmediate, whatever the work between them.
+  // Measured on the CPU adapter: 1–3 yields with turnEventLoop (13 once under heavy load); 60
+  // with setImmediate, whatever the work between them.
   const polled = await medianYields(turnEventLoop);
   const immediate = await medianYields(() => new Promise((r) => setImmediate(r)));
   console.log(
     `map resolved after ${polled} turnEventLoop yields, ${immediate} setImmediate yields`,
   );
-  assert(polled <= 10, `the map resolved after ${polled} yields`);
-  assert(polled < immediate, `turnEventLoop (${polled}) vs setImmediate (${immediate})`);
+  // Against setImmediate in the same run, not an absolute count: with both cores busy (CI running
+  // other work) turnEventLoop took 13 yields once, while setImmediate's count is set by time.
+  assert(
+    3 * polled <= immediate,
+    `turnEventLoop (${polled} yields) is not well ahead of setImmediate (${immediate})`,
+  );
 });
