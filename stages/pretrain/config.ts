@@ -131,16 +131,6 @@ export const pretrainConfigSchema = z.strictObject({
 /** A parsed pretrain config. */
 export type PretrainConfig = z.output<typeof pretrainConfigSchema>;
 
-/** Training steps for `kimg` at `batch` (the original stops once cur_nimg ≥ kimg·1000). */
-export function stepsForKimg(kimg: number, batch: number): number {
-  return Math.max(1, Math.ceil((kimg * 1000) / batch - 1e-9));
-}
-
-/** An interval in kimg as a whole number of steps (at least one). */
-export function intervalSteps(kimg: number, batch: number): number {
-  return Math.max(1, Math.round((kimg * 1000) / batch));
-}
-
 const SR_CLASS: Record<PretrainConfig["generator"]["superresolution"], SuperresolutionKind> = {
   "2X": "SuperresolutionHybrid2X",
   "4X": "SuperresolutionHybrid4X",

@@ -24,7 +24,7 @@ import { safetensorsBytes } from "./tensor_readback.ts";
 import { encodePng } from "../io/png.ts";
 import type { PixelImage } from "../io/png.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
-import { intervalSteps, type PretrainConfig, stepsForKimg } from "../pretrain/config.ts";
+import { intervalSteps, stepsForKimg } from "./steps.ts";
 import type { TrainingData } from "./data_loader.ts";
 import type { GanTrainer } from "./gan_trainer.ts";
 import { type CarriedFiles, restoreTrainingState, saveTrainingState } from "./checkpoint_state.ts";
@@ -36,13 +36,23 @@ import { shareTrainerState, trainerTensors } from "./rank_state.ts";
 import type { Communicator } from "../distributed/communicator.ts";
 import { assertRanksAgree } from "../distributed/state_broadcast.ts";
 import { adoptShippedRun, type ShippedRun } from "./shipped_run.ts";
-import { networkFile, TRAINED_OUTS } from "../pretrain/outs.ts";
+import { networkFile, TRAINED_OUTS } from "./outs.ts";
 
 /** Metadata format of `D.safetensors` (and `D_patch.safetensors`). */
 export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";
 
 /** The part of a training stage's config the loop reads: length, batch, output schedule. */
-export type TrainingRunConfig = Pick<PretrainConfig, "kimg" | "batch" | "output">;
+export interface TrainingRunConfig {
+  kimg: number;
+  batch: number;
+  /** How often (kimg) to log, write sample grids and checkpoint; how many sample rows. */
+  output: {
+    logEveryKimg: number;
+    samplesEveryKimg: number;
+    checkpointEveryKimg: number;
+    sampleSeeds: number;
+  };
+}
 
 /** What differs between the stages' loops: the sample grid and extra log/metrics fields. */
 export interface TrainingRunOptions {

@@ -16,7 +16,7 @@ import { phasesAt, regInterval, trainingPhases } from "../../stages/training/pha
 import { nanToNum } from "../../kernels/mod.ts";
 import { firstNonFinite } from "../../stages/training/nan_guard.ts";
 import { MetricAccumulators } from "../../stages/training/training_metrics.ts";
-import { intervalSteps, stepsForKimg } from "../../stages/pretrain/config.ts";
+import { intervalSteps, stepsForKimg } from "../../stages/training/steps.ts";
 
 await setupGpu();
 
