@@ -29,6 +29,7 @@ import {
   removeStore,
   type Run,
   runStages as runWith,
+  SAME_MATH_PRETRAIN,
 } from "../helpers/training_runs.ts";
 
 // Without mpirun `--gpus 2` falls back to one process: the tests would fail only after minutes.
@@ -37,11 +38,7 @@ const mpi = await needs(OPEN_MPI);
 /** mimic3d with a pretrain stage one process runs, so imitate runs on ranks from its artifact. */
 const PRETRAINED_ONCE = fileURLToPath(new URL("./pretrained_once_experiment.ts", import.meta.url));
 const SETTINGS = [
-  "pretrain.kimg=0.008", // 2 steps of 4 images: every phase at step 0
-  "pretrain.batch=4",
-  "pretrain.discriminator.mbstdGroupSize=2",
-  "pretrain.loss.gpcRegProb=0", // no pose swap (with no fade: the fade starts at 1)
-  "pretrain.loss.gpcRegFadeKimg=0",
+  ...SAME_MATH_PRETRAIN,
   "pretrain.output.logEveryKimg=0.004",
   "pretrain.output.samplesEveryKimg=0.004",
   "pretrain.output.checkpointEveryKimg=0.004", // a checkpoint after step 1 (written by rank 0)

@@ -15,6 +15,20 @@ import { MOD } from "./cli.ts";
 
 export const MIMIC3D = fileURLToPath(new URL("../../experiments/mimic3d.ts", import.meta.url));
 
+/**
+ * The tiny preset's pretrain as the same mathematics whichever way its batch is split: 2 steps
+ * of 4 images (every phase at step 0), minibatch-std groups of 2 (the interleaved split keeps
+ * them), no pose swap (it rolls within a rank's or a round's images; with no fade, which
+ * starts at 1).
+ */
+export const SAME_MATH_PRETRAIN = [
+  "pretrain.kimg=0.008",
+  "pretrain.batch=4",
+  "pretrain.discriminator.mbstdGroupSize=2",
+  "pretrain.loss.gpcRegProb=0",
+  "pretrain.loss.gpcRegFadeKimg=0",
+];
+
 /** Most elements: rounding-level agreement. */
 export const ATOL = 1e-5;
 export const RTOL = 1e-4;

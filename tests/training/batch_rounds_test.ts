@@ -14,21 +14,16 @@ import {
   removeStore,
   RTOL,
   runStages,
+  SAME_MATH_PRETRAIN,
   tensorsOf,
 } from "../helpers/training_runs.ts";
 import { cli } from "../helpers/cli.ts";
 
-const SETTINGS = [
-  "pretrain.kimg=0.008", // 2 steps of 4 images: every phase at step 0
-  "pretrain.batch=4",
-  "pretrain.discriminator.mbstdGroupSize=2",
-  "pretrain.loss.gpcRegProb=0", // no pose swap (with no fade: the fade starts at 1)
-  "pretrain.loss.gpcRegFadeKimg=0",
-];
-
 Deno.test("batchGpu: two rounds of 2 train the batch of 4 one pass trains, to rounding", async () => {
-  const whole = await runStages(1, SETTINGS, { until: "pretrain" });
-  const rounds = await runStages(1, [...SETTINGS, "pretrain.batchGpu=2"], { until: "pretrain" });
+  const whole = await runStages(1, SAME_MATH_PRETRAIN, { until: "pretrain" });
+  const rounds = await runStages(1, [...SAME_MATH_PRETRAIN, "pretrain.batchGpu=2"], {
+    until: "pretrain",
+  });
   try {
     assert(whole.artifact !== rounds.artifact, "batchGpu is in the key");
     assertParametersAgree(whole, rounds, NETWORK_FILES, ["one pass of 4", "two rounds of 2"]);
@@ -50,7 +45,7 @@ Deno.test("batchGpu: one that does not divide a GPU's share of the batch is refu
   try {
     const { code, stderr } = await cli(
       ...["--store", store, "run", MIMIC3D, "--preset", "tiny", "--until", "pretrain"],
-      ...[...SETTINGS, "pretrain.batchGpu=3"].flatMap((s) => ["--set", s]),
+      ...[...SAME_MATH_PRETRAIN, "pretrain.batchGpu=3"].flatMap((s) => ["--set", s]),
     );
     assertEquals(code, 1, stderr);
     const errors = stderr.split("\n").filter((line) => line.startsWith("error:"));
