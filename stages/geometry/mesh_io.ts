@@ -142,28 +142,14 @@ export function readPly(bytes: Uint8Array): TriangleMesh {
   if (format !== "ascii" && format !== "binary_little_endian") {
     throw new Error(`PLY: format '${format}' is not supported (ascii or binary_little_endian)`);
   }
-  // Every element's rows as numbers (lists flattened after their count).
-  const rows = new Map<string, number[][]>();
+  // The body's next number of a property type: ASCII tokens in order, or binary values.
+  let next: (type: string) => number;
   if (format === "ascii") {
     const tokens = new TextDecoder().decode(bytes.subarray(bodyStart)).trim().split(/\s+/).map(
       Number,
     );
     let t = 0;
-    for (const el of elements) {
-      const list: number[][] = [];
-      for (let r = 0; r < el.count; r++) {
-        const row: number[] = [];
-        for (const p of el.properties) {
-          if (p.listCount) {
-            const n = tokens[t++];
-            row.push(n, ...tokens.slice(t, t + n));
-            t += n;
-          } else row.push(tokens[t++]);
-        }
-        list.push(row);
-      }
-      rows.set(el.name, list);
-    }
+    next = () => tokens[t++];
   } else {
     const view = new DataView(
       bytes.buffer,
@@ -171,7 +157,7 @@ export function readPly(bytes: Uint8Array): TriangleMesh {
       bytes.byteLength - bodyStart,
     );
     let o = 0;
-    const read = (type: string) => {
+    next = (type: string) => {
       const t = PLY_TYPES[type];
       if (!t) throw new Error(`PLY: unknown property type '${type}'`);
       if (o + t.bytes > view.byteLength) throw new Error("PLY: file ends inside the data");
@@ -179,21 +165,23 @@ export function readPly(bytes: Uint8Array): TriangleMesh {
       o += t.bytes;
       return v;
     };
-    for (const el of elements) {
-      const list: number[][] = [];
-      for (let r = 0; r < el.count; r++) {
-        const row: number[] = [];
-        for (const p of el.properties) {
-          if (p.listCount) {
-            const n = read(p.listCount);
-            row.push(n);
-            for (let k = 0; k < n; k++) row.push(read(p.type));
-          } else row.push(read(p.type));
-        }
-        list.push(row);
+  }
+  // Every element's rows as numbers (lists flattened after their count).
+  const rows = new Map<string, number[][]>();
+  for (const el of elements) {
+    const list: number[][] = [];
+    for (let r = 0; r < el.count; r++) {
+      const row: number[] = [];
+      for (const p of el.properties) {
+        if (p.listCount) {
+          const n = next(p.listCount);
+          row.push(n);
+          for (let k = 0; k < n; k++) row.push(next(p.type));
+        } else row.push(next(p.type));
       }
-      rows.set(el.name, list);
+      list.push(row);
     }
+    rows.set(el.name, list);
   }
   const vertexEl = elements.find((e) => e.name === "vertex");
   if (!vertexEl) throw new Error("PLY: no 'vertex' element");
