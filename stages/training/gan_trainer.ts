@@ -35,7 +35,6 @@ import {
   requestsSubmitted,
   Rng,
   scopeAsync,
-  slice,
   type Tensor,
   Tensor as TensorClass,
   timeline,
@@ -274,9 +273,12 @@ export class GanTrainer {
         rank: shard.rank + k * shard.size,
         size: shard.size * rounds,
       };
-      // This rank's rows l ≡ k (mod rounds) are the virtual rank's samples.
-      const rows = (t: Tensor) => slice(t, [[k, t.shape[0], rounds]]);
-      const round = { images: rows(real.images), labels: rows(real.labels) };
+      // The virtual rank's samples are this rank's rows l ≡ k (mod rounds): the same split.
+      const ofRound = batchShard(shard.localBatch, { rank: k, size: rounds });
+      const round = {
+        images: shardRows(real.images, ofRound),
+        labels: shardRows(real.labels, ofRound),
+      };
       const grads = await scopeAsync(() =>
         gradAsync(this.phaseLoss(phase, round, part, rng), params, () => undefined)
       );
@@ -291,6 +293,7 @@ export class GanTrainer {
     alsoAverage.forEach((t, j) => assign(t, averaged[means.length + j]!));
     return averaged.slice(0, means.length);
   }
+
   /** Parameter counts per network (for the log). */
   parameterCounts(): Record<string, number> {
     const count = (list: [string, Tensor][]) => list.reduce((a, [, p]) => a + p.size, 0);
