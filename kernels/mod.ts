@@ -80,7 +80,7 @@ export type { Filter } from "./nn/upfirdn2d.ts";
 // Writing an op of your own: a WGSL kernel, its launch, its backward rule.
 export { kernel, throwPendingErrors } from "./runtime/kernel_cache.ts";
 export { dispatch } from "./runtime/commands.ts";
-export { ELEMENT_MAIN, grid, Params, paramsDecl } from "./ops/params.ts";
+export { ELEMENT_MAIN, grid, Params, paramsDecl, range } from "./ops/params.ts";
 export { PHILOX_WGSL } from "./ops/random.ts";
 export { ADD_FIXED_WGSL, fixedPointToFloat } from "./ops/fixed_point_sum.ts";
 export { record, withGradReadyListener } from "./tensor/autograd.ts";

@@ -86,3 +86,8 @@ export const ELEMENT_MAIN = `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${flatIndex()};
   if (i >= P(0u)) { return; }`;
+
+/** 0, 1, …, n − 1: for writing out unrolled WGSL (a line per channel, tap or output). */
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

@@ -14,7 +14,7 @@ import { record } from "../tensor/autograd.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { kernel } from "../runtime/kernel_cache.ts";
 import { dispatch } from "../runtime/commands.ts";
-import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
+import { ELEMENT_MAIN, grid, Params, paramsDecl, range } from "./params.ts";
 
 /** A correlation kernel shared by all channels: taps [height, width] in row-major order. */
 export interface FirKernel {
@@ -32,8 +32,6 @@ export interface UpFirDnGeometry {
 
 /** Outputs along x that one thread computes: neighbouring outputs share most of their taps. */
 const R = 4;
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** Output size along one axis: input `size` upsampled, padded by `p0`, `p1`, filtered by `k`. */
 function outSize(size: number, up: number, down: number, p0: number, p1: number, k: number) {

@@ -30,6 +30,7 @@ import {
   paramsDecl,
   permute,
   PHILOX_WGSL,
+  range,
   reshape,
   type Rng,
   slice,
@@ -99,7 +100,6 @@ export function fusedRenderSource(k: FusedKernelShape): string {
   const { b2: oB2 } = packedDecoderLayout(k);
   const kBins = d - 3; // pdf entries; cdf has kBins + 1
   const stride = out + 4;
-  const range = (count: number) => Array.from({ length: count }, (_, i) => i);
   const lines: string[] = [];
   lines.push(`// fused_render`);
   lines.push(`@group(0) @binding(0) var<storage, read> rays: array<f32>;`);

@@ -22,6 +22,7 @@ import {
   Params,
   paramsDecl,
   permute,
+  range,
   reshape,
   Tensor,
 } from "../../kernels/mod.ts";
@@ -113,7 +114,6 @@ ${texelReads(plane, k.c, "    ")}
  */
 export function decoderLayersWgsl(k: PointDecoderShape, outputs: string | null): string {
   const { w1, b1, w2 } = packedDecoderLayout(k);
-  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   return [
     `  for (var j = 0u; j < ${k.hidden}u; j++) {`,
     `    var h = 0.0;`,
@@ -143,7 +143,6 @@ export function texelType(c: number): string {
  * binding `plane` (channels-last) to the scalars `feat0…feat{C−1}`.
  */
 function texelReads(plane: string, c: number, indent: string): string {
-  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   if (c % 4 !== 0) {
     return range(c).map((ch) => `${indent}feat${ch} += wgt * ${plane}[base + ${ch}u];`).join("\n");
   }
@@ -163,7 +162,6 @@ const WG_POINTS = 128;
 function pointDecodeSource(k: PointDecoderShape): string {
   const { c, out, planeSets } = k;
   const { b2: oB2 } = packedDecoderLayout(k);
-  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const lines = [
     `// decode_points`,
     `@group(0) @binding(0) var<storage, read> points: array<f32>;`,

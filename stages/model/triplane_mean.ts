@@ -31,14 +31,13 @@ import {
   Params,
   paramsDecl,
   permute,
+  range,
   record,
   Tensor,
   zeros,
 } from "../../kernels/mod.ts";
 import { planeTapsWgsl, texelType } from "./point_decoder.ts";
 import { PLANE_COORDINATES, sampleTriplanes, type TriplaneOptions } from "./triplane.ts";
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** WGSL of the forward: points [N·M, 3] → features [N·M, C]. Params: count, M, 2/boxWarp, (H, W) per set. */
 function forwardSource(c: number, axes: [number, number][], planeSets: number): string {
