@@ -77,6 +77,22 @@ function position64(gx: number, gy: number, w: number, h: number) {
   return { x0, y0, wx: px - x0, wy: py - y0 };
 }
 
+/**
+ * Calls `fn(i, b, pi, q)` for every point of `grid` (flat index i, the i-th point pi of image
+ * b) with its taps' position `q` in an image of `imageShape`.
+ */
+function eachPoint(
+  grid: Tensor,
+  imageShape: readonly number[],
+  fn: (i: number, b: number, pi: number, q: ReturnType<typeof position64>) => void,
+): void {
+  const { n, h, w, p } = sizes(imageShape, grid);
+  const g = grid.cpuData;
+  for (let i = 0; i < n * p; i++) {
+    fn(i, Math.floor(i / p), i % p, position64(g[2 * i], g[2 * i + 1], w, h));
+  }
+}
+
 const FORWARD_WGSL = `// grid_sample
 @group(0) @binding(0) var<storage, read> img: array<f32>;
 @group(0) @binding(1) var<storage, read> grd: array<f32>;
@@ -181,17 +197,13 @@ const gridGrad = defineOp({
     return grid.shape;
   },
   cpu: ([gOut, image, grid], [out]) => {
-    const { n, c, h, w, p } = sizes(image.shape, grid);
+    const { c, h, w, p } = sizes(image.shape, grid);
     const src = image.cpuData;
-    const g = grid.cpuData;
     const go = gOut.cpuData;
     const dst = out.cpuData;
-    for (let i = 0; i < n * p; i++) {
-      const pi = i % p;
-      const b = Math.floor(i / p);
-      const q = position64(g[2 * i], g[2 * i + 1], w, h);
-      const tap = (base: number, x: number, y: number) =>
-        x < 0 || y < 0 || x >= w || y >= h ? 0 : src[base + y * w + x];
+    const tap = (base: number, x: number, y: number) =>
+      x < 0 || y < 0 || x >= w || y >= h ? 0 : src[base + y * w + x];
+    eachPoint(grid, image.shape, (i, b, pi, q) => {
       let dx = 0;
       let dy = 0;
       for (let ch = 0; ch < c; ch++) {
@@ -206,7 +218,7 @@ const gridGrad = defineOp({
       }
       dst[2 * i] = dx * w * 0.5;
       dst[2 * i + 1] = dy * h * 0.5;
-    }
+    });
   },
   gpu: {
     wgsl: GRID_GRAD_WGSL,
@@ -256,14 +268,10 @@ const imageGrad = defineOp<readonly number[]>({
   name: "grid_sample_image_grad",
   shape: (_, imageShape) => imageShape,
   cpu: ([gOut, grid], [out], imageShape) => {
-    const { n, c, h, w, p } = sizes(imageShape, grid);
-    const g = grid.cpuData;
+    const { c, h, w, p } = sizes(imageShape, grid);
     const go = gOut.cpuData;
     const dst = out.cpuData;
-    for (let i = 0; i < n * p; i++) {
-      const pi = i % p;
-      const b = Math.floor(i / p);
-      const q = position64(g[2 * i], g[2 * i + 1], w, h);
+    eachPoint(grid, imageShape, (_, b, pi, q) => {
       for (let k = 0; k < 4; k++) {
         const x = q.x0 + (k & 1);
         const y = q.y0 + (k >> 1);
@@ -273,7 +281,7 @@ const imageGrad = defineOp<readonly number[]>({
           dst[(b * c + ch) * h * w + y * w + x] += go[(b * c + ch) * p + pi] * wgt;
         }
       }
-    }
+    });
   },
   gpu: ([gOut, grid], imageShape) => {
     const { n, h, w, p } = sizes(imageShape, grid);

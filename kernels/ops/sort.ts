@@ -114,10 +114,22 @@ ${ELEMENT_MAIN}
   out[i] = acc;
 }`;
 
-/** The sizes a gather or scatter along `axis` reads: the output's axis and inner sizes, the source's axis. */
-function indexedSizes(src: Tensor, out: Tensor, axis: number) {
-  const { len, inner } = axisLayout(out.shape, axis);
-  return { lOut: len, inner, lSrc: src.shape[axis] };
+/**
+ * Calls `fn(e, at)` for each element `e` of the indices `idx` with the element `at` it points
+ * to: the same place off `axis`, the (clamped) index along it, in a tensor whose axis is `length` long.
+ */
+function eachIndexed(
+  idx: Tensor,
+  axis: number,
+  length: number,
+  fn: (e: number, at: number) => void,
+): void {
+  const { len, inner } = axisLayout(idx.shape, axis);
+  const ix = idx.cpuData;
+  for (let e = 0; e < idx.size; e++) {
+    const t = Math.min(Math.max(Math.round(ix[e]), 0), length - 1);
+    fn(e, (Math.floor(e / (inner * len)) * length + t) * inner + (e % inner));
+  }
 }
 
 /** A gather or scatter of `src` by indices `idx` along `axis` (non-negative). */
@@ -132,8 +144,8 @@ function indexedParams(
   [out]: readonly Tensor[],
   { axis }: Indexed,
 ): Params {
-  const { lOut, inner, lSrc } = indexedSizes(src, out, axis);
-  return words.u32(lOut, inner, lSrc);
+  const { len, inner } = axisLayout(out.shape, axis);
+  return words.u32(len, inner, src.shape[axis]);
 }
 
 /** The gather: `takeAlongAxis` and `permuteAlongAxis` compute the same values. */
@@ -141,16 +153,8 @@ const GATHER: Pick<OpDeclaration<Indexed>, "shape" | "cpu" | "gpu"> = {
   // The indices come expanded to the output's shape.
   shape: ([, idx]) => idx.shape,
   cpu: ([src, idx], [out], { axis }) => {
-    const { lOut, inner, lSrc } = indexedSizes(src, out, axis);
-    const s = src.cpuData;
-    const ix = idx.cpuData;
-    const d = out.cpuData;
-    for (let i = 0; i < out.size; i++) {
-      const inn = i % inner;
-      const o = Math.floor(i / (inner * lOut));
-      const j = Math.min(Math.max(Math.round(ix[i]), 0), lSrc - 1);
-      d[i] = s[(o * lSrc + j) * inner + inn];
-    }
+    const [s, d] = [src.cpuData, out.cpuData];
+    eachIndexed(idx, axis, src.shape[axis], (e, at) => (d[e] = s[at]));
   },
   gpu: { name: "take_along_axis", wgsl: TAKE_WGSL, params: indexedParams },
 };
@@ -167,16 +171,8 @@ const scatterAdd = defineOp<Indexed & { length: number }>({
   name: "scatter_add_along_axis",
   shape: ([src], { axis, length }) => src.shape.map((d, i) => (i === axis ? length : d)),
   cpu: ([src, idx], [out], { axis }) => {
-    const { lOut, inner, lSrc } = indexedSizes(src, out, axis);
-    const s = src.cpuData;
-    const ix = idx.cpuData;
-    const d = out.cpuData;
-    for (let at = 0; at < src.size; at++) {
-      const inn = at % inner;
-      const o = Math.floor(at / (inner * lSrc));
-      const t = Math.min(Math.max(Math.round(ix[at]), 0), lOut - 1);
-      d[(o * lOut + t) * inner + inn] += s[at];
-    }
+    const [s, d] = [src.cpuData, out.cpuData];
+    eachIndexed(idx, axis, out.shape[axis], (e, at) => (d[at] += s[e]));
   },
   gpu: { wgsl: SCATTER_WGSL, params: indexedParams },
   differentiable: 1,
@@ -247,16 +243,9 @@ ${ELEMENT_MAIN}
 const invert = defineOp<AxisLayout>({
   name: "invert_permutation",
   shape: ([order]) => order.shape,
-  cpu: ([order], [out], { len, inner }) => {
-    const src = order.cpuData;
+  cpu: ([order], [out], { axis, len, inner }) => {
     const dst = out.cpuData;
-    for (let i = 0; i < order.size; i++) {
-      const inn = i % inner;
-      const j = Math.floor(i / inner) % len;
-      const o = Math.floor(i / (inner * len));
-      const t = Math.min(Math.max(Math.round(src[i]), 0), len - 1);
-      dst[(o * len + t) * inner + inn] = j;
-    }
+    eachIndexed(order, axis, len, (e, at) => (dst[at] = Math.floor(e / inner) % len));
   },
   gpu: { wgsl: INVERT_WGSL, params: (words, _, __, { len, inner }) => words.u32(len, inner) },
 });
