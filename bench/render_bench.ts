@@ -14,19 +14,22 @@ import {
   flush,
   gpu,
   grad,
+  gridSample,
+  gridSampleGridGrad,
+  gridSampleImageGrad,
   initGpu,
   memoryStats,
   mul,
   noGrad,
+  profileReport,
   resetPeakMemory,
   Rng,
   scope,
+  setProfiling,
   slice,
   sum,
   Tensor,
 } from "../kernels/mod.ts";
-import { profileReport, setProfiling } from "../kernels/runtime/commands.ts";
-import { gridSample, gridSampleGridGrad, gridSampleImageGrad } from "../kernels/ops/grid_sample.ts";
 import { OSGDecoder } from "../stages/model/decoder.ts";
 import { renderFused } from "../stages/model/fused_renderer.ts";
 import { sampleRays } from "../stages/model/rays.ts";

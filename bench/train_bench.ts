@@ -49,6 +49,7 @@ import {
   flush,
   gpu,
   initGpu,
+  memoryComposition,
   memoryStats,
   mul,
   noGrad,
@@ -61,6 +62,7 @@ import {
   setProfiling,
   sub,
   tensor,
+  trackMemoryComposition,
 } from "../kernels/mod.ts";
 import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
 import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
@@ -81,10 +83,6 @@ import { launch, selfCommand } from "../stages/distributed/launcher.ts";
 import { launchedByMpi } from "../stages/distributed/mpi_ffi.ts";
 import { pinToLocalGpu } from "../stages/distributed/gpu_pinning.ts";
 import { openCommunicator } from "../stages/distributed/communicator.ts";
-import {
-  memoryComposition,
-  trackMemoryComposition,
-} from "../kernels/runtime/memory_composition.ts";
 
 interface Case {
   name: string;

@@ -24,6 +24,7 @@ export {
   trimPool,
 } from "./runtime/commands.ts";
 export { memoryStats, resetPeakMemory } from "./runtime/buffer_pool.ts";
+export { memoryComposition, trackMemoryComposition } from "./runtime/memory_composition.ts";
 export { Tensor } from "./tensor/tensor.ts";
 export type { Device, DType } from "./tensor/tensor.ts";
 export { scope, scopeAsync } from "./tensor/scope.ts";
@@ -61,9 +62,24 @@ export type { AdamOptions, AdamState } from "./optim/adam.ts";
 export { emaUpdate } from "./optim/ema.ts";
 export { Module } from "./nn/module.ts";
 export { cumprod, cumsum } from "./ops/scan.ts";
+export type { ScanOptions } from "./ops/scan.ts";
 export { searchsorted } from "./ops/searchsorted.ts";
-export { argsort, permuteAlongAxis, takeAlongAxis } from "./ops/sort.ts";
-export { BILINEAR_WGSL, gridSample } from "./ops/grid_sample.ts";
+export {
+  argsort,
+  invertPermutation,
+  permuteAlongAxis,
+  scatterAddAlongAxis,
+  sortAlongAxis,
+  takeAlongAxis,
+} from "./ops/sort.ts";
+export {
+  BILINEAR_WGSL,
+  gridSample,
+  gridSampleGridGrad,
+  gridSampleImageGrad,
+} from "./ops/grid_sample.ts";
+export { upFirDn } from "./ops/upfirdn.ts";
+export type { FirKernel, UpFirDnGeometry } from "./ops/upfirdn.ts";
 
 // Layers.
 export { antialiasedResize, bilinearResize } from "./nn/antialiased_resize.ts";
@@ -77,7 +93,10 @@ export { modulatedConv2d } from "./nn/modulated_conv.ts";
 export { downsample2d, setupFilter, upsample2d } from "./nn/upfirdn2d.ts";
 export type { Filter } from "./nn/upfirdn2d.ts";
 
-// Writing an op of your own: a WGSL kernel, its launch, its backward rule.
+// Writing an op of your own: a declaration (shape rule, CPU twin, kernel, backward), or by hand
+// a WGSL kernel, its launch, its backward rule.
+export { defineOp, launch } from "./ops/op.ts";
+export type { KernelDeclaration, Op, OpDeclaration } from "./ops/op.ts";
 export { kernel, throwPendingErrors } from "./runtime/kernel_cache.ts";
 export { dispatch } from "./runtime/commands.ts";
 export { ELEMENT_MAIN, grid, Params, paramsDecl, range } from "./ops/params.ts";

@@ -2,8 +2,9 @@
  * The layers and the import graph: no module imports itself through others (a cycle), and no
  * import points up the layers: `kernels/` imports nothing of ours outside it, `pipeline/`
  * nothing of `stages/` or `experiments/`, `stages/` nothing of `experiments/`; autograd
- * (`kernels/tensor/`) nothing of scheduling (the event loop); and above `kernels/`, only its
- * public module `kernels/mod.ts` is imported. Static imports and
+ * (`kernels/tensor/`) nothing of scheduling (the event loop); and above `kernels/` (stages,
+ * experiments, the pipeline, benchmarks, the root modules), only its public module
+ * `kernels/mod.ts` is imported. Static imports and
  * re-exports of every TypeScript file in the tree, as written.
  */
 import { fileURLToPath } from "node:url";
@@ -73,6 +74,18 @@ export function cycles(graph: Map<string, string[]>): string[][] {
 /** The GPU layer's internals: everything of kernels/ but its public module. */
 const kernelInternal = (to: string) => to.startsWith("kernels/") && to !== "kernels/mod.ts";
 
+/**
+ * Imports of kernel internals that bench/main.ts keeps while the GEMM and convolution tuning
+ * switches it sets are being reworked (their owner moves them to kernels/mod.ts).
+ */
+const PENDING = new Set([
+  "bench/main.ts → kernels/ops/conv.ts",
+  "bench/main.ts → kernels/ops/gemm.ts",
+]);
+
+/** Whether a file lies at the repository root (mod.ts, cli.ts). */
+const atRoot = (file: string) => !file.includes("/");
+
 /** What the files under a folder must not import. */
 const FORBIDDEN: Record<string, (to: string) => boolean> = {
   "kernels/": (to) => !to.startsWith("kernels/"),
@@ -82,6 +95,7 @@ const FORBIDDEN: Record<string, (to: string) => boolean> = {
     to.startsWith("stages/") || to.startsWith("experiments/") || kernelInternal(to),
   "stages/": (to) => to.startsWith("experiments/") || kernelInternal(to),
   "experiments/": kernelInternal,
+  "bench/": kernelInternal,
 };
 
 /** Imports that point up the layers, as "from → to". */
@@ -93,8 +107,9 @@ export function upwardImports(graph: Map<string, string[]>): string[] {
         for (const to of tos) if (rule(to)) bad.push(`${from} → ${to}`);
       }
     }
+    if (atRoot(from)) { for (const to of tos) if (kernelInternal(to)) bad.push(`${from} → ${to}`); }
   }
-  return bad.sort();
+  return bad.filter((b) => !PENDING.has(b)).sort();
 }
 
 Deno.test("architecture: no import cycles, no import up the layers, kernels only through kernels/mod.ts", async () => {
@@ -124,11 +139,15 @@ Deno.test("architecture: the checks find a cycle, an upward import and a kernel 
     ["stages/y.ts", ["kernels/mod.ts", "kernels/z.ts"]],
     ["kernels/z.ts", []],
     ["kernels/tensor/t.ts", ["kernels/runtime/event_loop.ts"]],
+    ["bench/b.ts", ["kernels/mod.ts", "kernels/ops/o.ts"]],
+    ["m.ts", ["kernels/mod.ts", "kernels/runtime/r.ts"]],
   ]);
   assertEquals(cycles(graph), [["kernels/a.ts", "kernels/b.ts", "kernels/c.ts"]]);
   assertEquals(upwardImports(graph), [
+    "bench/b.ts → kernels/ops/o.ts",
     "kernels/c.ts → pipeline/x.ts",
     "kernels/tensor/t.ts → kernels/runtime/event_loop.ts",
+    "m.ts → kernels/runtime/r.ts",
     "pipeline/x.ts → stages/y.ts",
     "stages/y.ts → kernels/z.ts",
   ]);

@@ -17,20 +17,21 @@
  * `gridSample` again (the adjoint pair); second derivatives through the grid
  * coordinates are not implemented and throw when requested.
  */
-import { record } from "../tensor/autograd.ts";
-import { numel, Tensor } from "../tensor/tensor.ts";
-import { kernel } from "../runtime/kernel_cache.ts";
-import { dispatch } from "../runtime/commands.ts";
-import { ELEMENT_MAIN, grid as gridOf, Params, paramsDecl } from "./params.ts";
+import { numel, type Tensor } from "../tensor/tensor.ts";
+import { ELEMENT_MAIN, type Params, paramsDecl } from "./params.ts";
 import { abs } from "./elementwise.ts";
 import { max } from "./mean_max.ts";
 import { zeros } from "./creation.ts";
 import { ADD_FIXED_WGSL, fixedPointToFloat } from "./fixed_point_sum.ts";
+import { defineOp, type KernelDeclaration, launch } from "./op.ts";
 
-function checkShapes(
-  image: Tensor,
-  grid: Tensor,
-): { n: number; c: number; h: number; w: number; p: number } {
+/** The sizes of a sampling: image [n, c, h, w], p points per image. */
+function sizes(imageShape: readonly number[], grid: Tensor) {
+  const [n, c, h, w] = imageShape;
+  return { n, c, h, w, p: grid.shape[1] * grid.shape[2] };
+}
+
+function checkShapes(image: Tensor, grid: Tensor): void {
   if (
     image.rank !== 4 || grid.rank !== 4 || grid.shape[3] !== 2 || grid.shape[0] !== image.shape[0]
   ) {
@@ -38,11 +39,12 @@ function checkShapes(
       `gridSample: expects image [N, C, H, W] and grid [N, Ho, Wo, 2], got [${image.shape}] and [${grid.shape}]`,
     );
   }
-  if (image.device !== grid.device) {
-    throw new Error("gridSample: image and grid on different devices");
-  }
-  const [n, c, h, w] = image.shape;
-  return { n, c, h, w, p: grid.shape[1] * grid.shape[2] };
+}
+
+/** The uniform words of every grid_sample kernel, after the item count: C, H, W, points. */
+function sizeWords(words: Params, imageShape: readonly number[], grid: Tensor): Params {
+  const { c, h, w, p } = sizes(imageShape, grid);
+  return words.u32(c, h, w, p);
 }
 
 /**
@@ -75,6 +77,22 @@ function position64(gx: number, gy: number, w: number, h: number) {
   return { x0, y0, wx: px - x0, wy: py - y0 };
 }
 
+/**
+ * Calls `fn(i, b, pi, q)` for every point of `grid` (flat index i, the i-th point pi of image
+ * b) with its taps' position `q` in an image of `imageShape`.
+ */
+function eachPoint(
+  grid: Tensor,
+  imageShape: readonly number[],
+  fn: (i: number, b: number, pi: number, q: ReturnType<typeof position64>) => void,
+): void {
+  const { n, h, w, p } = sizes(imageShape, grid);
+  const g = grid.cpuData;
+  for (let i = 0; i < n * p; i++) {
+    fn(i, Math.floor(i / p), i % p, position64(g[2 * i], g[2 * i + 1], w, h));
+  }
+}
+
 const FORWARD_WGSL = `// grid_sample
 @group(0) @binding(0) var<storage, read> img: array<f32>;
 @group(0) @binding(1) var<storage, read> grd: array<f32>;
@@ -100,17 +118,18 @@ ${ELEMENT_MAIN}
   out[i] = acc;
 }`;
 
-function forwardRaw(image: Tensor, grid: Tensor): Tensor {
-  image.assertLive();
-  grid.assertLive();
-  const { n, c, h, w, p } = checkShapes(image, grid);
-  const out = Tensor.empty([n, c, grid.shape[1], grid.shape[2]], image.device);
-  const total = n * c * p;
-  if (image.device === "cpu") {
+const sample = defineOp({
+  name: "grid_sample",
+  shape: ([image, grid]) => {
+    checkShapes(image, grid);
+    return [image.shape[0], image.shape[1], grid.shape[1], grid.shape[2]];
+  },
+  cpu: ([image, grid], [out]) => {
+    const { c, h, w, p } = sizes(image.shape, grid);
     const src = image.cpuData;
     const g = grid.cpuData;
     const dst = out.cpuData;
-    for (let i = 0; i < total; i++) {
+    for (let i = 0; i < out.size; i++) {
       const pi = i % p;
       const nc = Math.floor(i / p);
       const b = Math.floor(nc / c);
@@ -125,17 +144,17 @@ function forwardRaw(image: Tensor, grid: Tensor): Tensor {
       }
       dst[i] = acc;
     }
-    return out;
-  }
-  if (total === 0) return out;
-  dispatch({
-    kernel: kernel("grid_sample", FORWARD_WGSL),
-    buffers: [image.buffer, grid.buffer, out.buffer],
-    params: new Params().u32(total, c, h, w, p).bytes(),
-    workgroups: gridOf(total),
-  });
-  return out;
-}
+  },
+  gpu: {
+    wgsl: FORWARD_WGSL,
+    params: (words, [image, grid]) => sizeWords(words, image.shape, grid),
+  },
+  saved: ([image, grid]) => (grid.requiresGrad ? [image, grid] : [grid]),
+  backward: (g, [image, grid]) => [
+    image.requiresGrad ? gridSampleImageGrad(g, grid, image.shape) : null,
+    grid.requiresGrad ? gridSampleGridGrad(g, image, grid) : null,
+  ],
+});
 
 // ---- ∂/∂grid: a gather ------------------------------------------------------
 
@@ -171,21 +190,20 @@ ${ELEMENT_MAIN}
   out[2u * i + 1u] = dy * f32(H) * 0.5;
 }`;
 
-function gridGradRaw(gOut: Tensor, image: Tensor, grid: Tensor): Tensor {
-  const { n, c, h, w, p } = checkShapes(image, grid);
-  const out = Tensor.empty(grid.shape, grid.device);
-  const total = n * p;
-  if (grid.device === "cpu") {
+const gridGrad = defineOp({
+  name: "grid_sample_grid_grad",
+  shape: ([, image, grid]) => {
+    checkShapes(image, grid);
+    return grid.shape;
+  },
+  cpu: ([gOut, image, grid], [out]) => {
+    const { c, h, w, p } = sizes(image.shape, grid);
     const src = image.cpuData;
-    const g = grid.cpuData;
     const go = gOut.cpuData;
     const dst = out.cpuData;
-    for (let i = 0; i < total; i++) {
-      const pi = i % p;
-      const b = Math.floor(i / p);
-      const q = position64(g[2 * i], g[2 * i + 1], w, h);
-      const tap = (base: number, x: number, y: number) =>
-        x < 0 || y < 0 || x >= w || y >= h ? 0 : src[base + y * w + x];
+    const tap = (base: number, x: number, y: number) =>
+      x < 0 || y < 0 || x >= w || y >= h ? 0 : src[base + y * w + x];
+    eachPoint(grid, image.shape, (i, b, pi, q) => {
       let dx = 0;
       let dy = 0;
       for (let ch = 0; ch < c; ch++) {
@@ -200,18 +218,16 @@ function gridGradRaw(gOut: Tensor, image: Tensor, grid: Tensor): Tensor {
       }
       dst[2 * i] = dx * w * 0.5;
       dst[2 * i + 1] = dy * h * 0.5;
-    }
-    return out;
-  }
-  if (total === 0) return out;
-  dispatch({
-    kernel: kernel("grid_sample_grid_grad", GRID_GRAD_WGSL),
-    buffers: [gOut.buffer, image.buffer, grid.buffer, out.buffer],
-    params: new Params().u32(total, c, h, w, p).bytes(),
-    workgroups: gridOf(total),
-  });
-  return out;
-}
+    });
+  },
+  gpu: {
+    wgsl: GRID_GRAD_WGSL,
+    // One thread per point.
+    threads: ([, , grid]) => grid.size / 2,
+    params: (words, [, image, grid]) => sizeWords(words, image.shape, grid),
+  },
+  backward: () => noSecondOrder("through ∂/∂grid"),
+});
 
 // ---- ∂/∂image: 64-bit fixed-point integer atomics ---------------------------
 
@@ -240,18 +256,22 @@ ${ELEMENT_MAIN}
   }
 }`;
 
-function imageGradRaw(gOut: Tensor, grid: Tensor, imageShape: readonly number[]): Tensor {
-  const [n, c, h, w] = imageShape;
-  const p = grid.shape[1] * grid.shape[2];
-  if (grid.device === "cpu") {
-    const out = Tensor.empty(imageShape, "cpu");
-    const g = grid.cpuData;
+/** Adds every point's share into 64-bit fixed-point sums over the image (`acc`). */
+const FIXED_SCATTER: KernelDeclaration<readonly number[]> = {
+  wgsl: FIXED_SCATTER_WGSL,
+  // One thread per point.
+  threads: ([, grid]) => grid.size / 2,
+  params: (words, [, grid], _, imageShape) => sizeWords(words, imageShape, grid),
+};
+
+const imageGrad = defineOp<readonly number[]>({
+  name: "grid_sample_image_grad",
+  shape: (_, imageShape) => imageShape,
+  cpu: ([gOut, grid], [out], imageShape) => {
+    const { c, h, w, p } = sizes(imageShape, grid);
     const go = gOut.cpuData;
     const dst = out.cpuData;
-    for (let i = 0; i < n * p; i++) {
-      const pi = i % p;
-      const b = Math.floor(i / p);
-      const q = position64(g[2 * i], g[2 * i + 1], w, h);
+    eachPoint(grid, imageShape, (_, b, pi, q) => {
       for (let k = 0; k < 4; k++) {
         const x = q.x0 + (k & 1);
         const y = q.y0 + (k >> 1);
@@ -261,23 +281,25 @@ function imageGradRaw(gOut: Tensor, grid: Tensor, imageShape: readonly number[])
           dst[(b * c + ch) * h * w + y * w + x] += go[(b * c + ch) * p + pi] * wgt;
         }
       }
-    }
+    });
+  },
+  gpu: ([gOut, grid], imageShape) => {
+    const { n, h, w, p } = sizes(imageShape, grid);
+    if (n * p === 0 || numel(imageShape) === 0) return zeros(imageShape);
+    const gmax = max(abs(gOut));
+    const acc = zeros([2 * numel(imageShape)]);
+    launch("grid_sample_image_grad_scatter", FIXED_SCATTER, [gOut, grid, gmax], [acc], imageShape);
+    const out = fixedPointToFloat(acc, gmax, imageShape, { channels: 1, texels: h * w, terms: p });
+    gmax.dispose();
+    acc.dispose();
     return out;
-  }
-  if (n * p === 0 || numel(imageShape) === 0) return zeros(imageShape);
-  const gmax = max(abs(gOut));
-  const acc = zeros([2 * numel(imageShape)]);
-  dispatch({
-    kernel: kernel("grid_sample_image_grad_scatter", FIXED_SCATTER_WGSL),
-    buffers: [gOut.buffer, grid.buffer, gmax.buffer, acc.buffer],
-    params: new Params().u32(n * p, c, h, w, p).bytes(),
-    workgroups: gridOf(n * p),
-  });
-  const out = fixedPointToFloat(acc, gmax, imageShape, { channels: 1, texels: h * w, terms: p });
-  gmax.dispose();
-  acc.dispose();
-  return out;
-}
+  },
+  saved: ([, grid]) => [grid],
+  backward: (gg, [, grid]) => [
+    gridSample(gg, grid),
+    grid.requiresGrad ? noSecondOrder("∂²/∂image∂grid") : null,
+  ],
+});
 
 // ---- differentiable ops --------------------------------------------------------
 
@@ -297,26 +319,12 @@ export function gridSampleImageGrad(
   grid: Tensor,
   imageShape: readonly number[],
 ): Tensor {
-  const out = imageGradRaw(gOut, grid, imageShape);
-  return record(out, {
-    name: "grid_sample_image_grad",
-    inputs: [gOut, grid],
-    saved: [grid],
-    backward: (
-      gg,
-    ) => [gridSample(gg, grid), grid.requiresGrad ? noSecondOrder("∂²/∂image∂grid") : null],
-  });
+  return imageGrad([gOut, grid], imageShape);
 }
 
 /** ∂L/∂grid of `gridSample` (first order only). */
 export function gridSampleGridGrad(gOut: Tensor, image: Tensor, grid: Tensor): Tensor {
-  const out = gridGradRaw(gOut, image, grid);
-  return record(out, {
-    name: "grid_sample_grid_grad",
-    inputs: [gOut, image, grid],
-    saved: [],
-    backward: () => noSecondOrder("through ∂/∂grid"),
-  });
+  return gridGrad([gOut, image, grid]);
 }
 
 /**
@@ -324,14 +332,5 @@ export function gridSampleGridGrad(gOut: Tensor, image: Tensor, grid: Tensor): T
  * (zero padding, align_corners=False, as torch.nn.functional.grid_sample).
  */
 export function gridSample(image: Tensor, grid: Tensor): Tensor {
-  const out = forwardRaw(image, grid);
-  return record(out, {
-    name: "grid_sample",
-    inputs: [image, grid],
-    saved: grid.requiresGrad ? [image, grid] : [grid],
-    backward: (g) => [
-      image.requiresGrad ? gridSampleImageGrad(g, grid, image.shape) : null,
-      grid.requiresGrad ? gridSampleGridGrad(g, image, grid) : null,
-    ],
-  });
+  return sample([image, grid]);
 }

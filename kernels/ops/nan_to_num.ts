@@ -7,10 +7,9 @@
  * by float comparisons, which shader compilers may assume NaN-free.
  * @module
  */
-import { Tensor } from "../tensor/tensor.ts";
-import { kernel } from "../runtime/kernel_cache.ts";
-import { dispatch } from "../runtime/commands.ts";
-import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { ELEMENT_MAIN, paramsDecl } from "./params.ts";
+import { defineOp } from "./op.ts";
 
 /** WGSL: whether an f32 is NaN or ±Inf, from its bits. */
 export const NON_FINITE_WGSL = `
@@ -60,18 +59,18 @@ export interface NanToNumOptions {
   neginf?: number;
 }
 
+const sanitize = defineOp<[number, number, number]>({
+  name: "nan_to_num",
+  shape: ([x]) => x.shape,
+  cpu: ([x], [y], [nan, posinf, neginf]) => {
+    const src = x.cpuData;
+    const dst = y.cpuData;
+    for (let i = 0; i < x.size; i++) dst[i] = nanToNumValue(src[i], { nan, posinf, neginf });
+  },
+  gpu: { wgsl: NAN_TO_NUM, params: (words, _, __, replacements) => words.f32(...replacements) },
+});
+
 /** A copy of `x` with NaN → nan, +Inf → posinf, −Inf → neginf (defaults: the original's 0, ±1e5). */
 export function nanToNum(x: Tensor, options: NanToNumOptions = {}): Tensor {
-  if (x.device === "cpu") {
-    const data = Float64Array.from(x.cpuData.subarray(0, x.size), (v) => nanToNumValue(v, options));
-    return Tensor.fromData(data, x.shape, "cpu");
-  }
-  const y = Tensor.empty(x.shape);
-  dispatch({
-    kernel: kernel("nan_to_num", NAN_TO_NUM),
-    buffers: [x.buffer, y.buffer],
-    params: new Params().u32(x.size).f32(...nanToNumReplacements(options)).bytes(),
-    workgroups: grid(x.size),
-  });
-  return y;
+  return sanitize([x], nanToNumReplacements(options));
 }

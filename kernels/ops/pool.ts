@@ -16,11 +16,9 @@
  * Max-pool indices travel as f32 integers (exact below 2²⁴ pixels per plane),
  * like the other index-producing ops (sort, searchsorted).
  */
-import { record } from "../tensor/autograd.ts";
-import { Tensor } from "../tensor/tensor.ts";
-import { kernel } from "../runtime/kernel_cache.ts";
-import { dispatch } from "../runtime/commands.ts";
-import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { ELEMENT_MAIN, type Params, paramsDecl } from "./params.ts";
+import { defineOp, type Op } from "./op.ts";
 
 /** Options of `maxPool2d` and `avgPool2d`. */
 export interface Pool2dOptions {
@@ -88,14 +86,17 @@ function poolGeometry(shape: readonly number[], o: Pool2dOptions): PoolGeometry 
   return { planes: n * c, h, w, oh, ow, kh, kw, sy, sx, py, px };
 }
 
-const inShape = (g: PoolGeometry, like: Tensor) => [like.shape[0], like.shape[1], g.h, g.w];
-const outShape = (g: PoolGeometry, like: Tensor) => [like.shape[0], like.shape[1], g.oh, g.ow];
+/** The shape of the pooling's input, for planes [N, C, …] like `like`'s. */
+const inShape = (like: Tensor, g: PoolGeometry) => [like.shape[0], like.shape[1], g.h, g.w];
+/** The shape of the pooling's output, for planes [N, C, …] like `like`'s. */
+const outShape = (like: Tensor, g: PoolGeometry) => [like.shape[0], like.shape[1], g.oh, g.ow];
 
-function geometryParams(g: PoolGeometry, count: number): Params {
-  return new Params().u32(count, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sy, g.sx, g.py, g.px);
+/** The uniform words after the item count: the geometry. */
+function geometryWords(words: Params, _: unknown, __: unknown, g: PoolGeometry): Params {
+  return words.u32(g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sy, g.sx, g.py, g.px);
 }
 
-/** WGSL prelude: names for the geometry words written by `geometryParams`. */
+/** WGSL prelude: names for the geometry words written by `geometryWords`. */
 const GEOMETRY_WGSL = `
   let H = i32(P(1u)); let W = i32(P(2u)); let OH = i32(P(3u)); let OW = i32(P(4u));
   let KH = i32(P(5u)); let KW = i32(P(6u)); let SY = i32(P(7u)); let SX = i32(P(8u));
@@ -216,24 +217,6 @@ const windowsOf = (body: string) =>
     }
   }`;
 
-/** Dispatches pooling kernel `name` on `tensors` (in binding order), one thread per element of `out`. */
-function launch(
-  name: string,
-  source: string,
-  tensors: Tensor[],
-  out: Tensor,
-  g: PoolGeometry,
-  extra: number[] = [],
-): void {
-  if (out.size === 0) return;
-  dispatch({
-    kernel: kernel(name, source),
-    buffers: tensors.map((t) => t.buffer),
-    params: geometryParams(g, out.size).u32(...extra).bytes(),
-    workgroups: grid(out.size),
-  });
-}
-
 // ---------------------------------------------------------------------------
 // Max pooling
 
@@ -268,13 +251,12 @@ const MAX_SELECT_WGSL = poolKernel(
   out[i] = src[u32(plane * H * W) + u32(argmax[i])];`,
 );
 
-/** Values and first-argmax indices of every window (no autograd). */
-function maxPoolRaw(x: Tensor, g: PoolGeometry): { values: Tensor; argmax: Tensor } {
-  x.assertLive();
-  const shape = outShape(g, x);
-  const values = Tensor.empty(shape, x.device);
-  const argmax = Tensor.empty(shape, x.device);
-  if (x.device === "cpu") {
+/** Values and first-argmax indices of every window; the argmax reaches only the backward. */
+const maxPool = defineOp<PoolGeometry>({
+  name: "max_pool2d",
+  shape: ([x], g) => outShape(x, g),
+  outputs: 2,
+  cpu: ([x], [values, argmax], g) => {
     const src = x.cpuData;
     for (let i = 0; i < values.size; i++) {
       const base = Math.floor(i / (g.oh * g.ow)) * g.h * g.w;
@@ -287,15 +269,17 @@ function maxPoolRaw(x: Tensor, g: PoolGeometry): { values: Tensor; argmax: Tenso
       values.cpuData[i] = best;
       argmax.cpuData[i] = at;
     }
-  } else launch("max_pool2d", MAX_FORWARD_WGSL, [x, values, argmax], values, g);
-  return { values, argmax };
-}
+  },
+  gpu: { wgsl: MAX_FORWARD_WGSL, params: geometryWords },
+  saved: (_, [, argmax]) => [argmax],
+  backward: (grad, _, [, argmax], g) => [maxPoolScatter([grad, argmax], g)],
+});
 
 /** ∂x of max pooling: each input element sums ∂out of the windows whose first argmax it is. */
-function maxPoolScatter(grad: Tensor, argmax: Tensor, g: PoolGeometry, like: Tensor): Tensor {
-  grad.assertLive();
-  const out = Tensor.empty(inShape(g, like), grad.device);
-  if (grad.device === "cpu") {
+const maxPoolScatter: Op<PoolGeometry> = defineOp({
+  name: "max_pool2d_scatter",
+  shape: ([grad], g) => inShape(grad, g),
+  cpu: ([grad, argmax], [out], g) => {
     for (let i = 0; i < out.size; i++) {
       const p = i % (g.h * g.w);
       let acc = 0;
@@ -304,31 +288,27 @@ function maxPoolScatter(grad: Tensor, argmax: Tensor, g: PoolGeometry, like: Ten
       });
       out.cpuData[i] = acc;
     }
-  } else launch("max_pool2d_scatter", MAX_SCATTER_WGSL, [grad, argmax, out], out, g);
-  return record(out, {
-    name: "max_pool2d_scatter",
-    inputs: [grad],
-    saved: [argmax],
-    backward: (gg) => [maxPoolSelect(gg, argmax, g)],
-  });
-}
+  },
+  gpu: { wgsl: MAX_SCATTER_WGSL, params: geometryWords },
+  differentiable: 1,
+  saved: ([, argmax]) => [argmax],
+  backward: (gg, [, argmax], _, g) => [maxPoolSelect([gg, argmax], g)],
+});
 
 /** Reads `x` at each window's argmax: max pooling with the decisions already made. */
-function maxPoolSelect(x: Tensor, argmax: Tensor, g: PoolGeometry): Tensor {
-  x.assertLive();
-  const out = Tensor.empty(outShape(g, x), x.device);
-  if (x.device === "cpu") {
+const maxPoolSelect: Op<PoolGeometry> = defineOp({
+  name: "max_pool2d_select",
+  shape: ([x], g) => outShape(x, g),
+  cpu: ([x, argmax], [out], g) => {
     for (let i = 0; i < out.size; i++) {
       out.cpuData[i] = x.cpuData[Math.floor(i / (g.oh * g.ow)) * g.h * g.w + argmax.cpuData[i]];
     }
-  } else launch("max_pool2d_select", MAX_SELECT_WGSL, [x, argmax, out], out, g);
-  return record(out, {
-    name: "max_pool2d_select",
-    inputs: [x],
-    saved: [argmax],
-    backward: (gg) => [maxPoolScatter(gg, argmax, g, x)],
-  });
-}
+  },
+  gpu: { wgsl: MAX_SELECT_WGSL, params: geometryWords },
+  differentiable: 1,
+  saved: ([, argmax]) => [argmax],
+  backward: (gg, [, argmax], _, g) => [maxPoolScatter([gg, argmax], g)],
+});
 
 /**
  * `max_pool2d(x, kernelSize, stride, padding)` of x [N, C, H, W] (padding acts
@@ -336,14 +316,7 @@ function maxPoolSelect(x: Tensor, argmax: Tensor, g: PoolGeometry): Tensor {
  * scan order, as PyTorch's; elements that win several windows sum them.
  */
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
-  const g = poolGeometry(x.shape, options);
-  const { values, argmax } = maxPoolRaw(x, g);
-  return record(values, {
-    name: "max_pool2d",
-    inputs: [x],
-    saved: [argmax],
-    backward: (grad) => [maxPoolScatter(grad, argmax, g, x)],
-  });
+  return maxPool([x], poolGeometry(x.shape, options));
 }
 
 // ---------------------------------------------------------------------------
@@ -379,53 +352,57 @@ ${windowsOf(`acc += g[w] / ${DIVIDE};`)}
   { extraWords: 1 },
 );
 
-function avgPoolForward(x: Tensor, g: PoolGeometry, includePad: boolean): Tensor {
-  x.assertLive();
-  const out = Tensor.empty(outShape(g, x), x.device);
-  if (x.device === "cpu") {
-    for (let i = 0; i < out.size; i++) {
-      const base = Math.floor(i / (g.oh * g.ow)) * g.h * g.w;
-      const o = i % (g.oh * g.ow);
-      let acc = 0;
-      eachInWindow(g, i, (p) => (acc += x.cpuData[base + p]));
-      out.cpuData[i] = acc / divisor64(Math.floor(o / g.ow), o % g.ow, g, includePad);
-    }
-  } else launch("avg_pool2d", AVG_FORWARD_WGSL, [x, out], out, g, [includePad ? 1 : 0]);
-  return record(out, {
-    name: "avg_pool2d",
-    inputs: [x],
-    saved: [],
-    backward: (grad) => [avgPoolScatter(grad, g, includePad, x)],
-  });
+/** An average pooling's geometry and divisor rule. */
+interface AvgPooling extends PoolGeometry {
+  includePad: boolean;
 }
 
+function avgWords(words: Params, _: unknown, __: unknown, a: AvgPooling): Params {
+  return geometryWords(words, _, __, a).u32(a.includePad ? 1 : 0);
+}
+
+const avgPool: Op<AvgPooling> = defineOp({
+  name: "avg_pool2d",
+  shape: ([x], a) => outShape(x, a),
+  cpu: ([x], [out], a) => {
+    for (let i = 0; i < out.size; i++) {
+      const base = Math.floor(i / (a.oh * a.ow)) * a.h * a.w;
+      const o = i % (a.oh * a.ow);
+      let acc = 0;
+      eachInWindow(a, i, (p) => (acc += x.cpuData[base + p]));
+      out.cpuData[i] = acc / divisor64(Math.floor(o / a.ow), o % a.ow, a, a.includePad);
+    }
+  },
+  gpu: { wgsl: AVG_FORWARD_WGSL, params: avgWords },
+  backward: (grad, _, __, a) => [avgPoolScatter([grad], a)],
+});
+
 /** The adjoint of average pooling: each input element gathers ∂out/divisor of its windows. */
-function avgPoolScatter(grad: Tensor, g: PoolGeometry, includePad: boolean, like: Tensor): Tensor {
-  grad.assertLive();
-  const out = Tensor.empty(inShape(g, like), grad.device);
-  if (grad.device === "cpu") {
+const avgPoolScatter: Op<AvgPooling> = defineOp({
+  name: "avg_pool2d_scatter",
+  shape: ([grad], a) => inShape(grad, a),
+  cpu: ([grad], [out], a) => {
     for (let i = 0; i < out.size; i++) {
       let acc = 0;
       eachWindowOf(
-        g,
+        a,
         i,
-        (o, oy, ox) => (acc += grad.cpuData[o] / divisor64(oy, ox, g, includePad)),
+        (o, oy, ox) => (acc += grad.cpuData[o] / divisor64(oy, ox, a, a.includePad)),
       );
       out.cpuData[i] = acc;
     }
-  } else launch("avg_pool2d_scatter", AVG_SCATTER_WGSL, [grad, out], out, g, [includePad ? 1 : 0]);
-  return record(out, {
-    name: "avg_pool2d_scatter",
-    inputs: [grad],
-    saved: [],
-    backward: (gg) => [avgPoolForward(gg, g, includePad)],
-  });
-}
+  },
+  gpu: { wgsl: AVG_SCATTER_WGSL, params: avgWords },
+  backward: (gg, _, __, a) => [avgPool([gg], a)],
+});
 
 /**
  * `avg_pool2d(x, kernelSize, stride, padding, count_include_pad)` of
  * x [N, C, H, W]. Gradients of any order (the backward is the adjoint gather).
  */
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
-  return avgPoolForward(x, poolGeometry(x.shape, options), options.countIncludePad ?? true);
+  return avgPool([x], {
+    ...poolGeometry(x.shape, options),
+    includePad: options.countIncludePad ?? true,
+  });
 }

@@ -8,11 +8,9 @@
  * reversed-cumsum(g·y)/x, which needs x ≠ 0 (the renderer's transmittance
  * factors are 1 − α + 1e−10 > 0).
  */
-import { record } from "../tensor/autograd.ts";
-import { Tensor } from "../tensor/tensor.ts";
-import { kernel } from "../runtime/kernel_cache.ts";
-import { dispatch } from "../runtime/commands.ts";
-import { flatIndex, grid, Params, paramsDecl, WG } from "./params.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { flatIndex, paramsDecl, WG } from "./params.ts";
+import { defineOp, type OpDeclaration } from "./op.ts";
 import { div, mul } from "./elementwise.ts";
 import { axisLayout } from "./sort.ts";
 
@@ -48,64 +46,78 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }`;
 }
 
-function scanRaw(kind: ScanKind, x: Tensor, axis: number, o: ScanOptions): Tensor {
-  x.assertLive();
-  const { outer, len, inner } = axisLayout(x.shape, axis);
-  const out = Tensor.empty(x.shape, x.device);
-  const rows = outer * inner;
-  if (x.device === "cpu") {
-    const src = x.cpuData;
-    const dst = out.cpuData;
-    for (let r = 0; r < rows; r++) {
-      const base = Math.floor(r / inner) * len * inner + (r % inner);
-      let acc = kind === "sum" ? 0 : 1;
-      for (let s = 0; s < len; s++) {
-        const k = o.reverse ? len - 1 - s : s;
-        const v = src[base + k * inner];
-        if (o.exclusive) {
-          dst[base + k * inner] = acc;
-          acc = kind === "sum" ? acc + v : acc * v;
-        } else {
-          acc = kind === "sum" ? acc + v : acc * v;
-          dst[base + k * inner] = acc;
+/** A scan's axis and options. */
+interface ScanAttrs extends ScanOptions {
+  axis: number;
+}
+
+/** What cumsum and cumprod share: the shape rule, the CPU twin (the kernel's row walk), the kernel. */
+function scanOf(kind: ScanKind): Pick<OpDeclaration<ScanAttrs>, "shape" | "cpu" | "gpu"> {
+  const combine = kind === "sum"
+    ? (a: number, b: number) => a + b
+    : (a: number, b: number) => a * b;
+  return {
+    shape: ([x], { axis }) => {
+      axisLayout(x.shape, axis);
+      return x.shape;
+    },
+    cpu: ([x], [out], { axis, exclusive, reverse }) => {
+      const { outer, len, inner } = axisLayout(x.shape, axis);
+      const src = x.cpuData;
+      const dst = out.cpuData;
+      for (let r = 0; r < outer * inner; r++) {
+        const base = Math.floor(r / inner) * len * inner + (r % inner);
+        let acc = kind === "sum" ? 0 : 1;
+        for (let s = 0; s < len; s++) {
+          const k = reverse ? len - 1 - s : s;
+          const v = src[base + k * inner];
+          if (exclusive) {
+            dst[base + k * inner] = acc;
+            acc = combine(acc, v);
+          } else {
+            acc = combine(acc, v);
+            dst[base + k * inner] = acc;
+          }
         }
       }
-    }
-    return out;
-  }
-  if (rows === 0 || len === 0) return out;
-  dispatch({
-    kernel: kernel(`cum${kind}`, () => scanSource(kind), ""),
-    buffers: [x.buffer, out.buffer],
-    params: new Params().u32(rows, len, inner, o.exclusive ? 1 : 0, o.reverse ? 1 : 0).bytes(),
-    workgroups: grid(rows),
-  });
-  return out;
+    },
+    gpu: {
+      wgsl: scanSource(kind),
+      threads: ([x], _, { axis }) => {
+        const { outer, inner } = axisLayout(x.shape, axis);
+        return outer * inner;
+      },
+      params: (words, [x], _, { axis, exclusive, reverse }) => {
+        const { len, inner } = axisLayout(x.shape, axis);
+        return words.u32(len, inner, exclusive ? 1 : 0, reverse ? 1 : 0);
+      },
+    },
+  };
 }
+
+/** The adjoint of a scan: the same scan run the other way. */
+const reversed = (g: Tensor, { axis, exclusive, reverse }: ScanAttrs) =>
+  cumsum(g, axis, { exclusive, reverse: !reverse });
+
+const cumulativeSum = defineOp<ScanAttrs>({
+  name: "cumsum",
+  ...scanOf("sum"),
+  backward: (g, _, __, attrs) => [reversed(g, attrs)],
+});
+
+const cumulativeProduct = defineOp<ScanAttrs>({
+  name: "cumprod",
+  ...scanOf("prod"),
+  backward: (g, [x], [y], attrs) => [div(reversed(mul(g, y), attrs), x)],
+  saved: ([x], [y]) => [x, y],
+});
 
 /** Cumulative sum along `axis`. */
 export function cumsum(x: Tensor, axis: number, options: ScanOptions = {}): Tensor {
-  const out = scanRaw("sum", x, axis, options);
-  return record(out, {
-    name: "cumsum",
-    inputs: [x],
-    saved: [],
-    backward: (g) => [cumsum(g, axis, { exclusive: options.exclusive, reverse: !options.reverse })],
-  });
+  return cumulativeSum([x], { axis, ...options });
 }
 
 /** Cumulative product along `axis` (its gradient divides by x: x must be nonzero). */
 export function cumprod(x: Tensor, axis: number, options: ScanOptions = {}): Tensor {
-  const out = scanRaw("prod", x, axis, options);
-  return record(out, {
-    name: "cumprod",
-    inputs: [x],
-    saved: [x, out],
-    backward: (g) => [
-      div(
-        cumsum(mul(g, out), axis, { exclusive: options.exclusive, reverse: !options.reverse }),
-        x,
-      ),
-    ],
-  });
+  return cumulativeProduct([x], { axis, ...options });
 }

@@ -5,10 +5,9 @@
  * count of entries < it. Indices come back as f32 integers (see sort.ts); no
  * gradient (the result is piecewise constant).
  */
-import { numel, Tensor } from "../tensor/tensor.ts";
-import { kernel } from "../runtime/kernel_cache.ts";
-import { dispatch } from "../runtime/commands.ts";
-import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { ELEMENT_MAIN, paramsDecl } from "./params.ts";
+import { defineOp } from "./op.ts";
 
 const SEARCH_WGSL = `// searchsorted
 @group(0) @binding(0) var<storage, read> sorted: array<f32>;
@@ -29,23 +28,28 @@ ${ELEMENT_MAIN}
   out[i] = f32(lo);
 }`;
 
-/** Insertion indices of `values` [..., Q] into the ascending rows of `sorted` [..., K]. */
-export function searchsorted(sorted: Tensor, values: Tensor, { right = false } = {}): Tensor {
-  sorted.assertLive();
-  values.assertLive();
-  const lead = sorted.shape.slice(0, -1);
-  if (values.rank !== sorted.rank || values.shape.slice(0, -1).join() !== lead.join()) {
-    throw new Error(`searchsorted: leading axes of [${sorted.shape}] and [${values.shape}] differ`);
-  }
-  const k = sorted.shape[sorted.rank - 1];
-  const q = values.shape[values.rank - 1];
-  const out = Tensor.empty(values.shape, values.device);
-  const n = numel(values.shape);
-  if (values.device === "cpu") {
-    const s = sorted.cpuData;
-    const v = values.cpuData;
+/** Rows of `sorted` [..., K] and of `values` [..., Q] (the same leading axes): K and Q. */
+function rowLengths([sorted, values]: readonly Tensor[]): { k: number; q: number } {
+  return { k: sorted.shape[sorted.rank - 1], q: values.shape[values.rank - 1] };
+}
+
+const search = defineOp<{ right: boolean }>({
+  name: "searchsorted",
+  shape: ([sorted, values]) => {
+    const lead = sorted.shape.slice(0, -1);
+    if (values.rank !== sorted.rank || values.shape.slice(0, -1).join() !== lead.join()) {
+      throw new Error(
+        `searchsorted: leading axes of [${sorted.shape}] and [${values.shape}] differ`,
+      );
+    }
+    return values.shape;
+  },
+  cpu: (inputs, [out], { right }) => {
+    const { k, q } = rowLengths(inputs);
+    const s = inputs[0].cpuData;
+    const v = inputs[1].cpuData;
     const d = out.cpuData;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < out.size; i++) {
       const base = Math.floor(i / q) * k;
       let lo = 0;
       let hi = k;
@@ -57,14 +61,17 @@ export function searchsorted(sorted: Tensor, values: Tensor, { right = false } =
       }
       d[i] = lo;
     }
-    return out;
-  }
-  if (n === 0) return out;
-  dispatch({
-    kernel: kernel("searchsorted", SEARCH_WGSL),
-    buffers: [sorted.buffer, values.buffer, out.buffer],
-    params: new Params().u32(n, k, q, right ? 1 : 0).bytes(),
-    workgroups: grid(n),
-  });
-  return out;
+  },
+  gpu: {
+    wgsl: SEARCH_WGSL,
+    params: (words, inputs, _, { right }) => {
+      const { k, q } = rowLengths(inputs);
+      return words.u32(k, q, right ? 1 : 0);
+    },
+  },
+});
+
+/** Insertion indices of `values` [..., Q] into the ascending rows of `sorted` [..., K]. */
+export function searchsorted(sorted: Tensor, values: Tensor, { right = false } = {}): Tensor {
+  return search([sorted, values], { right });
 }

@@ -12,28 +12,23 @@
  *   pair; the scatter is written as a gather (each output element loops over
  *   the index axis in order), so it needs no atomics and is deterministic.
  */
-import { noGrad, record } from "../tensor/autograd.ts";
-import { numel, Tensor } from "../tensor/tensor.ts";
-import { kernel } from "../runtime/kernel_cache.ts";
-import { dispatch } from "../runtime/commands.ts";
-import { ELEMENT_MAIN, grid, Params, paramsDecl } from "./params.ts";
+import { noGrad } from "../tensor/autograd.ts";
+import { numel, type Tensor } from "../tensor/tensor.ts";
+import { ELEMENT_MAIN, type Params, paramsDecl } from "./params.ts";
 import { expand } from "./reduce.ts";
+import { defineOp, type OpDeclaration } from "./op.ts";
 
-/** One thread per element of the last of `tensors` (the output): `words` = [count, sizes…]. */
-function launchAlongAxis(name: string, source: string, tensors: Tensor[], words: number[]): void {
-  dispatch({
-    kernel: kernel(name, source),
-    buffers: tensors.map((t) => t.buffer),
-    params: new Params().u32(...words).bytes(),
-    workgroups: grid(words[0]),
-  });
+/** A shape split around one axis: the sizes before it, along it and after it. */
+export interface AxisLayout {
+  outer: number;
+  len: number;
+  inner: number;
+  /** The axis, non-negative. */
+  axis: number;
 }
 
 /** Splits `shape` around `axis` into (outer, length, inner). */
-export function axisLayout(
-  shape: readonly number[],
-  axis: number,
-): { outer: number; len: number; inner: number; axis: number } {
+export function axisLayout(shape: readonly number[], axis: number): AxisLayout {
   const ax = axis < 0 ? axis + shape.length : axis;
   if (ax < 0 || ax >= shape.length) {
     throw new Error(`axis ${axis} out of range for rank ${shape.length}`);
@@ -65,12 +60,10 @@ ${ELEMENT_MAIN}
   out[base + rank * inner] = f32(k);
 }`;
 
-/** Indices that sort `x` ascending along `axis` (stable); no gradient. */
-export function argsort(x: Tensor, axis = -1): Tensor {
-  x.assertLive();
-  const { outer, len, inner } = axisLayout(x.shape, axis);
-  const out = Tensor.empty(x.shape, x.device);
-  if (x.device === "cpu") {
+const argsortOp = defineOp<AxisLayout>({
+  name: "argsort",
+  shape: ([x]) => x.shape,
+  cpu: ([x], [out], { outer, len, inner }) => {
     const src = x.cpuData;
     const dst = out.cpuData;
     for (let o = 0; o < outer; o++) {
@@ -80,11 +73,13 @@ export function argsort(x: Tensor, axis = -1): Tensor {
         order.forEach((k, r) => (dst[o * len * inner + r * inner + inn] = k));
       }
     }
-    return out;
-  }
-  if (x.size === 0) return out;
-  launchAlongAxis("argsort", ARGSORT_WGSL, [x, out], [x.size, len, inner]);
-  return out;
+  },
+  gpu: { wgsl: ARGSORT_WGSL, params: (words, _, __, { len, inner }) => words.u32(len, inner) },
+});
+
+/** Indices that sort `x` ascending along `axis` (stable); no gradient. */
+export function argsort(x: Tensor, axis = -1): Tensor {
+  return argsortOp([x], axisLayout(x.shape, axis));
 }
 
 const TAKE_WGSL = `// take_along_axis
@@ -119,51 +114,71 @@ ${ELEMENT_MAIN}
   out[i] = acc;
 }`;
 
-function runIndexed(
-  name: "take_along_axis" | "scatter_add_along_axis",
-  src: Tensor,
+/**
+ * Calls `fn(e, at)` for each element `e` of the indices `idx` with the element `at` it points
+ * to: the same place off `axis`, the (clamped) index along it, in a tensor whose axis is `length` long.
+ */
+function eachIndexed(
   idx: Tensor,
-  outShape: number[],
   axis: number,
-): Tensor {
-  src.assertLive();
-  idx.assertLive();
-  if (src.device !== idx.device) throw new Error(`${name}: tensors on different devices`);
-  const out = Tensor.empty(outShape, src.device);
-  const { inner, len: lOut } = axisLayout(outShape, axis);
-  const lSrc = src.shape[axisLayout(src.shape, axis).axis];
-  const n = numel(outShape);
-  if (src.device === "cpu") {
-    const s = src.cpuData;
-    const ix = idx.cpuData;
-    const d = out.cpuData;
-    if (name === "take_along_axis") {
-      for (let i = 0; i < n; i++) {
-        const inn = i % inner;
-        const o = Math.floor(i / (inner * lOut));
-        const j = Math.min(Math.max(Math.round(ix[i]), 0), lSrc - 1);
-        d[i] = s[(o * lSrc + j) * inner + inn];
-      }
-    } else {
-      d.fill(0);
-      for (let at = 0; at < src.size; at++) {
-        const inn = at % inner;
-        const o = Math.floor(at / (inner * lSrc));
-        const t = Math.min(Math.max(Math.round(ix[at]), 0), lOut - 1);
-        d[(o * lOut + t) * inner + inn] += s[at];
-      }
-    }
-    return out;
+  length: number,
+  fn: (e: number, at: number) => void,
+): void {
+  const { len, inner } = axisLayout(idx.shape, axis);
+  const ix = idx.cpuData;
+  for (let e = 0; e < idx.size; e++) {
+    const t = Math.min(Math.max(Math.round(ix[e]), 0), length - 1);
+    fn(e, (Math.floor(e / (inner * len)) * length + t) * inner + (e % inner));
   }
-  if (n === 0) return out;
-  launchAlongAxis(name, name === "take_along_axis" ? TAKE_WGSL : SCATTER_WGSL, [src, idx, out], [
-    n,
-    lOut,
-    inner,
-    lSrc,
-  ]);
-  return out;
 }
+
+/** A gather or scatter of `src` by indices `idx` along `axis` (non-negative). */
+interface Indexed {
+  axis: number;
+}
+
+/** The uniform words of a gather or scatter: the output's axis length and inner size, the source's axis length. */
+function indexedParams(
+  words: Params,
+  [src]: readonly Tensor[],
+  [out]: readonly Tensor[],
+  { axis }: Indexed,
+): Params {
+  const { len, inner } = axisLayout(out.shape, axis);
+  return words.u32(len, inner, src.shape[axis]);
+}
+
+/** The gather: `takeAlongAxis` and `permuteAlongAxis` compute the same values. */
+const GATHER: Pick<OpDeclaration<Indexed>, "shape" | "cpu" | "gpu"> = {
+  // The indices come expanded to the output's shape.
+  shape: ([, idx]) => idx.shape,
+  cpu: ([src, idx], [out], { axis }) => {
+    const [s, d] = [src.cpuData, out.cpuData];
+    eachIndexed(idx, axis, src.shape[axis], (e, at) => (d[e] = s[at]));
+  },
+  gpu: { name: "take_along_axis", wgsl: TAKE_WGSL, params: indexedParams },
+};
+
+const take = defineOp<Indexed>({
+  name: "take_along_axis",
+  ...GATHER,
+  differentiable: 1,
+  saved: ([, idx]) => [idx],
+  backward: (g, [x, idx], _, { axis }) => [scatterAddAlongAxis(g, idx, x.shape[axis], axis)],
+});
+
+const scatterAdd = defineOp<Indexed & { length: number }>({
+  name: "scatter_add_along_axis",
+  shape: ([src], { axis, length }) => src.shape.map((d, i) => (i === axis ? length : d)),
+  cpu: ([src, idx], [out], { axis }) => {
+    const [s, d] = [src.cpuData, out.cpuData];
+    eachIndexed(idx, axis, out.shape[axis], (e, at) => (d[at] += s[e]));
+  },
+  gpu: { wgsl: SCATTER_WGSL, params: indexedParams },
+  differentiable: 1,
+  saved: ([, idx]) => [idx],
+  backward: (g, [, idx], _, { axis }) => [takeAlongAxis(g, idx, axis)],
+});
 
 /** The shape of `takeAlongAxis(x, indices, axis)`: x's, with the axis length of `indices`. */
 function takeShape(x: Tensor, indices: Tensor, ax: number): number[] {
@@ -190,14 +205,7 @@ function takeShape(x: Tensor, indices: Tensor, ax: number): number[] {
 export function takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor {
   const { axis: ax } = axisLayout(x.shape, axis);
   const outShape = takeShape(x, indices, ax);
-  const idx = noGrad(() => expand(indices, outShape));
-  const out = runIndexed("take_along_axis", x, idx, outShape, ax);
-  return record(out, {
-    name: "take_along_axis",
-    inputs: [x],
-    saved: [idx],
-    backward: (g) => [scatterAddAlongAxis(g, idx, x.shape[ax], ax)],
-  });
+  return take([x, noGrad(() => expand(indices, outShape))], { axis: ax });
 }
 
 /**
@@ -216,14 +224,7 @@ export function scatterAddAlongAxis(
       `scatterAddAlongAxis: indices [${indices.shape}] must have the source shape [${src.shape}]`,
     );
   }
-  const outShape = src.shape.map((d, i) => (i === ax ? length : d));
-  const out = runIndexed("scatter_add_along_axis", src, indices, outShape, ax);
-  return record(out, {
-    name: "scatter_add_along_axis",
-    inputs: [src],
-    saved: [indices],
-    backward: (g) => [takeAlongAxis(g, indices, ax)],
-  });
+  return scatterAdd([src, indices], { axis: ax, length });
 }
 
 const INVERT_WGSL = `// invert_permutation
@@ -239,30 +240,34 @@ ${ELEMENT_MAIN}
   out[(o * L + t) * inner + inn] = f32(j);
 }`;
 
+const invert = defineOp<AxisLayout>({
+  name: "invert_permutation",
+  shape: ([order]) => order.shape,
+  cpu: ([order], [out], { axis, len, inner }) => {
+    const dst = out.cpuData;
+    eachIndexed(order, axis, len, (e, at) => (dst[at] = Math.floor(e / inner) % len));
+  },
+  gpu: { wgsl: INVERT_WGSL, params: (words, _, __, { len, inner }) => words.u32(len, inner) },
+});
+
 /**
  * The inverse of permutations `order` along `axis` (each index exactly once along it):
  * inv[…, order[…, j, …], …] = j. Every target is written once, so no atomics.
  */
 export function invertPermutation(order: Tensor, axis: number): Tensor {
-  order.assertLive();
-  const { outer, len, inner } = axisLayout(order.shape, axis);
-  const out = Tensor.empty(order.shape, order.device);
-  if (order.device === "cpu") {
-    const src = order.cpuData;
-    const dst = out.cpuData;
-    for (let i = 0; i < outer * len * inner; i++) {
-      const inn = i % inner;
-      const j = Math.floor(i / inner) % len;
-      const o = Math.floor(i / (inner * len));
-      const t = Math.min(Math.max(Math.round(src[i]), 0), len - 1);
-      dst[(o * len + t) * inner + inn] = j;
-    }
-    return out;
-  }
-  if (order.size === 0) return out;
-  launchAlongAxis("invert_permutation", INVERT_WGSL, [order, out], [order.size, len, inner]);
-  return out;
+  return invert([order], axisLayout(order.shape, axis));
 }
+
+/** The gather by a permutation: its backward gathers by the inverse permutation. */
+const permute = defineOp<Indexed & { order: Tensor }>({
+  name: "permute_along_axis",
+  ...GATHER,
+  differentiable: 1,
+  saved: (_, __, { order }) => [order],
+  backward: (g, _, __, { axis, order }) => [
+    permuteAlongAxis(g, noGrad(() => invertPermutation(order, axis)), axis),
+  ],
+});
 
 /**
  * `x` reordered along `axis` by permutations `order` (each index exactly once along the axis,
@@ -277,16 +282,10 @@ export function permuteAlongAxis(x: Tensor, order: Tensor, axis: number): Tensor
       `permuteAlongAxis: a permutation [${order.shape}] must have the length of axis ${ax} of [${x.shape}]`,
     );
   }
-  const outShape = takeShape(x, order, ax);
-  const idx = noGrad(() => expand(order, outShape));
-  const out = runIndexed("take_along_axis", x, idx, outShape, ax);
+  const idx = noGrad(() => expand(order, takeShape(x, order, ax)));
+  const out = permute([x, idx], { axis: ax, order });
   if (idx !== order) idx.dispose();
-  return record(out, {
-    name: "permute_along_axis",
-    inputs: [x],
-    saved: [order],
-    backward: (g) => [permuteAlongAxis(g, noGrad(() => invertPermutation(order, ax)), ax)],
-  });
+  return out;
 }
 
 /** `x` sorted ascending along `axis` (stable) and the indices that sort it; differentiable in the values. */
