@@ -19,14 +19,12 @@
  * concatenations of the original's formulation.
  */
 import {
-  dispatch,
+  defineOp,
   ELEMENT_MAIN,
-  grid,
-  kernel,
+  launch,
   noGrad,
-  Params,
+  type Op,
   paramsDecl,
-  record,
   scope,
   Tensor,
 } from "../../kernels/mod.ts";
@@ -110,14 +108,21 @@ ${ELEMENT_MAIN}
 
 type Direction = "forward" | "transpose";
 
-/** The float64 twin of both directions. */
-function aware3dCpu(direction: Direction, src: Float64Array, s: number, c: number, h: number) {
+/** Samples (each three planes), channels, and the planes' side. */
+interface PlaneSizes {
+  s: number;
+  c: number;
+  h: number;
+}
+
+/** The float64 twin of both directions, into `out`. */
+function aware3dCpu(direction: Direction, src: Float64Array, out: Float64Array, sizes: PlaneSizes) {
+  const { s, c, h } = sizes;
   const hh = h * h;
   const xAt = (q: number, ch: number, r: number, t: number, si: number) =>
     ((si * 3 + q) * c + ch) * hh + r * h + t;
   const gAt = (p: number, q: number, ch: number, r: number, t: number, si: number) =>
     (((si * 3 + p) * 3 + q) * c + ch) * hh + r * h + t;
-  const out = new Float64Array(direction === "forward" ? 9 * s * c * hh : 3 * s * c * hh);
   for (let si = 0; si < s; si++) {
     for (let q = 0; q < 3; q++) {
       for (let ch = 0; ch < c; ch++) {
@@ -152,51 +157,49 @@ function aware3dCpu(direction: Direction, src: Float64Array, s: number, c: numbe
       }
     }
   }
-  return out;
 }
 
-/** One direction, unrecorded: x [B·3, C, H, H] → [B·3, 3C, H, H], or the transpose back. */
-function run(direction: Direction, src: Tensor, s: number, c: number, h: number): Tensor {
-  const shape = direction === "forward" ? [3 * s, 3 * c, h, h] : [3 * s, c, h, h];
-  if (src.device === "cpu") {
-    return Tensor.fromData(aware3dCpu(direction, src.cpuData, s, c, h), shape, "cpu");
-  }
+/** The GPU path of one direction: the means kernel, then the pass writing `shape`. */
+function aware3dGpu(direction: Direction, src: Tensor, shape: number[], sizes: PlaneSizes) {
+  const { s, c, h } = sizes;
   const out = Tensor.empty(shape);
   if (out.size === 0) return out;
   const vectors = 3 * s * c * h;
   const rowMean = Tensor.empty([vectors]);
   const colMean = Tensor.empty([vectors]);
-  dispatch({
-    kernel: kernel("aware3d_axis_means", AXIS_MEANS_WGSL),
-    buffers: [src.buffer, rowMean.buffer, colMean.buffer],
-    params: new Params().u32(vectors, c, h, direction === "forward" ? 0 : 1).bytes(),
-    workgroups: grid(vectors),
-  });
-  const [name, wgsl] = direction === "forward"
-    ? ["aware3d_assemble", ASSEMBLE_WGSL]
-    : ["aware3d_transpose", TRANSPOSE_WGSL];
-  dispatch({
-    kernel: kernel(name, wgsl),
-    buffers: [src.buffer, rowMean.buffer, colMean.buffer, out.buffer],
-    params: new Params().u32(out.size, c, h).bytes(),
-    workgroups: grid(out.size),
-  });
+  launch(
+    "aware3d_axis_means",
+    { wgsl: AXIS_MEANS_WGSL, params: (w) => w.u32(c, h, direction === "forward" ? 0 : 1) },
+    [src],
+    [rowMean, colMean],
+    sizes,
+  );
+  const wgsl = direction === "forward" ? ASSEMBLE_WGSL : TRANSPOSE_WGSL;
+  launch(
+    `aware3d_${direction === "forward" ? "assemble" : "transpose"}`,
+    { wgsl, params: (w) => w.u32(c, h) },
+    [src, rowMean, colMean],
+    [out],
+    sizes,
+  );
   rowMean.dispose();
   colMean.dispose();
   return out;
 }
 
-/** The recorded op in one direction; its backward is the other direction. */
-function aware3dOp(direction: Direction, src: Tensor, s: number, c: number, h: number): Tensor {
-  src.assertLive();
-  const other: Direction = direction === "forward" ? "transpose" : "forward";
-  return record(run(direction, src, s, c, h), {
-    name: `aware3d_${direction}`,
-    inputs: [src],
-    saved: [],
-    backward: (g) => [aware3dOp(other, g, s, c, h)],
+/** One direction as an op whose backward is the other direction. */
+function direction(which: Direction, shape: (sizes: PlaneSizes) => number[]): Op<PlaneSizes> {
+  return defineOp<PlaneSizes>({
+    name: `aware3d_${which}`,
+    shape: (_, sizes) => shape(sizes),
+    cpu: ([src], [out], sizes) => aware3dCpu(which, src.cpuData, out.cpuData, sizes),
+    gpu: ([src], sizes) => aware3dGpu(which, src, shape(sizes), sizes),
+    backward: (g, _, __, sizes) => [(which === "forward" ? transposed : forward)([g], sizes)],
   });
 }
+
+const forward = direction("forward", ({ s, c, h }) => [3 * s, 3 * c, h, h]);
+const transposed = direction("transpose", ({ s, c, h }) => [3 * s, c, h, h]);
 
 /**
  * (B·3, C, H, W) → (B·3, 3C, H, W). The convolution after it keeps its input for the
@@ -209,12 +212,10 @@ export function aware3d(x: Tensor): Tensor {
     throw new Error(`aware3d: needs (B·3, C, H, W) planes, got [${x.shape}]`);
   }
   if (h !== w) throw new Error(`aware3d: planes must be square, got ${h}×${w}`);
-  const out = aware3dOp("forward", x, b3 / 3, c, h);
+  const sizes = { s: b3 / 3, c, h };
+  const out = forward([x], sizes);
   if (out.gradFn) {
-    out.recipe = {
-      operands: [x],
-      run: () => scope(() => noGrad(() => run("forward", x, b3 / 3, c, h))),
-    };
+    out.recipe = { operands: [x], run: () => scope(() => noGrad(() => forward([x], sizes))) };
   }
   return out;
 }
