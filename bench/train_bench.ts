@@ -66,7 +66,7 @@ import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
 import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
 import type { GanTrainer } from "../stages/training/gan_trainer.ts";
 import { PretrainTrainer } from "../stages/pretrain/trainer.ts";
-import { LpipsVgg } from "../stages/eval/lpips.ts";
+import { LpipsVgg } from "../stages/model/lpips.ts";
 import { l1Distance, lpipsDistance } from "../stages/imitate/imitation_distance.ts";
 import type { ImitationDistance } from "../stages/imitate/loss.ts";
 import { initImitateNetworks } from "../stages/imitate/pretrained.ts";

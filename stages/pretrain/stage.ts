@@ -15,7 +15,7 @@ import { TrainingData } from "../training/data_loader.ts";
 import { PretrainTrainer } from "./trainer.ts";
 import { runTraining } from "../training/training_loop.ts";
 import { shippedRunFor } from "../training/shipped_run.ts";
-import { TRAINED_OUTS } from "../training/outs.ts";
+import { TRAINED_OUTS } from "../io/trained_outs.ts";
 import { PREP_OUTS } from "../prep/outs.ts";
 
 /** The pretrain stage. */

@@ -36,7 +36,7 @@ import { shareTrainerState, trainerTensors } from "./rank_state.ts";
 import type { Communicator } from "../distributed/communicator.ts";
 import { assertRanksAgree } from "../distributed/state_broadcast.ts";
 import { adoptShippedRun, type ShippedRun } from "./shipped_run.ts";
-import { networkFile, TRAINED_OUTS } from "./outs.ts";
+import { networkFile, TRAINED_OUTS } from "../io/trained_outs.ts";
 
 /** Metadata format of `D.safetensors` (and `D_patch.safetensors`). */
 export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";
