@@ -10,8 +10,7 @@
  * without the weight files, which only change values. Data are synthetic
  * (fixed random images, FFHQ-like cameras): the dataset is not what is
  * measured. Wall clock after a warm-up: the cycle's steps paced as in training (one rank:
- * the GPU a step behind the CPU, `GpuPacer`; several: the trainer keeps the CPU at most a
- * phase ahead), flushed once at its end; each phase alone flushed.
+ * the GPU a step behind the CPU; several: the CPU at most a phase ahead — `TrainingRanks`), flushed once at its end; each phase alone flushed.
  *
  *   deno run -A bench/train_bench.ts                 small, ffhq512 b4, ffhq512 b8, imitate-ffhq512-b4
  *   deno run -A bench/train_bench.ts --only imitate-ffhq512-b4
@@ -68,13 +67,12 @@ import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
 import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
 import type { GanTrainer } from "../stages/training/gan_trainer.ts";
 import { PretrainTrainer } from "../stages/pretrain/trainer.ts";
-import { LpipsVgg } from "../stages/eval/lpips.ts";
+import { LpipsVgg } from "../stages/model/lpips.ts";
 import { l1Distance, lpipsDistance } from "../stages/imitate/imitation_distance.ts";
 import type { ImitationDistance } from "../stages/imitate/loss.ts";
 import { initImitateNetworks } from "../stages/imitate/pretrained.ts";
 import { ImitateTrainer } from "../stages/imitate/trainer.ts";
 import { phasesAt } from "../stages/training/phases.ts";
-import { GpuPacer } from "../stages/distributed/gpu_pacer.ts";
 import type { RealBatch } from "../stages/training/data_loader.ts";
 import { FFHQ_FOCAL, FFHQ_RADIUS, lookAtCameraLabel } from "../stages/io/camera_label.ts";
 import { median } from "./timing.ts";
@@ -83,6 +81,7 @@ import { launch, selfCommand } from "../stages/distributed/launcher.ts";
 import { launchedByMpi } from "../stages/distributed/mpi_ffi.ts";
 import { pinToLocalGpu } from "../stages/distributed/gpu_pinning.ts";
 import { openCommunicator } from "../stages/distributed/communicator.ts";
+import { DataParallel, trainingRanks } from "../stages/distributed/data_parallel.ts";
 
 interface Case {
   name: string;
@@ -212,7 +211,8 @@ function randomLpips(seed: number): LpipsVgg {
 function makeTrainer(c: Case): GanTrainer {
   const config = presetConfig(c);
   if (c.stage === "pretrain") {
-    return new PretrainTrainer(config.pretrain, c.resolution, 0, labels, comm);
+    const ranks = trainingRanks(comm, config.pretrain.batch, config.pretrain.batchGpu);
+    return new PretrainTrainer(config.pretrain, c.resolution, 0, labels, ranks);
   }
   const networks = initImitateNetworks(
     generatorConfig(config.pretrain, c.resolution),
@@ -229,7 +229,7 @@ function makeTrainer(c: Case): GanTrainer {
     distance,
     0,
     labels,
-    comm,
+    trainingRanks(comm, config.imitate.batch, config.imitate.batchGpu),
   );
 }
 
@@ -361,7 +361,7 @@ interface Profile {
 
 /** This rank's part of the global batch: fixed random images in [−1, 1] and their cameras. */
 function syntheticBatch(trainer: GanTrainer, resolution: number): RealBatch {
-  const batch = trainer.shard.localBatch;
+  const batch = trainer.ranks.part.size;
   const cams = Array.from({ length: batch }, (_, i) => labels.label(i)).flat();
   return {
     images: scope(() =>
@@ -383,22 +383,23 @@ async function bench(c: Case): Promise<Row> {
   // paces it (see the module doc), flushed once at the end.
   const cycle = trainer.phases.reduce((a, p) => Math.max(a, p.interval), 1);
   trainer.step = 0;
-  trainer.sync.resetTotals();
-  const pacer = new GpuPacer(comm.size);
+  // Several ranks or rounds: the gradient averaging's timings, and the rounds.
+  const parallel = trainer.ranks instanceof DataParallel ? trainer.ranks : null;
+  parallel?.sync.resetTotals();
   const stepTimes: number[] = [];
   const tCycle = performance.now();
   let tStep = tCycle;
   for (let i = 0; i < cycle; i++) {
     await trainer.trainStep(real);
-    await pacer.stepRecorded();
+    await trainer.ranks.stepRecorded();
     const now = performance.now();
     stepTimes.push(now - tStep);
     tStep = now;
   }
   await flush();
   const total = performance.now() - tCycle;
-  const totals = { ...trainer.sync.totals };
-  const syncMsPerStep = totals.totalMs / cycle;
+  const totals = parallel && { ...parallel.sync.totals };
+  const syncMsPerStep = totals ? totals.totalMs / cycle : 0;
   const secPerKimg = total / 1000 / ((cycle * trainer.batch) / 1000);
 
   const phaseMs: Record<string, number> = {};
@@ -431,11 +432,11 @@ async function bench(c: Case): Promise<Row> {
     parameters: trainer.parameterCounts(),
     syncMsPerStep,
     scaling: weak ? "weak" : "strong",
-    perGpuBatch: trainer.shard.localBatch,
-    rounds: trainer.rounds,
+    perGpuBatch: trainer.ranks.part.size,
+    rounds: parallel?.rounds ?? 1,
     ...(profile ? { profile } : {}),
   };
-  if (comm.size > 1) {
+  if (totals && comm.size > 1) {
     row.syncBreakdownMsPerStep = {
       backwardRecord: totals.recordMs / cycle,
       layoutCheck: totals.layoutMs / cycle,

@@ -14,7 +14,7 @@ import { defaultStoreRoot } from "../pipeline/paths.ts";
 import { withInterrupt } from "../pipeline/cli.ts";
 import mimic3d from "./mimic3d.ts";
 import { PREP_OUTS } from "../stages/prep/outs.ts";
-import { TRAINED_OUTS } from "../stages/training/outs.ts";
+import { TRAINED_OUTS } from "../stages/io/trained_outs.ts";
 import { EVAL_OUTS } from "../stages/eval/outs.ts";
 
 /** What a metric in `metrics.json` looks like (a value, or why it is unavailable). */

@@ -7,10 +7,8 @@
  * deterministic: float64 on the host, ranks added in order.
  * @module
  */
+import type { MetricSnapshot } from "../training/training_metrics.ts";
 import { type Communicator, ranksDisagreeing } from "./communicator.ts";
-
-/** Raw accumulators by metric name, as `MetricAccumulators.snapshot` gives them. */
-export type MetricSnapshot = Record<string, number[]>;
 
 /** The ranks' snapshots combined (the same on every rank); the identity for one rank. */
 export async function metricsAcrossRanks(

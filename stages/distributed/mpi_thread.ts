@@ -3,7 +3,7 @@
  * after another in the order the main thread asked for them.
  *
  * Why a thread of its own: Deno answers a GPU read-back by blocking the main
- * thread until the GPU is idle (stages/distributed/gpu_pacer.ts), and a
+ * thread until the GPU is idle (stages/training/step_pacing.ts), and a
  * collective is several MPI calls, each continued by the event loop. On the
  * main thread a gradient exchange would advance only between those blocks and
  * between stretches of recording; here it runs while the main thread waits

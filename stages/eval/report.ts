@@ -14,7 +14,7 @@ import type { OutputSummary } from "./outputs.ts";
 import { MIMIC3D_PAPER_RESULTS, sourceOf } from "./paper_results.ts";
 import { escapeHtml } from "../../pipeline/html.ts";
 import { viewerLinkHtml } from "../viewer/report_link.ts";
-import { TRAINED_OUTS } from "../training/outs.ts";
+import { TRAINED_OUTS } from "../io/trained_outs.ts";
 import { EVAL_OUTS } from "./outs.ts";
 
 /** One training curve: x (kimg or step) against a logged value. */

@@ -24,7 +24,7 @@ import { ImageDataset } from "../io/dataset_reader.ts";
 import { loadGenerator } from "../io/generator_checkpoint.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import { PREP_OUTS } from "../prep/outs.ts";
-import { TRAINED_OUTS } from "../training/outs.ts";
+import { TRAINED_OUTS } from "../io/trained_outs.ts";
 import { IMITATE_OUTS } from "../imitate/outs.ts";
 import { EVAL_OPTIONAL_OUTS, EVAL_OUTS } from "./outs.ts";
 import { conditioningLabel, viewLabel } from "../render/cameras.ts";

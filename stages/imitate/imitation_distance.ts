@@ -6,10 +6,10 @@
  * @module
  */
 import { abs, mean, square, sub, type Tensor } from "../../kernels/mod.ts";
-import { loadLpipsWeights, type LpipsVgg } from "../eval/lpips.ts";
+import type { LpipsVgg } from "../model/lpips.ts";
 import type { ImitationDistance } from "./loss.ts";
 import type { ImitateConfig } from "./config.ts";
-import { lpipsWeightFiles } from "./lpips_weights.ts";
+import { loadLpipsWeights, lpipsWeightFiles } from "./lpips_weights.ts";
 
 /** The loss names the config accepts. */
 export type ImitationLossName = ImitateConfig["imitation"]["loss"];

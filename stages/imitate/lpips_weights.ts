@@ -1,10 +1,14 @@
 /**
  * The imitate stage's LPIPS-VGG weight settings: which files they stand for (`auto` or unset:
  * the pinned downloads; else paths), and how they enter the stage's key — by the files' hashes,
- * only when the loss reads them, never by a path or the cache directory.
+ * only when the loss reads them, never by a path or the cache directory; and the network built
+ * from those files.
  * @module
  */
+import { type Device, Tensor } from "../../kernels/mod.ts";
 import type { ExternalFile } from "../../pipeline/stage.ts";
+import { readPth } from "../io/pth.ts";
+import { lpipsStateDict, LpipsVgg } from "../model/lpips.ts";
 import { LPIPS_VGG, VGG16 } from "../weights/registry.ts";
 import {
   AUTO,
@@ -55,4 +59,33 @@ export async function lpipsWeightFiles(
   const vgg16 = await resolve(SETTINGS[0]);
   const heads = await resolve(SETTINGS[1]);
   return { vgg16, heads };
+}
+
+/**
+ * Builds LPIPS-VGG from its two weight files (paths, e.g. resolved by
+ * `stages/weights/`): torchvision's
+ * ImageNet VGG16 (`vgg16-397923af.pth`) and LPIPS v0.1's heads
+ * (`lpips/weights/v0.1/vgg.pth`).
+ */
+export async function loadLpipsWeights(
+  vgg16Path: string,
+  headsPath: string,
+  device: Device = "gpu",
+): Promise<LpipsVgg> {
+  const state = lpipsStateDict(await readPth(vgg16Path), await readPth(headsPath));
+  const net = new LpipsVgg(device);
+  const tensors = new Map(
+    [...state].map(([k, t]) => [k, Tensor.fromData(t.data, t.shape, device)]),
+  );
+  try {
+    // The scaling-layer constants are not in either file; they stay as constructed.
+    net.loadStateDict(tensors, { strict: false });
+    const missing = [...net.stateDict().keys()].filter((k) =>
+      !k.startsWith("scaling_layer.") && !tensors.has(k)
+    );
+    if (missing.length) throw new Error(`LPIPS weights lack ${missing.join(", ")}`);
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+  return net;
 }

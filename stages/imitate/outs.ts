@@ -3,7 +3,7 @@
  * discriminator and the 3-D vs 2-D branch comparison.
  * @module
  */
-import { TRAINED_OUTS } from "../training/outs.ts";
+import { TRAINED_OUTS } from "../io/trained_outs.ts";
 
 /** `imitate`'s outs. */
 export const IMITATE_OUTS = {

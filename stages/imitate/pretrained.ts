@@ -25,7 +25,7 @@ import {
   SingleDiscriminator,
 } from "../model/discriminator.ts";
 import { DISCRIMINATOR_FORMAT } from "../training/training_loop.ts";
-import { TRAINED_OUTS } from "../training/outs.ts";
+import { TRAINED_OUTS } from "../io/trained_outs.ts";
 
 /** Mimic3D's rendered planes in the 3-D stage: coarse (third from last) and detail (last). */
 export const DETAIL_RETIDX = [-3, -1];

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { initGpu } from "../../kernels/mod.ts";
 import { defineStage } from "../../pipeline/stage.ts";
 import { communicatorOf } from "../distributed/communicator.ts";
-import { batchShard } from "../distributed/batch_split.ts";
+import { trainingRanks } from "../distributed/data_parallel.ts";
 import { leaderFirst } from "../distributed/leader_first.ts";
 import { TrainingData } from "../training/data_loader.ts";
 import { runTraining } from "../training/training_loop.ts";
@@ -65,11 +65,12 @@ export const imitate = defineStage({
         }))
       : null;
     const networks = await loadPretrained(ctx.inputs.pretrained, ctx.seed);
+    const ranks = trainingRanks(comm, c.batch, c.batchGpu);
     const data = await TrainingData.open(join(ctx.inputs.data, PREP_OUTS.dataset), {
       seed: ctx.seed,
       batch: c.batch,
       xflip: c.xflip,
-      shard: batchShard(c.batch, comm),
+      part: ranks.part,
     });
     try {
       if (data.resolution !== networks.G.config.imgResolution) {
@@ -78,7 +79,7 @@ export const imitate = defineStage({
             `${networks.G.config.imgResolution}²`,
         );
       }
-      const trainer = new ImitateTrainer(c, networks, distance, ctx.seed, data, comm);
+      const trainer = new ImitateTrainer(c, networks, distance, ctx.seed, data, ranks);
       // Which distance the imitation term used, said plainly in the log and the metrics.
       const report = {
         imitationLoss: c.imitation.loss,

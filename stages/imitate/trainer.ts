@@ -14,7 +14,7 @@ import { EG3D_REPORTED } from "../training/eg3d_loss.ts";
 import type { ImitateConfig } from "./config.ts";
 import { type ImitationDistance, Mimic3DLoss, type Mimic3DLossConfig } from "./loss.ts";
 import type { PretrainedNetworks } from "./pretrained.ts";
-import type { Communicator } from "../distributed/communicator.ts";
+import type { TrainingRanks } from "../training/training_ranks.ts";
 
 /** Report entries folded into the log: EG3D's, plus the imitation and patch-D terms. */
 const MIMIC3D_REPORTED: Record<string, [string, string][]> = {
@@ -62,7 +62,7 @@ export class ImitateTrainer extends GanTrainer {
     distance: ImitationDistance | null,
     seed: number,
     labels: LabelSource,
-    comm?: Communicator,
+    ranks: TrainingRanks,
   ) {
     const { G, gEma, D, dPatch } = networks3d;
     const r = G.config.neuralRenderingResolution;
@@ -78,7 +78,6 @@ export class ImitateTrainer extends GanTrainer {
     super({
       stage: "imitate",
       batch: config.batch,
-      batchGpu: config.batchGpu,
       G,
       D,
       gEma,
@@ -94,7 +93,7 @@ export class ImitateTrainer extends GanTrainer {
       ema: { kimg: config.ema.kimg ?? defaultEmaKimg(config.batch), rampup: null },
       reported: MIMIC3D_REPORTED,
       seed: seed + 1,
-      comm,
+      ranks,
     }, labels);
   }
 }

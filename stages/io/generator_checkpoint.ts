@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { type Device, readSafetensors, saveSafetensors, Tensor } from "../../kernels/mod.ts";
 import { type GeneratorConfig, TriplaneGenerator } from "../model/generator.ts";
-import { TRAINED_OUTS } from "../training/outs.ts";
+import { TRAINED_OUTS } from "./trained_outs.ts";
 
 /** Metadata key marking our format. */
 export const GENERATOR_FORMAT = "mimic3d-ts/generator@1";

@@ -18,7 +18,7 @@ import { buildImportedGenerator } from "./import_generator.ts";
 import { PickleError } from "./pickle_vm.ts";
 import { parseSnapshot, type Snapshot } from "./snapshot.ts";
 import { snapshotToCheckpoint } from "./snapshot_checkpoint.ts";
-import { TRAINED_OUTS } from "../training/outs.ts";
+import { TRAINED_OUTS } from "./trained_outs.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyCommand = Command<any, any, any>;

@@ -9,13 +9,13 @@ import { join } from "node:path";
 import { initGpu } from "../../kernels/mod.ts";
 import { defineStage } from "../../pipeline/stage.ts";
 import { communicatorOf } from "../distributed/communicator.ts";
-import { batchShard } from "../distributed/batch_split.ts";
+import { trainingRanks } from "../distributed/data_parallel.ts";
 import { pretrainConfigSchema } from "./config.ts";
 import { TrainingData } from "../training/data_loader.ts";
 import { PretrainTrainer } from "./trainer.ts";
 import { runTraining } from "../training/training_loop.ts";
 import { shippedRunFor } from "../training/shipped_run.ts";
-import { TRAINED_OUTS } from "../training/outs.ts";
+import { TRAINED_OUTS } from "../io/trained_outs.ts";
 import { PREP_OUTS } from "../prep/outs.ts";
 
 /** The pretrain stage. */
@@ -35,14 +35,15 @@ export const pretrain = defineStage({
     const shipped = ctx.config.shippedRun
       ? await shippedRunFor(pretrain, ctx.config, ctx.inputs.data, null)
       : undefined;
+    const ranks = trainingRanks(comm, ctx.config.batch, ctx.config.batchGpu);
     const data = await TrainingData.open(join(ctx.inputs.data, PREP_OUTS.dataset), {
       seed: ctx.seed,
       batch: ctx.config.batch,
       xflip: ctx.config.xflip,
-      shard: batchShard(ctx.config.batch, comm),
+      part: ranks.part,
     });
     try {
-      const trainer = new PretrainTrainer(ctx.config, data.resolution, ctx.seed, data, comm);
+      const trainer = new PretrainTrainer(ctx.config, data.resolution, ctx.seed, data, ranks);
       await runTraining(ctx, trainer, data, { shipped });
     } finally {
       data.close();

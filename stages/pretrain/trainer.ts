@@ -4,13 +4,13 @@
  * @module
  */
 import { Rng } from "../../kernels/mod.ts";
-import type { Communicator } from "../distributed/communicator.ts";
 import { TriplaneGenerator } from "../model/generator.ts";
 import { DualDiscriminator } from "../model/discriminator.ts";
 import { EG3D_REPORTED, EG3DLoss } from "../training/eg3d_loss.ts";
 import { trainingPhases } from "../training/phases.ts";
 import { defaultEmaKimg } from "../training/ema.ts";
 import { GanTrainer, type LabelSource } from "../training/gan_trainer.ts";
+import type { TrainingRanks } from "../training/training_ranks.ts";
 import { discriminatorConfig, generatorConfig, lossConfig, type PretrainConfig } from "./config.ts";
 
 /** The `pretrain` stage's trainer: fresh G and D of the configured architecture, EG3D's loss. */
@@ -20,7 +20,7 @@ export class PretrainTrainer extends GanTrainer {
     readonly imgResolution: number,
     readonly seed: number,
     labels: LabelSource,
-    comm?: Communicator,
+    ranks: TrainingRanks,
   ) {
     const init = new Rng(seed);
     const G = new TriplaneGenerator(generatorConfig(config, imgResolution), init);
@@ -32,7 +32,6 @@ export class PretrainTrainer extends GanTrainer {
     super({
       stage: "pretrain",
       batch: config.batch,
-      batchGpu: config.batchGpu,
       G,
       D,
       gEma,
@@ -47,7 +46,7 @@ export class PretrainTrainer extends GanTrainer {
       reported: EG3D_REPORTED,
       // Training draws come from a stream separate from initialisation's (seed + 1 ≠ init seed).
       seed: seed + 1,
-      comm,
+      ranks,
     }, labels);
   }
 }

@@ -6,8 +6,8 @@
  * as float NCHW in [−1, 1] (x/127.5 − 1), labels as [N, 25].
  *
  * Small datasets are decoded once and kept in memory; larger ones are decoded
- * on demand. With a batch shard (data-parallel), a rank loads only its own
- * items of each global batch (the order is the same for every rank count).
+ * on demand. A process loads only its part of each global batch (all of it
+ * for one process; the order is the same for every split).
  * @module
  */
 import { Tensor } from "../../kernels/mod.ts";
@@ -15,7 +15,7 @@ import { ImageDataset } from "../io/dataset_reader.ts";
 import { flipCameraLabel } from "../io/camera_label.ts";
 import type { PixelImage } from "../io/png.ts";
 import { SeededRng } from "../prep/seeded_rng.ts";
-import { type BatchShard, shardItems } from "../distributed/batch_split.ts";
+import { type BatchPart, wholeBatch } from "./batch_part.ts";
 
 /** Decoded images kept in memory up to this many bytes. */
 const CACHE_BYTES = 1 << 30;
@@ -39,7 +39,7 @@ export class TrainingData {
     private readonly dataset: ImageDataset,
     readonly seed: number,
     readonly batch: number,
-    readonly shard: BatchShard | null,
+    readonly part: BatchPart,
   ) {
     const bytes = dataset.imageCount * dataset.resolution ** 2 * 3;
     this.cacheAll = bytes <= CACHE_BYTES;
@@ -47,11 +47,11 @@ export class TrainingData {
 
   /**
    * Opens `dataset.zip` (mirrored copies added with `xflip`); `batch` is the global batch,
-   * `shard` this rank's part of it (default: all of it).
+   * `part` this process's part of it (default: all of it).
    */
   static async open(
     path: string,
-    options: { seed: number; batch: number; xflip: boolean; shard?: BatchShard },
+    options: { seed: number; batch: number; xflip: boolean; part?: BatchPart },
   ): Promise<TrainingData> {
     const dataset = await ImageDataset.open(path, { xflip: options.xflip });
     if (dataset.channels !== 3) {
@@ -60,7 +60,12 @@ export class TrainingData {
         `${path}: training needs RGB images, this dataset has ${dataset.channels} channel(s)`,
       );
     }
-    return new TrainingData(dataset, options.seed, options.batch, options.shard ?? null);
+    return new TrainingData(
+      dataset,
+      options.seed,
+      options.batch,
+      options.part ?? wholeBatch(options.batch),
+    );
   }
 
   /** Image side. */
@@ -91,10 +96,9 @@ export class TrainingData {
     return items;
   }
 
-  /** This rank's part of training batch `step` uploaded to the GPU. */
+  /** This process's part of training batch `step` uploaded to the GPU. */
   async batchAt(step: number): Promise<RealBatch> {
-    const global = this.batchItems(step);
-    const items = this.shard ? shardItems(global, this.shard) : global;
+    const items = this.part.items(this.batchItems(step));
     const r = this.resolution;
     const plane = r * r;
     const pixels = new Float32Array(items.length * 3 * plane);

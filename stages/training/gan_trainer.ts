@@ -8,43 +8,21 @@
  * Nothing is read back: statistics fold into GPU accumulators read at log
  * ticks.
  *
- * Data-parallel (a communicator of N ranks): `batch` stays the global batch
- * (kimg, EMA, schedules); each rank draws the global batch's z and cameras
- * from the shared stream and keeps its interleaved rows, per-sample draws in
- * the loss go through `ShardedRandom`, gradients are averaged over ranks
- * after each backward (then sanitised, then Adam, as the original), and the
- * tracked w average is averaged with each step's last exchange. With one rank every one of
- * these is the identity.
- *
- * Rounds (`batchGpu`, the original's --batch-gpu): a rank's share of the batch may run as
- * several rounds of `batchGpu` images, one after another, each a virtual rank of the same
- * interleaved split, with the same draws (the stream restarts at the phase's state each
- * round) and the w average updated from the phase's starting value; gradients and w average
- * are averaged over the rounds. So rounds train the batch a single pass would, to rounding,
- * in the memory of `batchGpu` images (the pose swap rolls within a round, as within a rank).
+ * Where the batch lives is not the trainer's: a phase's gradients over the global batch, this
+ * process's part of it and the draws for that part come from `TrainingRanks` (one process:
+ * plain `grad` on the whole batch; several ranks or rounds: stages/distributed/).
  * @module
  */
 import {
-  add,
-  assign,
-  gradAsync,
   type Module,
   mul,
   noGrad,
   type RandomSource,
-  requestsSubmitted,
   Rng,
   scopeAsync,
   type Tensor,
   Tensor as TensorClass,
-  timeline,
-  timelineOn,
-  zerosLike,
 } from "../../kernels/mod.ts";
-import { type Communicator, SingleProcess } from "../distributed/communicator.ts";
-import { GradientSync } from "../distributed/gradient_sync.ts";
-import { type BatchShard, batchShard, shardItems, shardRows } from "../distributed/batch_split.ts";
-import { ShardedRandom } from "../distributed/sharded_random.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import type { DualDiscriminator } from "../model/discriminator.ts";
 import type { LossBatch, PhaseResult } from "./eg3d_loss.ts";
@@ -53,6 +31,8 @@ import { type AdamSettings, NetworkOptimizer } from "./optimizers.ts";
 import { emaBeta, type EmaSettings, GeneratorEma } from "./ema.ts";
 import { MetricAccumulators } from "./training_metrics.ts";
 import type { RealBatch } from "./data_loader.ts";
+import type { BatchPart } from "./batch_part.ts";
+import type { TrainingRanks } from "./training_ranks.ts";
 
 /** Where generator cameras come from: the training set's labels. */
 export interface LabelSource {
@@ -78,8 +58,6 @@ export interface TrainingSetup {
   /** The stage ("pretrain", "imitate"): names checkpoints, errors and the artifact's provenance. */
   stage: string;
   batch: number;
-  /** Images a GPU processes at once; its share of the batch runs in rounds of this many. */
-  batchGpu?: number | null;
   G: TriplaneGenerator;
   D: DualDiscriminator;
   gEma: TriplaneGenerator;
@@ -94,8 +72,8 @@ export interface TrainingSetup {
   reported: Record<string, [string, string][]>;
   /** Seed of the stream of training draws. */
   seed: number;
-  /** The ranks training together (default: one process). */
-  comm?: Communicator;
+  /** The processes training together and how the batch is split between them. */
+  ranks: TrainingRanks;
 }
 
 /** Networks, optimisers and schedule of one training run. */
@@ -112,12 +90,8 @@ export class GanTrainer {
   readonly emaSettings: EmaSettings;
   readonly batch: number;
   readonly metrics = new MetricAccumulators();
-  /** The ranks training together, this rank's part of the batch, and the gradient averaging. */
-  readonly comm: Communicator;
-  readonly shard: BatchShard;
-  readonly sync: GradientSync;
-  /** Rounds a phase runs in on this rank (its share of the batch / batchGpu). */
-  readonly rounds: number;
+  /** The processes training together: gradients over the batch, and what they agree on. */
+  readonly ranks: TrainingRanks;
   /** The stream of every GPU draw (z, cameras, swaps, noise, density points, patches); checkpointed. */
   rng: Rng;
   /** Training steps done. */
@@ -148,10 +122,7 @@ export class GanTrainer {
       );
     }
     this.rng = new Rng(setup.seed);
-    this.comm = setup.comm ?? new SingleProcess();
-    this.shard = batchShard(this.batch, this.comm);
-    this.sync = new GradientSync(this.comm);
-    this.rounds = roundsOf(this.shard, setup.batchGpu ?? null);
+    this.ranks = setup.ranks;
   }
 
   /** Images seen before the current step (the original's cur_nimg). */
@@ -161,14 +132,13 @@ export class GanTrainer {
 
   /**
    * Runs the phases due at the current step and the EMA update; advances the step. `real` is
-   * this rank's part of the global batch (all of it for one rank).
+   * this process's part of the global batch.
    */
   async trainStep(real: RealBatch): Promise<void> {
     const phases = phasesAt(this.phases, this.step);
-    // w_avg (updated from each rank's own latents in Dmain) ← its mean over ranks, which is the
-    // global batch's update, so every rank's G (and the saved one) carries the same average.
-    // It travels with the step's last gradient exchange instead of a read-back of its own,
-    // which would make the CPU wait for the GPU at the end of every step.
+    // w_avg (updated from this process's own latents) ← its mean over the global batch, so every
+    // process's G (and the saved one) carries the same average. It is averaged with the step's
+    // last gradients rather than on its own, which would make the CPU wait for the GPU.
     const wAvg = this.G.backbone.mapping.wAvg;
     for (const [i, phase] of phases.entries()) {
       await this.runPhase(phase, real, i === phases.length - 1 && wAvg ? [wAvg] : []);
@@ -178,9 +148,9 @@ export class GanTrainer {
   }
 
   /**
-   * One phase at the current step: its own z/c draw, gradient × gain averaged over ranks,
-   * sanitised, one Adam update. `alsoAverage`: tensors replaced by their rank-mean after the
-   * phase's backward (nothing changes for one rank).
+   * One phase at the current step: its own z/c draw, gradient × gain over the global batch,
+   * sanitised, one Adam update. `alsoAverage`: tensors replaced by their mean over the global
+   * batch along with the gradients.
    */
   async runPhase(
     phase: TrainingPhase,
@@ -191,53 +161,44 @@ export class GanTrainer {
     for (const [net, list] of Object.entries(this.params)) {
       for (const [, p] of list) p.requiresGrad = net === phase.network;
     }
-    const step = this.step;
-    // Several ranks: the forward is recorded once everything recorded before has been handed
-    // to the GPU (which waits for earlier phases' gradient exchanges). Its recording is
-    // synchronous and would hold up the read-backs and exchange replies the event loop handles
-    // (docs/runtime_notes.md); the GPU has the previous phase's work meanwhile. This also keeps the CPU at most a phase ahead.
-    if (this.shard.size > 1) await requestsSubmitted();
-    timelineOn && timeline(`${phase.name} ${step}: start`);
+    const label = `${phase.name} ${this.step}`;
+    await this.ranks.phaseStarts(label);
     const params = this.params[phase.network].map(([, p]) => p);
+    const wAvg = this.G.backbone.mapping.wAvg;
     await scopeAsync(async () => {
-      // With several ranks, buckets of final gradients are read back and all-reduced while the
-      // backward is still recorded and run (gradient_sync.ts); with one, just the backward.
-      let grads: (Tensor | null)[];
-      if (this.rounds === 1) {
-        // The forward first: a gradient it takes itself (R1) must not reach the sync's listener.
-        const loss = this.phaseLoss(phase, real, this.shard, this.rng);
-        grads = await this.sync.averageWhileComputing(
-          params,
-          (pause) => gradAsync(loss, params, pause),
-          alsoAverage,
-        );
-      } else grads = await this.gradientsInRounds(phase, real, params, alsoAverage);
+      const grads = await this.ranks.gradients({
+        label,
+        params,
+        loss: (part, batch) => this.phaseLoss(phase, part, batch),
+        real,
+        rng: this.rng,
+        running: wAvg ? [wAvg] : [],
+        alsoAverage,
+      });
       noGrad(() => this.optimizers[phase.network].update(grads));
-      timelineOn && timeline(`${phase.name} ${step}: optimiser recorded`);
+      this.ranks.phaseRecorded(label);
     });
     for (const [, p] of this.params[phase.network]) p.requiresGrad = false;
   }
 
   /**
    * `phase`'s loss × gain on `part` of the batch (`real` holds its real images): the global
-   * batch's z and cameras drawn from `rng` on every rank, `part`'s rows kept; the loss and
-   * reported values go to the metrics.
+   * batch's z and cameras drawn from the stream, `part`'s rows kept; the loss and reported
+   * values go to the metrics.
    */
-  private phaseLoss(phase: TrainingPhase, real: RealBatch, part: BatchShard, rng: Rng): Tensor {
+  private phaseLoss(phase: TrainingPhase, part: BatchPart, real: RealBatch): Tensor {
     const batch = this.batch;
     const step = this.step;
-    const genZ = shardRows(rng.normal([batch, this.G.config.zDim]), part);
-    const cameras = shardItems(rng.integers(batch, this.labels.length), part)
+    const genZ = part.rows(this.rng.normal([batch, this.G.config.zDim]));
+    const cameras = part.items(this.rng.integers(batch, this.labels.length))
       .map((i) => this.labels.label(i));
-    const genC = TensorClass.fromData(cameras.flat(), [part.localBatch, 25]);
-    const random: RandomSource = part.size === 1 ? rng : new ShardedRandom(rng, part);
+    const genC = TensorClass.fromData(cameras.flat(), [part.size, 25]);
     const { loss, report } = this.loss.run(
       phase.name,
       { realImg: real.images, realC: real.labels, genZ, genC },
       this.curNimg,
-      random,
+      part.perSample(this.rng),
     );
-    timelineOn && timeline(`${phase.name} ${step}: forward recorded`);
     this.metrics.add(`${phase.name}/loss`, loss, step);
     for (const [name, key] of this.reported[phase.name] ?? []) {
       const value = report.get(key);
@@ -246,91 +207,9 @@ export class GanTrainer {
     return phase.gain === 1 ? loss : mul(loss, phase.gain);
   }
 
-  /**
-   * `phase`'s gradients over this rank's share in `rounds` rounds (each its own memory scope):
-   * round k is the virtual rank rank + k·size of size·rounds, with the draws and the w average
-   * the phase started with; gradients and w average are their means over the rounds, then
-   * averaged over ranks with `alsoAverage`.
-   */
-  private async gradientsInRounds(
-    phase: TrainingPhase,
-    real: RealBatch,
-    params: Tensor[],
-    alsoAverage: readonly Tensor[],
-  ): Promise<(Tensor | null)[]> {
-    const { rounds, shard } = this;
-    const start = this.rng.state();
-    const wAvg = this.G.backbone.mapping.wAvg;
-    const wAvgBefore = wAvg ? copyOf(wAvg) : null;
-    let wAvgSum: Tensor | null = null;
-    let sums: (Tensor | null)[] = params.map(() => null);
-    for (let k = 0; k < rounds; k++) {
-      const rng = Rng.fromState(start);
-      if (wAvg && wAvgBefore) assign(wAvg, wAvgBefore);
-      const part: BatchShard = {
-        globalBatch: this.batch,
-        localBatch: shard.localBatch / rounds,
-        rank: shard.rank + k * shard.size,
-        size: shard.size * rounds,
-      };
-      // The virtual rank's samples are this rank's rows l ≡ k (mod rounds): the same split.
-      const ofRound = batchShard(shard.localBatch, { rank: k, size: rounds });
-      const round = {
-        images: shardRows(real.images, ofRound),
-        labels: shardRows(real.labels, ofRound),
-      };
-      const grads = await scopeAsync(() =>
-        gradAsync(this.phaseLoss(phase, round, part, rng), params, () => undefined)
-      );
-      sums = sums.map((s, i) => sumOf(s, grads[i]));
-      if (wAvg) wAvgSum = sumOf(wAvgSum, copyOf(wAvg));
-      this.rng = rng;
-    }
-    const means = sums.map((s) => s && meanOf(s, rounds));
-    if (wAvg && wAvgSum) assign(wAvg, meanOf(wAvgSum, rounds));
-    if (shard.size === 1) return means;
-    const averaged = await this.sync.average([...means, ...alsoAverage]);
-    alsoAverage.forEach((t, j) => assign(t, averaged[means.length + j]!));
-    return averaged.slice(0, means.length);
-  }
-
   /** Parameter counts per network (for the log). */
   parameterCounts(): Record<string, number> {
     const count = (list: [string, Tensor][]) => list.reduce((a, [, p]) => a + p.size, 0);
     return Object.fromEntries(Object.entries(this.params).map(([net, l]) => [net, count(l)]));
   }
-}
-
-/** Rounds of `batchGpu` images in this rank's share of the batch (null: one round). */
-function roundsOf(shard: BatchShard, batchGpu: number | null): number {
-  if (batchGpu === null || batchGpu >= shard.localBatch) return 1;
-  if (!Number.isInteger(batchGpu) || batchGpu < 1 || shard.localBatch % batchGpu !== 0) {
-    throw new Error(
-      `batchGpu ${batchGpu} does not divide the ${shard.localBatch} images each GPU trains on ` +
-        `(batch ${shard.globalBatch} over ${shard.size} GPU(s)): choose a divisor of ${shard.localBatch}`,
-    );
-  }
-  return shard.localBatch / batchGpu;
-}
-
-/** A copy of `t` that later changes to `t` leave alone. */
-function copyOf(t: Tensor): Tensor {
-  const c = zerosLike(t);
-  assign(c, t);
-  return c;
-}
-
-/** a + b with the operands' storage given back (null: the other one). */
-function sumOf(a: Tensor | null, b: Tensor | null): Tensor | null {
-  if (!a || !b) return a ?? b;
-  const s = add(a, b);
-  a.dispose();
-  b.dispose();
-  return s;
-}
-
-function meanOf(sum: Tensor, count: number): Tensor {
-  const m = mul(sum, 1 / count);
-  sum.dispose();
-  return m;
 }

@@ -5,11 +5,10 @@
  * unfinished log tick's statistics. Ranks build the same networks from the
  * same seed and read the same checkpoint, so this normally changes nothing:
  * it makes their agreement a fact rather than an assumption. A no-op for one
- * rank.
+ * process.
  * @module
  */
 import { Rng, type RngState, type Tensor } from "../../kernels/mod.ts";
-import { broadcastJson, broadcastTensors } from "../distributed/state_broadcast.ts";
 import type { GanTrainer } from "./gan_trainer.ts";
 import type { NetworkName } from "./phases.ts";
 
@@ -31,19 +30,19 @@ export function trainerTensors(trainer: GanTrainer): Map<string, Tensor> {
 
 /** Copies rank 0's training state into every other rank's trainer. */
 export async function shareTrainerState(trainer: GanTrainer): Promise<void> {
-  const comm = trainer.comm;
-  if (comm.size === 1) return;
-  await broadcastTensors(comm, trainerTensors(trainer));
-  const adamSteps: Record<NetworkName, Record<string, number>> = {};
-  for (const net of Object.keys(trainer.networks)) {
-    adamSteps[net] = trainer.optimizers[net].state().steps;
-  }
-  const shared = await broadcastJson(comm, {
-    step: trainer.step,
-    rng: trainer.rng.state() as RngState,
-    adamSteps,
-    metrics: await trainer.metrics.snapshot(),
+  const shared = await trainer.ranks.fromLeader(trainerTensors(trainer), async () => {
+    const adamSteps: Record<NetworkName, Record<string, number>> = {};
+    for (const net of Object.keys(trainer.networks)) {
+      adamSteps[net] = trainer.optimizers[net].state().steps;
+    }
+    return {
+      step: trainer.step,
+      rng: trainer.rng.state() as RngState,
+      adamSteps,
+      metrics: await trainer.metrics.snapshot(),
+    };
   });
+  if (!shared) return;
   trainer.step = shared.step;
   trainer.rng = Rng.fromState(shared.rng);
   for (const net of Object.keys(trainer.networks)) {

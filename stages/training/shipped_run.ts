@@ -23,7 +23,7 @@ import { ZipWriter } from "../io/zip_writer.ts";
 import type { CarriedFiles } from "./checkpoint_state.ts";
 import type { GanTrainer } from "./gan_trainer.ts";
 import { stepsForKimg } from "./steps.ts";
-import { NETWORK_FILE_SUFFIX, networkFile, TRAINED_OUTS } from "./outs.ts";
+import { NETWORK_FILE_SUFFIX, networkFile, TRAINED_OUTS } from "../io/trained_outs.ts";
 import { PREP_OUTS } from "../prep/outs.ts";
 
 const FORMAT = "mimic3d-ts/shipped-run@1";

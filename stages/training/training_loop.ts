@@ -2,18 +2,17 @@
  * The training loop of the `pretrain` and `imitate` stages: steps, and what happens between
  * them on a schedule of whole steps — log ticks (statistics read back, the
  * NaN/Inf guard, JSONL), sample grids, checkpoints — then the final outputs.
- * The GPU runs behind the CPU: with one rank each step is one submit, made
- * once the previous step has finished (`GpuPacer`); with several, the gradient
- * exchanges submit each phase bucket by bucket and the CPU records at most a
- * phase ahead (the trainer).
+ * The GPU runs behind the CPU, paced by `TrainingRanks.stepRecorded` (one
+ * process: each step is one submit, made once the previous step has finished).
  *
  * Everything that enters the artifact is deterministic (losses, samples,
  * weights); timings and memory go only to the run's log.
  *
- * Data-parallel: every rank runs this loop in step; the statistics of a tick
- * and of a checkpoint are combined across ranks, Ctrl-C on any rank stops all
- * at the same step, and only rank 0 renders samples and writes checkpoints
- * and the artifact (the pipeline keeps the other ranks away from the store).
+ * Several processes (`TrainingRanks`): every one runs this loop in step; the
+ * statistics of a tick and of a checkpoint are combined across them, Ctrl-C on
+ * any stops all at the same step, and only the leader renders samples and
+ * writes checkpoints and the artifact (the pipeline keeps the others away
+ * from the store).
  * @module
  */
 import { join } from "node:path";
@@ -30,13 +29,9 @@ import type { GanTrainer } from "./gan_trainer.ts";
 import { type CarriedFiles, restoreTrainingState, saveTrainingState } from "./checkpoint_state.ts";
 import { renderSampleGrid, type SampleCameras, sampleCameras } from "./samples.ts";
 import { firstNonFinite, NonFiniteLossError } from "./nan_guard.ts";
-import { GpuPacer } from "../distributed/gpu_pacer.ts";
-import { metricsAcrossRanks } from "../distributed/metrics_across_ranks.ts";
 import { shareTrainerState, trainerTensors } from "./rank_state.ts";
-import type { Communicator } from "../distributed/communicator.ts";
-import { assertRanksAgree } from "../distributed/state_broadcast.ts";
 import { adoptShippedRun, type ShippedRun } from "./shipped_run.ts";
-import { networkFile, TRAINED_OUTS } from "./outs.ts";
+import { networkFile, TRAINED_OUTS } from "../io/trained_outs.ts";
 
 /** Metadata format of `D.safetensors` (and `D_patch.safetensors`). */
 export const DISCRIMINATOR_FORMAT = "mimic3d-ts/discriminator@1";
@@ -106,34 +101,6 @@ class RunOutputs {
   }
 }
 
-/** Whether any rank asks to stop (Ctrl-C reaches ranks at different moments). */
-async function anyRank(comm: Communicator, flag: boolean): Promise<boolean> {
-  if (comm.size === 1) return flag;
-  const all = await comm.allGather(new Uint8Array([flag ? 1 : 0]));
-  return all.some((bytes) => bytes[0] === 1);
-}
-
-/**
- * The ranks' stop votes, one step late: the vote of step N is started after step N (the
- * collective queues behind that step's gradient exchanges) and read after step N + 1, so
- * the CPU never waits for the GPU to vote. One rank decides at once.
- */
-class StopVote {
-  private pending: Promise<boolean> = Promise.resolve(false);
-  constructor(private readonly comm: Communicator) {}
-  async after(flag: boolean): Promise<boolean> {
-    if (this.comm.size === 1) return flag;
-    const previous = await this.pending;
-    this.pending = anyRank(this.comm, flag);
-    this.pending.catch(() => {}); // read after the next step (or by `settle`)
-    return previous;
-  }
-  /** The last vote's collective has finished (before the ranks' next collectives). */
-  async settle(): Promise<void> {
-    await this.pending;
-  }
-}
-
 /** Sample grid file name: kimg with three decimals, zero-padded so names sort. */
 export function sampleFileName(step: number, batch: number): string {
   return `${TRAINED_OUTS.samples}${((step * batch) / 1000).toFixed(3).padStart(10, "0")}.png`;
@@ -160,8 +127,8 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   const cameras = sampleCameras(data);
   const seeds = Array.from({ length: cfg.output.sampleSeeds }, (_, i) => i);
   const phaseOrder = trainer.phases.map((p) => p.name);
-  const comm = trainer.comm;
-  const leader = comm.rank === 0;
+  const ranks = trainer.ranks;
+  const leader = ranks.isLeader;
 
   let lastCheckpoint: number | null = null;
   // Every rank gets rank 0's checkpoint from the pipeline, then rank 0's state from here.
@@ -188,7 +155,7 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
       resolution: data.resolution,
       dataset: data.length,
       ...options.startLog,
-      ...(comm.size > 1 ? { ranks: comm.size, localBatch: trainer.shard.localBatch } : {}),
+      ...ranks.logFields,
     });
     if (leader) await writeSamples(0);
   }
@@ -200,7 +167,7 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
 
   let clock = { time: performance.now(), step: trainer.step };
   async function tick(step: number) {
-    const stats = await trainer.metrics.drain((s) => metricsAcrossRanks(comm, s));
+    const stats = await trainer.metrics.drain((s) => ranks.combineMetrics(s));
     const bad = firstNonFinite(stats, phaseOrder);
     if (bad) {
       throw new NonFiniteLossError(
@@ -232,9 +199,7 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   }
 
   async function checkpoint(step: number) {
-    const metrics = comm.size > 1
-      ? await metricsAcrossRanks(comm, await trainer.metrics.snapshot())
-      : undefined;
+    const metrics = await ranks.checkpointMetrics(trainer.metrics);
     // The other ranks' `ctx.checkpoint` stores nothing: skip reading their state back.
     const files = leader ? await saveTrainingState(trainer, outputs.files(), metrics) : {};
     await ctx.checkpoint({ step, files });
@@ -243,8 +208,6 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
 
   const bar = ctx.progress(kimg(total), "kimg");
   bar.update(kimg(trainer.step));
-  const pacer = new GpuPacer(comm.size);
-  const vote = new StopVote(comm);
   let next = trainer.step < total ? data.batchAt(trainer.step) : null;
   while (next) {
     const real = await next;
@@ -254,22 +217,22 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
     next = step < total ? data.batchAt(step) : null;
     real.images.dispose();
     real.labels.dispose();
-    await pacer.stepRecorded();
+    await ranks.stepRecorded();
     const last = step === total;
     const due = (n: number) => step % n === 0 || last;
     if (due(every.log) || due(every.samples) || due(every.checkpoint)) await tick(step);
     if (due(every.samples) && leader) await writeSamples(step);
     // Ctrl-C: save where we are (the pipeline then stops the run) so a rerun resumes here.
-    const stop = await vote.after(ctx.signal.aborted);
+    const stop = await ranks.stopVote(ctx.signal.aborted);
     if (!last && (step % every.checkpoint === 0 || stop)) await checkpoint(step);
     if (stop && !last) {
       throw new Error(`stopped at step ${step}: another rank was interrupted; rerun to resume`);
     }
     bar.update(kimg(step));
   }
-  await vote.settle();
+  await ranks.settleVotes();
   await flush();
-  if (comm.size > 1) await assertRanksAgree(comm, trainerTensors(trainer), "training states");
+  await ranks.assertAgree(trainerTensors(trainer), "training states");
   if (!leader) return;
   const finished = options.finish ? await options.finish(trainer, ctx.outDir) : {};
   await writeArtifact(ctx.outDir, trainer, outputs, total, batch, {

@@ -36,6 +36,9 @@ fn main() {
   if (bad && acc[2] < 0.0) { acc[2] = PF(1u); }
 }`;
 
+/** Raw accumulators [sum of per-call means, calls, first bad step] by metric name. */
+export type MetricSnapshot = Record<string, number[]>;
+
 /** What one tracked value did over a tick. */
 export interface MetricSummary {
   /** Mean over the tick of the per-call means (NaN when a call was not finite). */
@@ -73,8 +76,7 @@ export class MetricAccumulators {
    * process's raw accumulators into the run's (e.g. across data-parallel ranks).
    */
   async drain(
-    combine: (snapshot: Record<string, number[]>) => Promise<Record<string, number[]>> = (s) =>
-      Promise.resolve(s),
+    combine: (snapshot: MetricSnapshot) => Promise<MetricSnapshot> = (s) => Promise.resolve(s),
   ): Promise<Map<string, MetricSummary>> {
     const out = new Map<string, MetricSummary>();
     for (const [name, [sum, count, bad]] of Object.entries(await combine(await this.snapshot()))) {
@@ -88,14 +90,14 @@ export class MetricAccumulators {
   }
 
   /** The raw accumulators [sum, count, first bad step] by name (for checkpoints). */
-  async snapshot(): Promise<Record<string, number[]>> {
+  async snapshot(): Promise<MetricSnapshot> {
     const names = [...this.slots.keys()];
     const values = await readTensors(names.map((n) => this.slots.get(n)!));
     return Object.fromEntries(names.map((n, i) => [n, Array.from(values[i])]));
   }
 
   /** Replaces the accumulators by a snapshot. */
-  restore(snapshot: Record<string, number[]>): void {
+  restore(snapshot: MetricSnapshot): void {
     for (const slot of this.slots.values()) slot.dispose();
     this.slots.clear();
     for (const [name, values] of Object.entries(snapshot)) {

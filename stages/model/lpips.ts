@@ -34,7 +34,6 @@ import {
   Tensor,
   zeros,
 } from "../../kernels/mod.ts";
-import { readPth } from "../io/pth.ts";
 
 /** The five taps, in order. */
 export const LPIPS_TAPS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"] as const;
@@ -168,33 +167,4 @@ export function lpipsStateDict<T>(vgg16: Map<string, T>, heads: Map<string, T>):
     out.set(name, t);
   }
   return out;
-}
-
-/**
- * Builds LPIPS-VGG from its two weight files (paths, e.g. resolved by
- * `stages/weights/`): torchvision's
- * ImageNet VGG16 (`vgg16-397923af.pth`) and LPIPS v0.1's heads
- * (`lpips/weights/v0.1/vgg.pth`).
- */
-export async function loadLpipsWeights(
-  vgg16Path: string,
-  headsPath: string,
-  device: Device = "gpu",
-): Promise<LpipsVgg> {
-  const state = lpipsStateDict(await readPth(vgg16Path), await readPth(headsPath));
-  const net = new LpipsVgg(device);
-  const tensors = new Map(
-    [...state].map(([k, t]) => [k, Tensor.fromData(t.data, t.shape, device)]),
-  );
-  try {
-    // The scaling-layer constants are not in either file; they stay as constructed.
-    net.loadStateDict(tensors, { strict: false });
-    const missing = [...net.stateDict().keys()].filter((k) =>
-      !k.startsWith("scaling_layer.") && !tensors.has(k)
-    );
-    if (missing.length) throw new Error(`LPIPS weights lack ${missing.join(", ")}`);
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
-  return net;
 }

@@ -3,7 +3,7 @@
  * (values and both input gradients) is the lpips_vgg fixture's job.
  */
 import { Tensor } from "../../kernels/mod.ts";
-import { LPIPS_TAPS, lpipsStateDict, LpipsVgg } from "../../stages/eval/lpips.ts";
+import { LPIPS_TAPS, lpipsStateDict, LpipsVgg } from "../../stages/model/lpips.ts";
 import { formulaConfig, formulaStateDict } from "../../stages/fixtures/formula_weights.ts";
 import { readSafetensors } from "../../kernels/mod.ts";
 import { assertClose, randomValues, setupGpu } from "../helpers/check.ts";
