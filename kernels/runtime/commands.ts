@@ -264,7 +264,7 @@ let requestCount = 0;
  * for), at a request made with `runDeferred`, or at `flush`/`submit`.
  *
  * Such an action maps a buffer: Deno blocks the thread there until the GPU has finished
- * everything submitted (see stages/distributed/gpu_pacer.ts). Mapping while recording would stop
+ * everything submitted (see stages/training/step_pacing.ts). Mapping while recording would stop
  * the recording while the GPU runs the work just submitted (a training phase's first gradient
  * bucket comes with most of its backward); mapped when the CPU waits anyway — the next phase,
  * recorded meanwhile, needs the exchanged gradients — the block costs nothing.
