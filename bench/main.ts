@@ -14,19 +14,15 @@ import {
   conv2dInputGrad,
   conv2dWeightGrad,
   flush,
+  type GemmTile,
+  type GemmTuning,
   gpu,
   initGpu,
   matmul,
   Tensor,
-} from "../kernels/mod.ts";
-import {
-  type GemmTile,
-  type GemmTuning,
-  setGemmTuning,
   tileFits,
   TILES,
-} from "../kernels/ops/gemm.ts";
-import { setTapMajor } from "../kernels/ops/conv.ts";
+} from "../kernels/mod.ts";
 import { timeGpu, type Timing, wallMs } from "./timing.ts";
 
 /** PyTorch/cuBLAS/cuDNN anchors on the H100 (bench/BASELINES.md), TFLOP/s fp32, TF32 off. */
@@ -92,10 +88,11 @@ async function benchMatmul(
   section = "matmul",
   note?: string,
   transA = false,
+  tuning?: GemmTuning,
 ): Promise<number> {
   const a = randomTensor([n, n], 1);
   const b = randomTensor([n, n], 2);
-  const t = await timeGpu(() => matmul(a, b, { transA }), TIMING);
+  const t = await timeGpu(() => matmul(a, b, { transA, tuning }), TIMING);
   a.dispose();
   b.dispose();
   const v = tflops(2 * n ** 3, t);
@@ -121,13 +118,14 @@ async function benchConv(
   section = "conv",
   note = "",
   which = ["fwd", "dx", "dw"],
+  tuning?: GemmTuning,
 ): Promise<void> {
   const [n, cin, h, w] = c.x;
   const x = randomTensor(c.x, 3);
   const wt = randomTensor([c.cout, cin, 3, 3], 4);
   const gy = randomTensor([n, c.cout, h, w], 5);
   const flop = 2 * n * c.cout * h * w * cin * 9;
-  const opts = { padding: 1 };
+  const opts = { padding: 1, tuning };
   const label = `[${c.x}]→${c.cout} 3×3`;
   const runs: [string, () => Tensor][] = [
     ["fwd", () => conv2d(x, wt, opts)],
@@ -200,22 +198,6 @@ const SWEEP_EXTRA: GemmTile[] = [
   { bm: 64, bn: 128, bk: 8, tm: 8, tn: 8 },
 ];
 
-/** Runs `fn` (async) with GEMM/conv knobs changed, restoring them afterwards. */
-async function withKnobs(
-  knobs: Partial<GemmTuning> & { tapMajor?: boolean },
-  fn: () => Promise<unknown>,
-): Promise<void> {
-  const { tapMajor, ...gemm } = knobs;
-  const prevGemm = setGemmTuning(gemm);
-  const prevTap = setTapMajor(tapMajor ?? true);
-  try {
-    await fn();
-  } finally {
-    setGemmTuning(prevGemm);
-    setTapMajor(prevTap);
-  }
-}
-
 /** The GEMM of a 3×3 conv's forward pass as a plain matmul: the ceiling implicit GEMM aims for. */
 async function benchConvShapedGemm(c: ConvCase): Promise<void> {
   const [n, cin, h, w] = c.x;
@@ -237,25 +219,17 @@ async function benchTiles(): Promise<void> {
   // Baselines first (rerun at the end) so drifting clocks show up as a difference between them.
   await benchMatmul(n, "tiles", "default tiles (baseline)");
   await benchConv(conv, "tiles", "default (baseline)");
-  await withKnobs(
-    { tapMajor: false },
-    () => benchConv(conv, "tiles", "channel-major K order", ["fwd", "dx"]),
-  );
+  await benchConv(conv, "tiles", "channel-major K order", ["fwd", "dx"], { tapMajor: false });
   await benchConvShapedGemm(quick ? conv : { x: [4, 128, 256, 256], cout: 128 });
-  await withKnobs(
-    { rowsFirstStaging: true },
-    () => benchMatmul(n, "tiles", "k-fast A staged rows-first"),
-  );
-  await withKnobs(
-    { rowsFirstStaging: true },
-    () => benchConv(conv, "tiles", "k-fast staged rows-first", ["dw"]),
-  );
+  const rowsFirst = { rowsFirstStaging: true };
+  await benchMatmul(n, "tiles", "k-fast A staged rows-first", false, rowsFirst);
+  await benchConv(conv, "tiles", "k-fast staged rows-first", ["dw"], rowsFirst);
   for (const tile of [...TILES, ...SWEEP_EXTRA]) {
     if (!tileFits(tile)) continue;
     const name = `${tile.bm}x${tile.bn}x${tile.bk} t${tile.tm}x${tile.tn}`;
     try {
-      await withKnobs({ tile }, () => benchMatmul(n, "tiles", name));
-      await withKnobs({ tile }, () => benchConv(conv, "tiles", name));
+      await benchMatmul(n, "tiles", name, false, { tile });
+      await benchConv(conv, "tiles", name, undefined, { tile });
     } catch (e) {
       console.log(`tiles        ${name}: failed: ${(e as Error).message.split("\n")[0]}`);
     }
@@ -266,11 +240,9 @@ async function benchTiles(): Promise<void> {
     await benchMatmul(n, "tiles", "default tile, A stored transposed", true);
     const name =
       `${first.bm}x${first.bn}x${first.bk} t${first.tm}x${first.tn} bounds checks forced`;
-    await withKnobs({ tile: first, forceChecks: true }, () => benchMatmul(n, "tiles", name));
-    await withKnobs(
-      { tile: first, forceChecks: true },
-      () => benchConv(conv, "tiles", name, ["fwd"]),
-    );
+    const checked = { tile: first, forceChecks: true };
+    await benchMatmul(n, "tiles", name, false, checked);
+    await benchConv(conv, "tiles", name, ["fwd"], checked);
   }
   await benchMatmul(n, "tiles", "default tiles (baseline rerun)");
   await benchConv(conv, "tiles", "default (baseline rerun)", ["fwd"]);

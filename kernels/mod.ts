@@ -54,6 +54,9 @@ export { matmul } from "./ops/matmul.ts";
 export type { MatmulOptions } from "./ops/matmul.ts";
 export { conv2d, conv2dInputGrad, conv2dWeightGrad, convTranspose2d } from "./ops/conv.ts";
 export type { Conv2dOptions, ConvTranspose2dOptions } from "./ops/conv.ts";
+// The GEMM behind matmul and the convolutions: its tiles and knobs, for benchmarks.
+export { tileFits, TILES } from "./ops/gemm.ts";
+export type { GemmTile, GemmTuning } from "./ops/gemm.ts";
 export { assign } from "./ops/assign.ts";
 export { avgPool2d, maxPool2d } from "./ops/pool.ts";
 export type { AvgPool2dOptions, Pool2dOptions } from "./ops/pool.ts";

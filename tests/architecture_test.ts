@@ -74,15 +74,6 @@ export function cycles(graph: Map<string, string[]>): string[][] {
 /** The GPU layer's internals: everything of kernels/ but its public module. */
 const kernelInternal = (to: string) => to.startsWith("kernels/") && to !== "kernels/mod.ts";
 
-/**
- * Imports of kernel internals that bench/main.ts keeps while the GEMM and convolution tuning
- * switches it sets are being reworked (their owner moves them to kernels/mod.ts).
- */
-const PENDING = new Set([
-  "bench/main.ts → kernels/ops/conv.ts",
-  "bench/main.ts → kernels/ops/gemm.ts",
-]);
-
 /** Whether a file lies at the repository root (mod.ts, cli.ts). */
 const atRoot = (file: string) => !file.includes("/");
 
@@ -109,7 +100,7 @@ export function upwardImports(graph: Map<string, string[]>): string[] {
     }
     if (atRoot(from)) { for (const to of tos) if (kernelInternal(to)) bad.push(`${from} → ${to}`); }
   }
-  return bad.filter((b) => !PENDING.has(b)).sort();
+  return bad.sort();
 }
 
 Deno.test("architecture: no import cycles, no import up the layers, kernels only through kernels/mod.ts", async () => {

@@ -21,13 +21,14 @@ import { numel, Tensor } from "../tensor/tensor.ts";
 import { sum } from "./reduce.ts";
 import { permute, reshape, slice } from "./movement.ts";
 import {
-  checksForced,
+  boundsChecks,
   chooseSplits,
   chooseTile,
   type GemmOperand,
   type GemmOutput,
   type GemmSpec,
   type GemmTile,
+  type GemmTuning,
   launchGemm,
 } from "./gemm.ts";
 
@@ -39,6 +40,8 @@ export interface Conv2dOptions {
   padding?: number | [number, number];
   /** Channel groups (default 1); x [1, N·Cin, H, W] with groups N runs N separate convolutions. */
   groups?: number;
+  /** GEMM knobs for benchmarks (default: production); the gradients use them too. */
+  tuning?: GemmTuning;
 }
 
 /** Options of `convTranspose2d` (PyTorch's conv_transpose2d). */
@@ -225,24 +228,15 @@ function planesOutput(
  * the window position and its padding test are worked out once per step, not per element,
  * and each element costs one add. The weights are permuted to match (a small copy).
  */
-const tapMajor = (channels: number, g: ConvGeometry, tile: GemmTile) =>
-  channels % tile.bk === 0 && !isPointwise(g) && !tapMajorDisabled;
+const tapMajor = (channels: number, g: ConvGeometry, tile: GemmTile, tuning: GemmTuning) =>
+  channels % tile.bk === 0 && !isPointwise(g) && (tuning.tapMajor ?? true);
 
-let tapMajorDisabled = false;
-
-/** Benchmark knob: turns the tap-major K order off (channel-major gathers); returns the previous state. */
-export function setTapMajor(enabled: boolean): boolean {
-  const prev = !tapMajorDisabled;
-  tapMajorDisabled = !enabled;
-  return prev;
-}
-
-function forwardSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
+function forwardSpec(g: ConvGeometry, tile: GemmTile, tuning: GemmTuning): GemmSpec {
   const M = g.cout / g.groups;
   const N = g.n * g.oh * g.ow;
   const K = (g.cin / g.groups) * g.kh * g.kw;
   const pointwise = isPointwise(g);
-  const byTap = tapMajor(g.cin / g.groups, g, tile);
+  const byTap = tapMajor(g.cin / g.groups, g, tile, tuning);
   const pixWidth = (g.oh * g.ow) % 4 === 0 ? 4 : 1;
   const bWidth = pointwise ? pixWidth : 1;
   // Channel-major: the weights as they are, rows [co] of K = CinG·taps. Tap-major: permuted to
@@ -301,7 +295,6 @@ function forwardSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
       load: (v, kv) =>
         `select(0.0, x[u32(${v}_base + ${kv}off)], u32(${v}_iy + ${kv}ky) < H && u32(${v}_ix + ${kv}kx) < W)`,
     };
-  const forced = checksForced();
   return {
     op: byTap ? "conv2d_tap_major" : "conv2d",
     tile,
@@ -315,20 +308,19 @@ function forwardSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
     extraParams: CONV_PARAMS,
     batchSetup: GROUP_SETUP,
     prelude: prelude(g),
-    checkM: forced || M % tile.bm !== 0,
-    checkN: forced || N % tile.bn !== 0,
-    checkK: forced || K % tile.bk !== 0,
+    ...boundsChecks(M, N, K, tile, tuning),
+    rowsFirstStaging: tuning.rowsFirstStaging,
   };
 }
 
-function inputGradSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
+function inputGradSpec(g: ConvGeometry, tile: GemmTile, tuning: GemmTuning): GemmSpec {
   const M = g.cin / g.groups;
   const N = g.n * g.h * g.w;
   const K = (g.cout / g.groups) * g.kh * g.kw;
   const pixWidth = (g.h * g.w) % 4 === 0 ? 4 : 1;
-  const byTap = tapMajor(g.cout / g.groups, g, tile);
+  const byTap = tapMajor(g.cout / g.groups, g, tile, tuning);
   const strided = g.sy > 1 || g.sx > 1;
-  if (byTap) return inputGradTapMajorSpec(g, tile, M, N, K, pixWidth, strided);
+  if (byTap) return inputGradTapMajorSpec(g, tile, tuning, M, N, K, pixWidth, strided);
   // A(ci, k = (co, tap)) = w[grp·CoutG + co, ci, tap]: the weights read transposed.
   const w: GemmOperand = {
     width: 1,
@@ -361,7 +353,6 @@ function inputGradSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
       return `select(0.0, gy[${v}_base + ${kv}co * OHW + ${oy} * OW + ${ox}], ${oy} < OH && ${ox} < OW${exact})`;
     },
   };
-  const forced = checksForced();
   return {
     op: "conv2d_input_grad",
     tile,
@@ -375,9 +366,8 @@ function inputGradSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
     extraParams: CONV_PARAMS,
     batchSetup: GROUP_SETUP,
     prelude: prelude(g),
-    checkM: forced || M % tile.bm !== 0,
-    checkN: forced || N % tile.bn !== 0,
-    checkK: forced || K % tile.bk !== 0,
+    ...boundsChecks(M, N, K, tile, tuning),
+    rowsFirstStaging: tuning.rowsFirstStaging,
   };
 }
 
@@ -398,6 +388,7 @@ function tapMajorWeights(width: 1 | 4): GemmOperand {
 function inputGradTapMajorSpec(
   g: ConvGeometry,
   tile: GemmTile,
+  tuning: GemmTuning,
   M: number,
   N: number,
   K: number,
@@ -429,7 +420,6 @@ function inputGradTapMajorSpec(
         `${oy} < OH && ${ox} < OW${exact})`;
     },
   };
-  const forced = checksForced();
   return {
     op: "conv2d_input_grad_tap_major",
     tile,
@@ -443,9 +433,8 @@ function inputGradTapMajorSpec(
     extraParams: CONV_PARAMS,
     batchSetup: GROUP_SETUP,
     prelude: prelude(g),
-    checkM: forced || M % tile.bm !== 0,
-    checkN: forced || N % tile.bn !== 0,
-    checkK: forced || K % tile.bk !== 0,
+    ...boundsChecks(M, N, K, tile, tuning),
+    rowsFirstStaging: tuning.rowsFirstStaging,
   };
 }
 
@@ -458,7 +447,14 @@ function inputGradTapMajorSpec(
  * taps and permuted to [G, taps, CoutG, CinG]. Phase and tap offsets are parameters: one kernel
  * serves every phase.
  */
-function inputGradPhaseSpec(g: ConvGeometry, tile: GemmTile, M: number, N: number, K: number) {
+function inputGradPhaseSpec(
+  g: ConvGeometry,
+  tile: GemmTile,
+  tuning: GemmTuning,
+  M: number,
+  N: number,
+  K: number,
+) {
   const aWidth = M % 4 === 0 ? 4 : 1;
   const w = tapMajorWeights(aWidth);
   // Column f = (image, a, b): input pixel (RY + SY·a, RX + SX·b); tap t: output pixel
@@ -483,7 +479,6 @@ function inputGradPhaseSpec(g: ConvGeometry, tile: GemmTile, M: number, N: numbe
         `${oy} < OH && ${ox} < OW)`;
     },
   };
-  const forced = checksForced();
   return {
     op: "conv2d_input_grad_phase",
     tile,
@@ -504,9 +499,8 @@ function inputGradPhaseSpec(g: ConvGeometry, tile: GemmTile, M: number, N: numbe
     extraParams: [...CONV_PARAMS, "RY", "RX", "KY0", "KX0", "NKX", "PH", "PW"],
     batchSetup: `${GROUP_SETUP} let PHW = PH * PW;`,
     prelude: prelude(g),
-    checkM: forced || M % tile.bm !== 0,
-    checkN: forced || N % tile.bn !== 0,
-    checkK: forced || K % tile.bk !== 0,
+    ...boundsChecks(M, N, K, tile, tuning),
+    rowsFirstStaging: tuning.rowsFirstStaging,
   } satisfies GemmSpec;
 }
 
@@ -514,12 +508,18 @@ function inputGradPhaseSpec(g: ConvGeometry, tile: GemmTile, M: number, N: numbe
  * Whether a strided input gradient runs by phases: every phase must have taps (kernel ≥ stride)
  * and the tap-major K order must apply (CoutG a multiple of the tile depth).
  */
-const byPhases = (g: ConvGeometry, tile: GemmTile) =>
+const byPhases = (g: ConvGeometry, tile: GemmTile, tuning: GemmTuning) =>
   (g.sy > 1 || g.sx > 1) && g.kh >= g.sy && g.kw >= g.sx &&
-  tapMajor(g.cout / g.groups, g, tile);
+  tapMajor(g.cout / g.groups, g, tile, tuning);
 
 /** The strided input gradient as SY·SX phase GEMMs writing their own pixels of dx. */
-function inputGradByPhases(gy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor): void {
+function inputGradByPhases(
+  gy: Tensor,
+  w: Tensor,
+  g: ConvGeometry,
+  tuning: GemmTuning,
+  dx: Tensor,
+): void {
   const cinG = g.cin / g.groups;
   const coutG = g.cout / g.groups;
   for (let ry = 0; ry < g.sy; ry++) {
@@ -534,13 +534,13 @@ function inputGradByPhases(gy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor): 
       const M = cinG;
       const N = g.n * ph * pw;
       const K = coutG * nky * nkx;
-      const tile = chooseTile(M, N, g.groups);
+      const tile = chooseTile(M, N, g.groups, tuning);
       // The phase's taps, permuted to [G, taps, CoutG, CinG].
       const taps = noGrad(() => slice(w, [null, null, [ky0, g.kh, g.sy], [kx0, g.kw, g.sx]]));
       const wk = weightsTapMajor(taps, g, [0, 3, 1, 2], nky * nkx);
       taps.dispose();
       launchWhole(
-        inputGradPhaseSpec(g, tile, M, N, K),
+        inputGradPhaseSpec(g, tile, tuning, M, N, K),
         [gy.buffer, wk.buffer, dx.buffer],
         [M, N, K],
         g,
@@ -554,7 +554,8 @@ function inputGradByPhases(gy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor): 
 
 function weightGradSpec(
   g: ConvGeometry,
-  tile: ReturnType<typeof chooseTile>,
+  tile: GemmTile,
+  tuning: GemmTuning,
   kChunk: number,
 ): GemmSpec {
   const M = g.cout / g.groups;
@@ -596,7 +597,7 @@ function weightGradSpec(
         `select(0.0, x[u32(${kv}base + ${v}_off)], u32(${kv}iy + ${v}_ky) < H && u32(${kv}ix + ${v}_kx) < W)`,
     };
   const outWidth = N % 4 === 0 ? 4 : 1;
-  const forced = checksForced();
+  const checks = boundsChecks(M, N, K, tile, tuning);
   return {
     op: "conv2d_weight_grad",
     tile,
@@ -615,12 +616,11 @@ function weightGradSpec(
     extraParams: CONV_PARAMS,
     batchSetup: GROUP_SETUP,
     prelude: prelude(g),
-    checkM: forced || M % tile.bm !== 0,
-    checkN: forced || N % tile.bn !== 0,
-    checkK: forced || K % tile.bk !== 0 || kChunk % tile.bk !== 0,
+    ...checks,
+    checkK: checks.checkK || kChunk % tile.bk !== 0,
     // Both operands are k-fast gathers; rows-first staging was faster here (conflict-free shared
     // stores outweigh less coalesced reads: docs/runtime_notes.md).
-    rowsFirstStaging: true,
+    rowsFirstStaging: tuning.rowsFirstStaging ?? true,
   };
 }
 
@@ -657,7 +657,7 @@ function launchWhole(
   launchGemm(spec, buffers, { M, N, K, batch: g.groups, splits: 1, kChunk: K, extra, shape });
 }
 
-function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): Tensor {
   const out = Tensor.empty(outShape(g), x.device);
   if (x.device === "cpu") {
     convCpu("forward", g, x.cpuData, w.cpuData, out.cpuData);
@@ -668,8 +668,8 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const N = g.n * g.oh * g.ow;
   const K = (g.cin / g.groups) * g.kh * g.kw;
   if (out.size === 0) return out;
-  const tile = chooseTile(M, N, g.groups);
-  const spec = forwardSpec(g, tile);
+  const tile = chooseTile(M, N, g.groups, tuning);
+  const spec = forwardSpec(g, tile, tuning);
   // Tap-major: [G, taps, CinG, CoutG].
   const wk = spec.op === "conv2d_tap_major" ? weightsTapMajor(w, g, [0, 3, 2, 1]) : w;
   launchWhole(spec, [x.buffer, wk.buffer, out.buffer], [M, N, K], g);
@@ -677,7 +677,7 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   return out;
 }
 
-function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): Tensor {
   const dx = Tensor.empty([g.n, g.cin, g.h, g.w], gy.device);
   if (gy.device === "cpu") {
     dx.cpuData.fill(0);
@@ -689,12 +689,12 @@ function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const N = g.n * g.h * g.w;
   const K = (g.cout / g.groups) * g.kh * g.kw;
   if (dx.size === 0) return dx;
-  const tile = chooseTile(M, N, g.groups);
-  if (byPhases(g, tile)) {
-    inputGradByPhases(gy, w, g, dx);
+  const tile = chooseTile(M, N, g.groups, tuning);
+  if (byPhases(g, tile, tuning)) {
+    inputGradByPhases(gy, w, g, tuning, dx);
     return dx;
   }
-  const spec = inputGradSpec(g, tile);
+  const spec = inputGradSpec(g, tile, tuning);
   // Tap-major: [G, taps, CoutG, CinG].
   const wk = spec.op === "conv2d_input_grad_tap_major" ? weightsTapMajor(w, g, [0, 3, 1, 2]) : w;
   launchWhole(spec, [gy.buffer, wk.buffer, dx.buffer], [M, N, K], g);
@@ -702,7 +702,13 @@ function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   return dx;
 }
 
-function weightGradRaw(x: Tensor, gy: Tensor, g: ConvGeometry, wShape: readonly number[]): Tensor {
+function weightGradRaw(
+  x: Tensor,
+  gy: Tensor,
+  g: ConvGeometry,
+  wShape: readonly number[],
+  tuning: GemmTuning,
+): Tensor {
   if (x.device === "cpu") {
     const dw = Tensor.empty(wShape, "cpu");
     convCpu("weight", g, x.cpuData, dw.cpuData, gy.cpuData);
@@ -713,7 +719,7 @@ function weightGradRaw(x: Tensor, gy: Tensor, g: ConvGeometry, wShape: readonly 
   const K = g.n * g.oh * g.ow;
   const size = numel(wShape);
   if (size === 0) return Tensor.empty(wShape, "gpu");
-  const tile = chooseTile(M, N, g.groups, true);
+  const tile = chooseTile(M, N, g.groups, tuning, true);
   const tiles = Math.ceil(M / tile.bm) * Math.ceil(N / tile.bn) * g.groups;
   // The reduction axis (batch·pixels) is long and the output small: split it, and bound the
   // partial sums' memory (≤ 2²⁶ floats, well inside every adapter's binding limit).
@@ -724,7 +730,7 @@ function weightGradRaw(x: Tensor, gy: Tensor, g: ConvGeometry, wShape: readonly 
     splits = Math.ceil(K / kChunk);
   }
   const partial = Tensor.empty(splits > 1 ? [splits, ...wShape] : wShape, "gpu");
-  launchGemm(weightGradSpec(g, tile, kChunk), [gy.buffer, x.buffer, partial.buffer], {
+  launchGemm(weightGradSpec(g, tile, tuning, kChunk), [gy.buffer, x.buffer, partial.buffer], {
     M,
     N,
     K,
@@ -751,7 +757,7 @@ function weightGradRaw(x: Tensor, gy: Tensor, g: ConvGeometry, wShape: readonly 
 export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
   checkDevices("conv2d", x, w);
   const g = geometry(x.shape, w.shape, options);
-  return record(forwardRaw(x, w, g), {
+  return record(forwardRaw(x, w, g, options.tuning ?? {}), {
     name: "conv2d",
     inputs: [x, w],
     saved: [...(x.requiresGrad ? [w] : []), ...(w.requiresGrad ? [x] : [])],
@@ -775,7 +781,7 @@ export function conv2dInputGrad(
   checkDevices("conv2dInputGrad", gy, w);
   const g = geometry(xShape, w.shape, options);
   expectShape(gy, outShape(g), "conv2dInputGrad: gy");
-  return record(inputGradRaw(gy, w, g), {
+  return record(inputGradRaw(gy, w, g, options.tuning ?? {}), {
     name: "conv2d_input_grad",
     inputs: [gy, w],
     saved: [...(gy.requiresGrad ? [w] : []), ...(w.requiresGrad ? [gy] : [])],
@@ -799,7 +805,7 @@ export function conv2dWeightGrad(
   checkDevices("conv2dWeightGrad", x, gy);
   const g = geometry(x.shape, wShape, options);
   expectShape(gy, outShape(g), "conv2dWeightGrad: gy");
-  return record(weightGradRaw(x, gy, g, wShape), {
+  return record(weightGradRaw(x, gy, g, wShape, options.tuning ?? {}), {
     name: "conv2d_weight_grad",
     inputs: [x, gy],
     saved: [...(x.requiresGrad ? [gy] : []), ...(gy.requiresGrad ? [x] : [])],
@@ -839,5 +845,6 @@ export function convTranspose2d(
     (h - 1) * sy - 2 * py + kh + oy,
     (wd - 1) * sx - 2 * px + kw + ox,
   ];
-  return conv2dInputGrad(x, w, shape, { stride: [sy, sx], padding: [py, px], groups });
+  const { tuning } = options;
+  return conv2dInputGrad(x, w, shape, { stride: [sy, sx], padding: [py, px], groups, tuning });
 }

@@ -62,6 +62,21 @@ export interface GemmOutput {
   index(row: string, col: string): string;
 }
 
+/**
+ * Knobs of the GEMM generator for benchmarks and experiments, passed with each matmul or
+ * convolution (`MatmulOptions.tuning`, `Conv2dOptions.tuning`); left out, production defaults.
+ */
+export interface GemmTuning {
+  /** Use this tile instead of choosing one. */
+  tile?: GemmTile;
+  /** Compile bounds checks in even where the sizes divide the tile. */
+  forceChecks?: boolean;
+  /** Stage k-fast operands rows-first (see `planOperand`); default: the kernel's own choice. */
+  rowsFirstStaging?: boolean;
+  /** Convolutions: order K tap-major where the channels allow it (default true). */
+  tapMajor?: boolean;
+}
+
 /** A complete GEMM kernel description. */
 export interface GemmSpec {
   op: string;
@@ -83,6 +98,22 @@ export interface GemmSpec {
   checkK: boolean;
   /** Stage k-fast operands rows-first (see `planOperand`); measured faster for conv weight grads. */
   rowsFirstStaging?: boolean;
+}
+
+/** The bounds checks of an M×N×K GEMM: where the tile does not divide the size, or all if forced. */
+export function boundsChecks(
+  M: number,
+  N: number,
+  K: number,
+  tile: GemmTile,
+  tuning: GemmTuning,
+): Pick<GemmSpec, "checkM" | "checkN" | "checkK"> {
+  const forced = tuning.forceChecks ?? false;
+  return {
+    checkM: forced || M % tile.bm !== 0,
+    checkN: forced || N % tile.bn !== 0,
+    checkK: forced || K % tile.bk !== 0,
+  };
 }
 
 const CORE_PARAMS = ["M", "N", "K", "kChunk", "mTiles", "nTiles", "splits", "batchOffset"];
@@ -168,7 +199,7 @@ function planOperand(
         `gemm: tile ${JSON.stringify(spec.tile)} cannot load ${name} (k-fast, width ${w})`,
       );
     }
-    if (spec.rowsFirstStaging || tuning.rowsFirstStaging) {
+    if (spec.rowsFirstStaging) {
       // Neighbouring threads take neighbouring rows: conflict-free transposing stores into
       // shared memory, at the price of less coalesced global reads.
       setup.push(`let ${name}_kc = (t / ${perPass}u) * ${w}u;`);
@@ -402,30 +433,6 @@ export const TILES: readonly GemmTile[] = [
  */
 export const CPU_TILE: GemmTile = { bm: 16, bn: 16, bk: 4, tm: 4, tn: 4 };
 
-/** Knobs of the GEMM generator for benchmarks and experiments; the defaults are production. */
-export interface GemmTuning {
-  /** Use this tile for every GEMM instead of choosing one. */
-  tile: GemmTile | null;
-  /** Compile bounds checks in even where the sizes divide the tile. */
-  forceChecks: boolean;
-  /** Stage k-fast operands rows-first (see `planOperand`). */
-  rowsFirstStaging: boolean;
-}
-
-const tuning: GemmTuning = { tile: null, forceChecks: false, rowsFirstStaging: false };
-
-/** Changes GEMM tuning knobs; returns the previous settings (pass them back to restore). */
-export function setGemmTuning(change: Partial<GemmTuning>): GemmTuning {
-  const prev = { ...tuning };
-  Object.assign(tuning, change);
-  return prev;
-}
-
-/** Whether bounds checks are forced on (benchmark knob). */
-export function checksForced(): boolean {
-  return tuning.forceChecks;
-}
-
 /** Whether the adapter can run a tile. */
 export function tileFits(t: GemmTile): boolean {
   const lim = gpu().limits;
@@ -438,7 +445,13 @@ export function tileFits(t: GemmTile): boolean {
  * enough workgroups (or wastes little on edges); small problems get small tiles.
  * `splitK`: the caller splits K to fill the GPU, so the largest low-waste tile wins.
  */
-export function chooseTile(M: number, N: number, batch: number, splitK = false): GemmTile {
+export function chooseTile(
+  M: number,
+  N: number,
+  batch: number,
+  tuning: GemmTuning = {},
+  splitK = false,
+): GemmTile {
   if (tuning.tile) return tuning.tile;
   if (gpu().isCpu) return CPU_TILE;
   const fits = TILES.filter(tileFits);

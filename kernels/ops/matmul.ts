@@ -10,12 +10,13 @@ import { broadcastShapes, broadcastStrides, collapseAxes } from "./broadcast.ts"
 import { sum, sumTo } from "./reduce.ts";
 import { reshape } from "./movement.ts";
 import {
-  checksForced,
+  boundsChecks,
   chooseSplits,
   chooseTile,
   type GemmOperand,
   type GemmSpec,
   type GemmTile,
+  type GemmTuning,
   launchGemm,
 } from "./gemm.ts";
 
@@ -25,6 +26,8 @@ export interface MatmulOptions {
   transA?: boolean;
   /** B is stored [..., N, K] and used transposed. */
   transB?: boolean;
+  /** GEMM knobs for benchmarks (default: production); the gradients use them too. */
+  tuning?: GemmTuning;
 }
 
 interface MatmulShape {
@@ -130,6 +133,7 @@ function matmulSpec(
   transA: boolean,
   transB: boolean,
   splits: number,
+  tuning: GemmTuning,
 ): GemmSpec {
   const { M, N, K } = s;
   const aWidth = (transA ? M : K) % 4 === 0 ? 4 : 1;
@@ -137,7 +141,6 @@ function matmulSpec(
   const cWidth = N % 4 === 0 ? 4 : 1;
   const arr = (w: number) => (w === 4 ? "array<vec4f>" : "array<f32>");
   const names = (p: string) => [...Array(rank).keys()].map((d) => `${p}${d}`);
-  const forced = checksForced();
   const splitOffset = splits > 1 ? ` + split * ${"batchCount"} * M * N` : "";
   return {
     op: "matmul",
@@ -156,25 +159,31 @@ function matmulSpec(
     bindingCount: 3,
     extraParams: ["batchCount", ...names("bs"), ...names("as"), ...names("bt")],
     batchSetup: batchOffsets(rank),
-    checkM: forced || M % tile.bm !== 0,
-    checkN: forced || N % tile.bn !== 0,
-    checkK: forced || K % tile.bk !== 0,
+    ...boundsChecks(M, N, K, tile, tuning),
+    rowsFirstStaging: tuning.rowsFirstStaging,
   };
 }
 
-function matmulGpu(a: Tensor, b: Tensor, s: MatmulShape, transA: boolean, transB: boolean): Tensor {
+function matmulGpu(
+  a: Tensor,
+  b: Tensor,
+  s: MatmulShape,
+  transA: boolean,
+  transB: boolean,
+  tuning: GemmTuning,
+): Tensor {
   const { M, N, K } = s;
   const outShape = [...s.batchShape, M, N];
   const batch = numel(s.batchShape);
   const c = collapseAxes(s.batchShape, [s.aStrides, s.bStrides]);
   const rank = c.shape.length;
-  const tile = chooseTile(M, N, batch);
+  const tile = chooseTile(M, N, batch, tuning);
   const tiles = Math.ceil(M / tile.bm) * Math.ceil(N / tile.bn) * batch;
   // Few output tiles over a long K (e.g. weight gradients of linear layers): split K.
   const { splits, kChunk } = K >= 4096 && tiles < 128
     ? chooseSplits(tiles, K, tile.bk)
     : { splits: 1, kChunk: K };
-  const spec = matmulSpec(s, rank, tile, transA, transB, splits);
+  const spec = matmulSpec(s, rank, tile, transA, transB, splits, tuning);
   const target = Tensor.empty(splits > 1 ? [splits, ...outShape] : outShape, "gpu");
   launchGemm(spec, [a.buffer, b.buffer, target.buffer], {
     M,
@@ -191,7 +200,13 @@ function matmulGpu(a: Tensor, b: Tensor, s: MatmulShape, transA: boolean, transB
   return out;
 }
 
-function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+function matmulRaw(
+  a: Tensor,
+  b: Tensor,
+  transA: boolean,
+  transB: boolean,
+  tuning: GemmTuning,
+): Tensor {
   a.assertLive();
   b.assertLive();
   if (a.device !== b.device) throw new Error("matmul: operands on different devices (gpu and cpu)");
@@ -200,7 +215,7 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   const outShape = [...s.batchShape, s.M, s.N];
   if (numel(outShape) === 0) return Tensor.empty(outShape, "gpu");
   if (s.K === 0) return Tensor.fromData(new Float32Array(numel(outShape)), outShape, "gpu");
-  return matmulGpu(a, b, s, transA, transB);
+  return matmulGpu(a, b, s, transA, transB, tuning);
 }
 
 /**
@@ -211,7 +226,8 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;
-  const out = matmulRaw(a, b, transA, transB);
+  const { tuning } = options;
+  const out = matmulRaw(a, b, transA, transB, tuning ?? {});
   return record(out, {
     name: "matmul",
     inputs: [a, b],
@@ -221,13 +237,13 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       // operand receives the transpose, which is again one product with flags.
       const da = a.requiresGrad
         ? transA
-          ? matmul(b, g, { transA: transB, transB: true })
-          : matmul(g, b, { transB: !transB })
+          ? matmul(b, g, { transA: transB, transB: true, tuning })
+          : matmul(g, b, { transB: !transB, tuning })
         : null;
       const db = b.requiresGrad
         ? transB
-          ? matmul(g, a, { transA: true, transB: transA })
-          : matmul(a, g, { transA: !transA })
+          ? matmul(g, a, { transA: true, transB: transA, tuning })
+          : matmul(a, g, { transA: !transA, tuning })
         : null;
       return [da && sumTo(da, a.shape), db && sumTo(db, b.shape)];
     },

@@ -5,6 +5,7 @@ import {
   conv2dWeightGrad,
   convTranspose2d,
 } from "../../kernels/ops/conv.ts";
+import type { GemmTuning } from "../../kernels/ops/gemm.ts";
 import { grad } from "../../kernels/ops/grad.ts";
 import { mul } from "../../kernels/ops/elementwise.ts";
 import { sum } from "../../kernels/ops/reduce.ts";
@@ -214,6 +215,32 @@ Deno.test("conv2d: second order (R1): ∂‖∂L/∂x‖²/∂w by finite differ
       await secondOrder("cpu"),
       `second order ${label(k)} GPU vs CPU`,
     );
+  }
+});
+
+// Tap-major where not tuned away: strided and grouped (input gradient by phases), and unstrided.
+const tunedCases: Case[] = [
+  { x: [2, 32, 7, 7], w: [32, 16, 3, 3], opts: { stride: 2, padding: 1, groups: 2 } },
+  { x: [1, 16, 6, 5], w: [16, 16, 3, 3], opts: { padding: 2 } },
+];
+
+Deno.test("conv2d: tuned kernels and the gradients they pass the tuning to match the CPU path", async () => {
+  // A GPU-sized tile on any adapter, bounds checks everywhere, channel-major K, rows-first staging.
+  const tunings: GemmTuning[] = [
+    { tile: { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 }, forceChecks: true },
+    { tapMajor: false },
+    { rowsFirstStaging: true },
+    { rowsFirstStaging: false },
+  ];
+  let seed = 300;
+  for (const tuning of tunings) {
+    for (const c of tunedCases) {
+      await assertGpuMatchesCpu(
+        `${label(c)} ${JSON.stringify(tuning)}`,
+        (x, w) => conv2d(x, w, { ...c.opts, tuning }),
+        [input(c.x, seed++), input(c.w, seed++)],
+      );
+    }
   }
 });
 

@@ -53,6 +53,30 @@ Deno.test("matmul: split-K over a long K matches the CPU path", async () => {
   await assertGpuMatchesCpu("[3,4100]·[4100,5]", mm(), [input([3, 4100], 7), input([4100, 5], 8)]);
 });
 
+// Tile tails, a stored-transposed A, a broadcast batch.
+const tunedCases: Case[] = [
+  { a: [33, 17], b: [17, 65] },
+  { a: [12, 8], b: [12, 16], opts: { transA: true } },
+  { a: [2, 1, 5, 6], b: [3, 6, 4] },
+];
+
+Deno.test("matmul: tuned kernels and the gradients they pass the tuning to match the CPU path", async () => {
+  // A GPU-sized tile on any adapter with bounds checks everywhere; k-fast A staged rows-first.
+  const tile = { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 };
+  const tunings = [{ tile, forceChecks: true }, { rowsFirstStaging: true }];
+  let seed = 100;
+  for (const tuning of tunings) {
+    for (const c of tunedCases) {
+      const inputs = [input(c.a, seed++), input(c.b, seed++)];
+      await assertGpuMatchesCpu(
+        `${label(c)} ${JSON.stringify(tuning)}`,
+        mm({ ...c.opts, tuning }),
+        inputs,
+      );
+    }
+  }
+});
+
 Deno.test("matmul: 2-D result is the textbook product", async () => {
   const a = Tensor.fromData([1, 2, 3, 4, 5, 6], [2, 3]);
   const b = Tensor.fromData([7, 8, 9, 10, 11, 12], [3, 2]);
