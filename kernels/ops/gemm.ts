@@ -475,7 +475,9 @@ export function chooseTile(
 
 /**
  * How many K ranges to split into so that a GEMM with few output tiles still
- * fills the GPU; each split keeps at least `minChunk` of K.
+ * fills the GPU; each split keeps at least `minChunk` of K. The target is several
+ * waves of the workgroups a large GPU runs at once (a few hundred), so that a last,
+ * partly filled wave costs little.
  */
 export function chooseSplits(
   tiles: number,
@@ -483,7 +485,7 @@ export function chooseSplits(
   bk: number,
   minChunk = 512,
 ): { splits: number; kChunk: number } {
-  const target = 512; // workgroups in flight that keep an H100-class GPU busy
+  const target = 2048;
   let splits = Math.max(
     1,
     Math.min(Math.floor(target / Math.max(tiles, 1)), Math.floor(K / minChunk)),

@@ -77,7 +77,7 @@ export interface GeneratorConfig {
 export interface SynthesisOptions {
   /** Backbone noise: 'random' (training) needs `random`; 'const' for evaluation. */
   noiseMode?: NoiseMode;
-  /** Grouped-conv modulation (the original's eval mode); false = training mode. */
+  /** How modulation is evaluated (`SynthesisForwardOptions.fusedModconv`; default grouped). */
   fusedModconv?: boolean;
   /** The stream every random draw comes from, in the original's call order. */
   random?: RandomSource;

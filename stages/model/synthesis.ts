@@ -51,8 +51,12 @@ export interface SynthesisForwardOptions {
   /** Required for noiseMode 'random'. */
   randomNoise?: NoiseSource;
   /**
-   * Grouped-conv modulation. EG3D's `fused_modconv_default='inference_only'`
-   * means false in training mode (default here) and true in eval mode.
+   * How modulation is evaluated; the same maths either way, equal up to rounding. True
+   * (default): styles and demodulation folded into per-sample weights of one grouped
+   * convolution. False: the activations scaled around a shared-weight convolution, as EG3D's
+   * training mode (`fused_modconv_default='inference_only'`). The grouped form moves no
+   * activation-sized tensors for the scalings, so it trains faster here (BENCHMARKS.md); the
+   * fixtures check both.
    */
   fusedModconv?: boolean;
 }
@@ -197,7 +201,7 @@ export class SynthesisLayer extends Module {
         up: this.up,
         padding: this.padding,
         filter: this.filter,
-        fused: options.fusedModconv ?? false,
+        fused: options.fusedModconv ?? true,
       });
       const clamp = this.convClamp === null ? null : this.convClamp * gain;
       return biasAct(y, this.bias, {
@@ -266,7 +270,7 @@ export class ToRGBLayer extends Module {
       if (this.rollOut === "aware3d") x = aware3d(x);
       const y = modulatedConv2d(x, this.weight, styles, {
         demodulate: false,
-        fused: options.fusedModconv ?? false,
+        fused: options.fusedModconv ?? true,
       });
       return biasAct(y, this.bias, { act: "linear", clamp: this.convClamp });
     });
