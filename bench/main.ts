@@ -7,6 +7,8 @@
  *   deno task bench -- --only matmul,conv
  *   deno task bench -- --quick           tiny sizes (CPU adapter)
  *   deno task bench -- --only tiles      GEMM tile sweep (matmul 4096², conv 3×3)
+ *   deno task bench -- --only modconv    modulated conv, grouped vs activation-scaled, at
+ *                                        the ffhq512 training shapes (forward, forward + backward)
  */
 import {
   add,
@@ -17,8 +19,13 @@ import {
   type GemmTile,
   type GemmTuning,
   gpu,
+  grad,
   initGpu,
   matmul,
+  modulatedConv2d,
+  mul,
+  scope,
+  sum,
   Tensor,
   tileFits,
   TILES,
@@ -257,6 +264,32 @@ console.log(
   }, median of ${RUNS} samples, each the mean of back-to-back runs filling ≥ 20 ms, after a sustained warm-up\n`,
 );
 
+/**
+ * One modulated 3×3 conv layer (x [n, cin, h, w], up ×1 or ×2) in both evaluation forms:
+ * activations scaled around a shared-weight conv, and per-sample weights of a grouped conv.
+ */
+async function benchModulatedConv([n, cin, h, w, cout, up]: number[]): Promise<void> {
+  const x = randomTensor([n, cin, h, w], 10);
+  const weight = randomTensor([cout, cin, 3, 3], 11);
+  const styles = randomTensor([n, cin], 12);
+  const r = randomTensor([n, cout, h * up, w * up], 13);
+  for (const t of [x, weight, styles]) t.requiresGrad = true;
+  const label = `[${n},${cin},${h},${w}]→${cout}${up > 1 ? " up2" : ""}`;
+  for (const fused of [false, true]) {
+    const options = { fused, up, padding: 1 };
+    const layer = () => modulatedConv2d(x, weight, styles, options);
+    const form = fused ? "grouped" : "scaled";
+    const f = await timeGpu(() => scope(() => void layer()), TIMING);
+    report("modconv", `${form} fwd ${label}`, f, f.ms, "ms");
+    const b = await timeGpu(
+      () => scope(() => void grad(sum(mul(layer(), r)), [x, weight, styles])),
+      TIMING,
+    );
+    report("modconv", `${form} fwd+bwd ${label}`, b, b.ms, "ms");
+  }
+  for (const t of [x, weight, styles, r]) t.dispose();
+}
+
 if (wanted("matmul")) {
   for (const n of quick ? [64, 128, 256] : [256, 512, 1024, 2048, 4096]) await benchMatmul(n);
 }
@@ -265,6 +298,18 @@ if (wanted("conv")) {
     ? [{ x: [2, 16, 16, 16], cout: 16 }, { x: [2, 32, 8, 8], cout: 32 }]
     : [{ x: [8, 128, 256, 256], cout: 128 }, { x: [8, 512, 32, 32], cout: 512 }];
   for (const c of cases) await benchConv(c);
+}
+if (wanted("modconv")) {
+  const layers = quick ? [[2, 16, 8, 8, 16, 1], [6, 48, 8, 8, 16, 2]] : [
+    [8, 128, 512, 512, 128, 1], // SR at 512²
+    [8, 128, 256, 256, 128, 2],
+    [24, 96, 256, 256, 32, 1], // 3-D-aware branch, three planes a sample
+    [24, 96, 128, 128, 96, 2],
+    [8, 256, 256, 256, 256, 1],
+    [8, 512, 64, 64, 512, 1], // backbone
+    [8, 512, 32, 32, 512, 2],
+  ];
+  for (const layer of layers) await benchModulatedConv(layer);
 }
 if (wanted("elementwise")) await benchElementwise(quick ? 2 ** 20 : 64 * 2 ** 20);
 if (wanted("tiles")) await benchTiles();

@@ -16,9 +16,10 @@
  * Kernel size, stride and padding are compile-time constants; tensor sizes are
  * parameters. Bias is not part of conv (callers add it with broadcasting).
  */
-import { noGrad, record } from "../tensor/autograd.ts";
+import { noGrad } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { sum } from "./reduce.ts";
+import { defineOp, type Op } from "./op.ts";
 import { permute, reshape, slice } from "./movement.ts";
 import {
   boundsChecks,
@@ -117,6 +118,7 @@ function geometry(
 }
 
 const outShape = (g: ConvGeometry) => [g.n, g.cout, g.oh, g.ow];
+const inShape = (g: ConvGeometry) => [g.n, g.cin, g.h, g.w];
 
 /** The geometry as profiles name it (bench/conv_shapes_torch.py reads this form back). */
 const shapeName = (g: ConvGeometry) =>
@@ -313,6 +315,56 @@ function forwardSpec(g: ConvGeometry, tile: GemmTile, tuning: GemmTuning): GemmS
   };
 }
 
+/** B's per-thread setup in the input gradients: input pixel f, shifted by the padding. */
+const inputPixelSetup = (f: string, v: string) =>
+  `let ${v}_pix = ${f} % HW;
+  let ${v}_ty = ${v}_pix / W + u32(PY);
+  let ${v}_tx = ${v}_pix % W + u32(PX);
+  let ${v}_base = (${f} / HW) * Cout * OHW + grp * CoutG * OHW;`;
+
+/**
+ * gy at output channel `co` (of the group) and the output pixel whose tap (ky, kx) reads input
+ * pixel `v`; 0 where there is none. Unsigned wrap-around turns "above the image" into "far
+ * below it", failing `< OH`.
+ */
+function outputGradAt(v: string, ky: string, kx: string, co: string, strided: boolean): string {
+  const ty = `(${v}_ty - ${ky})`;
+  const tx = `(${v}_tx - ${kx})`;
+  const oy = strided ? `(${ty} / u32(SY))` : ty;
+  const ox = strided ? `(${tx} / u32(SX))` : tx;
+  const exact = strided ? ` && ${ty} % u32(SY) == 0u && ${tx} % u32(SX) == 0u` : "";
+  return `select(0.0, gy[${v}_base + ${co} * OHW + ${oy} * OW + ${ox}], ${oy} < OH && ${ox} < OW${exact})`;
+}
+
+/** An input-gradient GEMM writing dx planes from weights `w` (A) and gathered gy (B). */
+function inputGradGemm(
+  op: string,
+  w: GemmOperand,
+  gy: GemmOperand,
+  g: ConvGeometry,
+  tile: GemmTile,
+  tuning: GemmTuning,
+  [M, N, K]: [number, number, number],
+  pixWidth: 1 | 4,
+): GemmSpec {
+  return {
+    op,
+    tile,
+    a: w,
+    b: gy,
+    out: planesOutput(pixWidth, "Cin", "CinG", "HW"),
+    bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> w: ${arr(w.width)};
+@group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
+    bindingCount: 3,
+    extraParams: CONV_PARAMS,
+    batchSetup: GROUP_SETUP,
+    prelude: prelude(g),
+    ...boundsChecks(M, N, K, tile, tuning),
+    rowsFirstStaging: tuning.rowsFirstStaging,
+  };
+}
+
 function inputGradSpec(g: ConvGeometry, tile: GemmTile, tuning: GemmTuning): GemmSpec {
   const M = g.cin / g.groups;
   const N = g.n * g.h * g.w;
@@ -333,42 +385,15 @@ function inputGradSpec(g: ConvGeometry, tile: GemmTile, tuning: GemmTuning): Gem
   const gy: GemmOperand = {
     width: 1,
     fast: "free",
-    setupFree: (f, v) =>
-      `let ${v}_pix = ${f} % HW;
-  let ${v}_ty = ${v}_pix / W + u32(PY);
-  let ${v}_tx = ${v}_pix % W + u32(PX);
-  let ${v}_base = (${f} / HW) * Cout * OHW + grp * CoutG * OHW;`,
+    setupFree: inputPixelSetup,
     setupK: (k, kv) =>
       `let ${kv}r = ${k} % KHW;
     let ${kv}co = ${k} / KHW;
     let ${kv}ky = ${kv}r / KW;
     let ${kv}kx = ${kv}r % KW;`,
-    // Unsigned wrap-around turns "above the image" into "far below it", failing `< OH`.
-    load: (v, kv) => {
-      const ty = `(${v}_ty - ${kv}ky)`;
-      const tx = `(${v}_tx - ${kv}kx)`;
-      const oy = strided ? `(${ty} / u32(SY))` : ty;
-      const ox = strided ? `(${tx} / u32(SX))` : tx;
-      const exact = strided ? ` && ${ty} % u32(SY) == 0u && ${tx} % u32(SX) == 0u` : "";
-      return `select(0.0, gy[${v}_base + ${kv}co * OHW + ${oy} * OW + ${ox}], ${oy} < OH && ${ox} < OW${exact})`;
-    },
+    load: (v, kv) => outputGradAt(v, `${kv}ky`, `${kv}kx`, `${kv}co`, strided),
   };
-  return {
-    op: "conv2d_input_grad",
-    tile,
-    a: w,
-    b: gy,
-    out: planesOutput(pixWidth, "Cin", "CinG", "HW"),
-    bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
-    bindingCount: 3,
-    extraParams: CONV_PARAMS,
-    batchSetup: GROUP_SETUP,
-    prelude: prelude(g),
-    ...boundsChecks(M, N, K, tile, tuning),
-    rowsFirstStaging: tuning.rowsFirstStaging,
-  };
+  return inputGradGemm("conv2d_input_grad", w, gy, g, tile, tuning, [M, N, K], pixWidth);
 }
 
 /** A(ci, k) of the input gradients: the weights permuted to [G, taps, CoutG, CinG], ci fastest. */
@@ -400,42 +425,17 @@ function inputGradTapMajorSpec(
   const gy: GemmOperand = {
     width: 1,
     fast: "free",
-    setupFree: (f, v) =>
-      `let ${v}_pix = ${f} % HW;
-  let ${v}_ty = ${v}_pix / W + u32(PY);
-  let ${v}_tx = ${v}_pix % W + u32(PX);
-  let ${v}_base = (${f} / HW) * Cout * OHW + grp * CoutG * OHW;`,
+    setupFree: inputPixelSetup,
     setupTile: (k0, tv) =>
       `let ${tv}tap = ${k0} / CoutG;
     let ${tv}ky = ${tv}tap / KW;
     let ${tv}kx = ${tv}tap % KW;
     let ${tv}co = ${k0} % CoutG;`,
-    load: (v, _kv, k, tv) => {
-      const ty = `(${v}_ty - ${tv}ky)`;
-      const tx = `(${v}_tx - ${tv}kx)`;
-      const oy = strided ? `(${ty} / u32(SY))` : ty;
-      const ox = strided ? `(${tx} / u32(SX))` : tx;
-      const exact = strided ? ` && ${ty} % u32(SY) == 0u && ${tx} % u32(SX) == 0u` : "";
-      return `select(0.0, gy[${v}_base + (${tv}co + ${k} - k0) * OHW + ${oy} * OW + ${ox}], ` +
-        `${oy} < OH && ${ox} < OW${exact})`;
-    },
+    load: (v, _kv, k, tv) =>
+      outputGradAt(v, `${tv}ky`, `${tv}kx`, `(${tv}co + ${k} - k0)`, strided),
   };
-  return {
-    op: "conv2d_input_grad_tap_major",
-    tile,
-    a: w,
-    b: gy,
-    out: planesOutput(pixWidth, "Cin", "CinG", "HW"),
-    bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
-@group(0) @binding(1) var<storage, read> w: ${arr(aWidth)};
-@group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
-    bindingCount: 3,
-    extraParams: CONV_PARAMS,
-    batchSetup: GROUP_SETUP,
-    prelude: prelude(g),
-    ...boundsChecks(M, N, K, tile, tuning),
-    rowsFirstStaging: tuning.rowsFirstStaging,
-  };
+  const dims: [number, number, number] = [M, N, K];
+  return inputGradGemm("conv2d_input_grad_tap_major", w, gy, g, tile, tuning, dims, pixWidth);
 }
 
 /**
@@ -627,14 +627,6 @@ function weightGradSpec(
 // ---------------------------------------------------------------------------
 // Raw (non-recording) launchers.
 
-function checkDevices(what: string, a: Tensor, b: Tensor): void {
-  a.assertLive();
-  b.assertLive();
-  if (a.device !== b.device) {
-    throw new Error(`${what}: operands on different devices (gpu and cpu)`);
-  }
-}
-
 /**
  * Weights [G·CoutG, CinG, kh, kw] (or a phase's taps of them, `taps` each) as [G, CoutG, CinG,
  * taps] permuted by `axes`: the tap-major K order of a GEMM.
@@ -657,13 +649,8 @@ function launchWhole(
   launchGemm(spec, buffers, { M, N, K, batch: g.groups, splits: 1, kChunk: K, extra, shape });
 }
 
-function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): Tensor {
-  const out = Tensor.empty(outShape(g), x.device);
-  if (x.device === "cpu") {
-    convCpu("forward", g, x.cpuData, w.cpuData, out.cpuData);
-    return out;
-  }
-
+function forwardGpu(x: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): Tensor {
+  const out = Tensor.empty(outShape(g));
   const M = g.cout / g.groups;
   const N = g.n * g.oh * g.ow;
   const K = (g.cin / g.groups) * g.kh * g.kw;
@@ -677,14 +664,8 @@ function forwardRaw(x: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): 
   return out;
 }
 
-function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): Tensor {
-  const dx = Tensor.empty([g.n, g.cin, g.h, g.w], gy.device);
-  if (gy.device === "cpu") {
-    dx.cpuData.fill(0);
-    convCpu("input", g, dx.cpuData, w.cpuData, gy.cpuData);
-    return dx;
-  }
-
+function inputGradGpu(gy: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): Tensor {
+  const dx = Tensor.empty(inShape(g));
   const M = g.cin / g.groups;
   const N = g.n * g.h * g.w;
   const K = (g.cout / g.groups) * g.kh * g.kw;
@@ -702,18 +683,13 @@ function inputGradRaw(gy: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning
   return dx;
 }
 
-function weightGradRaw(
+function weightGradGpu(
   x: Tensor,
   gy: Tensor,
   g: ConvGeometry,
   wShape: readonly number[],
   tuning: GemmTuning,
 ): Tensor {
-  if (x.device === "cpu") {
-    const dw = Tensor.empty(wShape, "cpu");
-    convCpu("weight", g, x.cpuData, dw.cpuData, gy.cpuData);
-    return dw;
-  }
   const M = g.cout / g.groups;
   const N = (g.cin / g.groups) * g.kh * g.kw;
   const K = g.n * g.oh * g.ow;
@@ -748,24 +724,65 @@ function weightGradRaw(
 }
 
 // ---------------------------------------------------------------------------
-// The differentiable ops.
+// The differentiable ops: three declarations, each with the other two in its backward.
+
+/** What a convolution op is told besides its two tensors. */
+interface ConvCall {
+  g: ConvGeometry;
+  wShape: readonly number[];
+  options: Conv2dOptions;
+}
+
+const tuningOf = (c: ConvCall) => c.options.tuning ?? {};
+
+/** Each input's gradient reads the other input. */
+const otherInputs = ([a, b]: readonly Tensor[]) => [
+  ...(a.requiresGrad ? [b] : []),
+  ...(b.requiresGrad ? [a] : []),
+];
+
+const forwardOp: Op<ConvCall> = defineOp({
+  name: "conv2d",
+  shape: (_, { g }) => outShape(g),
+  cpu: ([x, w], [y], { g }) => convCpu("forward", g, x.cpuData, w.cpuData, y.cpuData),
+  gpu: ([x, w], c) => forwardGpu(x, w, c.g, tuningOf(c)),
+  saved: otherInputs,
+  backward: (gy, [x, w], _, { options }) => [
+    x.requiresGrad ? conv2dInputGrad(gy, w, x.shape, options) : null,
+    w.requiresGrad ? conv2dWeightGrad(x, gy, w.shape, options) : null,
+  ],
+});
+
+const inputGradOp: Op<ConvCall> = defineOp({
+  name: "conv2d_input_grad",
+  shape: (_, { g }) => inShape(g),
+  cpu: ([gy, w], [dx], { g }) => convCpu("input", g, dx.cpuData, w.cpuData, gy.cpuData),
+  gpu: ([gy, w], c) => inputGradGpu(gy, w, c.g, tuningOf(c)),
+  saved: otherInputs,
+  backward: (gg, [gy, w], _, { options }) => [
+    gy.requiresGrad ? conv2d(gg, w, options) : null,
+    w.requiresGrad ? conv2dWeightGrad(gg, gy, w.shape, options) : null,
+  ],
+});
+
+const weightGradOp: Op<ConvCall> = defineOp({
+  name: "conv2d_weight_grad",
+  shape: (_, { wShape }) => wShape,
+  cpu: ([x, gy], [dw], { g }) => convCpu("weight", g, x.cpuData, dw.cpuData, gy.cpuData),
+  gpu: ([x, gy], c) => weightGradGpu(x, gy, c.g, c.wShape, tuningOf(c)),
+  saved: otherInputs,
+  backward: (gg, [x, gy], _, { options }) => [
+    x.requiresGrad ? conv2dInputGrad(gy, gg, x.shape, options) : null,
+    gy.requiresGrad ? conv2d(x, gg, options) : null,
+  ],
+});
 
 /**
  * 2-D cross-correlation (PyTorch's conv2d without bias): x [N, Cin, H, W],
  * w [Cout, Cin/groups, kh, kw] → [N, Cout, OH, OW], OH = ⌊(H + 2p − kh)/s⌋ + 1.
  */
 export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
-  checkDevices("conv2d", x, w);
-  const g = geometry(x.shape, w.shape, options);
-  return record(forwardRaw(x, w, g, options.tuning ?? {}), {
-    name: "conv2d",
-    inputs: [x, w],
-    saved: [...(x.requiresGrad ? [w] : []), ...(w.requiresGrad ? [x] : [])],
-    backward: (gy) => [
-      x.requiresGrad ? conv2dInputGrad(gy, w, x.shape, options) : null,
-      w.requiresGrad ? conv2dWeightGrad(x, gy, w.shape, options) : null,
-    ],
-  });
+  return forwardOp([x, w], { g: geometry(x.shape, w.shape, options), wShape: w.shape, options });
 }
 
 /**
@@ -778,18 +795,9 @@ export function conv2dInputGrad(
   xShape: readonly number[],
   options: Conv2dOptions = {},
 ): Tensor {
-  checkDevices("conv2dInputGrad", gy, w);
   const g = geometry(xShape, w.shape, options);
   expectShape(gy, outShape(g), "conv2dInputGrad: gy");
-  return record(inputGradRaw(gy, w, g, options.tuning ?? {}), {
-    name: "conv2d_input_grad",
-    inputs: [gy, w],
-    saved: [...(gy.requiresGrad ? [w] : []), ...(w.requiresGrad ? [gy] : [])],
-    backward: (gg) => [
-      gy.requiresGrad ? conv2d(gg, w, options) : null,
-      w.requiresGrad ? conv2dWeightGrad(gg, gy, w.shape, options) : null,
-    ],
-  });
+  return inputGradOp([gy, w], { g, wShape: w.shape, options });
 }
 
 /**
@@ -802,18 +810,9 @@ export function conv2dWeightGrad(
   wShape: readonly number[],
   options: Conv2dOptions = {},
 ): Tensor {
-  checkDevices("conv2dWeightGrad", x, gy);
   const g = geometry(x.shape, wShape, options);
   expectShape(gy, outShape(g), "conv2dWeightGrad: gy");
-  return record(weightGradRaw(x, gy, g, wShape, options.tuning ?? {}), {
-    name: "conv2d_weight_grad",
-    inputs: [x, gy],
-    saved: [...(x.requiresGrad ? [gy] : []), ...(gy.requiresGrad ? [x] : [])],
-    backward: (gg) => [
-      x.requiresGrad ? conv2dInputGrad(gy, gg, x.shape, options) : null,
-      gy.requiresGrad ? conv2d(x, gg, options) : null,
-    ],
-  });
+  return weightGradOp([x, gy], { g, wShape, options });
 }
 
 /**
