@@ -428,8 +428,8 @@ export const TILES: readonly GemmTile[] = [
 
 /**
  * The tile on CPU adapters (llvmpipe, lavapipe). They compile each kernel at its first use and
- * run a workgroup on one core: there this tile compiles ~15× faster than the GPU tiles and
- * runs ~2× faster (BENCHMARKS.md, "The demo on a cold shader cache").
+ * run a workgroup on one core: there this small tile both compiles and runs faster than the GPU
+ * tiles (BENCHMARKS.md, "The demo on a cold shader cache").
  */
 export const CPU_TILE: GemmTile = { bm: 16, bn: 16, bk: 4, tm: 4, tn: 4 };
 

@@ -1,8 +1,8 @@
 /**
  * One GPU per rank. WebGPU in Deno offers no choice among identical
  * adapters, and the Vulkan loader honours none of CUDA_VISIBLE_DEVICES,
- * WGPU_ADAPTER_NAME or MESA_VK_DEVICE_SELECT. What works (measured on
- * 2×H100): each rank runs in its own mount namespace in which every other
+ * WGPU_ADAPTER_NAME or MESA_VK_DEVICE_SELECT. What works: each rank runs
+ * in its own mount namespace in which every other
  * GPU's device node is bind-mounted over by /dev/null, so the NVIDIA driver
  * enumerates exactly one GPU.
  *

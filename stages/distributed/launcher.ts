@@ -114,8 +114,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
   const [program, ...args] = plan.command;
   const child = new Deno.Command(program, {
     args,
-    // PMIx's default "native" regex component crashed mpirun on the 2×H100 machine
-    // (segfault in pmix_preg_base_generate_ppn); the plain "raw" one works everywhere.
+    // PMIx's default "native" regex component can crash mpirun (a segfault in
+    // pmix_preg_base_generate_ppn, docs/distributed.md); the plain "raw" one works everywhere.
     env: { PMIX_MCA_preg: Deno.env.get("PMIX_MCA_preg") ?? "raw", ...options.env },
     stdin: "inherit",
     stdout: "inherit",

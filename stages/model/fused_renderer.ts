@@ -119,7 +119,7 @@ export function fusedRenderSource(k: FusedKernelShape): string {
   if (!k.injected) lines.push(PHILOX_WGSL);
   lines.push(decoderWeightsWgsl(k));
   // Per-sample features and decoder outputs as scalars: as arrays indexed in loops, the GPU
-  // compiler kept them in local memory (the same change made the point decoder 10× faster).
+  // compiler keeps them in local memory (BENCHMARKS.md).
   lines.push(range(c).map((ch) => `var<private> feat${ch}: f32;`).join("\n"));
   lines.push(range(out).map((o) => `var<private> col${o}: f32;`).join("\n"));
   lines.push(ACTIVATIONS_WGSL);
@@ -305,7 +305,7 @@ export function fusedRenderParams(
     );
   for (const [h, w] of planeSizes) p.u32(h, w);
   // Bilinear taps and planes per point. Passed, not written into the WGSL, so that shader
-  // compilers keep the loops: unrolled, llvmpipe takes ~1.8× as long to compile the kernel.
+  // compilers keep the loops: unrolled, the kernel compiles much more slowly on CPU adapters.
   return p.u32(4, 3);
 }
 

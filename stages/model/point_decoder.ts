@@ -7,8 +7,8 @@
  * Threads per point rather than per ray (the fused renderer's choice) keep enough work in
  * flight (a 512² image is 25 M points, against 262 k rays with serial sample loops). The
  * per-point features and outputs are scalar variables, written out channel by channel: as
- * arrays indexed in loops, the GPU compiler kept them in local memory and the kernel ran ~40×
- * slower (BENCHMARKS.md).
+ * arrays indexed in loops, the GPU compiler keeps them in local memory, far slower
+ * (BENCHMARKS.md).
  * @module
  */
 import {

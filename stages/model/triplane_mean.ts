@@ -8,11 +8,9 @@
  * Backward into the planes: each (point, plane, tap, channel) adds `∂out · weight / 3` to a
  * texel. The adds are made deterministic without float atomics as `gridSample`'s are
  * (fixed_point_sum.ts, the scale bounded by max|∂out| times the points), with its bilinear taps,
- * but into a channels-last
- * accumulator with one thread per channel, so the 32 channels of a tap are 32 neighbouring
- * words: a warp's atomics land in one or two cache lines instead of 32 (the per-point scatter
- * of `gridSample` was 40 % of a training patch's render time, BENCHMARKS.md); the sums are
- * then read back channel-first. The points carry no gradient (ray samples).
+ * but into a channels-last accumulator with one thread per channel, so the 32 channels of a tap
+ * are 32 neighbouring words: a warp's atomics land in one or two cache lines instead of 32
+ * (BENCHMARKS.md); the sums are then read back channel-first. The points carry no gradient (ray samples).
  * @module
  */
 import {
