@@ -16,10 +16,14 @@ import { backendHasAdapter, needs, webgpuBackend } from "./helpers/requires.ts";
 const root = fileURLToPath(new URL("..", import.meta.url));
 /**
  * What runs on the other backend: the kernel, renderer and fixture tests (the fixtures cover the
- * networks end to end). Not tests/nn: on GL llvmpipe it adds minutes to a CI run already near its
- * budget (measured in the commit that chose this).
+ * networks end to end). Not tests/kernels/nn: on GL llvmpipe it adds minutes to a CI run already
+ * near its budget (measured in the commit that chose this).
  */
-const DIRS = ["tests/kernels", "tests/model", "tests/fixtures"];
+const DIRS = [
+  ...["ops", "runtime", "tensor", "io", "optim"].map((d) => `tests/kernels/${d}`),
+  "tests/model",
+  "tests/fixtures",
+];
 /** The backend of this run: forced, or Deno's pick (Vulkan first, as wgpu orders them). */
 const main = forcedBackend() ?? (await backendHasAdapter("vulkan") ? "vulkan" : "gl");
 const other = main === "gl" ? "vulkan" : "gl";
@@ -95,12 +99,12 @@ Deno.test("other backend: failed test names and their errors are read from Deno'
     "ok | … ",
     " ERRORS ",
     "",
-    "matmul: tiles => ./tests/kernels/matmul_test.ts:12:6",
+    "matmul: tiles => ./tests/kernels/ops/matmul_test.ts:12:6",
     "error: boom",
     "",
     " FAILURES ",
     "",
-    "matmul: tiles => ./tests/kernels/matmul_test.ts:12:6",
+    "matmul: tiles => ./tests/kernels/ops/matmul_test.ts:12:6",
     "fused renderer => ./tests/model/renderer_test.ts:40:6",
     "",
     "FAILED | 10 passed | 2 failed (3s)",
@@ -108,7 +112,7 @@ Deno.test("other backend: failed test names and their errors are read from Deno'
   const names = failedTests(report);
   if (
     names.join("|") !==
-      "matmul: tiles (./tests/kernels/matmul_test.ts:12:6)|" +
+      "matmul: tiles (./tests/kernels/ops/matmul_test.ts:12:6)|" +
         "fused renderer (./tests/model/renderer_test.ts:40:6)"
   ) throw new Error(names.join("|"));
   if (

@@ -6,7 +6,7 @@
  * gradient exchange). Awaiting `setImmediate` or a microtask does not make Deno
  * poll them, and `setTimeout(0)` sleeps milliseconds per yield. Awaiting an
  * operation that runs on Deno's thread pool does: the cheapest one that needs no
- * permission is a digest of one byte (tests/kernels/event_loop_test.ts; the
+ * permission is a digest of one byte (tests/kernels/runtime/event_loop_test.ts; the
  * measurements: docs/runtime_notes.md).
  * @module
  */

@@ -2,8 +2,8 @@
  * The foundation's second-order check (what R1 needs): for f = a small conv +
  * leaky-ReLU + linear net, the gradient of ‖∂f/∂x‖² w.r.t. the weights.
  */
-import * as K from "../../kernels/mod.ts";
-import { assertGpuMatchesCpu, gradgradcheck, input, setupGpu } from "../helpers/check.ts";
+import * as K from "../../../kernels/mod.ts";
+import { assertGpuMatchesCpu, gradgradcheck, input, setupGpu } from "../../helpers/check.ts";
 
 await setupGpu();
 

@@ -1,7 +1,13 @@
-import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { blurTaps, gaussianBlur } from "../../kernels/nn/gaussian_blur.ts";
-import { assertEquals } from "../helpers/assert.ts";
-import { assertClose, assertGpuMatchesCpu, gradcheck, input, setupGpu } from "../helpers/check.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { blurTaps, gaussianBlur } from "../../../kernels/nn/gaussian_blur.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import {
+  assertClose,
+  assertGpuMatchesCpu,
+  gradcheck,
+  input,
+  setupGpu,
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

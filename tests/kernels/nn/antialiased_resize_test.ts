@@ -1,10 +1,10 @@
-import { Tensor } from "../../kernels/tensor/tensor.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
 import {
   antialiasedResize,
   antialiasedResizeMatrix,
   bilinearResize,
   bilinearResizeMatrix,
-} from "../../kernels/nn/antialiased_resize.ts";
+} from "../../../kernels/nn/antialiased_resize.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -12,7 +12,7 @@ import {
   gradgradcheck,
   input,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

@@ -1,6 +1,6 @@
-import { matmul, type MatmulOptions } from "../../kernels/ops/matmul.ts";
-import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { matmul, type MatmulOptions } from "../../../kernels/ops/matmul.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -8,7 +8,7 @@ import {
   gradgradcheck,
   input,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

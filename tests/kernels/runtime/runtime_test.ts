@@ -1,5 +1,5 @@
-import * as K from "../../kernels/mod.ts";
-import { kernel } from "../../kernels/runtime/kernel_cache.ts";
+import * as K from "../../../kernels/mod.ts";
+import { kernel } from "../../../kernels/runtime/kernel_cache.ts";
 import {
   beforeNextSubmit,
   copyBuffer,
@@ -7,11 +7,11 @@ import {
   pendingDispatches,
   submit,
   submitWhenReady,
-} from "../../kernels/runtime/commands.ts";
-import { acquireBuffer, releaseBuffer } from "../../kernels/runtime/buffer_pool.ts";
-import { forcedBackend, NoAdapterError } from "../../kernels/runtime/device.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { setupGpu } from "../helpers/check.ts";
+} from "../../../kernels/runtime/commands.ts";
+import { acquireBuffer, releaseBuffer } from "../../../kernels/runtime/buffer_pool.ts";
+import { forcedBackend, NoAdapterError } from "../../../kernels/runtime/device.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { setupGpu } from "../../helpers/check.ts";
 
 await setupGpu();
 
@@ -41,7 +41,7 @@ Deno.test("runtime: a forced backend without an adapter → one line naming it a
 /** Runs `mod.ts demo` with `env`; asserts it fails with exactly one stderr line, returned. */
 async function demoWithoutAdapter(env: Record<string, string>): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../../mod.ts", import.meta.url).pathname, "demo"],
+    args: ["run", "-A", new URL("../../../mod.ts", import.meta.url).pathname, "demo"],
     env,
     stdout: "piped",
     stderr: "piped",

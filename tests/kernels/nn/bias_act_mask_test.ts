@@ -5,11 +5,11 @@
  * bound, and sizes that do not fill the mask's last word; and a memory scope keeps the mask
  * (a sixteenth of x) for the backward, not x.
  */
-import * as K from "../../kernels/mod.ts";
-import { biasAct, type BiasActOptions } from "../../kernels/nn/bias_act.ts";
-import { sizeClass } from "../../kernels/runtime/buffer_pool.ts";
-import { randomValues, rng, setupGpu } from "../helpers/check.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import * as K from "../../../kernels/mod.ts";
+import { biasAct, type BiasActOptions } from "../../../kernels/nn/bias_act.ts";
+import { sizeClass } from "../../../kernels/runtime/buffer_pool.ts";
+import { randomValues, rng, setupGpu } from "../../helpers/check.ts";
+import { assert, assertEquals } from "../../helpers/assert.ts";
 
 await setupGpu();
 

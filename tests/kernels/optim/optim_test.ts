@@ -1,6 +1,6 @@
-import * as K from "../../kernels/mod.ts";
-import { assertClose, randomValues, setupGpu } from "../helpers/check.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import * as K from "../../../kernels/mod.ts";
+import { assertClose, randomValues, setupGpu } from "../../helpers/check.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 
 await setupGpu();
 

@@ -4,14 +4,14 @@ import {
   type Conv2dOptions,
   conv2dWeightGrad,
   convTranspose2d,
-} from "../../kernels/ops/conv.ts";
-import type { GemmTuning } from "../../kernels/ops/gemm.ts";
-import { grad } from "../../kernels/ops/grad.ts";
-import { mul } from "../../kernels/ops/elementwise.ts";
-import { sum } from "../../kernels/ops/reduce.ts";
-import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { scopeAsync } from "../../kernels/tensor/scope.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+} from "../../../kernels/ops/conv.ts";
+import type { GemmTuning } from "../../../kernels/ops/gemm.ts";
+import { grad } from "../../../kernels/ops/grad.ts";
+import { mul } from "../../../kernels/ops/elementwise.ts";
+import { sum } from "../../../kernels/ops/reduce.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { scopeAsync } from "../../../kernels/tensor/scope.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -20,7 +20,7 @@ import {
   input,
   randomValues,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

@@ -1,4 +1,4 @@
-import * as K from "../../kernels/mod.ts";
+import * as K from "../../../kernels/mod.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -6,7 +6,7 @@ import {
   gradgradcheck,
   input,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

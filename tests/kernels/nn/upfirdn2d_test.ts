@@ -1,4 +1,4 @@
-import { Tensor } from "../../kernels/tensor/tensor.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
 import {
   downsample2d,
   type Filter,
@@ -7,8 +7,8 @@ import {
   setupFilter,
   upfirdn2d,
   upsample2d,
-} from "../../kernels/nn/upfirdn2d.ts";
-import { assertEquals } from "../helpers/assert.ts";
+} from "../../../kernels/nn/upfirdn2d.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -16,7 +16,7 @@ import {
   gradgradcheck,
   input,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

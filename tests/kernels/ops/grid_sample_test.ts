@@ -1,10 +1,10 @@
-import { gridSample, gridSampleImageGrad } from "../../kernels/ops/grid_sample.ts";
-import { grad } from "../../kernels/ops/grad.ts";
-import { mul } from "../../kernels/ops/elementwise.ts";
-import { sum } from "../../kernels/ops/reduce.ts";
-import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { scopeAsync } from "../../kernels/tensor/scope.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { gridSample, gridSampleImageGrad } from "../../../kernels/ops/grid_sample.ts";
+import { grad } from "../../../kernels/ops/grad.ts";
+import { mul } from "../../../kernels/ops/elementwise.ts";
+import { sum } from "../../../kernels/ops/reduce.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { scopeAsync } from "../../../kernels/tensor/scope.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -12,7 +12,7 @@ import {
   input,
   randomValues,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

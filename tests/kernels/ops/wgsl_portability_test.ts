@@ -7,9 +7,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
+const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 Deno.test("no WGSL loop tests `… && array[…]` (the GL backend miscompiles it)", async () => {
   const offenders: string[] = [];

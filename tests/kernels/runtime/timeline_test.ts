@@ -1,6 +1,6 @@
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../helpers/assert.ts";
 
-const mod = new URL("../../kernels/mod.ts", import.meta.url).href;
+const mod = new URL("../../../kernels/mod.ts", import.meta.url).href;
 const script = `
 import * as K from "${mod}";
 await K.initGpu();

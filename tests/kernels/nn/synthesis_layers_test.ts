@@ -1,15 +1,21 @@
-import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { Rng } from "../../kernels/ops/random.ts";
-import { scope } from "../../kernels/tensor/scope.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { Rng } from "../../../kernels/ops/random.ts";
+import { scope } from "../../../kernels/tensor/scope.ts";
 import {
   type NoiseSource,
   SynthesisBlock,
   SynthesisLayer,
   SynthesisNetwork,
-} from "../../stages/model/synthesis.ts";
-import { Superresolution } from "../../stages/model/superresolution.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { assertClose, assertGpuMatchesCpu, gradcheck, input, setupGpu } from "../helpers/check.ts";
+} from "../../../stages/model/synthesis.ts";
+import { Superresolution } from "../../../stages/model/superresolution.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import {
+  assertClose,
+  assertGpuMatchesCpu,
+  gradcheck,
+  input,
+  setupGpu,
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

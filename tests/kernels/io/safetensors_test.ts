@@ -1,6 +1,6 @@
-import * as K from "../../kernels/mod.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { setupGpu } from "../helpers/check.ts";
+import * as K from "../../../kernels/mod.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { setupGpu } from "../../helpers/check.ts";
 
 await setupGpu();
 
@@ -30,7 +30,7 @@ Deno.test("safetensors: save → load round trip is exact, metadata kept, bytes 
 
 Deno.test("safetensors: reads the reference fixtures (F32 and I64, metadata config)", async () => {
   const f = await K.readSafetensors(
-    new URL("../fixtures/reference/rays.safetensors", import.meta.url).pathname,
+    new URL("../../fixtures/reference/rays.safetensors", import.meta.url).pathname,
   );
   assertEquals(f.tensors.get("input.c")!.shape, [2, 25]);
   const cfg = JSON.parse(f.metadata.config);

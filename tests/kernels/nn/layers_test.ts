@@ -1,9 +1,9 @@
 /** Reference tests and gradient checks of the generic StyleGAN2 layers used by mapping and discriminators. */
-import * as K from "../../kernels/mod.ts";
-import { FullyConnected } from "../../kernels/nn/fully_connected.ts";
-import { biasAct } from "../../kernels/nn/bias_act.ts";
-import { minibatchStd } from "../../kernels/nn/minibatch_std.ts";
-import { Conv2dLayer } from "../../kernels/nn/conv2d_layer.ts";
+import * as K from "../../../kernels/mod.ts";
+import { FullyConnected } from "../../../kernels/nn/fully_connected.ts";
+import { biasAct } from "../../../kernels/nn/bias_act.ts";
+import { minibatchStd } from "../../../kernels/nn/minibatch_std.ts";
+import { Conv2dLayer } from "../../../kernels/nn/conv2d_layer.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -11,8 +11,8 @@ import {
   input,
   randomValues,
   setupGpu,
-} from "../helpers/check.ts";
-import { assertEquals } from "../helpers/assert.ts";
+} from "../../helpers/check.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 
 await setupGpu();
 

@@ -1,8 +1,8 @@
-import * as K from "../../kernels/mod.ts";
-import { withGradReadyListener } from "../../kernels/tensor/autograd.ts";
-import { pendingDispatches } from "../../kernels/runtime/commands.ts";
-import { assertEquals } from "../helpers/assert.ts";
-import { setupGpu } from "../helpers/check.ts";
+import * as K from "../../../kernels/mod.ts";
+import { withGradReadyListener } from "../../../kernels/tensor/autograd.ts";
+import { pendingDispatches } from "../../../kernels/runtime/commands.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { setupGpu } from "../../helpers/check.ts";
 
 await setupGpu();
 

@@ -1,6 +1,6 @@
-import * as K from "../../kernels/mod.ts";
-import { assertEquals } from "../helpers/assert.ts";
-import { assertGpuMatchesCpu, gradgradcheck, input, setupGpu } from "../helpers/check.ts";
+import * as K from "../../../kernels/mod.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { assertGpuMatchesCpu, gradgradcheck, input, setupGpu } from "../../helpers/check.ts";
 
 await setupGpu();
 

@@ -1,8 +1,8 @@
-import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { demodulationCoefficients, modulatedConv2d } from "../../kernels/nn/modulated_conv.ts";
-import { conv2dResample } from "../../kernels/nn/conv2d_resample.ts";
-import { setupFilter } from "../../kernels/nn/upfirdn2d.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { demodulationCoefficients, modulatedConv2d } from "../../../kernels/nn/modulated_conv.ts";
+import { conv2dResample } from "../../../kernels/nn/conv2d_resample.ts";
+import { setupFilter } from "../../../kernels/nn/upfirdn2d.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -11,7 +11,7 @@ import {
   input,
   type InputSpec,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

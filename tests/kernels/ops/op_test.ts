@@ -7,10 +7,10 @@ import {
   paramsDecl,
   sum,
   Tensor,
-} from "../../kernels/mod.ts";
-import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
-import { assertClose, randomValues, setupGpu } from "../helpers/check.ts";
-import { pendingDispatches } from "../../kernels/runtime/commands.ts";
+} from "../../../kernels/mod.ts";
+import { assert, assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { assertClose, randomValues, setupGpu } from "../../helpers/check.ts";
+import { pendingDispatches } from "../../../kernels/runtime/commands.ts";
 
 await setupGpu();
 

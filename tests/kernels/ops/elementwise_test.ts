@@ -1,7 +1,7 @@
-import * as K from "../../kernels/mod.ts";
-import { type MapOpName, mapOps } from "../../kernels/ops/elementwise.ts";
-import { compiledKernelCount } from "../../kernels/runtime/kernel_cache.ts";
-import { assertGpuMatchesCpu, gradcheck, input, setupGpu } from "../helpers/check.ts";
+import * as K from "../../../kernels/mod.ts";
+import { type MapOpName, mapOps } from "../../../kernels/ops/elementwise.ts";
+import { compiledKernelCount } from "../../../kernels/runtime/kernel_cache.ts";
+import { assertGpuMatchesCpu, gradcheck, input, setupGpu } from "../../helpers/check.ts";
 
 await setupGpu();
 

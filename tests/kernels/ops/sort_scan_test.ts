@@ -5,19 +5,19 @@ import {
   scatterAddAlongAxis,
   sortAlongAxis,
   takeAlongAxis,
-} from "../../kernels/ops/sort.ts";
-import { cumprod, cumsum } from "../../kernels/ops/scan.ts";
-import { searchsorted } from "../../kernels/ops/searchsorted.ts";
-import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { mul, sub } from "../../kernels/ops/elementwise.ts";
-import { assertEquals } from "../helpers/assert.ts";
+} from "../../../kernels/ops/sort.ts";
+import { cumprod, cumsum } from "../../../kernels/ops/scan.ts";
+import { searchsorted } from "../../../kernels/ops/searchsorted.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { mul, sub } from "../../../kernels/ops/elementwise.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import {
   assertGpuMatchesCpu,
   gradcheck,
   gradgradcheck,
   input,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

@@ -1,9 +1,9 @@
-import { Tensor } from "../../kernels/tensor/tensor.ts";
-import { conv2d } from "../../kernels/ops/conv.ts";
-import { slice } from "../../kernels/ops/movement.ts";
-import { conv2dResample } from "../../kernels/nn/conv2d_resample.ts";
-import { setupFilter, upfirdn2d } from "../../kernels/nn/upfirdn2d.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { conv2d } from "../../../kernels/ops/conv.ts";
+import { slice } from "../../../kernels/ops/movement.ts";
+import { conv2dResample } from "../../../kernels/nn/conv2d_resample.ts";
+import { setupFilter, upfirdn2d } from "../../../kernels/nn/upfirdn2d.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import {
   assertClose,
   assertGpuMatchesCpu,
@@ -12,7 +12,7 @@ import {
   input,
   type InputSpec,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

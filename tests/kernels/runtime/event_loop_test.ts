@@ -1,7 +1,7 @@
 import { setImmediate } from "node:timers";
-import { gpu, initGpu } from "../../kernels/mod.ts";
-import { turnEventLoop } from "../../kernels/runtime/event_loop.ts";
-import { assert } from "../helpers/assert.ts";
+import { gpu, initGpu } from "../../../kernels/mod.ts";
+import { turnEventLoop } from "../../../kernels/runtime/event_loop.ts";
+import { assert } from "../../helpers/assert.ts";
 
 /**
  * Yields, after 20 ms of synchronous work each (longer than Deno's 10 ms map

@@ -1,11 +1,11 @@
-import * as K from "../../kernels/mod.ts";
+import * as K from "../../../kernels/mod.ts";
 import {
   assertGpuMatchesCpu,
   gradcheck,
   gradgradcheck,
   input,
   setupGpu,
-} from "../helpers/check.ts";
+} from "../../helpers/check.ts";
 
 await setupGpu();
 

@@ -1,6 +1,6 @@
-import { assertEquals } from "../helpers/assert.ts";
-import * as K from "../../kernels/mod.ts";
-import { setupGpu } from "../helpers/check.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import * as K from "../../../kernels/mod.ts";
+import { setupGpu } from "../../helpers/check.ts";
 
 await setupGpu();
 
