@@ -51,13 +51,16 @@ class DiscriminatorBlock extends Module {
   readonly skip: Conv2dLayer;
 
   constructor(
-    inChannels: number,
-    tmp: number,
-    out: number,
-    imgChannels: number,
-    clamp: number | null,
+    { inChannels, tmpChannels: tmp, outChannels: out, imgChannels, convClamp: clamp, device }: {
+      /** Channels from the previous block; 0 for the first, which reads the image (fromrgb). */
+      inChannels: number;
+      tmpChannels: number;
+      outChannels: number;
+      imgChannels: number;
+      convClamp: number | null;
+      device: Device;
+    },
     rng: Rng,
-    device: Device,
   ) {
     super();
     this.buffer("resample_filter", TensorClass.fromData(setupFilter().taps, [4, 4], device));
@@ -92,16 +95,27 @@ class DiscriminatorEpilogue extends Module {
   readonly fc: FullyConnected;
   readonly out: FullyConnected;
 
+  readonly cmapDim: number;
+  readonly mbstdGroupSize: number;
+  readonly mbstdNumChannels: number;
+
   constructor(
-    readonly channels: number,
-    readonly cmapDim: number,
-    readonly mbstdGroupSize: number,
-    readonly mbstdNumChannels: number,
-    clamp: number | null,
+    options: {
+      channels: number;
+      /** Label embedding size; 0: unconditional (one logit). */
+      cmapDim: number;
+      mbstdGroupSize: number;
+      mbstdNumChannels: number;
+      convClamp: number | null;
+      device: Device;
+    },
     rng: Rng,
-    device: Device,
   ) {
     super();
+    const { channels, cmapDim, mbstdNumChannels, convClamp: clamp, device } = options;
+    this.cmapDim = cmapDim;
+    this.mbstdGroupSize = options.mbstdGroupSize;
+    this.mbstdNumChannels = mbstdNumChannels;
     this.conv = this.child(
       "conv",
       new Conv2dLayer(channels + mbstdNumChannels, channels, 3, rng, {
@@ -156,7 +170,14 @@ class DiscriminatorTrunk extends Module {
         res,
         this.child(
           `b${res}`,
-          new DiscriminatorBlock(inCh, ch(res), ch(res / 2), inputChannels, clamp, rng, device),
+          new DiscriminatorBlock({
+            inChannels: inCh,
+            tmpChannels: ch(res),
+            outChannels: ch(res / 2),
+            imgChannels: inputChannels,
+            convClamp: clamp,
+            device,
+          }, rng),
         ),
       ]);
     }
@@ -176,15 +197,14 @@ class DiscriminatorTrunk extends Module {
       : null;
     this.epilogue = this.child(
       "b4",
-      new DiscriminatorEpilogue(
-        ch(4),
+      new DiscriminatorEpilogue({
+        channels: ch(4),
         cmapDim,
-        config.mbstdGroupSize ?? 4,
-        config.mbstdNumChannels ?? 1,
-        clamp,
-        rng,
+        mbstdGroupSize: config.mbstdGroupSize ?? 4,
+        mbstdNumChannels: config.mbstdNumChannels ?? 1,
+        convClamp: clamp,
         device,
-      ),
+      }, rng),
     );
   }
 
