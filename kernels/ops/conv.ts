@@ -297,22 +297,9 @@ function forwardSpec(g: ConvGeometry, tile: GemmTile, tuning: GemmTuning): GemmS
       load: (v, kv) =>
         `select(0.0, x[u32(${v}_base + ${kv}off)], u32(${v}_iy + ${kv}ky) < H && u32(${v}_ix + ${kv}kx) < W)`,
     };
-  return {
-    op: byTap ? "conv2d_tap_major" : "conv2d",
-    tile,
-    a: weights,
-    b: x,
-    out: planesOutput(pixWidth, "Cout", "CoutG", "OHW"),
-    bindings: `@group(0) @binding(0) var<storage, read> x: ${arr(bWidth)};
-@group(0) @binding(1) var<storage, read> w: ${arr(aWidth)};
-@group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
-    bindingCount: 3,
-    extraParams: CONV_PARAMS,
-    batchSetup: GROUP_SETUP,
-    prelude: prelude(g),
-    ...boundsChecks(M, N, K, tile, tuning),
-    rowsFirstStaging: tuning.rowsFirstStaging,
-  };
+  const y = planesOutput(pixWidth, "Cout", "CoutG", "OHW");
+  const op = byTap ? "conv2d_tap_major" : "conv2d";
+  return convGemm(op, weights, { name: "x", operand: x }, y, g, tile, tuning, [M, N, K]);
 }
 
 /** B's per-thread setup in the input gradients: input pixel f, shifted by the padding. */
@@ -336,26 +323,29 @@ function outputGradAt(v: string, ky: string, kx: string, co: string, strided: bo
   return `select(0.0, gy[${v}_base + ${co} * OHW + ${oy} * OW + ${ox}], ${oy} < OH && ${ox} < OW${exact})`;
 }
 
-/** An input-gradient GEMM writing dx planes from weights `w` (A) and gathered gy (B). */
-function inputGradGemm(
+/**
+ * A convolution GEMM over one group (workgroup z): weights `w` as A, the gathered tensor `src`
+ * (x or gy, bound under that name) as B, the output C written as `out` says.
+ */
+function convGemm(
   op: string,
   w: GemmOperand,
-  gy: GemmOperand,
+  src: { name: "x" | "gy"; operand: GemmOperand },
+  out: GemmOutput,
   g: ConvGeometry,
   tile: GemmTile,
   tuning: GemmTuning,
   [M, N, K]: [number, number, number],
-  pixWidth: 1 | 4,
 ): GemmSpec {
   return {
     op,
     tile,
     a: w,
-    b: gy,
-    out: planesOutput(pixWidth, "Cin", "CinG", "HW"),
-    bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
+    b: src.operand,
+    out,
+    bindings: `@group(0) @binding(0) var<storage, read> ${src.name}: ${arr(src.operand.width)};
 @group(0) @binding(1) var<storage, read> w: ${arr(w.width)};
-@group(0) @binding(2) var<storage, read_write> C: ${arr(pixWidth)};`,
+@group(0) @binding(2) var<storage, read_write> C: ${arr(out.width)};`,
     bindingCount: 3,
     extraParams: CONV_PARAMS,
     batchSetup: GROUP_SETUP,
@@ -393,7 +383,9 @@ function inputGradSpec(g: ConvGeometry, tile: GemmTile, tuning: GemmTuning): Gem
     let ${kv}kx = ${kv}r % KW;`,
     load: (v, kv) => outputGradAt(v, `${kv}ky`, `${kv}kx`, `${kv}co`, strided),
   };
-  return inputGradGemm("conv2d_input_grad", w, gy, g, tile, tuning, [M, N, K], pixWidth);
+  const dx = planesOutput(pixWidth, "Cin", "CinG", "HW");
+  const src = { name: "gy" as const, operand: gy };
+  return convGemm("conv2d_input_grad", w, src, dx, g, tile, tuning, [M, N, K]);
 }
 
 /** A(ci, k) of the input gradients: the weights permuted to [G, taps, CoutG, CinG], ci fastest. */
@@ -434,8 +426,9 @@ function inputGradTapMajorSpec(
     load: (v, _kv, k, tv) =>
       outputGradAt(v, `${tv}ky`, `${tv}kx`, `(${tv}co + ${k} - k0)`, strided),
   };
-  const dims: [number, number, number] = [M, N, K];
-  return inputGradGemm("conv2d_input_grad_tap_major", w, gy, g, tile, tuning, dims, pixWidth);
+  const dx = planesOutput(pixWidth, "Cin", "CinG", "HW");
+  const op = "conv2d_input_grad_tap_major";
+  return convGemm(op, w, { name: "gy", operand: gy }, dx, g, tile, tuning, [M, N, K]);
 }
 
 /**
@@ -479,29 +472,21 @@ function inputGradPhaseSpec(
         `${oy} < OH && ${ox} < OW)`;
     },
   };
+  // dx pixels of the phase only: column (image, a, b) is pixel (RY + SY·a, RX + SX·b).
+  const dx: GemmOutput = {
+    width: 1,
+    setupRow: (m, v) => `let ${v} = (grp * CinG + ${m}) * HW;`,
+    setupCol: (n, v) =>
+      `let ${v} = (${n} / PHW) * Cin * HW + (RY + u32(SY) * ((${n} % PHW) / PW)) * W + ` +
+      `RX + u32(SX) * ((${n} % PHW) % PW);`,
+    index: (row, col) => `${row} + ${col}`,
+  };
+  const src = { name: "gy" as const, operand: gy };
   return {
-    op: "conv2d_input_grad_phase",
-    tile,
-    a: w,
-    b: gy,
-    out: {
-      width: 1,
-      setupRow: (m, v) => `let ${v} = (grp * CinG + ${m}) * HW;`,
-      setupCol: (n, v) =>
-        `let ${v} = (${n} / PHW) * Cin * HW + (RY + u32(SY) * ((${n} % PHW) / PW)) * W + ` +
-        `RX + u32(SX) * ((${n} % PHW) % PW);`,
-      index: (row, col) => `${row} + ${col}`,
-    },
-    bindings: `@group(0) @binding(0) var<storage, read> gy: array<f32>;
-@group(0) @binding(1) var<storage, read> w: ${arr(aWidth)};
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;`,
-    bindingCount: 3,
+    ...convGemm("conv2d_input_grad_phase", w, src, dx, g, tile, tuning, [M, N, K]),
     extraParams: [...CONV_PARAMS, "RY", "RX", "KY0", "KX0", "NKX", "PH", "PW"],
     batchSetup: `${GROUP_SETUP} let PHW = PH * PW;`,
-    prelude: prelude(g),
-    ...boundsChecks(M, N, K, tile, tuning),
-    rowsFirstStaging: tuning.rowsFirstStaging,
-  } satisfies GemmSpec;
+  };
 }
 
 /**
