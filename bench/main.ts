@@ -228,9 +228,11 @@ async function benchTiles(): Promise<void> {
   await benchConv(conv, "tiles", "default (baseline)");
   await benchConv(conv, "tiles", "channel-major K order", ["fwd", "dx"], { tapMajor: false });
   await benchConvShapedGemm(quick ? conv : { x: [4, 128, 256, 256], cout: 128 });
+  // Staging of k-fast operands: each GEMM's other choice (rows-first is the weight gradient's).
   const rowsFirst = { rowsFirstStaging: true };
   await benchMatmul(n, "tiles", "k-fast A staged rows-first", false, rowsFirst);
-  await benchConv(conv, "tiles", "k-fast staged rows-first", ["dw"], rowsFirst);
+  const columnsFirst = { rowsFirstStaging: false };
+  await benchConv(conv, "tiles", "k-fast staged columns-first", ["dw"], columnsFirst);
   for (const tile of [...TILES, ...SWEEP_EXTRA]) {
     if (!tileFits(tile)) continue;
     const name = `${tile.bm}x${tile.bn}x${tile.bk} t${tile.tm}x${tile.tn}`;
