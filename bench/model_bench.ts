@@ -6,6 +6,7 @@
  *
  *   deno run -A bench/model_bench.ts            paper sizes
  *   deno run -A bench/model_bench.ts --quick    tiny sizes (CPU adapter)
+ *   deno run -A bench/model_bench.ts --profile  also GPU time per op of each inference batch
  */
 import {
   flush,
@@ -24,9 +25,11 @@ import {
 import { type GeneratorConfig, TriplaneGenerator } from "../stages/model/generator.ts";
 import { lookAtCameraLabel } from "../stages/io/camera_label.ts";
 import { median } from "./timing.ts";
+import { profileRuns } from "./profile.ts";
 
 const args = Deno.args.filter((a) => a !== "--");
 const quick = args.includes("--quick");
+const profiling = args.includes("--profile");
 await initGpu();
 console.log(
   `device: ${gpu().name}${quick ? " (quick sizes)" : ""}, ${new Date().toISOString().slice(0, 10)}`,
@@ -84,7 +87,7 @@ const rng = new Rng(1);
 for (const batch of quick ? [1, 2] : [1, 4, 16]) {
   const c = cameras(batch).keep();
   resetPeakMemory();
-  const ms = await wall(() =>
+  const generate = () =>
     noGrad(() => {
       // Batches above 4 render in chunks of 4: one SR activation at 512² × 128 ch × 16 would
       // exceed the adapter's 2 GiB storage-binding limit.
@@ -94,7 +97,8 @@ for (const batch of quick ? [1, 2] : [1, 4, 16]) {
         random: rng,
         maxBatch: 4,
       });
-    }), quick ? 2 : 10);
+    });
+  const ms = await wall(generate, quick ? 2 : 10);
   const peak = memoryStats().peak / 2 ** 30;
   rows.push(
     `| EG3D FFHQ-512 G inference, batch ${batch} | ${ms.toFixed(1)} ms | ${
@@ -102,6 +106,7 @@ for (const batch of quick ? [1, 2] : [1, 4, 16]) {
     } img/s | ${peak.toFixed(2)} GiB |`,
   );
   console.log(rows[rows.length - 1]);
+  if (profiling) await profileRuns(2, `batch-${batch} forward`, () => wall(generate, 1, 0).then());
   c.dispose();
 }
 

@@ -52,16 +52,14 @@ import {
   memoryStats,
   mul,
   noGrad,
-  profileReport,
-  profileShapes,
   resetPeakMemory,
   Rng,
   scope,
   setDryRun,
-  setProfiling,
   sub,
   tensor,
   trackMemoryComposition,
+  withoutEarlySubmission,
 } from "../kernels/mod.ts";
 import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
 import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
@@ -75,6 +73,7 @@ import { ImitateTrainer } from "../stages/imitate/trainer.ts";
 import { phasesAt } from "../stages/training/phases.ts";
 import type { RealBatch } from "../stages/training/data_loader.ts";
 import { FFHQ_FOCAL, FFHQ_RADIUS, lookAtCameraLabel } from "../stages/io/camera_label.ts";
+import { type Profile, profileRuns } from "./profile.ts";
 import { median } from "./timing.ts";
 import { globalBatch, scalingEfficiency } from "./scaling.ts";
 import { launch, selfCommand } from "../stages/distributed/launcher.ts";
@@ -286,77 +285,11 @@ async function timed(fn: () => void | Promise<void>): Promise<number> {
   return performance.now() - t0;
 }
 
-/**
- * GPU time per op over one more cycle, every dispatch timed (each in its own pass, so the
- * totals include per-pass overhead): ms per step, dispatches per step, share of the GPU time.
- */
-async function profileCycle(
-  trainer: GanTrainer,
-  real: RealBatch,
-  cycle: number,
-): Promise<Profile> {
-  if (!setProfiling(true)) {
-    console.log("--profile: this adapter has no timestamp queries");
-    return { ops: [], shapes: [] };
-  }
-  profileReport(true);
-  profileShapes(true);
-  for (let i = 0; i < cycle; i++) await timed(() => trainer.trainStep(real));
-  setProfiling(false);
-  const ops = [...profileReport(true)].map(([op, { ms, count }]) => ({
-    op,
-    msPerStep: ms / cycle,
-    dispatchesPerStep: count / cycle,
-  }));
-  const total = ops.reduce((a, o) => a + o.msPerStep, 0);
-  const rows = ops.map((o) => ({ ...o, share: o.msPerStep / total }))
-    .sort((a, b) => b.msPerStep - a.msPerStep);
-  console.log(
-    `  GPU time per step ${total.toFixed(1)} ms over ${
-      rows.reduce((a, o) => a + o.dispatchesPerStep, 0).toFixed(0)
-    } dispatches; largest shares:`,
-  );
-  for (const r of rows.slice(0, 15)) {
-    console.log(
-      `    ${r.op.padEnd(34)} ${(100 * r.share).toFixed(1).padStart(5)} %  ${
-        r.msPerStep.toFixed(2).padStart(8)
-      } ms  ${r.dispatchesPerStep.toFixed(0).padStart(6)} dispatches`,
-    );
-  }
-  // Time by shape (GEMMs and convolutions by geometry, gathers by axes): where a faster kernel
-  // would pay most.
-  const shapes = profileShapes(true).map((s) => ({
-    op: s.op,
-    shape: s.shape,
-    msPerStep: s.ms / cycle,
-    dispatchesPerStep: s.count / cycle,
-    tflops: s.flops / (s.ms / 1000) / 1e12,
-  })).sort((a, b) => b.msPerStep - a.msPerStep);
-  const largest = (title: string, list: typeof shapes, count: number) => {
-    console.log(`  ${title}:`);
-    for (const s of list.slice(0, count)) {
-      console.log(
-        `    ${s.op.padEnd(28)} ${s.shape.padEnd(52)} ${s.msPerStep.toFixed(2).padStart(7)} ms  ${
-          s.dispatchesPerStep.toFixed(1).padStart(5)
-        }×` + (s.tflops > 0 ? `  ${s.tflops.toFixed(1).padStart(5)} TFLOP/s` : ""),
-      );
-    }
-  };
-  largest("largest GEMM shapes", shapes.filter((s) => s.tflops > 0), 25);
-  largest("largest other shapes", shapes.filter((s) => s.tflops === 0), 20);
-  return { ops: rows, shapes };
-}
-
-interface Profile {
-  ops: { op: string; msPerStep: number; dispatchesPerStep: number; share: number }[];
-  /** Dispatches that name a shape (convolutions, matmuls, gathers) by op and shape, slowest first. */
-  shapes: {
-    op: string;
-    shape: string;
-    msPerStep: number;
-    dispatchesPerStep: number;
-    tflops: number;
-  }[];
+/** `--profile`: GPU time per op and shape over one more cycle. */
+function profileCycle(trainer: GanTrainer, real: RealBatch, cycle: number): Promise<Profile> {
+  return profileRuns(cycle, "step", async () => {
+    await timed(() => trainer.trainStep(real));
+  });
 }
 
 /** This rank's part of the global batch: fixed random images in [−1, 1] and their cameras. */
@@ -390,8 +323,10 @@ async function bench(c: Case): Promise<Row> {
   const tCycle = performance.now();
   let tStep = tCycle;
   for (let i = 0; i < cycle; i++) {
-    await trainer.trainStep(real);
-    await trainer.ranks.stepRecorded();
+    await withoutEarlySubmission(async () => {
+      await trainer.trainStep(real);
+      await trainer.ranks.stepRecorded();
+    });
     const now = performance.now();
     stepTimes.push(now - tStep);
     tStep = now;

@@ -116,6 +116,7 @@ export {
   submit,
   submitWhenReady,
   uploadBuffer,
+  withoutEarlySubmission,
 } from "./runtime/commands.ts";
 export { acquireBuffer, releaseBuffer } from "./runtime/buffer_pool.ts";
 export { turnEventLoop } from "./runtime/event_loop.ts";

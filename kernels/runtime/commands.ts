@@ -6,6 +6,11 @@
  * batch is sealed (finished) where it is asked to be submitted and submitted
  * then, or later, in order, when deferred writes hold submissions back.
  *
+ * Early submission: a batch that grows to `EARLY_BATCH` dispatches is submitted while
+ * recording goes on, so the GPU starts on it while the CPU records the rest (a generator
+ * forward at batch 1 takes longer to record than to run). Code that paces submissions itself
+ * holds it off (`withoutEarlySubmission`).
+ *
  * Small per-dispatch parameters go into uniform arenas written just before
  * submission. With profiling on, each dispatch gets its own pass with
  * timestamp writes and times are summed per op name.
@@ -176,6 +181,35 @@ export function setDryRun(on: boolean): boolean {
   return prev;
 }
 
+/** Dispatches after which a batch is submitted early (each submit costs a few dispatches' time). */
+const EARLY_BATCH = 128;
+let earlyHolds = 0;
+
+/**
+ * Runs `fn` with early submission off: the training loop submits a whole step at once, after
+ * the previous step has finished (stages/training/step_pacing.ts); parts submitted early would
+ * make that wait cover the step being recorded too.
+ */
+export async function withoutEarlySubmission<T>(fn: () => Promise<T>): Promise<T> {
+  earlyHolds++;
+  try {
+    return await fn();
+  } finally {
+    earlyHolds--;
+  }
+}
+
+/**
+ * Submits the batch if it is long enough and nothing orders it: no deferred write pending, no
+ * sealed batch waiting for a request, no action deferred until the CPU waits.
+ */
+function submitEarly(): void {
+  if (earlyHolds || dispatchesInBatch < EARLY_BATCH) return;
+  if (pendingWrites.size || sealed.length || deferredActions.length) return;
+  seal();
+  submitSealed(lastSealed);
+}
+
 /** Records one dispatch into the current batch. */
 export function dispatch(d: Dispatch): void {
   noteWritten(d.kernel.op, d.buffers);
@@ -214,6 +248,7 @@ export function dispatch(d: Dispatch): void {
   if (profiling) endPass();
   dispatchesInBatch++;
   if (opsInBatch.length < 64) opsInBatch.push(d.kernel.op);
+  submitEarly();
 }
 
 /** Records a buffer-to-buffer copy into the current batch. */

@@ -16,7 +16,7 @@
  * @module
  */
 import { join } from "node:path";
-import { flush, memoryStats } from "../../kernels/mod.ts";
+import { flush, memoryStats, withoutEarlySubmission } from "../../kernels/mod.ts";
 import type { StageContext } from "../../pipeline/stage.ts";
 import { GENERATOR_FORMAT } from "../io/generator_checkpoint.ts";
 import { safetensorsBytes } from "./tensor_readback.ts";
@@ -211,13 +211,16 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   let next = trainer.step < total ? data.batchAt(trainer.step) : null;
   while (next) {
     const real = await next;
-    await trainer.trainStep(real);
-    const step = trainer.step;
-    // Decode the next batch while the GPU works on this one.
-    next = step < total ? data.batchAt(step) : null;
-    real.images.dispose();
-    real.labels.dispose();
-    await ranks.stepRecorded();
+    // The step is submitted whole by the pacing, once the previous one has finished.
+    const step = await withoutEarlySubmission(async () => {
+      await trainer.trainStep(real);
+      // Decode the next batch while the GPU works on this one.
+      next = trainer.step < total ? data.batchAt(trainer.step) : null;
+      real.images.dispose();
+      real.labels.dispose();
+      await ranks.stepRecorded();
+      return trainer.step;
+    });
     const last = step === total;
     const due = (n: number) => step % n === 0 || last;
     if (due(every.log) || due(every.samples) || due(every.checkpoint)) await tick(step);
