@@ -52,6 +52,25 @@ async function demoWithoutAdapter(env: Record<string, string>): Promise<string> 
   return err[0];
 }
 
+Deno.test("runtime: a long batch goes to the GPU while recording goes on, unless held off", async () => {
+  await K.flush();
+  const chain = () =>
+    K.scope(() => {
+      let x = K.tensor([1]);
+      for (let i = 0; i < 300; i++) x = K.add(x, 1);
+      return x;
+    });
+  const early = chain();
+  if (!(pendingDispatches() < 128)) throw new Error(`${pendingDispatches()} dispatches pending`);
+  assertEquals(Array.from(await early.read()), [301]);
+  const held = await K.withoutEarlySubmission(() => {
+    const x = chain();
+    assertEquals(pendingDispatches(), 300);
+    return Promise.resolve(x);
+  });
+  assertEquals(Array.from(await held.read()), [301]);
+});
+
 Deno.test("runtime: a WGSL error surfaces as an exception naming the op", async () => {
   kernel("my_broken_op", "@compute @workgroup_size(1) fn main() { let x: f32 = undefined_thing; }");
   await assertThrows(() => K.flush(), "op 'my_broken_op'");
