@@ -370,6 +370,38 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }`;
 }
 
+/**
+ * What a spec's source is made of, cheap to build: the spec's strings and flags, and each snippet
+ * written with placeholder names. Building the source itself (its unrolled K step) is a large
+ * share of the time a generator forward takes to record.
+ */
+function gemmKey(spec: GemmSpec): string {
+  const operand = (o: GemmOperand) => [
+    o.width,
+    o.fast,
+    o.setupFree("⟨f⟩", "⟨v⟩"),
+    o.setupK?.("⟨k⟩", "⟨kv⟩") ?? "",
+    o.setupTile?.("⟨k0⟩", "⟨tv⟩") ?? "",
+    o.load("⟨v⟩", "⟨kv⟩", "⟨k⟩", "⟨tv⟩"),
+  ];
+  const { out } = spec;
+  return JSON.stringify([
+    spec.tile,
+    operand(spec.a),
+    operand(spec.b),
+    [out.width, out.setupRow("⟨m⟩", "⟨v⟩"), out.setupCol("⟨n⟩", "⟨v⟩"), out.index("⟨r⟩", "⟨c⟩")],
+    spec.bindings,
+    spec.bindingCount,
+    spec.extraParams,
+    spec.batchSetup,
+    spec.prelude ?? "",
+    spec.checkM,
+    spec.checkN,
+    spec.checkK,
+    spec.rowsFirstStaging ?? false,
+  ]);
+}
+
 /** Sizes of one GEMM launch. */
 export interface GemmLaunch {
   M: number;
@@ -400,7 +432,7 @@ export function launchGemm(
   const x = Math.min(tiles, limit);
   const y = Math.ceil(tiles / x);
   if (y > limit) throw new Error(`${spec.op}: ${tiles} tiles exceed the dispatch limit`);
-  const k = kernel(spec.op, gemmSource(spec));
+  const k = kernel(spec.op, () => gemmSource(spec), gemmKey(spec));
   const perDispatch = Math.max(1, Math.floor(limit / l.splits));
   for (let b0 = 0; b0 < l.batch; b0 += perDispatch) {
     const nb = Math.min(perDispatch, l.batch - b0);
