@@ -106,7 +106,7 @@ for (const batch of quick ? [1, 2] : [1, 4, 16]) {
     } img/s | ${peak.toFixed(2)} GiB |`,
   );
   console.log(rows[rows.length - 1]);
-  if (profiling) await profileRuns(2, `batch-${batch} forward`, () => wall(generate, 1, 0).then());
+  if (profiling) await profileRuns(2, `batch-${batch} forward`, () => wall(generate, 1, 0));
   c.dispose();
 }
 

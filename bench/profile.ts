@@ -22,7 +22,7 @@ export interface Profile {
 export async function profileRuns(
   runs: number,
   per: string,
-  run: () => Promise<void>,
+  run: () => Promise<unknown>,
 ): Promise<Profile> {
   if (!setProfiling(true)) {
     console.log("--profile: this adapter has no timestamp queries");

@@ -59,7 +59,6 @@ import {
   sub,
   tensor,
   trackMemoryComposition,
-  withoutEarlySubmission,
 } from "../kernels/mod.ts";
 import mimic3d, { config as experimentConfig } from "../experiments/mimic3d.ts";
 import { discriminatorConfig, generatorConfig } from "../stages/pretrain/config.ts";
@@ -287,9 +286,7 @@ async function timed(fn: () => void | Promise<void>): Promise<number> {
 
 /** `--profile`: GPU time per op and shape over one more cycle. */
 function profileCycle(trainer: GanTrainer, real: RealBatch, cycle: number): Promise<Profile> {
-  return profileRuns(cycle, "step", async () => {
-    await timed(() => trainer.trainStep(real));
-  });
+  return profileRuns(cycle, "step", () => timed(() => trainer.trainStep(real)));
 }
 
 /** This rank's part of the global batch: fixed random images in [−1, 1] and their cameras. */
@@ -323,10 +320,7 @@ async function bench(c: Case): Promise<Row> {
   const tCycle = performance.now();
   let tStep = tCycle;
   for (let i = 0; i < cycle; i++) {
-    await withoutEarlySubmission(async () => {
-      await trainer.trainStep(real);
-      await trainer.ranks.stepRecorded();
-    });
+    await trainer.pacedStep(real);
     const now = performance.now();
     stepTimes.push(now - tStep);
     tStep = now;

@@ -22,6 +22,7 @@ import {
   scopeAsync,
   type Tensor,
   Tensor as TensorClass,
+  withoutEarlySubmission,
 } from "../../kernels/mod.ts";
 import type { TriplaneGenerator } from "../model/generator.ts";
 import type { DualDiscriminator } from "../model/discriminator.ts";
@@ -128,6 +129,19 @@ export class GanTrainer {
   /** Images seen before the current step (the original's cur_nimg). */
   get curNimg(): number {
     return this.step * this.batch;
+  }
+
+  /**
+   * One step as the training loop runs it: recorded whole, `meanwhile` run once it is recorded,
+   * then submitted by the ranks' pacing once the previous step has finished (early submission is
+   * held off: the pacing's wait would otherwise cover parts of this step too).
+   */
+  pacedStep(real: RealBatch, meanwhile: () => void = () => {}): Promise<void> {
+    return withoutEarlySubmission(async () => {
+      await this.trainStep(real);
+      meanwhile();
+      await this.ranks.stepRecorded();
+    });
   }
 
   /**

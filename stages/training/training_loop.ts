@@ -16,7 +16,7 @@
  * @module
  */
 import { join } from "node:path";
-import { flush, memoryStats, withoutEarlySubmission } from "../../kernels/mod.ts";
+import { flush, memoryStats } from "../../kernels/mod.ts";
 import type { StageContext } from "../../pipeline/stage.ts";
 import { GENERATOR_FORMAT } from "../io/generator_checkpoint.ts";
 import { safetensorsBytes } from "./tensor_readback.ts";
@@ -211,16 +211,13 @@ export async function runTraining<C extends TrainingRunConfig, I extends string>
   let next = trainer.step < total ? data.batchAt(trainer.step) : null;
   while (next) {
     const real = await next;
-    // The step is submitted whole by the pacing, once the previous one has finished.
-    const step = await withoutEarlySubmission(async () => {
-      await trainer.trainStep(real);
+    await trainer.pacedStep(real, () => {
       // Decode the next batch while the GPU works on this one.
       next = trainer.step < total ? data.batchAt(trainer.step) : null;
       real.images.dispose();
       real.labels.dispose();
-      await ranks.stepRecorded();
-      return trainer.step;
     });
+    const step = trainer.step;
     const last = step === total;
     const due = (n: number) => step % n === 0 || last;
     if (due(every.log) || due(every.samples) || due(every.checkpoint)) await tick(step);
