@@ -351,19 +351,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   workgroupBarrier();
   for (var kt = 0u; kt < kTiles; kt++) {
     let stage = (kt & 1u) * ${bk}u;
-    let more = kt + 1u < kTiles;
-    if (more) {
-      ${a.load(`kBegin + (kt + 1u) * ${bk}u`)}
-      ${b.load(`kBegin + (kt + 1u) * ${bk}u`)}
-    }
+    // No branch around the next tile (the loop body is one block for the compiler to schedule):
+    // the last step fetches its own tile again, from cache, into the stage no step reads.
+    let kNext = kBegin + min(kt + 1u, kTiles - 1u) * ${bk}u;
+    ${a.load("kNext")}
+    ${b.load("kNext")}
     let aRow = stage * ${bm / 4}u + ty;
     let bRow = stage * ${bn / 4}u + tx;
     ${step.join("\n    ")}
-    if (more) {
-      let next = ${bk}u - stage;
-      ${a.store("next")}
-      ${b.store("next")}
-    }
+    let next = ${bk}u - stage;
+    ${a.store("next")}
+    ${b.store("next")}
     workgroupBarrier();
   }
   ${epi.join("\n  ")}
