@@ -206,8 +206,7 @@ export async function withoutEarlySubmission<T>(fn: () => Promise<T>): Promise<T
 function submitEarly(): void {
   if (earlyHolds || dispatchesInBatch < EARLY_BATCH) return;
   if (pendingWrites.size || sealed.length || deferredActions.length) return;
-  seal();
-  submitSealed(lastSealed);
+  submit();
 }
 
 /** Records one dispatch into the current batch. */
