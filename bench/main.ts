@@ -9,12 +9,15 @@
  *   deno task bench -- --only tiles      GEMM tile sweep (matmul 4096², conv 3×3)
  *   deno task bench -- --only modconv    modulated conv, grouped vs activation-scaled, at
  *                                        the ffhq512 training shapes (forward, forward + backward)
+ *   deno task bench -- --only upconv     the up-sampling layers' 3×3 stride-2 transposed convs
+ *                                        (the input gradient by phases) at the ffhq512 shapes
  */
 import {
   add,
   conv2d,
   conv2dInputGrad,
   conv2dWeightGrad,
+  convTranspose2d,
   flush,
   type GemmTile,
   type GemmTuning,
@@ -197,6 +200,23 @@ async function benchDispatch(count: number): Promise<void> {
   );
 }
 
+/** A 3×3 stride-2 transposed conv x [n, cin, h, w] → [n, cout, 2h + 1, 2w + 1], as up-sampling runs it. */
+async function benchUpConv([n, cin, h, w, cout]: number[]): Promise<void> {
+  const x = randomTensor([n, cin, h, w], 14);
+  const wt = randomTensor([cin, cout, 3, 3], 15);
+  const t = await timeGpu(() => convTranspose2d(x, wt, { stride: 2 }), TIMING);
+  const v = tflops(2 * n * cin * cout * h * w * 9, t);
+  report(
+    "upconv",
+    `[${n},${cin},${h},${w}]→${cout} 3×3 stride 2 (${t.ms.toFixed(3)} ms)`,
+    t,
+    v,
+    "TFLOP/s",
+  );
+  x.dispose();
+  wt.dispose();
+}
+
 /** Extra tiles tried by the sweep beside the production list. */
 const SWEEP_EXTRA: GemmTile[] = [
   { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
@@ -312,6 +332,17 @@ if (wanted("modconv")) {
     [8, 512, 32, 32, 512, 2],
   ];
   for (const layer of layers) await benchModulatedConv(layer);
+}
+if (wanted("upconv")) {
+  const layers = quick ? [[2, 16, 8, 8, 16], [1, 16, 3, 3, 8]] : [
+    [4, 256, 256, 256, 128], // SR up to 512²
+    [4, 512, 64, 64, 256],
+    [4, 512, 32, 32, 512], // backbone
+    [4, 512, 8, 8, 512],
+    [12, 32, 256, 256, 32], // 3-D-aware branch's detail planes
+    [12, 96, 64, 64, 32],
+  ];
+  for (const layer of layers) await benchUpConv(layer);
 }
 if (wanted("elementwise")) await benchElementwise(quick ? 2 ** 20 : 64 * 2 ** 20);
 if (wanted("tiles")) await benchTiles();

@@ -20,7 +20,7 @@ import { noGrad } from "../tensor/autograd.ts";
 import { numel, Tensor } from "../tensor/tensor.ts";
 import { sum } from "./reduce.ts";
 import { defineOp, type Op } from "./op.ts";
-import { permute, reshape, slice } from "./movement.ts";
+import { permute, reshape } from "./movement.ts";
 import {
   boundsChecks,
   chooseSplits,
@@ -432,24 +432,36 @@ function inputGradTapMajorSpec(
 }
 
 /**
- * The input gradient of a strided convolution, one output phase at a time: the input pixels
- * (iy, ix) ≡ (RY, RX) mod (SY, SX) receive only from the taps ky ≡ RY + PY (mod SY), kx ≡ RX + PX
- * (mod SX). So each phase is a dense GEMM over its own pixels and taps, where the plain strided
- * gradient gathers every tap for every pixel and multiplies most by zero (3/4 of them at stride 2
- * with 3×3 kernels). K = tap·CoutG + co over the phase's taps; the weights come sliced to those
- * taps and permuted to [G, taps, CoutG, CinG]. Phase and tap offsets are parameters: one kernel
- * serves every phase.
+ * The input gradient of a strided convolution by output phases: the input pixels (iy, ix) ≡
+ * (RY, RX) mod (SY, SX) receive only from the taps ky ≡ RY + PY (mod SY), kx ≡ RX + PX (mod SX).
+ * So each phase is a dense GEMM over its own pixels and taps, where the plain strided gradient
+ * gathers every tap for every pixel and multiplies most by zero (3/4 of them at stride 2 with 3×3
+ * kernels). All SY·SX phases run in one dispatch, workgroup z = group·SY·SX + phase, each entry
+ * sized to its phase (its own N and K). K = tap·CoutG + co over the phase's taps; the weights are
+ * permuted to [G, kh·kw, CoutG, CinG] once, and a phase reads its taps from them.
  */
 function inputGradPhaseSpec(
   g: ConvGeometry,
   tile: GemmTile,
   tuning: GemmTuning,
-  M: number,
-  N: number,
-  K: number,
-) {
+  phases: PhaseSizes[],
+): GemmSpec {
+  const M = g.cin / g.groups;
   const aWidth = M % 4 === 0 ? 4 : 1;
-  const w = tapMajorWeights(aWidth);
+  // A(ci, k = t·CoutG + co) = w[grp, tap (KY0 + SY·(t / NKX), KX0 + SX·(t % NKX)), co, ci].
+  const w: GemmOperand = {
+    width: aWidth,
+    fast: "free",
+    setupFree: (f, v) => `let ${v} = grp * KHW * CoutG * CinG + ${f};`,
+    setupTile: (k0, tv) =>
+      `let ${tv}t = ${k0} / CoutG;
+    let ${tv}tap = (KY0 + u32(SY) * (${tv}t / NKX)) * KW + KX0 + u32(SX) * (${tv}t % NKX);
+    let ${tv}off = (${tv}tap * CoutG + ${k0} % CoutG) * CinG;`,
+    load: (v, _kv, k, tv) => {
+      const at = `${v} + ${tv}off + (${k} - k0) * CinG`;
+      return aWidth === 4 ? `w[(${at}) / 4u]` : `w[${at}]`;
+    },
+  };
   // Column f = (image, a, b): input pixel (RY + SY·a, RX + SX·b); tap t: output pixel
   // (a + dy, b + dx) with dy = (RY + PY − ky) / SY exact (negative ones wrap and fail `< OH`).
   const gy: GemmOperand = {
@@ -481,12 +493,51 @@ function inputGradPhaseSpec(
       `RX + u32(SX) * ((${n} % PHW) % PW);`,
     index: (row, col) => `${row} + ${col}`,
   };
+  // Bounds checks where any phase needs them.
+  const checks = phases.map((p) => boundsChecks(M, p.N, p.K, tile, tuning));
   const src = { name: "gy" as const, operand: gy };
+  const [nMax, kMax] = [Math.max(...phases.map((p) => p.N)), Math.max(...phases.map((p) => p.K))];
+  const phaseCount = g.sy * g.sx;
   return {
-    ...convGemm("conv2d_input_grad_phase", w, src, dx, g, tile, tuning, [M, N, K]),
-    extraParams: [...CONV_PARAMS, "RY", "RX", "KY0", "KX0", "NKX", "PH", "PW"],
-    batchSetup: `${GROUP_SETUP} let PHW = PH * PW;`,
+    ...convGemm("conv2d_input_grad_phase", w, src, dx, g, tile, tuning, [M, nMax, kMax]),
+    checkM: checks.some((c) => c.checkM),
+    checkN: checks.some((c) => c.checkN),
+    checkK: checks.some((c) => c.checkK),
+    extraParams: [...CONV_PARAMS, "images"],
+    sizesPerBatch: true,
+    batchSetup: `let grp = batch / ${phaseCount}u; let phase = batch % ${phaseCount}u;
+  let HW = H * W; let OHW = OH * OW;
+  let RY = phase / u32(SX); let RX = phase % u32(SX);
+  let KY0 = (RY + u32(PY)) % u32(SY); let KX0 = (RX + u32(PX)) % u32(SX);
+  let NKY = (KH - KY0 + u32(SY) - 1u) / u32(SY); let NKX = (KW - KX0 + u32(SX) - 1u) / u32(SX);
+  let PH = select(0u, (H - RY + u32(SY) - 1u) / u32(SY), H > RY);
+  let PW = select(0u, (W - RX + u32(SX) - 1u) / u32(SX), W > RX);
+  let PHW = PH * PW;
+  let N = images * PHW; let K = CoutG * NKY * NKX; let nTiles = (N + ${
+      tile.bn - 1
+    }u) / ${tile.bn}u;`,
   };
+}
+
+/** One phase's GEMM sizes: N = its input pixels, K = its taps · CoutG. */
+interface PhaseSizes {
+  N: number;
+  K: number;
+}
+
+/** The GEMM sizes of every phase (ry, rx), ry-major as the kernel numbers them. */
+function phaseSizes(g: ConvGeometry): PhaseSizes[] {
+  const sizes: PhaseSizes[] = [];
+  for (let ry = 0; ry < g.sy; ry++) {
+    for (let rx = 0; rx < g.sx; rx++) {
+      const ph = Math.max(0, Math.ceil((g.h - ry) / g.sy));
+      const pw = Math.max(0, Math.ceil((g.w - rx) / g.sx));
+      const nky = Math.ceil((g.kh - ((ry + g.py) % g.sy)) / g.sy);
+      const nkx = Math.ceil((g.kw - ((rx + g.px) % g.sx)) / g.sx);
+      sizes.push({ N: g.n * ph * pw, K: (g.cout / g.groups) * nky * nkx });
+    }
+  }
+  return sizes;
 }
 
 /**
@@ -497,7 +548,7 @@ const byPhases = (g: ConvGeometry, tile: GemmTile, tuning: GemmTuning) =>
   (g.sy > 1 || g.sx > 1) && g.kh >= g.sy && g.kw >= g.sx &&
   tapMajor(g.cout / g.groups, g, tile, tuning);
 
-/** The strided input gradient as SY·SX phase GEMMs writing their own pixels of dx. */
+/** The strided input gradient as one dispatch of SY·SX phase GEMMs, each writing its pixels of dx. */
 function inputGradByPhases(
   gy: Tensor,
   w: Tensor,
@@ -505,36 +556,25 @@ function inputGradByPhases(
   tuning: GemmTuning,
   dx: Tensor,
 ): void {
-  const cinG = g.cin / g.groups;
-  const coutG = g.cout / g.groups;
-  for (let ry = 0; ry < g.sy; ry++) {
-    for (let rx = 0; rx < g.sx; rx++) {
-      const ph = Math.ceil((g.h - ry) / g.sy);
-      const pw = Math.ceil((g.w - rx) / g.sx);
-      if (ph <= 0 || pw <= 0) continue;
-      const ky0 = (((ry + g.py) % g.sy) + g.sy) % g.sy;
-      const kx0 = (((rx + g.px) % g.sx) + g.sx) % g.sx;
-      const nky = Math.ceil((g.kh - ky0) / g.sy);
-      const nkx = Math.ceil((g.kw - kx0) / g.sx);
-      const M = cinG;
-      const N = g.n * ph * pw;
-      const K = coutG * nky * nkx;
-      const tile = chooseTile(M, N, g.groups, tuning);
-      // The phase's taps, permuted to [G, taps, CoutG, CinG].
-      const taps = noGrad(() => slice(w, [null, null, [ky0, g.kh, g.sy], [kx0, g.kw, g.sx]]));
-      const wk = weightsTapMajor(taps, g, [0, 3, 1, 2], nky * nkx);
-      taps.dispose();
-      launchWhole(
-        inputGradPhaseSpec(g, tile, tuning, M, N, K),
-        [gy.buffer, wk.buffer, dx.buffer],
-        [M, N, K],
-        g,
-        [...convParams(g), ry, rx, ky0, kx0, nkx, ph, pw],
-        () => `${shapeName(g)} phase ${ry},${rx}`,
-      );
-      wk.dispose();
-    }
-  }
+  const phases = phaseSizes(g);
+  const M = g.cin / g.groups;
+  const N = Math.max(...phases.map((p) => p.N));
+  const K = Math.max(...phases.map((p) => p.K));
+  const batch = g.groups * phases.length;
+  const tile = chooseTile(M, N, batch, tuning);
+  const wk = weightsTapMajor(w, g, [0, 3, 1, 2]);
+  launchGemm(inputGradPhaseSpec(g, tile, tuning, phases), [gy.buffer, wk.buffer, dx.buffer], {
+    M,
+    N,
+    K,
+    batch,
+    splits: 1,
+    kChunk: K,
+    extra: [...convParams(g), g.n],
+    shape: () => `${shapeName(g)} phases`,
+    flops: g.groups * phases.reduce((f, p) => f + 2 * M * p.N * p.K, 0),
+  });
+  wk.dispose();
 }
 
 function weightGradSpec(
@@ -612,13 +652,10 @@ function weightGradSpec(
 // ---------------------------------------------------------------------------
 // Raw (non-recording) launchers.
 
-/**
- * Weights [G·CoutG, CinG, kh, kw] (or a phase's taps of them, `taps` each) as [G, CoutG, CinG,
- * taps] permuted by `axes`: the tap-major K order of a GEMM.
- */
-function weightsTapMajor(w: Tensor, g: ConvGeometry, axes: number[], taps = g.kh * g.kw): Tensor {
+/** Weights [G·CoutG, CinG, kh, kw] as [G, CoutG, CinG, taps] permuted by `axes`: a tap-major K order. */
+function weightsTapMajor(w: Tensor, g: ConvGeometry, axes: number[]): Tensor {
   return noGrad(() =>
-    permute(reshape(w, [g.groups, g.cout / g.groups, g.cin / g.groups, taps]), axes)
+    permute(reshape(w, [g.groups, g.cout / g.groups, g.cin / g.groups, g.kh * g.kw]), axes)
   );
 }
 
@@ -628,10 +665,18 @@ function launchWhole(
   buffers: GPUBuffer[],
   [M, N, K]: [number, number, number],
   g: ConvGeometry,
-  extra = convParams(g),
-  shape = () => shapeName(g),
 ): void {
-  launchGemm(spec, buffers, { M, N, K, batch: g.groups, splits: 1, kChunk: K, extra, shape });
+  const shape = () => shapeName(g);
+  launchGemm(spec, buffers, {
+    M,
+    N,
+    K,
+    batch: g.groups,
+    splits: 1,
+    kChunk: K,
+    extra: convParams(g),
+    shape,
+  });
 }
 
 function forwardGpu(x: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): Tensor {

@@ -91,6 +91,11 @@ export interface GemmSpec {
   extraParams: string[];
   /** WGSL run once per workgroup after `batch` is known (batch base offsets, group indices). */
   batchSetup: string;
+  /**
+   * The batch entries are GEMMs of different sizes (the phases of a strided input gradient):
+   * `batchSetup` defines `N`, `K` and `nTiles` of its entry, and the launch passes the largest.
+   */
+  sizesPerBatch?: boolean;
   /** Compile-time constants, helper functions. */
   prelude?: string;
   checkM: boolean;
@@ -256,6 +261,9 @@ export function gemmSource(spec: GemmSpec): string {
     throw new Error(`gemm: bad tile ${JSON.stringify(spec.tile)}`);
   }
   const params = [...CORE_PARAMS, ...spec.extraParams];
+  // Sizes the batch setup defines itself arrive as their largest value, under another name.
+  const perBatch = spec.sizesPerBatch ? ["N", "K", "nTiles"] : [];
+  const paramName = (p: string) => (perBatch.includes(p) ? `${p}Max` : p);
   const a = planOperand("A", spec.a, bm, "m0", "M", spec);
   const b = planOperand("B", spec.b, bn, "n0", "N", spec);
   const accs: string[] = [];
@@ -283,38 +291,9 @@ export function gemmSource(spec: GemmSpec): string {
     }
     step.push(`{ ${parts.join(" ")} }`);
   }
-  // Epilogue: thread (tx, ty) owns rows (i·TY + ty)·4 + r and columns (j·TX + tx)·4 + 0..3.
-  const epi: string[] = [];
-  const w = spec.out.width;
-  for (let j = 0; j < tn / 4; j++) {
-    epi.push(`let cn${j} = n0 + (${j * tx}u + tx) * 4u;`);
-    if (w === 4) epi.push(spec.out.setupCol(`cn${j}`, `col${j}`));
-    else {
-      for (let c = 0; c < 4; c++) epi.push(spec.out.setupCol(`(cn${j} + ${c}u)`, `col${j}_${c}`));
-    }
-  }
-  for (let i = 0; i < tm / 4; i++) {
-    for (let r = 0; r < 4; r++) {
-      const m = `cm${i}_${r}`;
-      epi.push(`{ let ${m} = m0 + (${i * ty}u + ty) * 4u + ${r}u;`);
-      if (spec.checkM) epi.push(`if (${m} < M) {`);
-      epi.push(spec.out.setupRow(m, `row`));
-      for (let j = 0; j < tn / 4; j++) {
-        const acc = `c${i}_${r}_${j}`;
-        if (w === 4) {
-          const store = `C[${spec.out.index("row", `col${j}`)}] = ${acc};`;
-          epi.push(spec.checkN ? `if (cn${j} < N) { ${store} }` : store);
-        } else {
-          for (let c = 0; c < 4; c++) {
-            const store = `C[${spec.out.index("row", `col${j}_${c}`)}] = ${acc}[${c}];`;
-            epi.push(spec.checkN ? `if (cn${j} + ${c}u < N) { ${store} }` : store);
-          }
-        }
-      }
-      if (spec.checkM) epi.push(`}`);
-      epi.push(`}`);
-    }
-  }
+  const epi = spec.out.width === 1 && canStageStores(spec.tile)
+    ? stagedEpilogue(spec)
+    : directEpilogue(spec);
   return `// ${spec.op} gemm ${bm}x${bn}x${bk} ${tm}x${tn}
 ${spec.bindings}
 ${paramsDecl(spec.bindingCount, params.length)}
@@ -324,17 +303,17 @@ var<workgroup> sB: array<vec4f, ${2 * bk * bn / 4}>;
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) t: u32) {
-  ${params.map((p, i) => `let ${p} = P(${i}u);`).join(" ")}
+  ${params.map((p, i) => `let ${paramName(p)} = P(${i}u);`).join(" ")}
   let tileId = wid.x + wid.y * nwg.x;
+  let split = wid.z % splits;
+  let batch = wid.z / splits + batchOffset;
+  ${spec.batchSetup}
   if (tileId >= mTiles * nTiles) { return; }
   let m0 = (tileId % mTiles) * ${bm}u;
   let n0 = (tileId / mTiles) * ${bn}u;
-  let split = wid.z % splits;
-  let batch = wid.z / splits + batchOffset;
   let kBegin = split * kChunk;
   let kEnd = min(K, kBegin + kChunk);
   let kTiles = (kEnd - kBegin + ${bk - 1}u) / ${bk}u;
-  ${spec.batchSetup}
   let tx = t % ${tx}u;
   let ty = t / ${tx}u;
   ${a.setup}
@@ -369,6 +348,94 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 /**
+ * Epilogue: thread (tx, ty) owns rows (i·TY + ty)·4 + r and columns (j·TX + tx)·4 + 0..3, and
+ * stores them itself.
+ */
+function directEpilogue(spec: GemmSpec): string[] {
+  const { bm, bn, tm, tn } = spec.tile;
+  const [tx, ty] = [bn / tn, bm / tm];
+  const epi: string[] = [];
+  const w = spec.out.width;
+  for (let j = 0; j < tn / 4; j++) {
+    epi.push(`let cn${j} = n0 + (${j * tx}u + tx) * 4u;`);
+    if (w === 4) epi.push(spec.out.setupCol(`cn${j}`, `col${j}`));
+    else {
+      for (let c = 0; c < 4; c++) epi.push(spec.out.setupCol(`(cn${j} + ${c}u)`, `col${j}_${c}`));
+    }
+  }
+  for (let i = 0; i < tm / 4; i++) {
+    for (let r = 0; r < 4; r++) {
+      const m = `cm${i}_${r}`;
+      epi.push(`{ let ${m} = m0 + (${i * ty}u + ty) * 4u + ${r}u;`);
+      if (spec.checkM) epi.push(`if (${m} < M) {`);
+      epi.push(spec.out.setupRow(m, `row`));
+      for (let j = 0; j < tn / 4; j++) {
+        const acc = `c${i}_${r}_${j}`;
+        if (w === 4) {
+          const store = `C[${spec.out.index("row", `col${j}`)}] = ${acc};`;
+          epi.push(spec.checkN ? `if (cn${j} < N) { ${store} }` : store);
+        } else {
+          for (let c = 0; c < 4; c++) {
+            const store = `C[${spec.out.index("row", `col${j}_${c}`)}] = ${acc}[${c}];`;
+            epi.push(spec.checkN ? `if (cn${j} + ${c}u < N) { ${store} }` : store);
+          }
+        }
+      }
+      if (spec.checkM) epi.push(`}`);
+      epi.push(`}`);
+    }
+  }
+  return epi;
+}
+
+/**
+ * Whether scalar outputs can be staged through shared memory: one row per ty fits in sB (two
+ * BK-deep stages of BN), and the threads cover the BN columns a whole number of times.
+ */
+const canStageStores = (t: GemmTile) => t.bm / t.tm <= 2 * t.bk && (t.bm / t.tm) % t.tn === 0;
+
+/**
+ * Epilogue for scalar outputs (strided or unaligned planes): a thread's four consecutive
+ * columns would go out as four stores each spread across the warp (a quarter of a sector or
+ * less used by each). Instead, one row per ty at a time passes through sB, and thread t stores
+ * column t % BN of rows t / BN, t / BN + threads / BN, …: a warp's stores cover consecutive
+ * columns.
+ */
+function stagedEpilogue(spec: GemmSpec): string[] {
+  const { bm, bn, tm, tn } = spec.tile;
+  const [tx, ty] = [bn / tn, bm / tm];
+  const rowStep = (tx * ty) / bn;
+  const epi = [
+    `let ec = t % ${bn}u;`,
+    `let en = n0 + ec;`,
+    spec.out.setupCol("en", "ecol"),
+    `let er0 = t / ${bn}u;`,
+  ];
+  for (let i = 0; i < tm / 4; i++) {
+    for (let r = 0; r < 4; r++) {
+      epi.push(`workgroupBarrier();`);
+      for (let j = 0; j < tn / 4; j++) {
+        epi.push(`sB[ty * ${bn / 4}u + ${j * tx}u + tx] = c${i}_${r}_${j};`);
+      }
+      epi.push(`workgroupBarrier();`);
+      for (let q = 0; q < ty / rowStep; q++) {
+        const er = `(er0 + ${q * rowStep}u)`;
+        epi.push(`{ let em = m0 + (${i * ty}u + ${er}) * 4u + ${r}u;`);
+        const conds = [spec.checkM ? "em < M" : "", spec.checkN ? "en < N" : ""].filter((c) => c);
+        if (conds.length) epi.push(`if (${conds.join(" && ")}) {`);
+        epi.push(spec.out.setupRow("em", "row"));
+        epi.push(
+          `C[${spec.out.index("row", "ecol")}] = sB[${er} * ${bn / 4}u + ec / 4u][ec % 4u];`,
+        );
+        if (conds.length) epi.push(`}`);
+        epi.push(`}`);
+      }
+    }
+  }
+  return epi;
+}
+
+/**
  * What a spec's source is made of, cheap to build: the spec's strings and flags, and each snippet
  * written with placeholder names. Building the source itself (its unrolled K step) is a large
  * share of the time a generator forward takes to record.
@@ -397,6 +464,7 @@ function gemmKey(spec: GemmSpec): string {
     spec.checkN,
     spec.checkK,
     spec.rowsFirstStaging ?? false,
+    spec.sizesPerBatch ?? false,
   ]);
 }
 
@@ -414,6 +482,8 @@ export interface GemmLaunch {
   extra: number[];
   /** The shape profiles report (default: the GEMM's M×N×K). */
   shape?: () => string;
+  /** FLOPs of all entries, where they differ in size (default: 2·M·N·K each). */
+  flops?: number;
 }
 
 /** Records the dispatches of a GEMM (several when the batch exceeds the z limit). */
@@ -441,7 +511,7 @@ export function launchGemm(
       params: p.bytes(),
       workgroups: [x, y, nb * l.splits],
       shape: l.shape ?? (() => `${l.M}×${l.N}×${l.K}${l.batch > 1 ? ` ×${l.batch}` : ""}`),
-      flops: 2 * l.M * l.N * l.K * nb,
+      flops: l.flops === undefined ? 2 * l.M * l.N * l.K * nb : (l.flops * nb) / l.batch,
     });
   }
 }

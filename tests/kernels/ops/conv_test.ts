@@ -53,6 +53,10 @@ const cases: Case[] = [
   { x: [1, 16, 6, 5], w: [16, 16, 3, 3], opts: { padding: 2 } },
   // Strided, tap-major: the input gradient runs by output phases (4×3 kernel, stride [2, 3]).
   { x: [2, 16, 9, 11], w: [16, 16, 4, 3], opts: { stride: [2, 3], padding: [0, 1] } },
+  // By phases: StyleGAN2's up-sampling shape (3×3, stride 2, odd input), and a phase with no
+  // pixels (one input row at stride 2).
+  { x: [2, 16, 9, 9], w: [8, 16, 3, 3], opts: { stride: 2 } },
+  { x: [1, 16, 1, 5], w: [16, 16, 3, 3], opts: { stride: 2, padding: 1 } },
   // Depthwise (groups = Cin = Cout), strided, padded per axis.
   { x: [2, 5, 9, 8], w: [5, 1, 4, 4], opts: { stride: 2, padding: 1, groups: 5 } },
   { x: [1, 3, 7, 6], w: [3, 1, 3, 2], opts: { stride: [1, 2], padding: [2, 0], groups: 3 } },
@@ -70,7 +74,7 @@ Deno.test("conv2d: GPU forward, input and weight gradients match the float64 CPU
 
 Deno.test("conv2dInputGrad and conv2dWeightGrad: GPU matches CPU, gradients included", async () => {
   let seed = 50;
-  for (const c of [...cases.slice(0, 5), ...cases.slice(-5)]) {
+  for (const c of [...cases.slice(0, 5), ...cases.slice(-7)]) {
     const probe = conv2d(
       Tensor.fromData(new Float64Array(c.x.reduce((a, b) => a * b)), c.x, "cpu"),
       Tensor.fromData(new Float64Array(c.w.reduce((a, b) => a * b)), c.w, "cpu"),
