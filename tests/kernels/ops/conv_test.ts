@@ -10,6 +10,7 @@ import { grad } from "../../../kernels/ops/grad.ts";
 import { mul } from "../../../kernels/ops/elementwise.ts";
 import { sum } from "../../../kernels/ops/reduce.ts";
 import { Tensor } from "../../../kernels/tensor/tensor.ts";
+import { pendingDispatches, submit } from "../../../kernels/runtime/commands.ts";
 import { scopeAsync } from "../../../kernels/tensor/scope.ts";
 import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
@@ -246,6 +247,17 @@ Deno.test("conv2d: tuned kernels and the gradients they pass the tuning to match
       );
     }
   }
+});
+
+Deno.test("conv2d: a strided input gradient runs all its phases in one GEMM dispatch", async () => {
+  const gy = Tensor.fromData(randomValues(2 * 16 * 4 * 4, 600), [2, 16, 4, 4]);
+  const w = Tensor.fromData(randomValues(16 * 8 * 3 * 3, 601), [16, 8, 3, 3]);
+  submit();
+  const dx = conv2dInputGrad(gy, w, [2, 8, 9, 9], { stride: 2 });
+  // The weights permuted tap-major once, then one GEMM for the four phases (it was 4 GEMMs, each
+  // after its own slice and permute).
+  assertEquals(pendingDispatches(), 2);
+  await dx.read();
 });
 
 Deno.test("conv2d: split-K weight gradient is bit-identical run to run", async () => {
