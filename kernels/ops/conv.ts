@@ -195,7 +195,8 @@ const SY = ${g.sy}; const SX = ${g.sx}; const PY = ${g.py}; const PX = ${g.px};`
 const isPointwise = (g: ConvGeometry) =>
   g.kh === 1 && g.kw === 1 && g.sy === 1 && g.sx === 1 && g.py === 0 && g.px === 0;
 
-const GROUP_SETUP = "let grp = batch; let HW = H * W; let OHW = OH * OW;";
+/** The workgroup's conv group (by default its batch entry) and the plane sizes. */
+const groupSetup = (grp = "batch") => `let grp = ${grp}; let HW = H * W; let OHW = OH * OW;`;
 
 const arr = (w: number) => (w === 4 ? "array<vec4f>" : "array<f32>");
 
@@ -348,7 +349,7 @@ function convGemm(
 @group(0) @binding(2) var<storage, read_write> C: ${arr(out.width)};`,
     bindingCount: 3,
     extraParams: CONV_PARAMS,
-    batchSetup: GROUP_SETUP,
+    batchSetup: groupSetup(),
     prelude: prelude(g),
     ...boundsChecks(M, N, K, tile, tuning),
     rowsFirstStaging: tuning.rowsFirstStaging,
@@ -445,8 +446,8 @@ function inputGradPhaseSpec(
   tile: GemmTile,
   tuning: GemmTuning,
   phases: PhaseSizes[],
+  [M, nMax, kMax]: [number, number, number],
 ): GemmSpec {
-  const M = g.cin / g.groups;
   const aWidth = M % 4 === 0 ? 4 : 1;
   // A(ci, k = t·CoutG + co) = w[grp, tap (KY0 + SY·(t / NKX), KX0 + SX·(t % NKX)), co, ci].
   const w: GemmOperand = {
@@ -496,7 +497,6 @@ function inputGradPhaseSpec(
   // Bounds checks where any phase needs them.
   const checks = phases.map((p) => boundsChecks(M, p.N, p.K, tile, tuning));
   const src = { name: "gy" as const, operand: gy };
-  const [nMax, kMax] = [Math.max(...phases.map((p) => p.N)), Math.max(...phases.map((p) => p.K))];
   const phaseCount = g.sy * g.sx;
   return {
     ...convGemm("conv2d_input_grad_phase", w, src, dx, g, tile, tuning, [M, nMax, kMax]),
@@ -505,17 +505,14 @@ function inputGradPhaseSpec(
     checkK: checks.some((c) => c.checkK),
     extraParams: [...CONV_PARAMS, "images"],
     sizesPerBatch: true,
-    batchSetup: `let grp = batch / ${phaseCount}u; let phase = batch % ${phaseCount}u;
-  let HW = H * W; let OHW = OH * OW;
+    batchSetup: `${groupSetup(`batch / ${phaseCount}u`)} let phase = batch % ${phaseCount}u;
   let RY = phase / u32(SX); let RX = phase % u32(SX);
   let KY0 = (RY + u32(PY)) % u32(SY); let KX0 = (RX + u32(PX)) % u32(SX);
   let NKY = (KH - KY0 + u32(SY) - 1u) / u32(SY); let NKX = (KW - KX0 + u32(SX) - 1u) / u32(SX);
   let PH = select(0u, (H - RY + u32(SY) - 1u) / u32(SY), H > RY);
   let PW = select(0u, (W - RX + u32(SX) - 1u) / u32(SX), W > RX);
   let PHW = PH * PW;
-  let N = images * PHW; let K = CoutG * NKY * NKX; let nTiles = (N + ${
-      tile.bn - 1
-    }u) / ${tile.bn}u;`,
+  let N = images * PHW; let K = CoutG * NKY * NKX; let nTiles = (N + ${tile.bn}u - 1u) / ${tile.bn}u;`,
   };
 }
 
@@ -563,7 +560,8 @@ function inputGradByPhases(
   const batch = g.groups * phases.length;
   const tile = chooseTile(M, N, batch, tuning);
   const wk = weightsTapMajor(w, g, [0, 3, 1, 2]);
-  launchGemm(inputGradPhaseSpec(g, tile, tuning, phases), [gy.buffer, wk.buffer, dx.buffer], {
+  const spec = inputGradPhaseSpec(g, tile, tuning, phases, [M, N, K]);
+  launchGemm(spec, [gy.buffer, wk.buffer, dx.buffer], {
     M,
     N,
     K,
@@ -639,7 +637,7 @@ function weightGradSpec(
 @group(0) @binding(2) var<storage, read_write> C: ${arr(outWidth)};`,
     bindingCount: 3,
     extraParams: CONV_PARAMS,
-    batchSetup: GROUP_SETUP,
+    batchSetup: groupSetup(),
     prelude: prelude(g),
     ...checks,
     checkK: checks.checkK || kChunk % tile.bk !== 0,
