@@ -34,6 +34,7 @@ import {
   TILES,
 } from "../kernels/mod.ts";
 import { timeGpu, type Timing, wallMs } from "./timing.ts";
+import { saveResults } from "./results.ts";
 
 /** PyTorch/cuBLAS/cuDNN anchors on the H100 (bench/BASELINES.md), TFLOP/s fp32, TF32 off. */
 const ANCHORS = { cublasMatmul4096: 51.6, cudnnConv3x3: 41.9 };
@@ -343,12 +344,4 @@ if (wanted("tiles")) await benchTiles();
 // Last: its flush-per-dispatch phase leaves the GPU idle, and idle GPUs lower their clocks.
 if (wanted("dispatch")) await benchDispatch(quick ? 200 : 2000);
 
-const device = g.name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
-const dir = new URL("./results/", import.meta.url);
-await Deno.mkdir(dir, { recursive: true });
-const path = new URL(`${date}-${device}.json`, dir);
-const json = { device: g.name, date, quick, anchors: ANCHORS, rows };
-await Deno.writeTextFile(path, JSON.stringify(json, null, 2) + "\n");
-console.log(`\nJSON: ${path.pathname}`);
-const out = Deno.env.get("OUT");
-if (out) await Deno.writeTextFile(`${out}/bench.json`, JSON.stringify(json, null, 2) + "\n");
+await saveResults({ device: g.name, date, quick, anchors: ANCHORS, rows }, "", "bench.json");

@@ -7,6 +7,8 @@
  *   deno run -A bench/model_bench.ts            paper sizes
  *   deno run -A bench/model_bench.ts --quick    tiny sizes (CPU adapter)
  *   deno run -A bench/model_bench.ts --profile  also GPU time per op of each inference batch
+ *
+ * Prints a table and writes JSON to bench/results/ (rows `g-inference-b<batch>`, `backbone-fwd-bwd-b<batch>`).
  */
 import {
   flush,
@@ -26,14 +28,14 @@ import { type GeneratorConfig, TriplaneGenerator } from "../stages/model/generat
 import { lookAtCameraLabel } from "../stages/io/camera_label.ts";
 import { median } from "./timing.ts";
 import { profileRuns } from "./profile.ts";
+import { saveResults } from "./results.ts";
 
 const args = Deno.args.filter((a) => a !== "--");
 const quick = args.includes("--quick");
 const profiling = args.includes("--profile");
 await initGpu();
-console.log(
-  `device: ${gpu().name}${quick ? " (quick sizes)" : ""}, ${new Date().toISOString().slice(0, 10)}`,
-);
+const date = new Date().toISOString().slice(0, 10);
+console.log(`device: ${gpu().name}${quick ? " (quick sizes)" : ""}, ${date}`);
 
 /** EG3D's FFHQ-512 generator (or a tiny stand-in with --quick). */
 function ffhq512(): GeneratorConfig {
@@ -81,7 +83,18 @@ async function wall(run: () => void, iterations: number, warmup = 2): Promise<nu
   return median(times);
 }
 
-const rows: string[] = [];
+type Row = { name: string; batch: number; ms: number; imgPerSec?: number; peakMiB: number };
+const rows: Row[] = [];
+/** Adds a row and prints it as a Markdown table line. */
+function report(row: Row, what: string): void {
+  rows.push(row);
+  const rate = row.imgPerSec === undefined ? "" : ` ${row.imgPerSec.toFixed(1)} img/s`;
+  console.log(
+    `| ${what}, batch ${row.batch} | ${row.ms.toFixed(1)} ms |${rate} | ${
+      (row.peakMiB / 1024).toFixed(2)
+    } GiB |`,
+  );
+}
 const G = new TriplaneGenerator(ffhq512(), new Rng(0));
 const rng = new Rng(1);
 for (const batch of quick ? [1, 2] : [1, 4, 16]) {
@@ -99,13 +112,12 @@ for (const batch of quick ? [1, 2] : [1, 4, 16]) {
       });
     });
   const ms = await wall(generate, quick ? 2 : 10);
-  const peak = memoryStats().peak / 2 ** 30;
-  rows.push(
-    `| EG3D FFHQ-512 G inference, batch ${batch} | ${ms.toFixed(1)} ms | ${
-      (batch * 1000 / ms).toFixed(1)
-    } img/s | ${peak.toFixed(2)} GiB |`,
+  const peakMiB = memoryStats().peak / 2 ** 20;
+  const imgPerSec = batch * 1000 / ms;
+  report(
+    { name: `g-inference-b${batch}`, batch, ms, imgPerSec, peakMiB },
+    "EG3D FFHQ-512 G inference",
   );
-  console.log(rows[rows.length - 1]);
   if (profiling) await profileRuns(2, `batch-${batch} forward`, () => wall(generate, 1, 0));
   c.dispose();
 }
@@ -121,11 +133,11 @@ for (const batch of quick ? [1, 2] : [1, 4, 16]) {
     const w = Tensor.fromData(new Float32Array(planes.size).fill(1e-3), planes.shape);
     grad(sum(mul(planes, w)), params);
   }, quick ? 2 : 10);
-  const peak = memoryStats().peak / 2 ** 30;
-  rows.push(
-    `| backbone (256², 96 ch) forward + backward, batch ${batch} | ${ms.toFixed(1)} ms | | ${
-      peak.toFixed(2)
-    } GiB |`,
+  const peakMiB = memoryStats().peak / 2 ** 20;
+  report(
+    { name: `backbone-fwd-bwd-b${batch}`, batch, ms, peakMiB },
+    "backbone (256², 96 ch) forward + backward",
   );
-  console.log(rows[rows.length - 1]);
 }
+const clock = "wall (median of flushed runs after warm-up)";
+await saveResults({ device: gpu().name, date, quick, clock, rows }, "model", "model_bench.json");

@@ -35,6 +35,7 @@ import { renderFused } from "../stages/model/fused_renderer.ts";
 import { sampleRays } from "../stages/model/rays.ts";
 import { ImportanceRenderer, type RenderOptions } from "../stages/model/renderer.ts";
 import { timeGpu, type Timing } from "./timing.ts";
+import { saveResults } from "./results.ts";
 
 const args = Deno.args.filter((a) => a !== "--");
 const quick = args.includes("--quick");
@@ -361,12 +362,4 @@ function hash01(i: number): number {
 await flush();
 
 const date = new Date().toISOString().slice(0, 10);
-const device = g.name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
-const dir = new URL("./results/", import.meta.url);
-await Deno.mkdir(dir, { recursive: true });
-const path = new URL(`${date}-render-${device}.json`, dir);
-const json = { device: g.name, date, quick, sizes, rows };
-await Deno.writeTextFile(path, JSON.stringify(json, null, 2) + "\n");
-console.log(`\nJSON: ${path.pathname}`);
-const out = Deno.env.get("OUT");
-if (out) await Deno.writeTextFile(`${out}/render_bench.json`, JSON.stringify(json, null, 2) + "\n");
+await saveResults({ device: g.name, date, quick, sizes, rows }, "render", "render_bench.json");

@@ -75,6 +75,7 @@ import { FFHQ_FOCAL, FFHQ_RADIUS, lookAtCameraLabel } from "../stages/io/camera_
 import { type Profile, profileRuns } from "./profile.ts";
 import { median } from "./timing.ts";
 import { globalBatch, scalingEfficiency } from "./scaling.ts";
+import { saveResults } from "./results.ts";
 import { launch, selfCommand } from "../stages/distributed/launcher.ts";
 import { launchedByMpi } from "../stages/distributed/mpi_ffi.ts";
 import { pinToLocalGpu } from "../stages/distributed/gpu_pinning.ts";
@@ -474,19 +475,7 @@ const json = {
   rows,
 };
 if (!comm.isLeader) Deno.exit(0);
-if (!quick) {
-  const device = g.name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
-  const dir = new URL("./results/", import.meta.url);
-  await Deno.mkdir(dir, { recursive: true });
-  const ranks = (comm.size > 1 ? `-${comm.size}ranks` : "") + (weak ? "-weak" : "");
-  const path = new URL(`${date}-train-${device}${ranks}.json`, dir);
-  await Deno.writeTextFile(path, JSON.stringify(json, null, 2) + "\n");
-  console.log(`\nJSON: ${path.pathname}`);
-}
+const ranks = (comm.size > 1 ? `-${comm.size}ranks` : "") + (weak ? "-weak" : "");
+if (!quick) await saveResults(json, "train", `train_bench${ranks}.json`, ranks);
 const jsonPath = Deno.env.get("TRAIN_BENCH_JSON");
 if (jsonPath) await Deno.writeTextFile(jsonPath, JSON.stringify(json, null, 2) + "\n");
-const out = Deno.env.get("OUT");
-if (out) {
-  const ranks = (comm.size > 1 ? `_${comm.size}ranks` : "") + (weak ? "_weak" : "");
-  await Deno.writeTextFile(`${out}/train_bench${ranks}.json`, JSON.stringify(json, null, 2) + "\n");
-}
