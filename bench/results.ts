@@ -1,5 +1,5 @@
 /**
- * Where a bench's JSON goes: `bench/results/<date>-<kind->-<device><suffix>.json` (ignored; the
+ * Where a bench's JSON goes: `bench/results/<date>-[<kind>-]<device><suffix>.json` (ignored; the
  * records worth keeping are copied to `bench/records/`), and `$OUT/<outName>` when the device
  * machine collects its output there.
  */

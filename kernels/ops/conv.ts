@@ -664,17 +664,9 @@ function launchWhole(
   [M, N, K]: [number, number, number],
   g: ConvGeometry,
 ): void {
+  const extra = convParams(g);
   const shape = () => shapeName(g);
-  launchGemm(spec, buffers, {
-    M,
-    N,
-    K,
-    batch: g.groups,
-    splits: 1,
-    kChunk: K,
-    extra: convParams(g),
-    shape,
-  });
+  launchGemm(spec, buffers, { M, N, K, batch: g.groups, splits: 1, kChunk: K, extra, shape });
 }
 
 function forwardGpu(x: Tensor, w: Tensor, g: ConvGeometry, tuning: GemmTuning): Tensor {
